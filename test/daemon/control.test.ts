@@ -1,0 +1,92 @@
+import test from 'ava';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TpError } from '../../src/errors.js';
+import { ControlClient } from '../../src/daemon/control-client.js';
+import { MAX_CONTROL_LINE_BYTES } from '../../src/daemon/control-protocol.js';
+import { ControlServer } from '../../src/daemon/control-server.js';
+
+async function startServer(t: { teardown: (fn: () => unknown) => void }): Promise<{ server: ControlServer; socketPath: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tp-control-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'daemon.sock');
+  const server = new ControlServer(socketPath)
+    .handle('echo', (params) => params)
+    .handle('fail', () => {
+      throw new TpError('TP_ERR_TEST', 'It failed on purpose.', { hints: ['Do the other thing.'] });
+    });
+  await server.listen();
+  t.teardown(() => server.close());
+  return { server, socketPath };
+}
+
+/** Sends raw bytes on a fresh connection and collects what comes back until the server closes or answers. */
+async function rawExchange(socketPath: string, bytes: Buffer | string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString();
+      if (received.endsWith('\n')) socket.end();
+    });
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+test('a request gets its handler result back', async (t) => {
+  const { socketPath } = await startServer(t);
+  const client = await ControlClient.connect(socketPath);
+  t.teardown(() => client.close());
+  t.deepEqual(await client.call('echo', { a: 1 }), { a: 1 });
+});
+
+test('a handler error arrives as a TpError with the same code and hints', async (t) => {
+  const { socketPath } = await startServer(t);
+  const client = await ControlClient.connect(socketPath);
+  t.teardown(() => client.close());
+  const error = await t.throwsAsync(client.call('fail'), { instanceOf: TpError });
+  t.is(error?.code, 'TP_ERR_TEST');
+  t.deepEqual(error?.hints, ['Do the other thing.']);
+});
+
+test('an unknown method is answered with an error that names it', async (t) => {
+  const { socketPath } = await startServer(t);
+  const client = await ControlClient.connect(socketPath);
+  t.teardown(() => client.close());
+  const error = await t.throwsAsync(client.call('nope'), { instanceOf: TpError });
+  t.is(error?.code, 'TP_ERR_CONTROL_UNKNOWN_METHOD');
+  t.regex(error?.message ?? '', /"nope"/);
+});
+
+test('the control socket is only accessible to its owner', async (t) => {
+  const { socketPath } = await startServer(t);
+  t.is(statSync(socketPath).mode & 0o777, 0o600);
+});
+
+test('a malformed line gets an error answer and the server keeps serving', async (t) => {
+  const { socketPath } = await startServer(t);
+  const answer = JSON.parse(await rawExchange(socketPath, '{not json\n')) as { error: { code: string } };
+  t.is(answer.error.code, 'TP_ERR_CONTROL_MALFORMED');
+  const client = await ControlClient.connect(socketPath);
+  t.teardown(() => client.close());
+  t.is(await client.call('echo', 'still here'), 'still here');
+});
+
+test('an overlong line closes that connection only', async (t) => {
+  const { socketPath } = await startServer(t);
+  const answer = await rawExchange(socketPath, Buffer.alloc(MAX_CONTROL_LINE_BYTES + 10, 'x'));
+  t.is(answer, '');
+  const client = await ControlClient.connect(socketPath);
+  t.teardown(() => client.close());
+  t.is(await client.call('echo', 1), 1);
+});
+
+test('connecting when no daemon listens says the daemon is not running and how to start it', async (t) => {
+  const error = await t.throwsAsync(ControlClient.connect(join(tmpdir(), `tp-missing-${process.pid}.sock`)), { instanceOf: TpError });
+  t.is(error?.code, 'TP_ERR_DAEMON_NOT_RUNNING');
+  t.deepEqual(error?.hints, ['Run `tp connect` to start it.']);
+});
