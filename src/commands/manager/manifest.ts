@@ -1,0 +1,25 @@
+import { Flags } from '@oclif/core';
+import { dumpYaml } from '@kubernetes/client-node';
+import { TpCommand } from '../../cli/base-command.js';
+import { managerNamespaceFlag } from '../../cli/kube-flags.js';
+import { defaultImage, managerManifests } from '../../manager/manifests.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export default class ManagerManifest extends TpCommand<KubernetesObject[]> {
+  static summary = 'Print the traffic-manager manifests, for `kubectl apply -f -`.';
+  static description = 'The same objects `tp manager install` applies. Each run makes a new client token; applying the output over an installed manager replaces its token, so connected clients must reconnect.';
+  static examples = ['<%= config.bin %> manager manifest | kubectl apply -f -'];
+  static flags = {
+    'manager-namespace': managerNamespaceFlag,
+    image: Flags.string({ description: `Container image of the manager (default: ${defaultImage()}).` }),
+  };
+
+  async execute(): Promise<KubernetesObject[]> {
+    const { flags } = await this.parse(ManagerManifest);
+    return managerManifests({ namespace: flags['manager-namespace'], image: flags.image });
+  }
+
+  render(objects: KubernetesObject[]): string {
+    return objects.map((o) => dumpYaml(o).trimEnd()).join('\n---\n');
+  }
+}

@@ -1,0 +1,51 @@
+// Loads the user's kubeconfig the way kubectl does ($KUBECONFIG, else ~/.kube/config, else the
+// in-cluster service account) and selects a context; a context that does not exist is a clear
+// error listing the ones that do. Used by every command that talks to a cluster and by the manager.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { TpError } from '../errors.js';
+
+export interface KubeConfigOptions {
+  /** Path to a kubeconfig file; default as kubectl ($KUBECONFIG or ~/.kube/config). */
+  kubeconfig?: string;
+  context?: string;
+}
+
+export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else if (process.env.KUBECONFIG || existsSync(join(process.env.HOME ?? homedir(), '.kube', 'config')) || process.env.KUBERNETES_SERVICE_HOST) kc.loadFromDefault();
+    else throw new Error('no $KUBECONFIG, no ~/.kube/config and not inside a cluster');
+  } catch (err) {
+    throw new TpError('TP_ERR_KUBECONFIG', `Could not read the kubeconfig: ${(err as Error).message}`, {
+      cause: err,
+      category: 'config',
+      hints: ['Check $KUBECONFIG or pass --kubeconfig <file>.'],
+    });
+  }
+  if (options.context) {
+    if (!kc.getContextObject(options.context)) {
+      const known = kc.getContexts().map((c) => c.name);
+      throw new TpError('TP_ERR_UNKNOWN_CONTEXT', `The kubeconfig has no context named "${options.context}".`, {
+        category: 'config',
+        hints: known.length > 0 ? [`Use one of: ${known.join(', ')}.`] : ['The kubeconfig has no contexts at all: check $KUBECONFIG.'],
+      });
+    }
+    kc.setCurrentContext(options.context);
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new TpError('TP_ERR_NO_CLUSTER', 'The kubeconfig names no cluster for the current context.', {
+      category: 'config',
+      hints: ['Pick a context with --context, or set one with `kubectl config use-context <name>`.'],
+    });
+  }
+  return kc;
+}
+
+/** The namespace of the current context, as kubectl would default it. */
+export function contextNamespace(kc: KubeConfig): string {
+  return kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+}
