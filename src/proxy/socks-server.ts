@@ -1,0 +1,166 @@
+// The laptop's SOCKS5 front door (RFC 1928): no authentication, CONNECT to domain names, IPv4 and
+// IPv6; BIND and UDP ASSOCIATE get reply 0x07. Each request is routed by routing.ts and opened
+// with the Dial hook; a failed dial gets its own RFC 1928 §6 reply code. A client that breaks the
+// protocol gets an error reply (where the protocol has one) and is closed; the server lives on.
+// Leaves out authentication (loopback only) and the tunnel (that is the daemon's Dial).
+// The parser is hand-written (socks5-protocol.ts says why socksv5 is not used).
+import createDebug from 'debug';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { closeGracefully, ConnectionSet } from './connection-set.js';
+import { createDirectDial, formatTarget, socksReplyFor, SOCKS_REPLY, toDialError, type Dial } from './dial.js';
+import { pipeBothWays } from './pipe.js';
+import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
+import {
+  encodeMethodChoice,
+  encodeReply,
+  MAX_GREETING_BYTES,
+  MAX_REQUEST_BYTES,
+  parseGreeting,
+  parseRequest,
+  Socks5ProtocolError,
+  SOCKS_COMMAND,
+  SOCKS_METHOD,
+} from './socks5-protocol.js';
+import { readMessage } from './stream-reader.js';
+
+const log = createDebug('tp:proxy:socks');
+
+export interface SocksServerOptions {
+  /** The routing decision for a target. Default: routing.ts with a default table. */
+  route?: (target: RouteTarget) => RouteDecision;
+  /** Opens the outbound connection. Default: direct TCP. */
+  dial?: Dial;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: the system picks. */
+  port?: number;
+  /** A client must finish greeting and request within this time. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** close() waits this long for connections to finish before destroying them. Default 5 s. */
+  closeTimeoutMs?: number;
+}
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+
+export class SocksServer {
+  private readonly server: Server;
+  private readonly connections = new ConnectionSet();
+  private readonly route: (target: RouteTarget) => RouteDecision;
+  private readonly dial: Dial;
+  private readonly options: SocksServerOptions;
+  private nextId = 1;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: SocksServerOptions = {}) {
+    this.options = options;
+    const defaultTable = options.route ? undefined : createRoutingTable();
+    this.route = options.route ?? ((target) => decideRoute(target, defaultTable!));
+    this.dial = options.dial ?? createDirectDial();
+    // allowHalfOpen: a client that shuts its write side still gets the destination's answer.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (error) => log('!! listener error %s', error.message));
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+        this.server.removeListener('error', reject);
+        const address = this.server.address() as AddressInfo;
+        log('listening on %s:%d', address.address, address.port);
+        resolve(address);
+      });
+    });
+  }
+
+  /** Stops accepting, lets open connections finish, destroys what is left after the timeout. */
+  close(): Promise<void> {
+    this.closing ??= closeGracefully(this.server, this.connections, this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    return this.closing;
+  }
+
+  /** Stops accepting and destroys every connection now. */
+  destroy(): Promise<void> {
+    this.closing ??= closeGracefully(this.server, this.connections, 0);
+    this.connections.destroyAll();
+    return this.closing;
+  }
+
+  private accept(socket: Socket): void {
+    const id = `s${this.nextId++}`;
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.connections.add(socket);
+    socket.on('error', (error) => log('!! %s client error %s', id, error.message));
+    const timer = setTimeout(() => {
+      log('!! %s handshake timed out', id);
+      socket.destroy();
+    }, this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.handle(socket, id, client)
+      .catch((error: unknown) => this.fail(socket, id, error))
+      .finally(() => clearTimeout(timer));
+  }
+
+  private async handle(socket: Socket, id: string, client: string): Promise<void> {
+    const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
+    if (!greeting.message.methods.includes(SOCKS_METHOD.NO_AUTH)) {
+      log('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
+      socket.end(encodeMethodChoice(SOCKS_METHOD.NO_ACCEPTABLE));
+      return;
+    }
+    socket.write(encodeMethodChoice(SOCKS_METHOD.NO_AUTH));
+    const { message: request, rest } = await readMessage(socket, parseRequest, {
+      maxBytes: MAX_REQUEST_BYTES,
+      what: 'SOCKS5 request',
+      initial: greeting.rest,
+    });
+    if (request.command !== SOCKS_COMMAND.CONNECT) {
+      log('!! %s command 0x%s not supported', id, request.command.toString(16));
+      socket.end(encodeReply(SOCKS_REPLY.COMMAND_NOT_SUPPORTED));
+      return;
+    }
+    const target = { host: request.host, port: request.port };
+    const decision = this.route(target);
+    log('-> %s %s CONNECT %s via %s (%s)', id, client, formatTarget(target), decision.via, decision.reason);
+    let upstream: Duplex;
+    try {
+      upstream = await this.dial(target, { via: decision.via, client, protocol: 'socks' });
+    } catch (error) {
+      const dialError = toDialError(error, target);
+      log('!! %s %s: %s', id, dialError.code, dialError.message);
+      socket.end(encodeReply(socksReplyFor(dialError)));
+      return;
+    }
+    if (socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    this.connections.add(upstream);
+    const bound = boundAddress(upstream);
+    socket.write(encodeReply(SOCKS_REPLY.SUCCEEDED, bound));
+    if (rest.length > 0) upstream.write(rest);
+    log('<- %s connected', id);
+    pipeBothWays(socket, upstream, (error) => log('-- %s closed%s', id, error ? ` (${error.message})` : ''));
+  }
+
+  private fail(socket: Socket, id: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    log('!! %s %s', id, message);
+    if (socket.destroyed) return;
+    if (error instanceof Socks5ProtocolError && error.reply !== undefined) socket.end(encodeReply(error.reply));
+    else socket.end();
+    // A client that never reads our reply must not hold the connection open.
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  }
+}
+
+/** The local address of a real socket (RFC 1928 BND.ADDR), or 0.0.0.0:0 for other streams. */
+function boundAddress(upstream: Duplex): { host: string; port: number } | undefined {
+  const socket = upstream as Partial<Socket>;
+  if (typeof socket.localAddress === 'string' && typeof socket.localPort === 'number') {
+    return { host: socket.localAddress, port: socket.localPort };
+  }
+  return undefined;
+}

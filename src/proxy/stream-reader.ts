@@ -1,0 +1,75 @@
+// Reads one framed message from a stream with a pure parser (socks5-protocol.ts, an HTTP response
+// head): collects bytes until the parser returns a result, never past a byte limit, and hands back
+// whatever arrived after the message. Used by the SOCKS5 server and the upstream-proxy dialer.
+// Leaves out timeouts (the caller destroys the stream, which rejects the read).
+import type { Duplex } from 'node:stream';
+
+export class StreamReadError extends Error {
+  readonly code: 'TP_STREAM_TOO_LONG' | 'TP_STREAM_ENDED';
+
+  constructor(code: 'TP_STREAM_TOO_LONG' | 'TP_STREAM_ENDED', message: string) {
+    super(message);
+    this.name = 'StreamReadError';
+    this.code = code;
+  }
+}
+
+export interface ReadResult<T> {
+  message: T;
+  /** Bytes that arrived after the message. */
+  rest: Buffer;
+}
+
+/**
+ * Resolves with the first message `parse` finds in `initial` plus what the stream sends next.
+ * Rejects with StreamReadError past `maxBytes` or when the stream ends first, or with whatever
+ * `parse` throws. Leaves the stream paused with no data listener.
+ */
+export function readMessage<T extends { consumed: number }>(
+  stream: Duplex,
+  parse: (bytes: Buffer) => T | undefined,
+  options: { maxBytes: number; what: string; initial?: Buffer },
+): Promise<ReadResult<T>> {
+  return new Promise((resolve, reject) => {
+    let buffered = options.initial ?? Buffer.alloc(0);
+    const finish = (error: Error | undefined, result?: ReadResult<T>): void => {
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('close', onEnd);
+      stream.removeListener('error', onError);
+      stream.pause();
+      if (error) reject(error);
+      else resolve(result!);
+    };
+    const attempt = (): boolean => {
+      let message: T | undefined;
+      try {
+        message = parse(buffered);
+      } catch (error) {
+        finish(error as Error);
+        return true;
+      }
+      if (message) {
+        finish(undefined, { message, rest: buffered.subarray(message.consumed) });
+        return true;
+      }
+      if (buffered.length >= options.maxBytes) {
+        finish(new StreamReadError('TP_STREAM_TOO_LONG', `${options.what} is longer than ${options.maxBytes} bytes`));
+        return true;
+      }
+      return false;
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      attempt();
+    };
+    const onEnd = (): void => finish(new StreamReadError('TP_STREAM_ENDED', `the stream ended before the ${options.what} was complete`));
+    const onError = (error: Error): void => finish(error);
+    if (buffered.length > 0 && attempt()) return;
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('close', onEnd);
+    stream.once('error', onError);
+    stream.resume();
+  });
+}

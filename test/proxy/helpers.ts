@@ -1,0 +1,76 @@
+// Test fixtures for the proxy tests: small local HTTP servers that say who they are (so a test
+// can tell a "cluster" answer from a "direct" one), a Dial hook that sends cluster-routed targets
+// to the "cluster" server, and a raw TCP client for feeding protocol bytes.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { ExecutionContext } from 'ava';
+import { connectTcp, type Dial, type DialContext, type DialTarget } from '../../src/proxy/dial.js';
+
+export interface LabelledServer {
+  port: number;
+  /** Every request seen: method, url, headers. */
+  requests: IncomingMessage[];
+  /** The remote ports of the TCP connections accepted, in order. */
+  connections: number[];
+}
+
+/** An HTTP server answering `<label> <method> <host><url>`; closed at teardown. */
+export async function startLabelledServer(t: ExecutionContext, label: string, host = '127.0.0.1'): Promise<LabelledServer> {
+  const requests: IncomingMessage[] = [];
+  const connections: number[] = [];
+  const server: Server = createServer((request, response) => {
+    requests.push(request);
+    response.setHeader('content-type', 'text/plain');
+    response.end(`${label} ${request.method} ${request.headers.host ?? ''}${request.url}\n`);
+  });
+  server.on('connection', (socket: Socket) => connections.push(socket.remotePort ?? 0));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  return { port: (server.address() as AddressInfo).port, requests, connections };
+}
+
+export interface RecordedDial {
+  dial: Dial;
+  calls: { target: DialTarget; context: DialContext }[];
+}
+
+/** A Dial that connects cluster-routed targets to the "cluster" server's port, others directly. */
+export function clusterDial(clusterPort: number): RecordedDial {
+  const calls: RecordedDial['calls'] = [];
+  const dial: Dial = (target, context) => {
+    calls.push({ target, context });
+    if (context.via === 'cluster') return connectTcp({ host: '127.0.0.1', port: clusterPort });
+    return connectTcp(target);
+  };
+  return { dial, calls };
+}
+
+/** A port with nothing listening on it (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Opens a raw TCP connection and collects everything it receives until it closes. */
+export async function rawExchange(port: number, chunks: Buffer[], options: { pauseMs?: number } = {}): Promise<Buffer> {
+  const socket = connect({ host: '127.0.0.1', port });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => undefined);
+  for (const chunk of chunks) {
+    socket.write(chunk);
+    if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+  }
+  const timer = setTimeout(() => socket.destroy(), 5_000);
+  await closed;
+  clearTimeout(timer);
+  return Buffer.concat(received);
+}
