@@ -1,0 +1,96 @@
+// A TCP connection to a pod's port through the Kubernetes API's port-forward, as a Node Duplex:
+// bytes written go to the pod, bytes the pod sends are read. It uses @kubernetes/client-node's
+// PortForward (one WebSocket per connection, the channel protocol), so it works wherever
+// `kubectl port-forward` is allowed, and RBAC on `pods/portforward` decides who may use it.
+// Used by the daemon to reach the traffic-manager. Leaves out listening locally: callers get the
+// stream itself.
+import { Duplex, PassThrough, Writable } from 'node:stream';
+import { PortForward, type KubeConfig } from '@kubernetes/client-node';
+import type WebSocket from 'ws';
+import { TpError } from '../errors.js';
+
+/** Above this many bytes queued in the WebSocket, writes wait for its socket to drain. */
+const WRITE_HIGH_WATER_MARK = 1 << 20;
+
+export async function openPortForward(kc: KubeConfig, namespace: string, pod: string, port: number): Promise<Duplex> {
+  const toPod = new PassThrough();
+  let errorText = '';
+  const stream = new PortForwardStream(toPod, () => errorText);
+  const fromPod = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      stream.deliver(chunk);
+      callback();
+    },
+  });
+  const errors = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      errorText += chunk.toString('utf8');
+      callback();
+    },
+  });
+  let ws: WebSocket;
+  try {
+    ws = (await new PortForward(kc, true).portForward(namespace, pod, [port], fromPod, errors, toPod)) as unknown as WebSocket;
+  } catch (err) {
+    throw new TpError('TP_ERR_PORT_FORWARD', `Could not open a port-forward to pod ${namespace}/${pod}:${port}: ${describe(err)}`, {
+      cause: err,
+      category: 'config',
+      hints: [`Check you may port-forward there: kubectl auth can-i create pods/portforward -n ${namespace}`],
+    });
+  }
+  stream.attach(ws);
+  return stream;
+}
+
+class PortForwardStream extends Duplex {
+  private ws!: WebSocket;
+
+  constructor(
+    private readonly toPod: PassThrough,
+    private readonly errorText: () => string,
+  ) {
+    super({ allowHalfOpen: false });
+  }
+
+  attach(ws: WebSocket): void {
+    this.ws = ws;
+    ws.on('close', () => {
+      const error = this.errorText().trim();
+      if (error) this.destroy(new TpError('TP_ERR_PORT_FORWARD', `The port-forward failed: ${error}`));
+      else this.push(null);
+    });
+    ws.on('error', (err) => this.destroy(err));
+  }
+
+  deliver(chunk: Buffer): void {
+    // client-node ignores backpressure on its side; we pause the WebSocket instead.
+    if (!this.push(chunk)) this.ws.pause();
+  }
+
+  override _read(): void {
+    this.ws?.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.toPod.write(chunk);
+    if (this.ws.bufferedAmount < WRITE_HIGH_WATER_MARK) return callback();
+    const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
+    if (socket) socket.once('drain', () => callback());
+    else setImmediate(callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.toPod.end();
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err: Error | null) => void): void {
+    this.ws?.terminate();
+    callback(err);
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; error?: { message?: string }; type?: string };
+  return e?.message ?? e?.error?.message ?? e?.type ?? String(err);
+}
