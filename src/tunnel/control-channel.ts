@@ -1,0 +1,121 @@
+// The session's control channel: JSON messages on stream 0, with a small request/response RPC on
+// top (session hello, DNS lookups, intercept events). Message shapes:
+//   { kind: 'event', type, body }                 a one-way message
+//   { kind: 'request', id, method, params }       answered by exactly one response
+//   { kind: 'response', id, result } | { kind: 'response', id, error: { code, message } }
+// Unknown fields are ignored (protocol compatibility rule); a message of another shape is a
+// protocol error. It leaves out the transport: `send` is given by the session.
+import { protocolError, TunnelError } from './errors.js';
+
+export type RpcHandler = (params: unknown) => unknown;
+
+export interface ControlEvent {
+  type: string;
+  body: unknown;
+}
+
+interface PendingRequest {
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class ControlChannel {
+  private readonly handlers = new Map<string, RpcHandler>();
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextId = 1;
+  private closedWith: TunnelError | null = null;
+
+  constructor(
+    private readonly send: (message: unknown) => void,
+    private readonly onEvent: (event: ControlEvent) => void,
+  ) {}
+
+  handle(method: string, handler: RpcHandler): void {
+    this.handlers.set(method, handler);
+  }
+
+  notify(type: string, body: unknown): void {
+    if (this.closedWith) throw this.closedWith;
+    this.send({ kind: 'event', type, body });
+  }
+
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new TunnelError('TUNNEL_ERR_RPC_TIMEOUT', `no answer to control request ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve, reject, timer });
+      this.send({ kind: 'request', id, method, params });
+    });
+  }
+
+  /** A CONTROL frame's message from the peer. Throws a protocol error for a malformed one. */
+  receive(message: unknown): void {
+    if (message === null || typeof message !== 'object') throw protocolError('control message is not an object');
+    const m = message as Record<string, unknown>;
+    switch (m.kind) {
+      case 'event':
+        if (typeof m.type !== 'string') throw protocolError('control event without a type');
+        this.onEvent({ type: m.type, body: m.body });
+        return;
+      case 'request':
+        if (typeof m.id !== 'number' || typeof m.method !== 'string') throw protocolError('control request without id or method');
+        void this.answer(m.id, m.method, m.params);
+        return;
+      case 'response':
+        if (typeof m.id !== 'number') throw protocolError('control response without an id');
+        this.settle(m.id, m);
+        return;
+      default:
+        throw protocolError(`control message of unknown kind ${JSON.stringify(m.kind)}`);
+    }
+  }
+
+  /** Rejects every pending request; later calls fail with `error`. Idempotent. */
+  close(error: TunnelError): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    for (const request of this.pending.values()) {
+      clearTimeout(request.timer);
+      request.reject(error);
+    }
+    this.pending.clear();
+  }
+
+  private settle(id: number, m: Record<string, unknown>): void {
+    const request = this.pending.get(id);
+    if (!request) return; // timed out already
+    this.pending.delete(id);
+    clearTimeout(request.timer);
+    if (m.error !== undefined) {
+      const e = (m.error ?? {}) as { code?: unknown; message?: unknown };
+      const error = new TunnelError('TUNNEL_ERR_RPC_FAILED', `peer failed the request: ${String(e.message ?? 'no message')}`);
+      (error as TunnelError & { remoteCode?: string }).remoteCode = typeof e.code === 'string' ? e.code : undefined;
+      request.reject(error);
+    } else {
+      request.resolve(m.result);
+    }
+  }
+
+  private async answer(id: number, method: string, params: unknown): Promise<void> {
+    const handler = this.handlers.get(method);
+    let reply: unknown;
+    if (!handler) {
+      reply = { kind: 'response', id, error: { code: 'TUNNEL_ERR_RPC_NO_METHOD', message: `no handler for ${method}` } };
+    } else {
+      try {
+        reply = { kind: 'response', id, result: (await handler(params)) ?? null };
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const message = error instanceof Error ? error.message : String(error);
+        reply = { kind: 'response', id, error: { code: typeof code === 'string' ? code : 'ERROR', message } };
+      }
+    }
+    if (!this.closedWith) this.send(reply);
+  }
+}

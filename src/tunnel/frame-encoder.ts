@@ -1,0 +1,95 @@
+// Pure functions turning frames into bytes (layouts in protocol.ts). The session uses them to
+// send, the tests use them to build both valid and hostile input. Arguments a caller controls
+// (host, port, metadata, reasons) are checked here, so a bad one never reaches the wire; reasons
+// longer than the limit are cut, not refused.
+import { TunnelError } from './errors.js';
+import type { Frame } from './frame.js';
+import { ErrorCodeNumber, FRAME_HEADER_BYTES, FrameType, Limits, type ErrorCodeName, type FrameTypeNumber } from './protocol.js';
+
+export function encodeHeader(type: FrameTypeNumber, streamId: number, payloadLength: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header[0] = type;
+  header.writeUInt32BE(streamId, 1);
+  header.writeUInt32BE(payloadLength, 5);
+  return header;
+}
+
+function withPayload(type: FrameTypeNumber, streamId: number, payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  frame[0] = type;
+  frame.writeUInt32BE(streamId, 1);
+  frame.writeUInt32BE(payload.length, 5);
+  payload.copy(frame, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+function u32Frame(type: FrameTypeNumber, streamId: number, value: number): Buffer {
+  const frame = encodeHeader(type, streamId, 4);
+  return Buffer.concat([frame, uint32(value)]);
+}
+
+function uint32(value: number): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf.writeUInt32BE(value, 0);
+  return buf;
+}
+
+function reasonFrame(type: FrameTypeNumber, streamId: number, code: ErrorCodeName, reason: string): Buffer {
+  const text = Buffer.from(reason, 'utf8').subarray(0, Limits.MAX_REASON_BYTES);
+  const payload = Buffer.allocUnsafe(1 + text.length);
+  payload[0] = ErrorCodeNumber[code] ?? ErrorCodeNumber.internal;
+  text.copy(payload, 1);
+  return withPayload(type, streamId, payload);
+}
+
+function encodeOpen(streamId: number, window: number, host: string, port: number, metadata: object): Buffer {
+  const hostBytes = Buffer.from(host, 'utf8');
+  if (hostBytes.length === 0 || hostBytes.length > Limits.MAX_HOST_BYTES) {
+    throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `host must be 1 to ${Limits.MAX_HOST_BYTES} bytes`);
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+    throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `port must be an integer from 0 to 65535, got ${port}`);
+  }
+  const metaBytes = Object.keys(metadata).length === 0 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(metadata), 'utf8');
+  if (metaBytes.length > Limits.MAX_METADATA_BYTES) {
+    throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `open metadata is over ${Limits.MAX_METADATA_BYTES} bytes`);
+  }
+  const fixed = Buffer.allocUnsafe(8);
+  fixed.writeUInt32BE(window, 0);
+  fixed.writeUInt16BE(port, 4);
+  fixed.writeUInt16BE(hostBytes.length, 6);
+  return withPayload(FrameType.OPEN, streamId, Buffer.concat([fixed, hostBytes, metaBytes]));
+}
+
+/** The bytes of one frame. DATA frames are better sent as encodeHeader + payload (no copy). */
+export function encodeFrame(frame: Frame): Buffer {
+  switch (frame.kind) {
+    case 'hello': {
+      const payload = Buffer.allocUnsafe(2);
+      payload.writeUInt16BE(frame.version, 0);
+      return withPayload(FrameType.HELLO, 0, payload);
+    }
+    case 'ping':
+      return withPayload(FrameType.PING, 0, frame.payload);
+    case 'pong':
+      return withPayload(FrameType.PONG, 0, frame.payload);
+    case 'go-away':
+      return reasonFrame(FrameType.GO_AWAY, 0, frame.code, frame.reason);
+    case 'control':
+      return withPayload(FrameType.CONTROL, 0, Buffer.from(JSON.stringify(frame.message), 'utf8'));
+    case 'open':
+      return encodeOpen(frame.streamId, frame.window, frame.host, frame.port, frame.metadata);
+    case 'open-ok':
+      return u32Frame(FrameType.OPEN_OK, frame.streamId, frame.window);
+    case 'open-error':
+      return reasonFrame(FrameType.OPEN_ERROR, frame.streamId, frame.code, frame.message);
+    case 'data':
+      return withPayload(FrameType.DATA, frame.streamId, frame.data);
+    case 'window':
+      return u32Frame(FrameType.WINDOW, frame.streamId, frame.increment);
+    case 'fin':
+      return encodeHeader(FrameType.FIN, frame.streamId, 0);
+    case 'reset':
+      return reasonFrame(FrameType.RESET, frame.streamId, frame.code, frame.message);
+  }
+}

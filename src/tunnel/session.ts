@@ -1,0 +1,582 @@
+// Session: many TunnelStreams multiplexed over one Transport. It parses frames, enforces stream
+// states and limits (a peer that breaks the protocol gets this session closed with a protocol
+// error; the process and other sessions live on), batches outgoing frames into one transport
+// message per event-loop turn, holds writers while the transport is over its high-water mark,
+// keeps the peer alive with pings (RTT in stats()), drains on go-away, and carries the control
+// channel. Either side may open streams. Used by the daemon, the manager and the agent alike.
+// Logs under `tp:tunnel`: `->` sent, `<-` received, `!!` failed, then session id / stream id.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import createDebug from 'debug';
+import { ControlChannel, type ControlEvent, type RpcHandler } from './control-channel.js';
+import { OpenError, TunnelError } from './errors.js';
+import { encodeFrame, encodeHeader } from './frame-encoder.js';
+import { FrameDecoder } from './frame-decoder.js';
+import type { Frame } from './frame.js';
+import { IncomingOpen, type OpenRequest } from './incoming-open.js';
+import { Defaults, FrameType, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
+import { StreamTracker } from './stream-tracker.js';
+import { TunnelStream, type StreamHost } from './stream.js';
+import type { Transport } from './transport.js';
+
+const log = createDebug('tp:tunnel');
+
+export interface SessionOptions {
+  /** 'client' opens odd stream ids (the side that dialled the transport), 'server' even ones. */
+  role: Role;
+  /** Id used in logs; random by default. */
+  id?: string;
+  /** Receive window each stream starts with. Default 256 KiB. */
+  initialWindow?: number;
+  /** Largest receive window a bulk stream may grow to. Default 16 MiB. */
+  maxWindow?: number;
+  /** Cap on receive windows summed over all streams (what the peer may make us buffer). Default 64 MiB. */
+  maxSessionBuffer?: number;
+  /** Largest frame payload accepted from the peer. Default 1 MiB. */
+  maxFramePayload?: number;
+  /** Largest DATA payload we send. Default 128 KiB. */
+  maxDataFrame?: number;
+  /** Concurrent streams (both directions); opens beyond get OPEN_ERROR 'limit'. Default 1024. */
+  maxStreams?: number;
+  /** Opens awaiting an answer, each direction; beyond get 'limit'. Default 256. */
+  maxPendingOpens?: number;
+  /** open() gives up (reason 'timeout') after this. Default 30 s. */
+  openTimeoutMs?: number;
+  /** Ping interval; 0 disables pings. Default 10 s. */
+  pingIntervalMs?: number;
+  /** The session dies (TUNNEL_ERR_PEER_TIMEOUT) if nothing is heard for this long; 0 disables. Default 30 s. */
+  deadPeerTimeoutMs?: number;
+  /** Writers wait while the transport holds more than this. Default 4 MiB. */
+  transportHighWater?: number;
+  /** Largest batch of frames sent as one transport message. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** close() destroys the session if streams have not finished by then. Default 10 s. */
+  closeTimeoutMs?: number;
+}
+
+export interface SessionStats {
+  id: string;
+  openStreams: number;
+  pendingOpens: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Last measured ping round trip in ms; undefined until the first pong. */
+  rttMs: number | undefined;
+  /** Bytes held by this session: unsent frames, transport queue, and unread stream data. */
+  bufferedBytes: number;
+  draining: boolean;
+  peerDraining: boolean;
+}
+
+interface PendingOpen {
+  request: OpenRequest;
+  resolve(stream: TunnelStream): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+type Required_ = Required<Omit<SessionOptions, 'id'>>;
+
+export class Session extends EventEmitter implements StreamHost {
+  readonly id: string;
+  readonly role: Role;
+  readonly label: string;
+  readonly maxDataFrame: number;
+  readonly maxWindow: number;
+  private readonly options: Required_;
+  private readonly transport: Transport;
+  private readonly decoder: FrameDecoder;
+  private readonly tracker: StreamTracker;
+  private readonly control: ControlChannel;
+  private readonly streams = new Map<number, TunnelStream>();
+  private readonly pendingOpens = new Map<number, PendingOpen>();
+  private readonly incomingOpens = new Map<number, IncomingOpen>();
+  private readonly waitingWriters = new Set<TunnelStream>();
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private nextStreamId: number;
+  private windowBudget: number;
+  private helloReceived = false;
+  private draining = false;
+  private peerDraining = false;
+  private destroyedWith: TunnelError | null = null;
+  private closePromise: Promise<void> | null = null;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private rttMs: number | undefined;
+  private lastHeardAt = performance.now();
+  private pingSentAt: number | null = null;
+  private keepaliveTimer: NodeJS.Timeout | null = null;
+
+  constructor(transport: Transport, options: SessionOptions) {
+    super();
+    this.options = {
+      role: options.role,
+      initialWindow: options.initialWindow ?? Defaults.INITIAL_WINDOW,
+      maxWindow: options.maxWindow ?? Defaults.MAX_WINDOW,
+      maxSessionBuffer: options.maxSessionBuffer ?? Defaults.MAX_SESSION_BUFFER,
+      maxFramePayload: options.maxFramePayload ?? Defaults.MAX_MESSAGE_BYTES,
+      maxDataFrame: options.maxDataFrame ?? Defaults.MAX_DATA_FRAME,
+      maxStreams: options.maxStreams ?? Defaults.MAX_STREAMS,
+      maxPendingOpens: options.maxPendingOpens ?? Defaults.MAX_PENDING_OPENS,
+      openTimeoutMs: options.openTimeoutMs ?? Defaults.OPEN_TIMEOUT_MS,
+      pingIntervalMs: options.pingIntervalMs ?? Defaults.PING_INTERVAL_MS,
+      deadPeerTimeoutMs: options.deadPeerTimeoutMs ?? Defaults.DEAD_PEER_TIMEOUT_MS,
+      transportHighWater: options.transportHighWater ?? Defaults.TRANSPORT_HIGH_WATER,
+      maxMessageBytes: options.maxMessageBytes ?? Defaults.MAX_MESSAGE_BYTES,
+      closeTimeoutMs: options.closeTimeoutMs ?? Defaults.CLOSE_TIMEOUT_MS,
+    };
+    if (this.options.maxDataFrame > this.options.maxFramePayload) {
+      throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', 'maxDataFrame must not exceed maxFramePayload');
+    }
+    this.id = options.id ?? randomBytes(4).toString('hex');
+    this.role = options.role;
+    this.label = this.id;
+    this.maxDataFrame = this.options.maxDataFrame;
+    this.maxWindow = this.options.maxWindow;
+    this.windowBudget = this.options.maxSessionBuffer;
+    this.nextStreamId = this.role === 'client' ? 1 : 2;
+    this.transport = transport;
+    this.decoder = new FrameDecoder({ maxFramePayload: this.options.maxFramePayload });
+    this.tracker = new StreamTracker(this.role);
+    this.control = new ControlChannel(
+      (message) => this.sendFrame({ kind: 'control', streamId: 0, message }),
+      (event: ControlEvent) => this.emit('control', event),
+    );
+    log('%s .. session on %s as %s', this.id, transport.label, this.role);
+    this.sendFrame({ kind: 'hello', streamId: 0, version: PROTOCOL_VERSION });
+    transport.attach({
+      message: (data) => this.onMessage(data),
+      drain: () => this.wakeWriters(),
+      close: (error) => this.destroy(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', 'the tunnel transport closed', { cause: error })),
+    });
+    this.startKeepalive();
+  }
+
+  get closed(): boolean {
+    return this.destroyedWith !== null;
+  }
+
+  /** True while the session takes new streams in both directions. */
+  get live(): boolean {
+    return !this.closed && !this.draining && !this.peerDraining;
+  }
+
+  get openStreamCount(): number {
+    return this.streams.size + this.pendingOpens.size;
+  }
+
+  stats(): SessionStats {
+    let unread = 0;
+    for (const stream of this.streams.values()) unread += stream.bufferedIn;
+    return {
+      id: this.id,
+      openStreams: this.streams.size,
+      pendingOpens: this.pendingOpens.size + this.incomingOpens.size,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      rttMs: this.rttMs,
+      bufferedBytes: this.outBytes + this.transport.bufferedAmount + unread + this.decoder.bufferedBytes,
+      draining: this.draining,
+      peerDraining: this.peerDraining,
+    };
+  }
+
+  /** Opens a stream to host:port on the peer's side; rejects with OpenError (reason refused, dns…). */
+  open(request: OpenRequest, options: { timeoutMs?: number } = {}): Promise<TunnelStream> {
+    if (this.destroyedWith) return Promise.reject(this.destroyedWith);
+    if (this.draining || this.peerDraining) {
+      return Promise.reject(new TunnelError('TUNNEL_ERR_GOING_AWAY', `session ${this.id} is draining and opens no new streams`, { reason: 'going-away' }));
+    }
+    if (this.pendingOpens.size >= this.options.maxPendingOpens || this.openStreamCount >= this.options.maxStreams) {
+      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} is at its stream limit`, { reason: 'limit' }));
+    }
+    const streamId = this.nextStreamId;
+    const frame: Frame = {
+      kind: 'open',
+      streamId,
+      window: this.options.initialWindow,
+      host: request.host,
+      port: request.port,
+      metadata: request.metadata ?? {},
+    };
+    let bytes: Buffer;
+    try {
+      bytes = encodeFrame(frame);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.nextStreamId += 2;
+    this.tracker.openedByUs(streamId);
+    const timeoutMs = options.timeoutMs ?? this.options.openTimeoutMs;
+    return new Promise<TunnelStream>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pendingOpens.delete(streamId);
+        this.tracker.closed(streamId, false);
+        this.sendFrame({ kind: 'reset', streamId, code: 'cancel', message: 'open timed out' });
+        reject(new OpenError('timeout', `opening ${request.host}:${request.port} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.pendingOpens.set(streamId, { request, resolve, reject, timer });
+      log('%s -> open %d %s:%d', this.id, streamId, request.host, request.port);
+      this.enqueue(bytes);
+    });
+  }
+
+  /** Sends a one-way control message; the peer gets a 'control' event { type, body }. */
+  notify(type: string, body: unknown): void {
+    this.control.notify(type, body);
+  }
+
+  request(method: string, params: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    return this.control.request(method, params, options.timeoutMs ?? Defaults.RPC_TIMEOUT_MS);
+  }
+
+  handle(method: string, handler: RpcHandler): void {
+    this.control.handle(method, handler);
+  }
+
+  /** Tells the peer to open no new streams; streams already open may finish. Idempotent. */
+  goAway(reason = 'going away', code: ErrorCodeName = 'normal'): void {
+    if (this.draining || this.destroyedWith) return;
+    this.draining = true;
+    log('%s -> go-away %s', this.id, reason);
+    this.sendFrame({ kind: 'go-away', streamId: 0, code, reason });
+  }
+
+  /** Go-away, wait for open streams to finish (at most closeTimeoutMs), then close. Idempotent. */
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.closePromise = new Promise<void>((resolve) => {
+      if (this.destroyedWith) return resolve();
+      this.goAway('closing');
+      const timer = setTimeout(() => this.destroy(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', 'close timed out with streams still open')), this.options.closeTimeoutMs);
+      timer.unref();
+      const check = (): void => {
+        if (this.destroyedWith || this.openStreamCount + this.incomingOpens.size === 0) {
+          clearTimeout(timer);
+          this.off('stream-closed', check);
+          this.flush();
+          this.destroy();
+        }
+      };
+      this.on('stream-closed', check);
+      this.once('close', () => resolve());
+      check();
+    });
+    return this.closePromise;
+  }
+
+  /** Ends the session now: every stream and request fails with `error` (or SESSION_CLOSED). Idempotent. */
+  destroy(error?: Error): void {
+    if (this.destroyedWith) return;
+    const reason =
+      error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `tunnel session ${this.id} closed`, { cause: error });
+    this.destroyedWith = reason;
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    log('%s %s session closed: %s', this.id, error ? '!!' : '..', reason.message);
+    this.flush();
+    const streamError = reason.code === 'TUNNEL_ERR_PROTOCOL' || reason.code === 'TUNNEL_ERR_PEER_TIMEOUT' ? reason : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', reason.message, { cause: reason });
+    for (const stream of [...this.streams.values()]) stream.abort(streamError, false);
+    for (const pending of this.pendingOpens.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(streamError);
+    }
+    this.pendingOpens.clear();
+    for (const open of this.incomingOpens.values()) open.cancel(streamError);
+    this.incomingOpens.clear();
+    this.control.close(streamError);
+    this.transport.close(error);
+    this.emit('close', error ? reason : undefined);
+  }
+
+  // ---- StreamHost ----
+
+  sendData(streamId: number, data: Buffer): void {
+    this.enqueue(encodeHeader(FrameType.DATA, streamId, data.length), data);
+  }
+
+  sendWindowUpdate(streamId: number, increment: number): void {
+    this.sendFrame({ kind: 'window', streamId, increment });
+  }
+
+  sendFin(streamId: number): void {
+    if (log.enabled) log('%s -> fin %d', this.id, streamId);
+    this.sendFrame({ kind: 'fin', streamId });
+  }
+
+  sendReset(streamId: number, code: ErrorCodeName, message: string): void {
+    log('%s -> reset %d %s', this.id, streamId, code);
+    this.sendFrame({ kind: 'reset', streamId, code, message });
+  }
+
+  writable(stream: TunnelStream): boolean {
+    if (this.outBytes + this.transport.bufferedAmount < this.options.transportHighWater) return true;
+    this.waitingWriters.add(stream);
+    return false;
+  }
+
+  reserveWindow(bytes: number): number {
+    const granted = Math.max(0, Math.min(bytes, this.windowBudget));
+    this.windowBudget -= granted;
+    return granted;
+  }
+
+  releaseWindow(bytes: number): void {
+    this.windowBudget += bytes;
+  }
+
+  growIntervalMs(): number {
+    return Math.max(20, 2 * (this.rttMs ?? 0));
+  }
+
+  streamClosed(stream: TunnelStream, peerEnded: boolean): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.waitingWriters.delete(stream);
+    this.tracker.closed(stream.id, peerEnded);
+    this.emit('stream-closed', stream);
+  }
+
+  // ---- IncomingOpenHost ----
+
+  acceptOpen(open: IncomingOpen): TunnelStream {
+    this.incomingOpens.delete(open.streamId);
+    if (this.destroyedWith) throw this.destroyedWith;
+    const info = { id: open.streamId, host: open.host, port: open.port, metadata: open.metadata, direction: 'incoming' as const };
+    const stream = new TunnelStream(this, info, open.peerWindow, this.options.initialWindow);
+    this.windowBudget -= this.options.initialWindow;
+    this.streams.set(open.streamId, stream);
+    log('%s -> open-ok %d', this.id, open.streamId);
+    this.sendFrame({ kind: 'open-ok', streamId: open.streamId, window: this.options.initialWindow });
+    return stream;
+  }
+
+  rejectOpen(open: IncomingOpen, code: ErrorCodeName, message: string): void {
+    this.incomingOpens.delete(open.streamId);
+    this.tracker.closed(open.streamId, true);
+    if (this.destroyedWith) return;
+    log('%s -> open-error %d %s', this.id, open.streamId, code);
+    this.sendFrame({ kind: 'open-error', streamId: open.streamId, code, message });
+    this.emit('stream-closed');
+  }
+
+  // ---- sending ----
+
+  private sendFrame(frame: Frame): void {
+    if (this.destroyedWith) return;
+    this.enqueue(encodeFrame(frame));
+  }
+
+  private enqueue(first: Buffer, second?: Buffer): void {
+    if (this.destroyedWith) return;
+    this.out.push(first);
+    this.outBytes += first.length;
+    if (second) {
+      this.out.push(second);
+      this.outBytes += second.length;
+    }
+    if (this.outBytes >= this.options.maxMessageBytes) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outBytes === 0) return;
+    const message = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.bytesOut += message.length;
+    this.transport.send(message);
+    if (this.waitingWriters.size > 0) setImmediate(() => this.wakeWriters());
+  }
+
+  private wakeWriters(): void {
+    if (this.waitingWriters.size === 0) return;
+    if (this.outBytes + this.transport.bufferedAmount >= this.options.transportHighWater) return;
+    const writers = [...this.waitingWriters];
+    this.waitingWriters.clear();
+    for (const stream of writers) stream.continueWriting();
+  }
+
+  // ---- receiving ----
+
+  private onMessage(data: Buffer): void {
+    if (this.destroyedWith) return;
+    this.bytesIn += data.length;
+    this.lastHeardAt = performance.now();
+    try {
+      for (const frame of this.decoder.push(data)) {
+        this.dispatch(frame);
+        if (this.destroyedWith) return;
+      }
+    } catch (error) {
+      const tunnelError = error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_PROTOCOL', 'failed to handle a frame', { cause: error, reason: 'internal' });
+      log('%s !! %s', this.id, tunnelError.message);
+      this.sendFrame({ kind: 'go-away', streamId: 0, code: tunnelError.reason ?? 'protocol', reason: tunnelError.message });
+      this.destroy(tunnelError);
+    }
+  }
+
+  private dispatch(frame: Frame): void {
+    if (!this.helloReceived) {
+      if (frame.kind !== 'hello') throw new TunnelError('TUNNEL_ERR_PROTOCOL', `expected HELLO first, got ${frame.kind}`, { reason: 'protocol' });
+      if (frame.version !== PROTOCOL_VERSION) {
+        throw new TunnelError('TUNNEL_ERR_VERSION', `peer speaks tunnel protocol ${frame.version}, this side ${PROTOCOL_VERSION}`, { reason: 'protocol' });
+      }
+      this.helloReceived = true;
+      return;
+    }
+    switch (frame.kind) {
+      case 'hello':
+        throw new TunnelError('TUNNEL_ERR_PROTOCOL', 'second HELLO', { reason: 'protocol' });
+      case 'ping':
+        this.sendFrame({ kind: 'pong', streamId: 0, payload: frame.payload });
+        return;
+      case 'pong':
+        if (this.pingSentAt !== null) {
+          this.rttMs = performance.now() - this.pingSentAt;
+          this.pingSentAt = null;
+          this.emit('pong', this.rttMs);
+        }
+        return;
+      case 'go-away':
+        log('%s <- go-away %s %s', this.id, frame.code, frame.reason);
+        this.peerDraining = true;
+        this.emit('goaway', frame);
+        if (frame.code === 'protocol') this.destroy(new TunnelError('TUNNEL_ERR_PROTOCOL', `peer reported a protocol error: ${frame.reason}`, { reason: 'protocol' }));
+        return;
+      case 'control':
+        this.control.receive(frame.message);
+        return;
+      case 'open':
+        this.onOpen(frame);
+        return;
+      case 'open-ok':
+      case 'open-error':
+        this.onOpenAnswer(frame);
+        return;
+      default:
+        this.onStreamFrame(frame);
+    }
+  }
+
+  private onOpen(frame: Extract<Frame, { kind: 'open' }>): void {
+    this.tracker.peerOpened(frame.streamId);
+    log('%s <- open %d %s:%d', this.id, frame.streamId, frame.host, frame.port);
+    const refuse = (code: ErrorCodeName, message: string): void => {
+      this.tracker.closed(frame.streamId, true);
+      this.sendFrame({ kind: 'open-error', streamId: frame.streamId, code, message });
+    };
+    if (this.draining) return refuse('going-away', 'the session is draining');
+    if (this.streams.size + this.incomingOpens.size >= this.options.maxStreams) return refuse('limit', 'too many streams');
+    if (this.incomingOpens.size >= this.options.maxPendingOpens) return refuse('limit', 'too many pending opens');
+    if (this.listenerCount('stream') === 0) return refuse('refused', 'this side accepts no streams');
+    const open = new IncomingOpen(this, frame.streamId, frame.host, frame.port, frame.metadata, frame.window);
+    this.incomingOpens.set(frame.streamId, open);
+    this.emit('stream', open);
+  }
+
+  private onOpenAnswer(frame: Extract<Frame, { kind: 'open-ok' | 'open-error' }>): void {
+    const pending = this.pendingOpens.get(frame.streamId);
+    if (!pending) {
+      this.tracker.checkLateFrame(frame.streamId, frame.kind);
+      return;
+    }
+    this.pendingOpens.delete(frame.streamId);
+    clearTimeout(pending.timer);
+    const { host, port } = pending.request;
+    if (frame.kind === 'open-error') {
+      log('%s <- open-error %d %s %s', this.id, frame.streamId, frame.code, frame.message);
+      this.tracker.closed(frame.streamId, true);
+      pending.reject(new OpenError(frame.code, `opening ${host}:${port} failed (${frame.code}): ${frame.message}`));
+      this.emit('stream-closed');
+      return;
+    }
+    log('%s <- open-ok %d', this.id, frame.streamId);
+    const info = { id: frame.streamId, host, port, metadata: pending.request.metadata ?? {}, direction: 'outgoing' as const };
+    const stream = new TunnelStream(this, info, frame.window, this.options.initialWindow);
+    this.windowBudget -= this.options.initialWindow;
+    this.streams.set(frame.streamId, stream);
+    pending.resolve(stream);
+  }
+
+  private onStreamFrame(frame: Extract<Frame, { kind: 'data' | 'window' | 'fin' | 'reset' }>): void {
+    const stream = this.streams.get(frame.streamId);
+    if (!stream) {
+      if (frame.kind === 'reset') {
+        const incoming = this.incomingOpens.get(frame.streamId);
+        if (incoming) {
+          this.incomingOpens.delete(frame.streamId);
+          this.tracker.closed(frame.streamId, true);
+          incoming.cancel(new TunnelError('TUNNEL_ERR_STREAM_RESET', `the opener cancelled: ${frame.message}`, { reason: frame.code }));
+          this.emit('stream-closed');
+          return;
+        }
+      }
+      this.tracker.checkLateFrame(frame.streamId, frame.kind, this.pendingOpens.has(frame.streamId) || this.incomingOpens.has(frame.streamId));
+      return;
+    }
+    switch (frame.kind) {
+      case 'data':
+        stream.handleData(frame.data);
+        return;
+      case 'window':
+        stream.handleWindow(frame.increment);
+        return;
+      case 'fin':
+        if (log.enabled) log('%s <- fin %d', this.id, frame.streamId);
+        stream.handleFin();
+        return;
+      case 'reset':
+        log('%s <- reset %d %s', this.id, frame.streamId, frame.code);
+        stream.abort(new TunnelError('TUNNEL_ERR_STREAM_RESET', `peer reset stream ${frame.streamId} (${frame.code}): ${frame.message}`, { reason: frame.code }), true);
+        return;
+    }
+  }
+
+  // ---- keepalive ----
+
+  private startKeepalive(): void {
+    const { pingIntervalMs, deadPeerTimeoutMs } = this.options;
+    if (pingIntervalMs <= 0 && deadPeerTimeoutMs <= 0) return;
+    const tick = Math.min(pingIntervalMs > 0 ? pingIntervalMs : Infinity, deadPeerTimeoutMs > 0 ? deadPeerTimeoutMs / 3 : Infinity);
+    let lastPingAt = performance.now();
+    this.keepaliveTimer = setInterval(() => {
+      const now = performance.now();
+      if (deadPeerTimeoutMs > 0 && now - this.lastHeardAt > deadPeerTimeoutMs) {
+        this.destroy(new TunnelError('TUNNEL_ERR_PEER_TIMEOUT', `nothing heard from the peer for ${Math.round(now - this.lastHeardAt)} ms`));
+        return;
+      }
+      if (pingIntervalMs > 0 && now - lastPingAt >= pingIntervalMs - 1) {
+        lastPingAt = now;
+        this.pingSentAt = now;
+        this.sendFrame({ kind: 'ping', streamId: 0, payload: Buffer.alloc(PING_PAYLOAD_BYTES) });
+      }
+    }, tick);
+    this.keepaliveTimer.unref();
+  }
+
+  /** Sends a ping now; resolves with the measured RTT in ms when the pong arrives. */
+  ping(): Promise<number> {
+    if (this.destroyedWith) return Promise.reject(this.destroyedWith);
+    this.pingSentAt = performance.now();
+    this.sendFrame({ kind: 'ping', streamId: 0, payload: Buffer.alloc(PING_PAYLOAD_BYTES) });
+    return new Promise((resolve, reject) => {
+      const onPong = (rtt: number): void => {
+        this.off('close', onClose);
+        resolve(rtt);
+      };
+      const onClose = (): void => {
+        this.off('pong', onPong);
+        reject(this.destroyedWith);
+      };
+      this.once('pong', onPong);
+      this.once('close', onClose);
+    });
+  }
+}

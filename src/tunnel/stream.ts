@@ -1,0 +1,225 @@
+// TunnelStream: one multiplexed TCP-like stream, a Node Duplex that pipes straight into sockets.
+// It owns the stream's flow control: a send window (credit granted by the peer) and a receive
+// window (credit we granted), auto-tuned upwards for bulk streams within the session's budget.
+// The session (session.ts) parses frames and calls in; the stream calls back through StreamHost.
+//
+// How a stream ends:
+// - end() sends FIN (half-close); the peer sees 'end' and may keep writing. When both sides have
+//   sent FIN the stream is done and finishes normally.
+// - destroy() / destroy(err) sends RESET (reason 'cancel', or the error's `reason`, or
+//   'internal'); the peer's stream errors with TUNNEL_ERR_STREAM_RESET and that reason.
+// - A RESET from the peer errors this stream with TUNNEL_ERR_STREAM_RESET.
+// - When the session dies every open stream errors with TUNNEL_ERR_SESSION_CLOSED (or
+//   TUNNEL_ERR_PEER_TIMEOUT / TUNNEL_ERR_PROTOCOL when that is why it died).
+import { Duplex } from 'node:stream';
+import { protocolError, TunnelError } from './errors.js';
+import type { OpenMetadata } from './frame.js';
+import { Limits, type ErrorCodeName } from './protocol.js';
+
+/** What a stream needs from its session. */
+export interface StreamHost {
+  readonly label: string;
+  readonly maxDataFrame: number;
+  readonly maxWindow: number;
+  sendData(streamId: number, data: Buffer): void;
+  sendWindowUpdate(streamId: number, increment: number): void;
+  sendFin(streamId: number): void;
+  sendReset(streamId: number, code: ErrorCodeName, message: string): void;
+  /** True when the transport can take more; otherwise the stream is woken by resume(). */
+  writable(stream: TunnelStream): boolean;
+  /** Reserves up to `bytes` more receive window from the session budget; returns what it got. */
+  reserveWindow(bytes: number): number;
+  releaseWindow(bytes: number): void;
+  /** How soon a window must be consumed again for it to grow (about two round trips). */
+  growIntervalMs(): number;
+  streamClosed(stream: TunnelStream, peerEnded: boolean): void;
+}
+
+export interface StreamInfo {
+  id: number;
+  host: string;
+  port: number;
+  metadata: OpenMetadata;
+  /** Who opened it: 'outgoing' (this side, via open()) or 'incoming' (the peer). */
+  direction: 'outgoing' | 'incoming';
+}
+
+const READ_HIGH_WATER = 64 * 1024;
+
+export class TunnelStream extends Duplex {
+  readonly id: number;
+  readonly host: string;
+  readonly port: number;
+  readonly metadata: OpenMetadata;
+  readonly direction: 'outgoing' | 'incoming';
+  private readonly session: StreamHost;
+  private sendWindow: number;
+  /** Receive window we aim to keep open, grows for bulk streams. */
+  private windowSize: number;
+  /** Total bytes the peer may have sent so far (initial window plus every increment). */
+  private creditLimit: number;
+  private received = 0;
+  private lastGrantAt = 0;
+  private pending: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void } | null = null;
+  private finSent = false;
+  private finReceived = false;
+  private closedInSession = false;
+  private peerEnded = false;
+
+  constructor(session: StreamHost, info: StreamInfo, sendWindow: number, receiveWindow: number) {
+    super({ allowHalfOpen: true, readableHighWaterMark: READ_HIGH_WATER, writableHighWaterMark: READ_HIGH_WATER });
+    this.session = session;
+    this.id = info.id;
+    this.host = info.host;
+    this.port = info.port;
+    this.metadata = info.metadata;
+    this.direction = info.direction;
+    this.sendWindow = sendWindow;
+    this.windowSize = receiveWindow;
+    this.creditLimit = receiveWindow;
+  }
+
+  /** Bytes received and not yet read by the consumer. */
+  get bufferedIn(): number {
+    return this.readableLength;
+  }
+
+  /** Receive window currently granted to the peer's side of this stream. */
+  get receiveWindow(): number {
+    return this.windowSize;
+  }
+
+  // ---- called by the session ----
+
+  /** @internal DATA from the peer. */
+  handleData(data: Buffer): void {
+    if (this.finReceived) throw protocolError(`DATA after FIN on stream ${this.id}`);
+    if (this.received + data.length > this.creditLimit) {
+      throw protocolError(`stream ${this.id} received ${data.length} bytes beyond its window`);
+    }
+    this.received += data.length;
+    if (this.destroyed) return;
+    this.push(data);
+    this.grantCredit();
+  }
+
+  /** @internal WINDOW from the peer. */
+  handleWindow(increment: number): void {
+    if (this.sendWindow + increment > Limits.MAX_WINDOW) throw protocolError(`window overflow on stream ${this.id}`);
+    this.sendWindow += increment;
+    this.continueWriting();
+  }
+
+  /** @internal FIN from the peer. */
+  handleFin(): void {
+    if (this.finReceived) throw protocolError(`second FIN on stream ${this.id}`);
+    this.finReceived = true;
+    this.push(null);
+    this.maybeDone();
+  }
+
+  /** @internal RESET from the peer, or the session died (`peerEnded` false). */
+  abort(error: TunnelError, peerEnded: boolean): void {
+    this.peerEnded = peerEnded;
+    this.closeInSession();
+    this.destroy(error);
+  }
+
+  /** @internal The transport can take more, or the window opened: continue a waiting write. */
+  continueWriting(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    while (pending.offset < pending.chunk.length) {
+      if (this.sendWindow <= 0 || this.closedInSession) return;
+      if (!this.session.writable(this)) return;
+      const n = Math.min(pending.chunk.length - pending.offset, this.sendWindow, this.session.maxDataFrame);
+      this.session.sendData(this.id, pending.chunk.subarray(pending.offset, pending.offset + n));
+      pending.offset += n;
+      this.sendWindow -= n;
+    }
+    this.pending = null;
+    pending.callback();
+  }
+
+  // ---- Duplex implementation ----
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.closedInSession) {
+      callback(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `stream ${this.session.label}/${this.id} is closed`));
+      return;
+    }
+    this.pending = { chunk, offset: 0, callback };
+    this.continueWriting();
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this._write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'binary', callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.closedInSession) {
+      this.finSent = true;
+      this.session.sendFin(this.id);
+      this.maybeDone();
+    }
+    callback();
+  }
+
+  override _read(): void {
+    // Credit is granted in read() below, once the consumed bytes have left the buffer.
+  }
+
+  // Every way of consuming (pipe, 'data', async iteration, read()) goes through read(), except a
+  // chunk emitted straight from push() in flowing mode, which handleData covers.
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size);
+    this.grantCredit();
+    return chunk;
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.pending = null;
+    if (!this.closedInSession) {
+      const code: ErrorCodeName = error === null ? 'cancel' : error instanceof TunnelError && error.reason ? error.reason : 'internal';
+      this.session.sendReset(this.id, code, error ? error.message : 'stream destroyed');
+      this.closeInSession();
+    }
+    callback(error);
+  }
+
+  private maybeDone(): void {
+    if (this.finSent && this.finReceived) {
+      this.peerEnded = true;
+      this.closeInSession();
+    }
+  }
+
+  private closeInSession(): void {
+    if (this.closedInSession) return;
+    this.closedInSession = true;
+    this.session.releaseWindow(this.windowSize);
+    this.session.streamClosed(this, this.peerEnded || this.finReceived);
+  }
+
+  /**
+   * Keeps the peer's credit at (bytes consumed + windowSize), in steps of at least half a
+   * window. A stream that uses a whole window within growIntervalMs while its reader keeps up
+   * gets its window doubled, up to maxWindow and the session budget.
+   */
+  private grantCredit(): void {
+    if (this.closedInSession || this.finReceived) return;
+    const unread = this.readableLength;
+    const consumed = this.received - unread;
+    let increment = consumed + this.windowSize - this.creditLimit;
+    if (increment < this.windowSize / 2) return;
+    const now = performance.now();
+    if (this.windowSize < this.session.maxWindow && unread < this.windowSize / 4 && now - this.lastGrantAt < this.session.growIntervalMs()) {
+      const extra = this.session.reserveWindow(Math.min(this.windowSize, this.session.maxWindow - this.windowSize));
+      this.windowSize += extra;
+      increment += extra;
+    }
+    this.lastGrantAt = now;
+    this.creditLimit += increment;
+    this.session.sendWindowUpdate(this.id, increment);
+  }
+}
