@@ -91,7 +91,7 @@ export function toDialError(error: unknown, target: DialTarget): DialError {
   const errno = (error as { code?: unknown } | undefined)?.code;
   const code = (typeof errno === 'string' && ERRNO_KINDS[errno]) || 'TP_DIAL_FAILED';
   const detail = error instanceof Error ? ` (${error.message})` : '';
-  return new DialError(code, target, `${formatTarget(target)}: ${KIND_WORDS[code]}${detail}`, error);
+  return new DialError(code, target, `could not connect to ${formatTarget(target)}: ${KIND_WORDS[code]}${detail}`, error);
 }
 
 export function formatTarget(target: DialTarget): string {
@@ -140,7 +140,7 @@ export function connectTcp(target: DialTarget, options: DirectDialOptions = {}):
     const socket = connect({ host: target.host, port: target.port, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new DialError('TP_DIAL_TIMEOUT', target, `${formatTarget(target)}: no connection after ${timeoutMs} ms`));
+      reject(new DialError('TP_DIAL_TIMEOUT', target, `could not connect to ${formatTarget(target)}: no answer after ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);

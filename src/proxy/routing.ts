@@ -49,7 +49,7 @@ export interface RoutingOptions {
 }
 
 /** A name pattern: `*.example.com` (subdomains only), `.example.com` (it and subdomains), or an exact name. */
-interface NamePattern {
+export interface NamePattern {
   text: string;
   exact?: string;
   suffix?: string;
@@ -73,7 +73,7 @@ export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 export const DEFAULT_NAMESPACE = 'default';
 
 /** Addresses that are this machine or this link: never sent to the cluster. */
-const LOCAL_CIDRS: readonly { cidr: Cidr; reason: string }[] = [
+export const LOCAL_CIDRS: readonly { cidr: Cidr; reason: string }[] = [
   { cidr: parseCidr('127.0.0.0/8'), reason: 'loopback address' },
   { cidr: parseCidr('::1/128'), reason: 'loopback address' },
   { cidr: parseCidr('169.254.0.0/16'), reason: 'link-local address' },
