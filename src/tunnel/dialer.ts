@@ -1,0 +1,83 @@
+// Answers incoming opens by dialling TCP: connect to the requested host and port, accept the
+// open and pipe on success, reject it with the matching protocol code on failure (refused,
+// dns, timeout, unreachable). `dial` is a hook (default net.connect) so callers can add policy
+// (forbidden destinations) or a different network. Used by the traffic-manager and the benchmark.
+import net, { type Socket } from 'node:net';
+import createDebug from 'debug';
+import type { IncomingOpen } from './incoming-open.js';
+import type { ErrorCodeName } from './protocol.js';
+import { pipeSocket } from './socket-pipe.js';
+
+const log = createDebug('tp:tunnel');
+
+export interface DialOptions {
+  /** Opens the TCP connection. Default net.connect({ host, port }). */
+  dial?: (host: string, port: number) => Socket;
+  /** Gives up connecting after this. Default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+/** The open-error code for a failed connect's errno. */
+export function openErrorCode(error: NodeJS.ErrnoException): ErrorCodeName {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+      return 'dns';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+      return 'unreachable';
+    case 'EACCES':
+    case 'EPERM':
+      return 'forbidden';
+    default:
+      return 'internal';
+  }
+}
+
+/** Dials open.host:open.port and answers the open; resolves once answered. */
+export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): Promise<void> {
+  const dial = options.dial ?? ((host, port) => net.connect({ host, port }));
+  return new Promise((resolve) => {
+    let socket: Socket;
+    try {
+      socket = dial(open.host, open.port);
+    } catch (error) {
+      open.reject('internal', (error as Error).message);
+      return resolve();
+    }
+    const timer = setTimeout(() => {
+      socket.destroy(Object.assign(new Error(`connect to ${open.host}:${open.port} timed out`), { code: 'ETIMEDOUT' }));
+    }, options.connectTimeoutMs ?? 10_000);
+    const onAbort = (): void => {
+      socket.destroy();
+    };
+    open.signal.addEventListener('abort', onAbort, { once: true });
+    const fail = (error: NodeJS.ErrnoException): void => {
+      clearTimeout(timer);
+      open.signal.removeEventListener('abort', onAbort);
+      log('.. !! dial %s:%d: %s', open.host, open.port, error.code ?? error.message);
+      open.reject(openErrorCode(error), `${open.host}:${open.port}: ${error.code ?? error.message}`);
+      resolve();
+    };
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      open.signal.removeEventListener('abort', onAbort);
+      if (open.signal.aborted) {
+        socket.destroy();
+        return resolve();
+      }
+      pipeSocket(open.accept(), socket);
+      resolve();
+    });
+  });
+}
