@@ -23,7 +23,8 @@ export interface ReadResult<T> {
 /**
  * Resolves with the first message `parse` finds in `initial` plus what the stream sends next.
  * Rejects with StreamReadError past `maxBytes` or when the stream ends first, or with whatever
- * `parse` throws. Leaves the stream paused with no data listener.
+ * `parse` throws. Reads with 'readable' and never pauses the stream, so it is left exactly as a
+ * fresh stream: whoever attaches a 'data' listener or pipes it next gets the following bytes.
  */
 export function readMessage<T extends { consumed: number }>(
   stream: Duplex,
@@ -32,12 +33,13 @@ export function readMessage<T extends { consumed: number }>(
 ): Promise<ReadResult<T>> {
   return new Promise((resolve, reject) => {
     let buffered = options.initial ?? Buffer.alloc(0);
+    let settled = false;
     const finish = (error: Error | undefined, result?: ReadResult<T>): void => {
-      stream.removeListener('data', onData);
+      settled = true;
+      stream.removeListener('readable', onReadable);
       stream.removeListener('end', onEnd);
       stream.removeListener('close', onEnd);
       stream.removeListener('error', onError);
-      stream.pause();
       if (error) reject(error);
       else resolve(result!);
     };
@@ -59,17 +61,21 @@ export function readMessage<T extends { consumed: number }>(
       }
       return false;
     };
-    const onData = (chunk: Buffer): void => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      attempt();
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while (!settled && (chunk = stream.read() as Buffer | null) !== null) {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        attempt();
+      }
     };
-    const onEnd = (): void => finish(new StreamReadError('TP_STREAM_ENDED', `the stream ended before the ${options.what} was complete`));
+    const onEnd = (): void => {
+      if (!settled) finish(new StreamReadError('TP_STREAM_ENDED', `the stream ended before the ${options.what} was complete`));
+    };
     const onError = (error: Error): void => finish(error);
     if (buffered.length > 0 && attempt()) return;
-    stream.on('data', onData);
+    stream.on('readable', onReadable);
     stream.once('end', onEnd);
     stream.once('close', onEnd);
     stream.once('error', onError);
-    stream.resume();
   });
 }
