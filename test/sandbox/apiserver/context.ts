@@ -1,0 +1,39 @@
+// What every request handler shares: the store, the object registry, token authority, RBAC
+// authorizer, open watches, the node hooks and the CA. Built once by server.ts.
+import type { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { TokenAuthority } from './auth.js';
+import type { Authorizer } from './rbac.js';
+import type { ObjectRegistry } from './registry/objects.js';
+import type { Store } from './store.js';
+import type { WatchRegistry } from './watch.js';
+
+export interface PodLogOptions {
+  follow: boolean;
+  tailLines?: number;
+  sinceSeconds?: number;
+  previous?: boolean;
+  timestamps?: boolean;
+  limitBytes?: number;
+}
+
+/** Where a real API server would call the kubelet; provided by the sandbox's node part. */
+export interface ApiServerHooks {
+  dialPod?(podIP: string, port: number): Promise<Socket>;
+  /**
+   * A Readable of the container's log. To say the pod or container has no log (yet), throw an
+   * error with `statusCode: 404` (or `code: 'ENOENT'`); any other error becomes a 400 with its message.
+   */
+  podLogs?(namespace: string, pod: string, container: string, options: PodLogOptions): Promise<Readable>;
+}
+
+export interface ApiContext {
+  store: Store;
+  registry: ObjectRegistry;
+  tokens: TokenAuthority;
+  authorizer: Authorizer;
+  watches: WatchRegistry;
+  hooks: ApiServerHooks;
+  caCert: string;
+  now: () => number;
+}
