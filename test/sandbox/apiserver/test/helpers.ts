@@ -75,3 +75,29 @@ export async function startTestCluster(extra: Partial<ApiServerOptions> = {}): P
     },
   };
 }
+
+/** The Status body of a failed client-node call (ApiException.body is the raw JSON text). */
+export function statusOf(error: unknown): { code: number; reason?: string; message?: string; details?: { causes?: { field?: string; reason?: string }[]; name?: string; kind?: string } } {
+  const e = error as { code?: number; body?: unknown };
+  const body = typeof e.body === 'string' ? (JSON.parse(e.body) as Record<string, unknown>) : (e.body as Record<string, unknown> | undefined) ?? {};
+  return { code: e.code ?? 0, ...(body as object) } as ReturnType<typeof statusOf>;
+}
+
+export function podManifest(name: string, extra: Record<string, unknown> = {}): k8s.V1Pod {
+  return {
+    metadata: { name, labels: { app: name } },
+    spec: { containers: [{ name: 'main', image: 'tp/echo-server:1', ports: [{ containerPort: 8080 }] }] },
+    ...extra,
+  } as k8s.V1Pod;
+}
+
+export function deploymentManifest(name: string, replicas = 1): k8s.V1Deployment {
+  return {
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'tp/echo-server:1' }] } },
+    },
+  };
+}
