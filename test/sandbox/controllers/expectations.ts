@@ -1,8 +1,8 @@
 // What a controller has just created or deleted but its watch cache does not show yet. Without it a
 // second reconcile, run before the watch event arrives, would create or delete the same pods again
 // (Kubernetes calls these "expectations"). The view is the cache with pending deletions taken out
-// and pending creations put in; an entry ends when the cache catches up or after a timeout, so a
-// lost event cannot stall a controller. Used by the ReplicaSet and StatefulSet controllers.
+// and pending creations put in; an entry ends when the watch event for it arrives (observe), or
+// after a timeout, so a lost event cannot stall a controller. Used by the ReplicaSet and StatefulSet controllers.
 import type { V1Pod } from '@kubernetes/client-node';
 
 const EXPECTATION_TIMEOUT_MS = 30_000;
@@ -23,6 +23,15 @@ export class PodExpectations {
     this.entry(ownerKey).deleted.set(podName, Date.now());
   }
 
+  /** A watch event for one of the owner's pods: whatever was expected of it has now happened. */
+  observe(ownerKey: string, pod: V1Pod, event: 'add' | 'update' | 'delete'): void {
+    const pending = this.byOwner.get(ownerKey);
+    if (!pending) return;
+    const name = pod.metadata?.name ?? '';
+    pending.created.delete(name);
+    if (event === 'delete' || pod.metadata?.deletionTimestamp) pending.deleted.delete(name);
+  }
+
   forget(ownerKey: string): void {
     this.byOwner.delete(ownerKey);
   }
@@ -33,6 +42,7 @@ export class PodExpectations {
     if (!pending) return cached;
     const cachedByName = new Map(cached.map((pod) => [pod.metadata?.name ?? '', pod]));
     for (const [name, { at }] of pending.created) {
+      // In the cache already (its event may even have come before the create call returned).
       if (cachedByName.has(name) || now - at > EXPECTATION_TIMEOUT_MS) pending.created.delete(name);
     }
     for (const [name, at] of pending.deleted) {

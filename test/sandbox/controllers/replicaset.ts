@@ -26,9 +26,12 @@ export class ReplicaSetController {
   ) {
     this.queue = new WorkQueue('replicaset', (key) => this.reconcile(key));
     caches.replicaSets.onChange((rs) => this.queue.add(keyOf(rs)));
-    caches.pods.onChange((pod) => {
+    caches.pods.onChange((pod, event) => {
       const ref = controllerRef(pod);
-      if (ref?.kind === 'ReplicaSet') this.queue.add(`${pod.metadata?.namespace}/${ref.name}`);
+      if (ref?.kind !== 'ReplicaSet') return;
+      const key = `${pod.metadata?.namespace}/${ref.name}`;
+      this.expectations.observe(key, pod, event);
+      this.queue.add(key);
     });
   }
 

@@ -31,9 +31,12 @@ export class StatefulSetController {
   ) {
     this.queue = new WorkQueue('statefulset', (key) => this.reconcile(key));
     caches.statefulSets.onChange((sts) => this.queue.add(keyOf(sts)));
-    caches.pods.onChange((pod) => {
+    caches.pods.onChange((pod, event) => {
       const ref = controllerRef(pod);
-      if (ref?.kind === 'StatefulSet') this.queue.add(`${pod.metadata?.namespace}/${ref.name}`);
+      if (ref?.kind !== 'StatefulSet') return;
+      const key = `${pod.metadata?.namespace}/${ref.name}`;
+      this.expectations.observe(key, pod, event);
+      this.queue.add(key);
     });
   }
 
