@@ -105,7 +105,7 @@ test('port-forward to a pod that is not running, or without permission, fails be
   t.is(await attempt(cluster.kubeConfig(), 'pending'), 'Unexpected server response: 400');
   t.is(await attempt(cluster.kubeConfig(), 'ghost'), 'Unexpected server response: 404');
   t.is(await attempt(cluster.kubeConfig('bad-token'), 'runner'), 'Unexpected server response: 401');
-  const sa = (await core.createNamespacedServiceAccountToken({ namespace: 'default', name: 'default', body: { spec: {} } })).status?.token ?? '';
+  const sa = (await core.createNamespacedServiceAccountToken({ namespace: 'default', name: 'default', body: { spec: { audiences: [] } } })).status?.token ?? '';
   t.is(await attempt(cluster.kubeConfig(sa), 'runner'), 'Unexpected server response: 403');
 });
 
