@@ -1,0 +1,113 @@
+// Forwards a DNS question that is not the cluster's to the system's resolvers and hands back
+// their answer unchanged: over UDP from a fresh random port (RFC 5452 §9.2), trying each resolver
+// in turn, accepting only a reply from that resolver with the same id; over TCP (RFC 7766) when
+// the client asked over TCP. Also reads the resolvers from /etc/resolv.conf. Leaves out caching
+// and DNSSEC (the answer is relayed as it came).
+import createDebug from 'debug';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { connect, isIPv6 } from 'node:net';
+import { TpError } from '../errors.js';
+
+const log = createDebug('tp:dns');
+
+export interface Resolver {
+  host: string;
+  port: number;
+}
+
+export const DNS_PORT = 53;
+const HEADER_BYTES = 12;
+
+export class ForwardError extends TpError {
+  constructor(message: string, cause?: unknown) {
+    super('TP_DNS_FORWARD_FAILED', message, { cause, category: 'config', hints: ['Check the resolvers in /etc/resolv.conf answer from this machine.'] });
+  }
+}
+
+/** The `nameserver` lines of a resolv.conf file's text. */
+export function parseResolvConf(text: string): Resolver[] {
+  const resolvers: Resolver[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (match) resolvers.push({ host: match[1].split('%')[0], port: DNS_PORT });
+  }
+  return resolvers;
+}
+
+export function systemResolvers(path = '/etc/resolv.conf'): Resolver[] {
+  try {
+    return parseResolvConf(readFileSync(path, 'utf8'));
+  } catch (error) {
+    log('!! cannot read %s: %s', path, (error as Error).message);
+    return [];
+  }
+}
+
+function askOverUdp(query: Buffer, resolver: Resolver, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(isIPv6(resolver.host) ? 'udp6' : 'udp4');
+    const id = query.readUInt16BE(0);
+    const finish = (error: Error | undefined, response?: Buffer): void => {
+      clearTimeout(timer);
+      socket.close();
+      if (error) reject(error);
+      else resolve(response!);
+    };
+    const timer = setTimeout(() => finish(new ForwardError(`${resolver.host}:${resolver.port} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('error', (error) => finish(new ForwardError(`cannot ask ${resolver.host}:${resolver.port}: ${error.message}`, error)));
+    socket.on('message', (message, from) => {
+      // Anything but this resolver's reply to this id is ignored, not trusted.
+      if (from.port !== resolver.port || message.length < HEADER_BYTES || message.readUInt16BE(0) !== id) return;
+      finish(undefined, message);
+    });
+    socket.send(query, resolver.port, resolver.host);
+  });
+}
+
+function askOverTcp(query: Buffer, resolver: Resolver, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: resolver.host, port: resolver.port });
+    let buffered = Buffer.alloc(0);
+    const finish = (error: Error | undefined, response?: Buffer): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(response!);
+    };
+    const timer = setTimeout(() => finish(new ForwardError(`${resolver.host}:${resolver.port} did not answer over TCP within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('error', (error) => finish(new ForwardError(`cannot ask ${resolver.host}:${resolver.port} over TCP: ${error.message}`, error)));
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 2) return;
+      const size = buffered.readUInt16BE(0);
+      if (buffered.length >= 2 + size) finish(undefined, buffered.subarray(2, 2 + size));
+    });
+    socket.on('end', () => finish(new ForwardError(`${resolver.host}:${resolver.port} closed the TCP connection without an answer`)));
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(query.length);
+    socket.write(Buffer.concat([length, query]));
+  });
+}
+
+export interface ForwardOptions {
+  transport: 'udp' | 'tcp';
+  /** Per resolver. */
+  timeoutMs: number;
+}
+
+/** Asks each resolver in turn; resolves with the first answer, rejects with ForwardError when none answers. */
+export async function forwardQuery(query: Buffer, resolvers: readonly Resolver[], options: ForwardOptions): Promise<Buffer> {
+  if (resolvers.length === 0) throw new ForwardError('there is no resolver to forward to');
+  let lastError: unknown;
+  for (const resolver of resolvers) {
+    try {
+      const ask = options.transport === 'tcp' ? askOverTcp : askOverUdp;
+      return await ask(query, resolver, options.timeoutMs);
+    } catch (error) {
+      lastError = error;
+      log('!! forward to %s:%d failed: %s', resolver.host, resolver.port, (error as Error).message);
+    }
+  }
+  throw lastError instanceof ForwardError ? lastError : new ForwardError('no resolver answered', lastError);
+}
