@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { DnsStub, reverseNameAddress, type ResolveCluster } from '../../src/dns/stub.js';
 import { dns2, Packet, RCODE, RR_TYPE, toWireResource, type DnsRecord, type WirePacket } from '../../src/dns/dns2-wire.js';
 import { checkQuery } from '../../src/dns/message-check.js';
+import { parseResolvConf } from '../../src/dns/forwarder.js';
 import type { ClusterAnswer } from '../../src/dns/answer-cache.js';
 import { createRoutingTable } from '../../src/proxy/routing.js';
 import { formatIp } from '../../src/proxy/cidr.js';
@@ -213,4 +214,25 @@ test('the query check accepts what dig sends and rejects compressed or overlong 
   t.like(checkQuery(long), { ok: false, reply: 'formerr' });
   t.like(checkQuery(Buffer.from('0001810000010000000000000000010001', 'hex')), { ok: false, reply: 'drop' });
   t.like(checkQuery(Buffer.from('abc')), { ok: false, reply: 'drop' });
+});
+
+test('close() and destroy() are idempotent and free the port', async (t) => {
+  const stub = new DnsStub({ resolveCluster: async () => ({ rcode: 0, answers: [] }), resolvers: [] });
+  const { udp } = await stub.listen();
+  const tcp = connect({ host: '127.0.0.1', port: udp.port });
+  tcp.on('error', () => undefined);
+  await new Promise((resolve) => tcp.once('connect', resolve));
+  const closed = new Promise((resolve) => tcp.once('close', resolve));
+  await Promise.all([stub.close(), stub.close(), stub.destroy()]);
+  await closed;
+  const again = new DnsStub({ resolveCluster: async () => ({ rcode: 0, answers: [] }), resolvers: [], port: udp.port });
+  t.teardown(() => again.destroy());
+  t.is((await again.listen()).tcp.port, udp.port);
+});
+
+test('resolv.conf nameserver lines become resolvers on port 53', (t) => {
+  t.deepEqual(parseResolvConf('# comment\nsearch corp.example\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\noptions ndots:5\n'), [
+    { host: '10.0.0.2', port: 53 },
+    { host: 'fe80::1', port: 53 },
+  ]);
 });
