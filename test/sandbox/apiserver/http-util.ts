@@ -2,6 +2,7 @@
 // object, and writing JSON or Status replies. Used by router.ts and the subresource handlers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiStatusError, badRequest, toApiStatusError } from './status-errors.js';
+import { decodeProtobufObject, PROTOBUF_CONTENT_TYPE } from './protobuf.js';
 
 /** Upstream's limit for a request body is 3 MiB; the sandbox keeps the same. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -17,8 +18,10 @@ export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
   return Buffer.concat(chunks);
 }
 
-export function parseJsonObject(body: Buffer): Record<string, unknown> {
+/** The body as a JSON object; kubectl's protobuf bodies (see protobuf.ts) are decoded too. */
+export function parseJsonObject(body: Buffer, contentType?: string): Record<string, unknown> {
   if (body.length === 0) throw badRequest('the request body is empty');
+  if (contentType?.split(';')[0].trim().toLowerCase() === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(body);
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));

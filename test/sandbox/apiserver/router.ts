@@ -11,6 +11,7 @@ import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } 
 import { partialObjectMetadata, toTable, wantsTable, type IncludeObject } from './tables.js';
 import { serveWatch } from './watch.js';
 import { applyPatch } from './patch/apply-patch.js';
+import { PROTOBUF_CONTENT_TYPE } from './protobuf.js';
 import { handleScale } from './scale.js';
 import { handlePodLog } from './pod-logs.js';
 import { handleReview } from './reviews.js';
@@ -52,7 +53,7 @@ function includeObject(url: URL): IncludeObject {
 
 function requireJson(req: IncomingMessage): void {
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
-  if (type !== 'application/json' && type !== '') throw unsupportedMediaType(type, ['application/json']);
+  if (type !== 'application/json' && type !== '' && type !== PROTOBUF_CONTENT_TYPE) throw unsupportedMediaType(type, ['application/json']);
 }
 
 function dryRun(url: URL): boolean {
@@ -166,13 +167,13 @@ async function handleMain(r: ResourceRequest): Promise<void> {
     case 'create': {
       if (info.name !== undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
       requireJson(r.req);
-      const body = parseJsonObject(await readBody(r.req));
+      const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
       sendJson(res, 201, ctx.registry.create(kind, ns, body, { dryRun: dryRun(r.url) }));
       return;
     }
     case 'update': {
       requireJson(r.req);
-      const body = parseJsonObject(await readBody(r.req));
+      const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
       sendJson(res, 200, ctx.registry.update(kind, ns, info.name ?? '', body, { dryRun: dryRun(r.url) }));
       return;
     }
@@ -220,7 +221,7 @@ async function handleStatus(r: ResourceRequest): Promise<void> {
       return;
     case 'update': {
       requireJson(r.req);
-      const body = parseJsonObject(await readBody(r.req));
+      const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
       sendJson(res, 200, ctx.registry.update(kind, ns, info.name ?? '', body, { subresource: 'status', dryRun: dryRun(r.url) }));
       return;
     }
@@ -234,7 +235,7 @@ async function handleStatus(r: ResourceRequest): Promise<void> {
 
 async function handleFinalize(r: ResourceRequest): Promise<void> {
   if (r.info.verb !== 'update') throw methodNotAllowed('the server does not allow this method on the requested resource');
-  const body = parseJsonObject(await readBody(r.req));
+  const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
   const previous = r.ctx.registry.get(r.kind, undefined, r.info.name ?? '');
   const next = structuredClone(previous);
   next.spec = { ...((previous.spec as object | undefined) ?? {}), finalizers: (body.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [] };
@@ -245,7 +246,7 @@ export async function handleResourceRequest(r: ResourceRequest): Promise<void> {
   const { info, kind } = r;
   if (kind.virtual) {
     if (info.verb !== 'create') throw methodNotAllowed('the server does not allow this method on the requested resource');
-    sendJson(r.res, 201, handleReview(r.ctx, kind, r.user, info.namespace, parseJsonObject(await readBody(r.req))));
+    sendJson(r.res, 201, handleReview(r.ctx, kind, r.user, info.namespace, parseJsonObject(await readBody(r.req), r.req.headers['content-type'])));
     return;
   }
   const sub = info.subresource;

@@ -37,7 +37,7 @@ export async function handleScale(r: ResourceRequest): Promise<void> {
       sendJson(res, 200, toScale(current));
       return;
     case 'update':
-      wanted = parseJsonObject(await readBody(r.req));
+      wanted = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
       break;
     case 'patch':
       wanted = applyPatch(r.req.headers['content-type'] ?? '', toScale(current), await readBody(r.req));

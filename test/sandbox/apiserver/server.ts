@@ -25,6 +25,8 @@ import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } fro
 import { sendError, sendJson, sendText } from './http-util.js';
 import { ApiStatusError, methodNotAllowed } from './status-errors.js';
 import { PortForwardServer, rejectUpgrade } from './portforward.js';
+import { openApiV3Document, openApiV3Root } from './openapi.js';
+import { impersonate } from './impersonation.js';
 import type { ApiContext, ApiServerHooks, PodLogOptions } from './context.js';
 import type { Attributes } from './rbac.js';
 
@@ -76,6 +78,8 @@ function serveNonResource(res: ServerResponse, info: RequestInfo, serverAddress:
   else if (parts[0] === 'apis' && parts.length === 1) body = apiGroupList();
   else if (parts[0] === 'apis' && parts.length === 2) body = apiGroup(parts[1]);
   else if (parts[0] === 'apis' && parts.length === 3) body = apiResourceList(parts[1], parts[2]);
+  else if (parts[0] === 'openapi' && parts[1] === 'v3' && parts.length === 2) body = openApiV3Root();
+  else if (parts[0] === 'openapi' && parts[1] === 'v3') body = openApiV3Document(parts.slice(2).join('/'));
   if (!body) throw new ApiStatusError(404, 'NotFound', 'the server could not find the requested resource');
   sendJson(res, 200, body);
 }
@@ -111,7 +115,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       sendText(res, 200, 'ok');
       return;
     }
-    const user = tokens.authenticate(req.headers.authorization);
+    const user = impersonate(ctx.authorizer, tokens.authenticate(req.headers.authorization), req.headers);
     const info = parseRequestInfo(req.method ?? 'GET', url);
     if (!info.resourceRequest) {
       ctx.authorizer.authorize(attributes(user, info, false));

@@ -15,7 +15,7 @@ const DEFAULT_EXPIRATION_SECONDS = 3600;
 export async function handleTokenRequest(r: ResourceRequest): Promise<void> {
   if (r.info.verb !== 'create') throw methodNotAllowed('the server does not allow this method on the requested resource');
   const sa = r.ctx.registry.get(r.kind, r.info.namespace, r.info.name ?? '');
-  const body = parseJsonObject(await readBody(r.req));
+  const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
   const spec = (body.spec as Obj | undefined) ?? {};
   const requested = spec.expirationSeconds === undefined ? DEFAULT_EXPIRATION_SECONDS : Number(spec.expirationSeconds);
   if (!Number.isInteger(requested) || requested < MIN_EXPIRATION_SECONDS) {
@@ -36,7 +36,7 @@ export async function handleTokenRequest(r: ResourceRequest): Promise<void> {
 export async function handleBinding(r: ResourceRequest): Promise<void> {
   if (r.info.verb !== 'create') throw methodNotAllowed('the server does not allow this method on the requested resource');
   const pod = r.ctx.registry.get(r.kind, r.info.namespace, r.info.name ?? '');
-  const body = parseJsonObject(await readBody(r.req));
+  const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
   const target = (body.target as Obj | undefined)?.name;
   if (typeof target !== 'string' || target === '') throw badRequest('target.name is required');
   const spec = (pod.spec as Obj | undefined) ?? {};
