@@ -1,6 +1,6 @@
 // Just enough of Kubernetes' protobuf encoding to read the request bodies that kubectl's typed
 // clients send as `application/vnd.kubernetes.protobuf` (kubectl auth can-i / whoami,
-// create namespace, create token): the `k8s\0` envelope around runtime.Unknown, the protobuf
+// create namespace/serviceaccount/configmap/rolebinding, create token): the `k8s\0` envelope around runtime.Unknown, the protobuf
 // wire format, and field tables for those few messages (field numbers from k8s.io/api's
 // generated.proto). Replies stay JSON, which client-go accepts. Other kinds sent as protobuf get
 // 415 with a hint. Hand-written because no npm package carries the Kubernetes schemas.
@@ -56,12 +56,14 @@ export function parseWire(data: Buffer): Fields {
 }
 
 /** A message schema: field number → [json name, type]. */
-type FieldType = 'string' | 'int' | 'bool' | 'strings' | 'map' | Schema;
+type FieldType = 'string' | 'int' | 'bool' | 'strings' | 'map' | Schema | { repeated: Schema };
 interface Schema { [field: number]: [string, FieldType] }
 
 const OBJECT_META: Schema = { 1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 11: ['labels', 'map'], 12: ['annotations', 'map'], 14: ['finalizers', 'strings'] };
 const RESOURCE_ATTRIBUTES: Schema = { 1: ['namespace', 'string'], 2: ['verb', 'string'], 3: ['group', 'string'], 4: ['version', 'string'], 5: ['resource', 'string'], 6: ['subresource', 'string'], 7: ['name', 'string'] };
 const NON_RESOURCE_ATTRIBUTES: Schema = { 1: ['path', 'string'], 2: ['verb', 'string'] };
+const SUBJECT: Schema = { 1: ['kind', 'string'], 2: ['apiGroup', 'string'], 3: ['name', 'string'], 4: ['namespace', 'string'] };
+const ROLE_REF: Schema = { 1: ['apiGroup', 'string'], 2: ['kind', 'string'], 3: ['name', 'string'] };
 const BOUND_OBJECT_REF: Schema = { 1: ['kind', 'string'], 2: ['apiVersion', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'] };
 
 const SCHEMAS: Record<string, Schema> = {
@@ -70,6 +72,10 @@ const SCHEMAS: Record<string, Schema> = {
   SelfSubjectReview: { 1: ['metadata', OBJECT_META] },
   TokenRequest: { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['audiences', 'strings'], 4: ['expirationSeconds', 'int'], 3: ['boundObjectRef', BOUND_OBJECT_REF] }] },
   Namespace: { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['finalizers', 'strings'] }] },
+  ServiceAccount: { 1: ['metadata', OBJECT_META], 4: ['automountServiceAccountToken', 'bool'] },
+  ConfigMap: { 1: ['metadata', OBJECT_META], 2: ['data', 'map'], 4: ['immutable', 'bool'] },
+  RoleBinding: { 1: ['metadata', OBJECT_META], 2: ['subjects', { repeated: SUBJECT }], 3: ['roleRef', ROLE_REF] },
+  ClusterRoleBinding: { 1: ['metadata', OBJECT_META], 2: ['subjects', { repeated: SUBJECT }], 3: ['roleRef', ROLE_REF] },
 };
 
 function decodeMessage(data: Buffer, schema: Schema, depth: number): Record<string, unknown> {
@@ -94,6 +100,9 @@ function decodeMessage(data: Buffer, schema: Schema, depth: number): Record<stri
         map[Buffer.isBuffer(key) ? key.toString('utf8') : ''] = Buffer.isBuffer(value) ? value.toString('utf8') : '';
       }
       out[name] = map;
+    } else if ('repeated' in type) {
+      const schemaOf = type.repeated as Schema;
+      out[name] = values.filter((v): v is Buffer => Buffer.isBuffer(v)).map((v) => decodeMessage(v, schemaOf, depth + 1));
     } else if (Buffer.isBuffer(last)) out[name] = decodeMessage(last, type, depth + 1);
   }
   return out;
