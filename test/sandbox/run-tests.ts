@@ -1,0 +1,64 @@
+// `npm run test:sandbox`: the sandbox's end-to-end run (root). Cleans stale state (down), brings
+// the sandbox up, runs ava on test/sandbox/e2e/*.test.ts (named explicitly: the default ava run
+// excludes them), always brings it down again, then runs test/sandbox/e2e-teardown/*.test.ts to
+// prove nothing was left behind. Prints how long up took; exits non-zero if any step failed.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { requireRoot, sandboxDown, sandboxUp } from './lifecycle.js';
+import { CHECKOUT, readStatus, sandboxPaths } from './state.js';
+
+function testFiles(dir: string): string[] {
+  const abs = path.join(CHECKOUT, dir);
+  return readdirSync(abs).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name));
+}
+
+function ava(files: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(CHECKOUT, 'node_modules/ava/entrypoints/cli.mjs'), '--serial', ...files], {
+      cwd: CHECKOUT,
+      stdio: 'inherit',
+    });
+    child.on('error', () => resolve(1));
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function main(): Promise<number> {
+  requireRoot('test:sandbox');
+  const paths = sandboxPaths();
+  let failed = false;
+  try {
+    const stale = await sandboxDown(paths);
+    if (stale.removed.length > 0) console.log(`cleaned stale sandbox state: ${stale.removed.join(', ')}`);
+    const up = await sandboxUp(paths);
+    const status = readStatus(paths);
+    console.log(`sandbox up in ${(up.readyMs / 1000).toFixed(1)} s (main process ready after ${status?.startupMs ?? '?'} ms)`);
+    const started = Date.now();
+    if ((await ava(testFiles('test/sandbox/e2e'))) !== 0) failed = true;
+    console.log(`sandbox e2e tests took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } catch (error) {
+    console.error(`sandbox run failed: ${(error as Error).message}`);
+    failed = true;
+  } finally {
+    try {
+      const down = await sandboxDown(paths);
+      console.log(`sandbox down: removed ${down.removed.join(', ') || 'nothing'}`);
+    } catch (error) {
+      console.error(`sandbox down failed: ${(error as Error).message}`);
+      failed = true;
+    }
+  }
+  if ((await ava(testFiles('test/sandbox/e2e-teardown'))) !== 0) failed = true;
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`error: ${(error as Error).message}`);
+    process.exitCode = 1;
+  },
+);
