@@ -11,12 +11,15 @@ export interface KubeConfigOptions {
   /** Path to a kubeconfig file; default as kubectl ($KUBECONFIG or ~/.kube/config). */
   kubeconfig?: string;
   context?: string;
+  /** Inside a pod, use its service account even if a kubeconfig exists (the manager and agents). */
+  preferInCluster?: boolean;
 }
 
 export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   const kc = new KubeConfig();
   try {
     if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else if (options.preferInCluster && process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
     else if (process.env.KUBECONFIG || existsSync(join(process.env.HOME ?? homedir(), '.kube', 'config')) || process.env.KUBERNETES_SERVICE_HOST) kc.loadFromDefault();
     else throw new Error('no $KUBECONFIG, no ~/.kube/config and not inside a cluster');
   } catch (err) {
