@@ -28,6 +28,10 @@ const port = sandboxPort();
 const stops: { name: string; close: () => Promise<void> }[] = [];
 let stopping: Promise<void> | undefined;
 
+function base64(text: string): string {
+  return Buffer.from(text).toString('base64');
+}
+
 function log(message: string): void {
   console.log(`${new Date().toISOString()} sandbox: ${message}`);
 }
@@ -108,7 +112,7 @@ async function start(): Promise<void> {
 
   await kc.makeApiClient(CoreV1Api).createNamespacedSecret({
     namespace: 'default',
-    body: { metadata: { name: TLS_ECHO_SECRET }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': pki.tlsEcho.cert, 'tls.key': pki.tlsEcho.key, 'ca.crt': pki.ca.cert } },
+    body: { metadata: { name: TLS_ECHO_SECRET }, type: 'kubernetes.io/tls', data: { 'tls.crt': base64(pki.tlsEcho.cert), 'tls.key': base64(pki.tlsEcho.key), 'ca.crt': base64(pki.ca.cert) } },
   });
 
   const status: SandboxStatus = {
