@@ -380,7 +380,7 @@ export class Session extends EventEmitter implements StreamHost {
     if (this.outBytes >= this.options.maxMessageBytes) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      queueMicrotask(() => this.flush());
     }
   }
 

@@ -1,0 +1,212 @@
+// `npm run bench:tunnel`: compares, in one run on loopback, a direct TCP connection, OpenSSH's
+// `ssh -L` (a temporary sshd with its own keys) and tp's tunnel over ws:// and wss:// (a local
+// forwarder process talking to a tunnel server process, the same shape as ssh -L). Every piece
+// is a separate process: target (bulk source and echo), load generator, tunnel ends. Measures
+// bulk download (1 stream and 8 streams), 64-byte round trips/s, and opens/s (open, 1 KiB
+// echo, close). Prints a table and writes JSON under bench/results/. Not a test: nothing here
+// asserts speed. Env: BENCH_BULK_BYTES (default 1 GiB), BENCH_DURATION_MS (3000),
+// BENCH_TP_SESSIONS (1), BENCH_OPEN_CONCURRENCY (8).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BULK_BYTES = Number(process.env.BENCH_BULK_BYTES ?? 1024 ** 3);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const TP_SESSIONS = Number(process.env.BENCH_TP_SESSIONS ?? 1);
+const OPEN_CONCURRENCY = Number(process.env.BENCH_OPEN_CONCURRENCY ?? 8);
+const children: ChildProcess[] = [];
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'tp-bench-'));
+
+function node(script: string, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+function firstJsonLine<T>(child: ChildProcess): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const newline = text.indexOf('\n');
+      if (newline >= 0) resolve(JSON.parse(text.slice(0, newline)) as T);
+    });
+    child.once('exit', (code) => reject(new Error(`${child.spawnargs.join(' ')} exited with ${code}`)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} did not open`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function startSshForward(targetPort: number): Promise<number> {
+  if (!existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/ssh')) {
+    console.error('installing openssh-server and openssh-client with apt-get…');
+    execFileSync('apt-get', ['install', '-y', '-qq', 'openssh-server', 'openssh-client'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  mkdirSync('/run/sshd', { recursive: true });
+  const dir = path.join(tmp, 'ssh');
+  mkdirSync(dir, { mode: 0o700 });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host_key')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'client_key')]);
+  copyFileSync(path.join(dir, 'client_key.pub'), path.join(dir, 'authorized_keys'));
+  chmodSync(path.join(dir, 'authorized_keys'), 0o600);
+  const sshPort = await freePort();
+  const config = path.join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${sshPort}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${path.join(dir, 'host_key')}`,
+      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      `PidFile ${path.join(dir, 'sshd.pid')}`,
+      'StrictModes no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'PermitRootLogin prohibit-password',
+      'AllowTcpForwarding yes',
+      'MaxStartups 100',
+      '',
+    ].join('\n'),
+  );
+  children.push(spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' }));
+  await waitForPort(sshPort);
+  const localPort = await freePort();
+  children.push(
+    spawn(
+      'ssh',
+      ['-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${targetPort}`, '-i', path.join(dir, 'client_key'), '-p', String(sshPort),
+        '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes',
+        '-o', 'LogLevel=ERROR', `${os.userInfo().username}@127.0.0.1`],
+      { stdio: 'ignore' },
+    ),
+  );
+  await waitForPort(localPort);
+  return localPort;
+}
+
+async function startTp(targetPort: number, tls: boolean): Promise<number> {
+  const token = randomBytes(24).toString('base64url');
+  const args = [token];
+  let ca: string | undefined;
+  if (tls) {
+    const cert = path.join(tmp, 'cert.pem');
+    const key = path.join(tmp, 'key.pem');
+    if (!existsSync(cert)) {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+        '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    }
+    args.push(cert, key);
+    ca = cert;
+  }
+  const { url } = await firstJsonLine<{ url: string }>(node('tunnel-server.ts', args));
+  const forwarderArgs = [url, token, String(targetPort), String(TP_SESSIONS)];
+  if (ca) forwarderArgs.push(ca);
+  const { port } = await firstJsonLine<{ port: number }>(node('tunnel-forwarder.ts', forwarderArgs));
+  return port;
+}
+
+async function load<T>(args: string[]): Promise<T> {
+  const child = node('load.ts', args);
+  const result = await firstJsonLine<T>(child);
+  await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+  return result;
+}
+
+interface Row {
+  path: string;
+  bulk1MBps: number;
+  bulk8MBps: number;
+  roundTripsPerSecond: number;
+  opensPerSecond: number;
+}
+
+async function measure(name: string, port: number): Promise<Row> {
+  const bulk1 = await load<{ bytesPerSecond: number }>(['bulk', String(port), String(BULK_BYTES), '1']);
+  const bulk8 = await load<{ bytesPerSecond: number }>(['bulk', String(port), String(BULK_BYTES), '8']);
+  const rr = await load<{ perSecond: number }>(['rr', String(port), String(DURATION_MS)]);
+  const opens = await load<{ perSecond: number }>(['opens', String(port), String(DURATION_MS), String(OPEN_CONCURRENCY)]);
+  const row = { path: name, bulk1MBps: bulk1.bytesPerSecond / 1e6, bulk8MBps: bulk8.bytesPerSecond / 1e6, roundTripsPerSecond: rr.perSecond, opensPerSecond: opens.perSecond };
+  console.error(`measured ${name}`);
+  return row;
+}
+
+function table(rows: Row[]): string {
+  const ssh = rows.find((row) => row.path === 'ssh -L');
+  const fmt = (value: number, base: number | undefined): string => `${value.toFixed(0)}${base ? ` (${(value / base).toFixed(2)}x)` : ''}`.padStart(18);
+  const lines = [`${'path'.padEnd(10)}${'bulk 1 MB/s'.padStart(18)}${'bulk 8 MB/s'.padStart(18)}${'round trips/s'.padStart(18)}${'opens/s'.padStart(18)}`];
+  for (const row of rows) {
+    const base = row.path === 'ssh -L' || row.path === 'direct' ? undefined : ssh;
+    lines.push(
+      `${row.path.padEnd(10)}${fmt(row.bulk1MBps, base?.bulk1MBps)}${fmt(row.bulk8MBps, base?.bulk8MBps)}${fmt(row.roundTripsPerSecond, base?.roundTripsPerSecond)}${fmt(row.opensPerSecond, base?.opensPerSecond)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { port: targetPort } = await firstJsonLine<{ port: number }>(node('target.ts', []));
+  const paths: Array<[string, () => Promise<number>]> = [
+    ['direct', async () => targetPort],
+    ['ssh -L', () => startSshForward(targetPort)],
+    ['tp ws', () => startTp(targetPort, false)],
+    ['tp wss', () => startTp(targetPort, true)],
+  ];
+  const only = process.env.BENCH_ONLY?.split(',');
+  const rows: Row[] = [];
+  for (const [name, start] of paths) {
+    if (only && !only.includes(name)) continue;
+    rows.push(await measure(name, await start()));
+  }
+  const output = table(rows);
+  console.log(output);
+  const resultsDir = path.join(here, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `tunnel-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadAverage: os.loadavg(), bulkBytes: BULK_BYTES, durationMs: DURATION_MS, tpSessions: TP_SESSIONS, openConcurrency: OPEN_CONCURRENCY };
+  writeFileSync(file, JSON.stringify({ ...meta, rows }, null, 2) + '\n');
+  console.log(`results: ${path.relative(process.cwd(), file)}`);
+}
+
+function cleanup(): void {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+main().then(
+  () => {
+    cleanup();
+  },
+  (error: Error) => {
+    console.error(error);
+    cleanup();
+    process.exitCode = 1;
+  },
+);
