@@ -18,7 +18,8 @@ class MemoryTransport implements Transport {
     this.bufferedAmount += copy.length;
     setImmediate(() => {
       this.bufferedAmount -= copy.length;
-      if (!this.closed) this.peer?.receive(copy);
+      // Like TCP, bytes sent before close() still arrive.
+      this.peer?.receive(copy);
       this.handler?.drain();
     });
   }

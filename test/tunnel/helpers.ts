@@ -22,10 +22,14 @@ export function acceptEcho(session: Session): void {
   });
 }
 
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/** Reads to 'end' without destroying the stream (a for-await loop would destroy a Duplex). */
+export function readAll(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
 }
 
 export function once<T = unknown>(emitter: NodeJS.EventEmitter, event: string): Promise<T> {
