@@ -62,9 +62,11 @@ export function connectWebSocket(url: string, options: ConnectOptions = {}): Pro
           : new TunnelError('TUNNEL_ERR_CONNECT', `tunnel server ${label} answered the upgrade with HTTP ${status}`),
       );
     });
-    ws.once('error', (error) => reject(new TunnelError('TUNNEL_ERR_CONNECT', `cannot reach tunnel server ${label}: ${error.message}`, { cause: error })));
+    // `on`, not `once`: terminate() after a refused upgrade emits one more error.
+    const onError = (error: Error): void => reject(new TunnelError('TUNNEL_ERR_CONNECT', `cannot reach tunnel server ${label}: ${error.message}`, { cause: error }));
+    ws.on('error', onError);
     ws.once('open', () => {
-      ws.removeAllListeners('error');
+      ws.off('error', onError);
       resolve(new WebSocketTransport(ws, label));
     });
   });

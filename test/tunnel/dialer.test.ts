@@ -1,0 +1,57 @@
+import net from 'node:net';
+import test from 'ava';
+import { acceptByDialing } from '../../src/tunnel/dialer.js';
+import { memorySessions, readAll } from './helpers.js';
+
+async function tcpEcho(t: import('ava').ExecutionContext): Promise<number> {
+  const server = net.createServer((socket) => socket.pipe(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  return (server.address() as net.AddressInfo).port;
+}
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('an accepted open is piped to a real TCP connection, half-close included', async (t) => {
+  const { client, server } = memorySessions();
+  t.teardown(() => client.destroy());
+  server.on('stream', (open) => void acceptByDialing(open));
+  const stream = await client.open({ host: '127.0.0.1', port: await tcpEcho(t) });
+  stream.end('through tcp');
+  t.is((await readAll(stream)).toString(), 'through tcp');
+});
+
+test('a refused connection becomes open-error refused', async (t) => {
+  const { client, server } = memorySessions();
+  t.teardown(() => client.destroy());
+  server.on('stream', (open) => void acceptByDialing(open));
+  const error = await t.throwsAsync(client.open({ host: '127.0.0.1', port: await closedPort() }));
+  t.is((error as { reason?: string }).reason, 'refused');
+});
+
+test('a name that does not resolve becomes open-error dns', async (t) => {
+  const { client, server } = memorySessions();
+  t.teardown(() => client.destroy());
+  server.on('stream', (open) => void acceptByDialing(open));
+  const error = await t.throwsAsync(client.open({ host: 'no-such-host.invalid', port: 80 }));
+  t.is((error as { reason?: string }).reason, 'dns');
+});
+
+test('a TCP reset from the destination resets the stream', async (t) => {
+  const server = net.createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const { client, server: manager } = memorySessions();
+  t.teardown(() => client.destroy());
+  manager.on('stream', (open) => void acceptByDialing(open));
+  const stream = await client.open({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+  const error = new Promise<Error & { code?: string }>((resolve) => stream.once('error', resolve));
+  stream.write('hi');
+  t.is((await error).code, 'TUNNEL_ERR_STREAM_RESET');
+});
