@@ -10,11 +10,12 @@ import test from 'ava';
 import { PortForward } from '@kubernetes/client-node';
 import { execAsUser } from '../../helpers/unprivileged.js';
 import { CHECKOUT } from '../state.js';
-import { coreApi, execInPod, kubeConfig, kubectl, readyPods, waitFor } from './sandbox-client.js';
+import { appsApi, coreApi, execInPod, kubeConfig, kubectl, readyPods, waitFor } from './sandbox-client.js';
 
 const DEMO_DIR = path.join(CHECKOUT, 'test/sandbox/demo');
 const IN_CLUSTER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'in-cluster-list.mjs');
 const CLIENT = 'e2e-client';
+const REVISION = 'deployment.kubernetes.io/revision';
 const SA_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
 
 function clientPod(): object {
@@ -125,12 +126,14 @@ test.serial('a port-forward through client-node reaches a hello pod', async (t) 
   t.teardown(() => server.close());
   const { port } = server.address() as net.AddressInfo;
   const body = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/through-forward', agent: false }, (response) => {
+    const request = http.get({ host: '127.0.0.1', port, path: '/through-forward', agent: false, timeout: 10_000 }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));
       response.on('end', () => resolve(text));
-    }).on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer through the port-forward within 10 s')));
+    request.on('error', reject);
   });
   const answer = JSON.parse(body) as { pod: string; path: string };
   t.is(answer.pod, pod!.metadata!.name ?? '');
@@ -147,7 +150,7 @@ test.serial('client-node in-cluster config works from inside a pod with a servic
       spec: { serviceAccountName: 'e2e-reader', restartPolicy: 'Never', containers: [{ name: 'main', image: 'debian:12', command: [process.execPath, IN_CLUSTER_SCRIPT] }] },
     },
   ];
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifest }) });
+  for (const item of manifest) await kubectl(['apply', '-f', '-'], { input: JSON.stringify(item) });
   t.teardown(() => kubectl(['delete', 'pod', 'e2e-in-cluster', '--ignore-not-found']).then(() => undefined));
   const phase = await waitFor('the in-cluster pod to finish', async () => {
     const pod = await coreApi().readNamespacedPod({ name: 'e2e-in-cluster', namespace: 'default' });
@@ -171,6 +174,7 @@ test.serial('a deleted pod is replaced', async (t) => {
 
 test.serial('a template change rolls every pod and rollout status succeeds', async (t) => {
   const before = (await readyPods('app=hello')).map((p) => p.metadata!.name!);
+  const revisionBefore = Number((await appsApi().readNamespacedDeployment({ name: 'hello', namespace: 'default' })).metadata?.annotations?.[REVISION]);
   await kubectl(['set', 'env', 'deployment/hello', `E2E_ROLL=${Date.now()}`]);
   const status = await kubectl(['rollout', 'status', 'deployment/hello', '--timeout=60s'], { timeoutMs: 70_000 });
   t.regex(status, /successfully rolled out/);
@@ -179,5 +183,7 @@ test.serial('a template change rolls every pod and rollout status succeeds', asy
   t.false(after.some((name) => before.includes(name)), `new pods ${after.join()} replace ${before.join()}`);
   const answer = await curlInPod('http://hello/');
   t.true(after.includes(answer.pod));
-  t.regex(await kubectl(['rollout', 'history', 'deployment/hello']), /\b2\b/);
+  const revisionAfter = Number((await appsApi().readNamespacedDeployment({ name: 'hello', namespace: 'default' })).metadata?.annotations?.[REVISION]);
+  t.true(revisionAfter > revisionBefore, `revision ${revisionBefore} → ${revisionAfter}`);
+  t.regex(await kubectl(['rollout', 'history', 'deployment/hello']), new RegExp(`^${revisionAfter}\\s`, 'm'));
 });
