@@ -62,6 +62,28 @@ class PortForwardStream extends Duplex {
     ws.on('error', (err) => this.destroy(err));
   }
 
+  // Socket methods that HTTP and WebSocket clients call on their connection; a port-forward has
+  // no TCP knobs of its own, so they do nothing.
+  setNoDelay(): this {
+    return this;
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
   deliver(chunk: Buffer): void {
     // client-node ignores backpressure on its side; we pause the WebSocket instead.
     if (!this.push(chunk)) this.ws.pause();

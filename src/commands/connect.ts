@@ -1,0 +1,57 @@
+import { Flags } from '@oclif/core';
+import { TpCommand } from '../cli/base-command.js';
+import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
+import { connect, type ConnectResult } from '../daemon/client.js';
+import { loadKubeConfig } from '../k8s/kubeconfig.js';
+
+export default class Connect extends TpCommand<ConnectResult> {
+  static summary = 'Connect this machine to the cluster: start the daemon with its local SOCKS5, HTTP and DNS front doors.';
+  static description = 'The daemon runs as you, in the background, and reaches the traffic-manager through the Kubernetes API (or --manager-url). Cluster names and addresses go through it; everything else stays direct.';
+  static examples = [
+    '<%= config.bin %> connect',
+    '<%= config.bin %> connect --context staging --namespace team-a',
+    '<%= config.bin %> connect --also-proxy 10.20.0.0/16 --also-proxy "*.rds.amazonaws.com"',
+  ];
+  static flags = {
+    ...kubeFlags,
+    namespace: Flags.string({ char: 'n', description: 'Namespace that single-label names resolve in (default: the context\'s namespace).' }),
+    'manager-namespace': managerNamespaceFlag,
+    'manager-url': Flags.string({ description: 'Reach the manager at this ws:// or wss:// URL instead of through the Kubernetes API.' }),
+    'also-proxy': Flags.string({ description: 'CIDR or name pattern to reach through the cluster as well.', multiple: true }),
+    'never-proxy': Flags.string({ description: 'CIDR or name pattern that always stays direct.', multiple: true }),
+    'socks-port': Flags.integer({ description: 'Port of the SOCKS5 proxy (default: a free one, the same as last time when possible).' }),
+    'http-port': Flags.integer({ description: 'Port of the HTTP proxy and PAC file.' }),
+    'dns-port': Flags.integer({ description: 'Port of the DNS stub (UDP and TCP).' }),
+  };
+
+  async execute(): Promise<ConnectResult> {
+    const { flags } = await this.parse(Connect);
+    // Checked here as well, so that a wrong context fails before any daemon starts.
+    loadKubeConfig(flags);
+    return connect({
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      namespace: flags.namespace,
+      managerNamespace: flags['manager-namespace'],
+      managerUrl: flags['manager-url'],
+      alsoProxy: flags['also-proxy'] ?? [],
+      neverProxy: flags['never-proxy'] ?? [],
+      socksPort: flags['socks-port'],
+      httpPort: flags['http-port'],
+      dnsPort: flags['dns-port'],
+    });
+  }
+
+  render({ alreadyConnected, status }: ConnectResult): string {
+    const l = status.listeners!;
+    return [
+      `${alreadyConnected ? 'Already connected' : 'Connected'} to context ${status.context} (${status.server}), namespace ${status.namespace}.`,
+      '',
+      'Use the cluster from this shell (curl, browsers, most tools):',
+      `  export HTTPS_PROXY=http://${l.http} HTTP_PROXY=http://${l.http} ALL_PROXY=socks5h://${l.socks} NO_PROXY=localhost,127.0.0.1,::1`,
+      `PAC file for browsers: ${l.pac}`,
+      `SOCKS5: ${l.socks}   DNS: ${l.dns} (dig @127.0.0.1 -p ${l.dns.split(':')[1]} hello.${status.namespace})`,
+      'Try: curl -x http://' + l.http + ' http://<service>.' + status.namespace + '/',
+    ].join('\n');
+  }
+}

@@ -1,0 +1,39 @@
+import { TpCommand } from '../cli/base-command.js';
+import { status } from '../daemon/client.js';
+import type { DaemonStatus } from '../daemon/daemon.js';
+
+type StatusResult = { connected: false } | ({ connected: true } & DaemonStatus);
+
+export default class Status extends TpCommand<StatusResult> {
+  static summary = 'Show the daemon, its connection to the cluster, its listeners and tunnel figures.';
+  static examples = ['<%= config.bin %> status', '<%= config.bin %> status --output json'];
+
+  async execute(): Promise<StatusResult> {
+    await this.parse(Status);
+    const current = await status();
+    return current ? { connected: true, ...current } : { connected: false };
+  }
+
+  render(result: StatusResult): string {
+    if (!result.connected) return 'Not connected. Run `tp connect` to start.';
+    const m = result.manager;
+    const lines = [
+      `Daemon:     ${result.phase} (pid ${result.pid}, tp ${result.version}, since ${result.startedAt})`,
+      `Context:    ${result.context} (${result.server})`,
+      `Namespace:  ${result.namespace}`,
+    ];
+    if (result.error) lines.push(`Error:      ${result.error.message} (${result.error.code})`);
+    if (m) {
+      lines.push(`Manager:    ${m.state} via ${m.via}${m.managerPod ? ` (pod ${result.managerNamespace}/${m.managerPod})` : ''}, version ${m.managerVersion ?? '?'}, session ${m.sessionId ?? '-'}`);
+      lines.push(`            reconnects ${m.reconnects}${m.lastError ? `, last error: ${m.lastError}` : ''}`);
+      for (const t of m.tunnels) lines.push(`  tunnel ${t.id}: ${t.openStreams} streams, ${t.bytesIn} B in, ${t.bytesOut} B out, rtt ${t.rttMs?.toFixed(1) ?? '?'} ms`);
+    }
+    if (result.listeners) {
+      const l = result.listeners;
+      lines.push(`SOCKS5:     ${l.socks}`, `HTTP proxy: ${l.http}`, `PAC file:   ${l.pac}`, `DNS stub:   ${l.dns}`);
+    }
+    if (result.routing) lines.push(`Routes:     services ${result.routing.serviceCidrs.join(' ') || '-'}, pods ${result.routing.podCidrs.join(' ') || '-'}, domain ${result.routing.clusterDomain}`);
+    lines.push(`Log:        ${result.logFile}`);
+    return lines.join('\n');
+  }
+}

@@ -1,0 +1,188 @@
+// The user's daemon (`tp daemon run`, started detached by `tp connect`): connects to the
+// traffic-manager, then serves the local front doors on 127.0.0.1 — SOCKS5, the HTTP proxy
+// (with the PAC file at /proxy.pac) and the DNS stub — with one routing table kept current from
+// the manager's cluster info. The CLI drives it over the control socket: `ping`, `status`, `quit`.
+// A start-up failure is kept as the status's error for the CLI to show, then the daemon exits.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import createDebug from 'debug';
+import { TpError } from '../errors.js';
+import { contextNamespace, loadKubeConfig } from '../k8s/kubeconfig.js';
+import type { ClusterInfo } from '../manager/cluster-info.js';
+import { DnsStub } from '../dns/stub.js';
+import { HttpProxyServer } from '../proxy/http-proxy.js';
+import { generatePac, PAC_PATH } from '../proxy/pac.js';
+import { createRoutingTable, decideRoute, type RoutingTable } from '../proxy/routing.js';
+import { SocksServer } from '../proxy/socks-server.js';
+import { TP_VERSION } from '../version.js';
+import { ControlServer } from './control-server.js';
+import type { DaemonConfig } from './launcher.js';
+import { readState, writeState } from './launcher.js';
+import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
+import type { DaemonPaths } from './paths.js';
+import { createTunnelDial, withoutOwnProxies } from './tunnel-dial.js';
+
+const log = createDebug('tp:daemon');
+
+/** How long a daemon that failed to start waits for the CLI to collect its error. */
+const FAILED_LINGER_MS = 30_000;
+
+export interface DaemonListeners {
+  socks: string;
+  http: string;
+  pac: string;
+  dns: string;
+}
+
+export interface DaemonStatus {
+  phase: 'starting' | 'connected' | 'failed';
+  error?: { code: string; message: string; hints: string[] };
+  version: string;
+  pid: number;
+  startedAt: string;
+  context: string;
+  server: string;
+  namespace: string;
+  managerNamespace: string;
+  manager?: ManagerLinkStatus;
+  listeners?: DaemonListeners;
+  routing?: ClusterInfo & { alsoProxy: string[]; neverProxy: string[] };
+  logFile: string;
+}
+
+interface FrontDoors {
+  socks: SocksServer;
+  http: HttpProxyServer;
+  dns: DnsStub;
+  ports: { socks: number; http: number; dns: number };
+}
+
+export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const control = new ControlServer(paths.controlSocket);
+  let status: DaemonStatus = {
+    phase: 'starting',
+    version: TP_VERSION,
+    pid: process.pid,
+    startedAt,
+    context: config.context ?? '',
+    server: '',
+    namespace: config.namespace ?? '',
+    managerNamespace: config.managerNamespace,
+    logFile: paths.logFile,
+  };
+  let link: ManagerLink | null = null;
+  let doors: FrontDoors | null = null;
+  let stopping: Promise<void> | null = null;
+
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      log('stopping');
+      await Promise.allSettled([doors?.socks.close(), doors?.http.close(), doors?.dns.close(), link?.close()]);
+      await control.close();
+      if (readState(paths)?.pid === process.pid) rmSync(paths.stateFile, { force: true });
+      setImmediate(() => process.exit(0));
+    })());
+
+  control
+    .handle('ping', () => 'pong')
+    .handle('status', () => ({ ...status, manager: link?.status() }))
+    .handle('quit', () => {
+      setImmediate(() => void stop());
+      return { stopping: true };
+    });
+  await control.listen();
+  writeState(paths, { pid: process.pid, startedAt, controlSocket: paths.controlSocket, logFile: paths.logFile });
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => void stop());
+
+  try {
+    const kc = loadKubeConfig(config);
+    const namespace = config.namespace ?? contextNamespace(kc);
+    status = { ...status, context: kc.getCurrentContext(), server: kc.getCurrentCluster()?.server ?? '', namespace };
+
+    let table: RoutingTable = createRoutingTable({ namespace, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy });
+    let info: ClusterInfo | undefined;
+    link = new ManagerLink({ kc, managerNamespace: config.managerNamespace, managerUrl: config.managerUrl, namespace });
+    link.on('clusterInfo', (next) => {
+      info = next;
+      table = createRoutingTable({ ...next, namespace, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy });
+      status = { ...status, routing: { ...next, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
+      log('routing: %d namespaces, services %s, pods %s', next.namespaces.length, next.serviceCidrs.join(' '), next.podCidrs.join(' '));
+    });
+    link.on('state', (state) => log('manager link %s', state));
+    await link.start();
+
+    doors = await openFrontDoors(config, paths, () => table, link);
+    const listeners = describeListeners(doors);
+    status = { ...status, phase: 'connected', listeners, routing: info && { ...info, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
+    log('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
+  } catch (err) {
+    const error = err instanceof TpError ? err : new TpError('TP_ERR_DAEMON_START', (err as Error).message, { cause: err, category: 'internal' });
+    log('!! start failed: %s %s', error.code, error.message);
+    status = { ...status, phase: 'failed', error: { code: error.code, message: error.message, hints: error.hints } };
+    setTimeout(() => void stop(), FAILED_LINGER_MS).unref();
+  }
+}
+
+async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: () => RoutingTable, link: ManagerLink): Promise<FrontDoors> {
+  const portsFile = join(paths.stateDir, 'ports.json');
+  const previous = readPorts(portsFile);
+  const route = (target: { host: string; port?: number }) => decideRoute(target, table());
+  // Proxy settings that point at a tp daemon (this one, or an earlier one on the same ports) are
+  // not the user's upstream proxy: going through them would loop.
+  const env = withoutOwnProxies(process.env, [previous.socks, previous.http, config.socksPort, config.httpPort].filter((p): p is number => !!p));
+  const dial = createTunnelDial({ open: (host, port) => link.open(host, port), table, env });
+
+  const listenOn = async <T>(what: string, wanted: number | undefined, remembered: number | undefined, make: (port: number) => T, listen: (door: T) => Promise<unknown>): Promise<T> => {
+    // A port given with a flag must be had; a remembered one is only preferred, so that an
+    // exported HTTPS_PROXY keeps working across reconnects.
+    for (const port of wanted ? [wanted] : [remembered ?? 0, 0]) {
+      const door = make(port);
+      try {
+        await listen(door);
+        return door;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || (!wanted && port === 0)) throw err;
+        if (wanted) {
+          throw new TpError('TP_ERR_PORT_IN_USE', `Port ${wanted} for the ${what} is already in use on 127.0.0.1.`, {
+            hints: [`Pick another with --${what === 'SOCKS5 proxy' ? 'socks' : what === 'HTTP proxy' ? 'http' : 'dns'}-port, or leave the flag out to get a free one.`],
+          });
+        }
+      }
+    }
+    throw new Error('unreachable');
+  };
+
+  let socksPort = 0;
+  let httpPort = 0;
+  const socks = await listenOn('SOCKS5 proxy', config.socksPort, previous.socks, (port) => new SocksServer({ route, dial, port }), async (door) => {
+    socksPort = (await door.listen()).port;
+  });
+  const http = await listenOn('HTTP proxy', config.httpPort, previous.http, (port) => new HttpProxyServer({ route, dial, port, pacFile: () => generatePac(table(), { httpPort, socksPort }) }), async (door) => {
+    httpPort = (await door.listen()).port;
+  });
+  let dnsPort = 0;
+  const dns = await listenOn('DNS stub', config.dnsPort, previous.dns, (port) => new DnsStub({ port, routingTable: table, resolveCluster: (name, type) => link.resolve(name, type) }), async (door) => {
+    dnsPort = (await door.listen()).udp.port;
+  });
+  const ports = { socks: socksPort, http: httpPort, dns: dnsPort };
+  writeFileSync(portsFile, JSON.stringify(ports) + '\n', { mode: 0o600 });
+  return { socks, http, dns, ports };
+}
+
+function describeListeners({ ports }: FrontDoors): DaemonListeners {
+  return {
+    socks: `127.0.0.1:${ports.socks}`,
+    http: `127.0.0.1:${ports.http}`,
+    pac: `http://127.0.0.1:${ports.http}${PAC_PATH}`,
+    dns: `127.0.0.1:${ports.dns}`,
+  };
+}
+
+function readPorts(file: string): { socks?: number; http?: number; dns?: number } {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { socks?: number; http?: number; dns?: number };
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,222 @@
+// The daemon's link to the traffic-manager: a pool of tunnel sessions, each reached through the
+// Kubernetes API's port-forward to the manager pod (RBAC decides who may) or through a URL given
+// with --manager-url (then with the client token read from the manager's Secret, which only
+// users RBAC lets read it can get). Each new tunnel says hello and resumes the client session, so
+// a manager restart or a dropped port-forward heals itself: the pool replaces dead tunnels and
+// the next one finds the manager's new pod.
+import { EventEmitter } from 'node:events';
+import { hostname, userInfo } from 'node:os';
+import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import createDebug from 'debug';
+import { TpError } from '../errors.js';
+import { isNotFound, kubeCall, kubeError } from '../k8s/api-errors.js';
+import { openPortForward } from '../k8s/port-forward.js';
+import { ManagerEvent, ManagerMethod, type HelloResult, type ResolveResult } from '../manager/api.js';
+import type { ClusterInfo } from '../manager/cluster-info.js';
+import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR } from '../manager/manifests.js';
+import { connectTunnel, SessionPool, TunnelError, type Session, type TunnelStream } from '../tunnel/index.js';
+import { TP_VERSION } from '../version.js';
+
+const log = createDebug('tp:daemon:manager');
+
+export interface ManagerLinkOptions {
+  kc: KubeConfig;
+  managerNamespace: string;
+  managerUrl?: string;
+  /** The namespace the user connects to (single-label names resolve there). */
+  namespace: string;
+  /** Tunnels kept open to the manager. Default 2. */
+  tunnels?: number;
+}
+
+export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface ManagerLinkStatus {
+  state: LinkState;
+  via: 'port-forward' | 'url';
+  managerPod?: string;
+  managerVersion?: string;
+  sessionId?: string;
+  reconnects: number;
+  lastError?: string;
+  tunnels: { id: string; openStreams: number; bytesIn: number; bytesOut: number; rttMs?: number }[];
+}
+
+export class ManagerLink extends EventEmitter<{ clusterInfo: [ClusterInfo]; state: [LinkState] }> {
+  private pool: SessionPool | null = null;
+  private state: LinkState = 'connecting';
+  private sessionId: string | undefined;
+  private managerVersion: string | undefined;
+  private managerPod: string | undefined;
+  private reconnects = 0;
+  private lastError: string | undefined;
+  private readonly client = `${userInfo().username}@${hostname()}`;
+
+  constructor(private readonly options: ManagerLinkOptions) {
+    super();
+  }
+
+  /** Connects the first tunnel (its errors are the user's to see), then fills the pool. */
+  async start(): Promise<HelloResult> {
+    let first: Session | null = await this.connect();
+    const hello = this.lastHello!;
+    this.pool = new SessionPool({
+      size: this.options.tunnels ?? 2,
+      connect: () => {
+        const session = first;
+        first = null;
+        return session ? Promise.resolve(session) : this.connect();
+      },
+    });
+    await this.pool.start();
+    return hello;
+  }
+
+  async open(host: string, port: number): Promise<TunnelStream> {
+    return this.livePool().open({ host, port });
+  }
+
+  async resolve(name: string, type: string): Promise<ResolveResult> {
+    return (await this.livePool().request(ManagerMethod.resolve, { name, type }, { timeoutMs: 3000 })) as ResolveResult;
+  }
+
+  status(): ManagerLinkStatus {
+    return {
+      state: this.state,
+      via: this.options.managerUrl ? 'url' : 'port-forward',
+      managerPod: this.managerPod,
+      managerVersion: this.managerVersion,
+      sessionId: this.sessionId,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
+      tunnels: (this.pool?.liveSessions ?? []).map((s) => {
+        const stats = s.stats();
+        return { id: stats.id, openStreams: stats.openStreams, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, rttMs: stats.rttMs };
+      }),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.setState('closed');
+    await this.pool?.close();
+  }
+
+  private lastHello: HelloResult | undefined;
+
+  private livePool(): SessionPool {
+    if (!this.pool) throw new TunnelError('TUNNEL_ERR_NO_SESSION', 'not connected to the traffic-manager yet');
+    return this.pool;
+  }
+
+  /** One tunnel: reach the manager, say hello (resuming our session), follow its events. */
+  private async connect(): Promise<Session> {
+    let session: Session;
+    try {
+      session = this.options.managerUrl ? await this.connectByUrl(this.options.managerUrl) : await this.connectByPortForward();
+      const hello = (await session.request(
+        ManagerMethod.hello,
+        { client: this.client, namespace: this.options.namespace, version: TP_VERSION, resume: this.sessionId },
+        { timeoutMs: 10_000 },
+      )) as HelloResult;
+      if (this.sessionId && !hello.resumed) log('!! manager forgot session %s; now %s', this.sessionId, hello.sessionId);
+      this.sessionId = hello.sessionId;
+      this.managerVersion = hello.managerVersion;
+      this.lastHello = hello;
+      this.emit('clusterInfo', hello.clusterInfo);
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      if (this.state === 'connected') this.setState('reconnecting');
+      throw err;
+    }
+    session.on('control', (event: { type: string; body: unknown }) => {
+      if (event.type === ManagerEvent.clusterInfo) this.emit('clusterInfo', event.body as ClusterInfo);
+    });
+    session.once('close', () => {
+      if (this.state === 'closed') return;
+      this.reconnects++;
+      if ((this.pool?.liveSessions.length ?? 0) === 0) this.setState('reconnecting');
+    });
+    this.lastError = undefined;
+    this.setState('connected');
+    log('-> tunnel %s up (session %s)', session.id, this.sessionId);
+    return session;
+  }
+
+  private async connectByPortForward(): Promise<Session> {
+    const { kc, managerNamespace } = this.options;
+    const pod = await this.findManagerPod();
+    this.managerPod = pod;
+    const stream = await openPortForward(kc, managerNamespace, pod, MANAGER_PORT_FORWARD_PORT);
+    // The port-forward listener authenticates by RBAC, not by token: any bearer value will do.
+    return connectTunnel(`ws://${MANAGER_NAME}.${managerNamespace}/tunnel`, { token: 'port-forward', createConnection: () => stream });
+  }
+
+  private async connectByUrl(url: string): Promise<Session> {
+    const token = await this.readClientToken();
+    try {
+      return await connectTunnel(url, { token });
+    } catch (err) {
+      if ((err as TunnelError).code === 'TUNNEL_ERR_UNAUTHORIZED') {
+        throw new TpError('TP_ERR_MANAGER_UNAUTHORIZED', `The traffic-manager at ${url} refused the client token.`, {
+          cause: err,
+          hints: ['The manager may have been reinstalled with a new token: run `tp quit`, then `tp connect` again.'],
+        });
+      }
+      throw new TpError('TP_ERR_MANAGER_UNREACHABLE', `Could not reach the traffic-manager at ${url}: ${(err as Error).message}`, {
+        cause: err,
+        category: 'config',
+        hints: ['Check the URL, or leave out --manager-url to go through the Kubernetes API.'],
+      });
+    }
+  }
+
+  private async readClientToken(): Promise<string> {
+    const core = this.options.kc.makeApiClient(CoreV1Api);
+    const ns = this.options.managerNamespace;
+    try {
+      const secret = await core.readNamespacedSecret({ name: CLIENT_TOKEN_SECRET, namespace: ns });
+      const value = secret.data?.[CLIENT_TOKEN_KEY];
+      if (!value) throw new Error(`secret ${ns}/${CLIENT_TOKEN_SECRET} has no "${CLIENT_TOKEN_KEY}" key`);
+      return Buffer.from(value, 'base64').toString('utf8');
+    } catch (err) {
+      if (isNotFound(err)) throw notInstalled(ns);
+      throw kubeError(`reading the client token (secret ${ns}/${CLIENT_TOKEN_SECRET})`, err);
+    }
+  }
+
+  /** The newest ready manager pod; a clear error when there is none. */
+  private async findManagerPod(): Promise<string> {
+    const { kc, managerNamespace: namespace } = this.options;
+    const selector = Object.entries(MANAGER_SELECTOR).map(([k, v]) => `${k}=${v}`).join(',');
+    const pods = await kubeCall('finding the traffic-manager pod', () => kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector: selector }));
+    const ready = pods.items.filter(isReady).sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)));
+    if (ready.length > 0) return ready[0].metadata!.name!;
+    try {
+      await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: MANAGER_NAME, namespace });
+    } catch (err) {
+      if (isNotFound(err)) throw notInstalled(namespace);
+      throw kubeError('reading the traffic-manager Deployment', err);
+    }
+    throw new TpError('TP_ERR_MANAGER_NOT_READY', `The traffic-manager in namespace "${namespace}" has no ready pod.`, {
+      category: 'config',
+      hints: [`See why: kubectl -n ${namespace} describe pod -l ${selector}`],
+    });
+  }
+
+  private setState(state: LinkState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+}
+
+function isReady(pod: V1Pod): boolean {
+  return !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+function notInstalled(namespace: string): TpError {
+  return new TpError('TP_ERR_MANAGER_NOT_INSTALLED', `The traffic-manager is not installed in namespace "${namespace}".`, {
+    category: 'config',
+    hints: [namespace === 'tp' ? 'Install it: tp manager install' : `Install it: tp manager install --manager-namespace ${namespace}`],
+  });
+}

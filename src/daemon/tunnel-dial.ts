@@ -1,0 +1,56 @@
+// The Dial the daemon gives its front doors: cluster targets become tunnel streams to the
+// manager (names qualified first, so `hello` means the connected namespace's `hello`, not the
+// manager's), everything else goes direct, through the user's own upstream proxy when one was
+// configured before tp. Tunnel open errors become the proxies' DialErrors with the same reason,
+// so curl sees "connection refused" when the pod refused it.
+import type { Duplex } from 'node:stream';
+import { DialError, type Dial, type DialErrorCode } from '../proxy/dial.js';
+import { clusterQueryName, type RoutingTable } from '../proxy/routing.js';
+import { createUpstreamAwareDial } from '../proxy/upstream-proxy.js';
+import { OpenError, type ErrorCodeName } from '../tunnel/index.js';
+
+const REASON_TO_DIAL: Partial<Record<ErrorCodeName, DialErrorCode>> = {
+  refused: 'TP_DIAL_REFUSED',
+  unreachable: 'TP_DIAL_UNREACHABLE',
+  timeout: 'TP_DIAL_TIMEOUT',
+  dns: 'TP_DIAL_DNS',
+  forbidden: 'TP_DIAL_FORBIDDEN',
+};
+
+export interface TunnelDialOptions {
+  open(host: string, port: number): Promise<Duplex>;
+  table(): RoutingTable;
+  /** The environment tp started in, for the user's upstream proxy (never tp's own). */
+  env: NodeJS.ProcessEnv;
+}
+
+export function createTunnelDial(options: TunnelDialOptions): Dial {
+  const direct = createUpstreamAwareDial({ env: options.env });
+  return async (target, context) => {
+    if (context.via === 'direct') return direct(target, context);
+    const host = clusterQueryName(target.host, options.table()) ?? target.host;
+    try {
+      return await options.open(host, target.port);
+    } catch (err) {
+      const code = (err instanceof OpenError && REASON_TO_DIAL[err.reason]) || 'TP_DIAL_FAILED';
+      throw new DialError(code, target, `could not connect to ${target.host}:${target.port} in the cluster: ${(err as Error).message}`, err);
+    }
+  };
+}
+
+/** The environment without proxy settings that point at tp's own listeners (a loop). */
+export function withoutOwnProxies(env: NodeJS.ProcessEnv, ownPorts: number[]): NodeJS.ProcessEnv {
+  const cleaned = { ...env };
+  for (const name of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy']) {
+    const value = cleaned[name];
+    if (!value) continue;
+    try {
+      const url = new URL(value.includes('://') ? value : `http://${value}`);
+      const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+      if (loopback && ownPorts.includes(Number(url.port))) delete cleaned[name];
+    } catch {
+      // not a URL: the upstream-proxy reader ignores it as well
+    }
+  }
+  return cleaned;
+}
