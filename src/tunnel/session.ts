@@ -13,60 +13,18 @@ import { OpenError, TunnelError } from './errors.js';
 import { encodeFrame, encodeHeader } from './frame-encoder.js';
 import { FrameDecoder } from './frame-decoder.js';
 import type { Frame } from './frame.js';
+import { FrameWriter } from './frame-writer.js';
 import { IncomingOpen, type OpenRequest } from './incoming-open.js';
+import { Keepalive } from './keepalive.js';
 import { Defaults, FrameType, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
+
+export type { SessionOptions, SessionStats } from './session-options.js';
+import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions, type SessionStats } from './session-options.js';
 import { StreamTracker } from './stream-tracker.js';
 import { TunnelStream, type StreamHost } from './stream.js';
 import type { Transport } from './transport.js';
 
 const log = createDebug('tp:tunnel');
-
-export interface SessionOptions {
-  /** 'client' opens odd stream ids (the side that dialled the transport), 'server' even ones. */
-  role: Role;
-  /** Id used in logs; random by default. */
-  id?: string;
-  /** Receive window each stream starts with. Default 256 KiB. */
-  initialWindow?: number;
-  /** Largest receive window a bulk stream may grow to. Default 16 MiB. */
-  maxWindow?: number;
-  /** Cap on receive windows summed over all streams (what the peer may make us buffer). Default 64 MiB. */
-  maxSessionBuffer?: number;
-  /** Largest frame payload accepted from the peer. Default 1 MiB. */
-  maxFramePayload?: number;
-  /** Largest DATA payload we send. Default 128 KiB. */
-  maxDataFrame?: number;
-  /** Concurrent streams (both directions); opens beyond get OPEN_ERROR 'limit'. Default 1024. */
-  maxStreams?: number;
-  /** Opens awaiting an answer, each direction; beyond get 'limit'. Default 256. */
-  maxPendingOpens?: number;
-  /** open() gives up (reason 'timeout') after this. Default 30 s. */
-  openTimeoutMs?: number;
-  /** Ping interval; 0 disables pings. Default 10 s. */
-  pingIntervalMs?: number;
-  /** The session dies (TUNNEL_ERR_PEER_TIMEOUT) if nothing is heard for this long; 0 disables. Default 30 s. */
-  deadPeerTimeoutMs?: number;
-  /** Writers wait while the transport holds more than this. Default 4 MiB. */
-  transportHighWater?: number;
-  /** Largest batch of frames sent as one transport message. Default 1 MiB. */
-  maxMessageBytes?: number;
-  /** close() destroys the session if streams have not finished by then. Default 10 s. */
-  closeTimeoutMs?: number;
-}
-
-export interface SessionStats {
-  id: string;
-  openStreams: number;
-  pendingOpens: number;
-  bytesIn: number;
-  bytesOut: number;
-  /** Last measured ping round trip in ms; undefined until the first pong. */
-  rttMs: number | undefined;
-  /** Bytes held by this session: unsent frames, transport queue, and unread stream data. */
-  bufferedBytes: number;
-  draining: boolean;
-  peerDraining: boolean;
-}
 
 interface PendingOpen {
   request: OpenRequest;
@@ -75,15 +33,13 @@ interface PendingOpen {
   timer: NodeJS.Timeout;
 }
 
-type Required_ = Required<Omit<SessionOptions, 'id'>>;
-
 export class Session extends EventEmitter implements StreamHost {
   readonly id: string;
   readonly role: Role;
   readonly label: string;
   readonly maxDataFrame: number;
   readonly maxWindow: number;
-  private readonly options: Required_;
+  private readonly options: ResolvedSessionOptions;
   private readonly transport: Transport;
   private readonly decoder: FrameDecoder;
   private readonly tracker: StreamTracker;
@@ -91,10 +47,8 @@ export class Session extends EventEmitter implements StreamHost {
   private readonly streams = new Map<number, TunnelStream>();
   private readonly pendingOpens = new Map<number, PendingOpen>();
   private readonly incomingOpens = new Map<number, IncomingOpen>();
-  private readonly waitingWriters = new Set<TunnelStream>();
-  private out: Buffer[] = [];
-  private outBytes = 0;
-  private flushScheduled = false;
+  private readonly writer: FrameWriter;
+  private readonly keepalive: Keepalive;
   private nextStreamId: number;
   private windowBudget: number;
   private helloReceived = false;
@@ -103,30 +57,10 @@ export class Session extends EventEmitter implements StreamHost {
   private destroyedWith: TunnelError | null = null;
   private closePromise: Promise<void> | null = null;
   private bytesIn = 0;
-  private bytesOut = 0;
-  private rttMs: number | undefined;
-  private lastHeardAt = performance.now();
-  private pingSentAt: number | null = null;
-  private keepaliveTimer: NodeJS.Timeout | null = null;
 
   constructor(transport: Transport, options: SessionOptions) {
     super();
-    this.options = {
-      role: options.role,
-      initialWindow: options.initialWindow ?? Defaults.INITIAL_WINDOW,
-      maxWindow: options.maxWindow ?? Defaults.MAX_WINDOW,
-      maxSessionBuffer: options.maxSessionBuffer ?? Defaults.MAX_SESSION_BUFFER,
-      maxFramePayload: options.maxFramePayload ?? Defaults.MAX_MESSAGE_BYTES,
-      maxDataFrame: options.maxDataFrame ?? Defaults.MAX_DATA_FRAME,
-      maxStreams: options.maxStreams ?? Defaults.MAX_STREAMS,
-      maxPendingOpens: options.maxPendingOpens ?? Defaults.MAX_PENDING_OPENS,
-      openTimeoutMs: options.openTimeoutMs ?? Defaults.OPEN_TIMEOUT_MS,
-      pingIntervalMs: options.pingIntervalMs ?? Defaults.PING_INTERVAL_MS,
-      deadPeerTimeoutMs: options.deadPeerTimeoutMs ?? Defaults.DEAD_PEER_TIMEOUT_MS,
-      transportHighWater: options.transportHighWater ?? Defaults.TRANSPORT_HIGH_WATER,
-      maxMessageBytes: options.maxMessageBytes ?? Defaults.MAX_MESSAGE_BYTES,
-      closeTimeoutMs: options.closeTimeoutMs ?? Defaults.CLOSE_TIMEOUT_MS,
-    };
+    this.options = resolveSessionOptions(options);
     if (this.options.maxDataFrame > this.options.maxFramePayload) {
       throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', 'maxDataFrame must not exceed maxFramePayload');
     }
@@ -138,6 +72,7 @@ export class Session extends EventEmitter implements StreamHost {
     this.windowBudget = this.options.maxSessionBuffer;
     this.nextStreamId = this.role === 'client' ? 1 : 2;
     this.transport = transport;
+    this.writer = new FrameWriter(transport, this.options.maxMessageBytes, this.options.transportHighWater);
     this.decoder = new FrameDecoder({ maxFramePayload: this.options.maxFramePayload });
     this.tracker = new StreamTracker(this.role);
     this.control = new ControlChannel(
@@ -145,13 +80,19 @@ export class Session extends EventEmitter implements StreamHost {
       (event: ControlEvent) => this.emit('control', event),
     );
     log('%s .. session on %s as %s', this.id, transport.label, this.role);
+    // Before attach: the transport may hand over early messages synchronously.
+    this.keepalive = new Keepalive({
+      pingIntervalMs: this.options.pingIntervalMs,
+      deadPeerTimeoutMs: this.options.deadPeerTimeoutMs,
+      sendPing: () => this.sendFrame({ kind: 'ping', streamId: 0, payload: Buffer.alloc(PING_PAYLOAD_BYTES) }),
+      onDead: (silentForMs) => this.destroy(new TunnelError('TUNNEL_ERR_PEER_TIMEOUT', `nothing heard from the peer for ${silentForMs} ms`)),
+    });
     this.sendFrame({ kind: 'hello', streamId: 0, version: PROTOCOL_VERSION });
     transport.attach({
       message: (data) => this.onMessage(data),
-      drain: () => this.wakeWriters(),
+      drain: () => this.writer.wake(),
       close: (error) => this.destroy(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', 'the tunnel transport closed', { cause: error })),
     });
-    this.startKeepalive();
   }
 
   get closed(): boolean {
@@ -175,9 +116,9 @@ export class Session extends EventEmitter implements StreamHost {
       openStreams: this.streams.size,
       pendingOpens: this.pendingOpens.size + this.incomingOpens.size,
       bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      rttMs: this.rttMs,
-      bufferedBytes: this.outBytes + this.transport.bufferedAmount + unread + this.decoder.bufferedBytes,
+      bytesOut: this.writer.bytesSent,
+      rttMs: this.keepalive.rttMs,
+      bufferedBytes: this.writer.bufferedBytes + unread + this.decoder.bufferedBytes,
       draining: this.draining,
       peerDraining: this.peerDraining,
     };
@@ -220,7 +161,7 @@ export class Session extends EventEmitter implements StreamHost {
       timer.unref();
       this.pendingOpens.set(streamId, { request, resolve, reject, timer });
       log('%s -> open %d %s:%d', this.id, streamId, request.host, request.port);
-      this.enqueue(bytes);
+      this.writer.enqueue(bytes);
     });
   }
 
@@ -257,7 +198,6 @@ export class Session extends EventEmitter implements StreamHost {
         if (this.destroyedWith || this.openStreamCount + this.incomingOpens.size === 0) {
           clearTimeout(timer);
           this.off('stream-closed', check);
-          this.flush();
           this.destroy();
         }
       };
@@ -274,9 +214,9 @@ export class Session extends EventEmitter implements StreamHost {
     const reason =
       error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `tunnel session ${this.id} closed`, { cause: error });
     this.destroyedWith = reason;
-    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.keepalive.stop();
     log('%s %s session closed: %s', this.id, error ? '!!' : '..', reason.message);
-    this.flush();
+    this.writer.stop();
     const streamError = reason.code === 'TUNNEL_ERR_PROTOCOL' || reason.code === 'TUNNEL_ERR_PEER_TIMEOUT' ? reason : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', reason.message, { cause: reason });
     for (const stream of [...this.streams.values()]) stream.abort(streamError, false);
     for (const pending of this.pendingOpens.values()) {
@@ -294,7 +234,7 @@ export class Session extends EventEmitter implements StreamHost {
   // ---- StreamHost ----
 
   sendData(streamId: number, data: Buffer): void {
-    this.enqueue(encodeHeader(FrameType.DATA, streamId, data.length), data);
+    this.writer.enqueue(encodeHeader(FrameType.DATA, streamId, data.length), data);
   }
 
   sendWindowUpdate(streamId: number, increment: number): void {
@@ -312,9 +252,7 @@ export class Session extends EventEmitter implements StreamHost {
   }
 
   writable(stream: TunnelStream): boolean {
-    if (this.outBytes + this.transport.bufferedAmount < this.options.transportHighWater) return true;
-    this.waitingWriters.add(stream);
-    return false;
+    return this.writer.writable(stream);
   }
 
   reserveWindow(bytes: number): number {
@@ -328,13 +266,13 @@ export class Session extends EventEmitter implements StreamHost {
   }
 
   growIntervalMs(): number {
-    return Math.max(20, 2 * (this.rttMs ?? 0));
+    return Math.max(20, 2 * (this.keepalive.rttMs ?? 0));
   }
 
   streamClosed(stream: TunnelStream, peerEnded: boolean): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
-    this.waitingWriters.delete(stream);
+    this.writer.forget(stream);
     this.tracker.closed(stream.id, peerEnded);
     this.emit('stream-closed', stream);
   }
@@ -366,41 +304,7 @@ export class Session extends EventEmitter implements StreamHost {
 
   private sendFrame(frame: Frame): void {
     if (this.destroyedWith) return;
-    this.enqueue(encodeFrame(frame));
-  }
-
-  private enqueue(first: Buffer, second?: Buffer): void {
-    if (this.destroyedWith) return;
-    this.out.push(first);
-    this.outBytes += first.length;
-    if (second) {
-      this.out.push(second);
-      this.outBytes += second.length;
-    }
-    if (this.outBytes >= this.options.maxMessageBytes) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.outBytes === 0) return;
-    const message = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
-    this.out = [];
-    this.outBytes = 0;
-    this.bytesOut += message.length;
-    this.transport.send(message);
-    if (this.waitingWriters.size > 0) setImmediate(() => this.wakeWriters());
-  }
-
-  private wakeWriters(): void {
-    if (this.waitingWriters.size === 0) return;
-    if (this.outBytes + this.transport.bufferedAmount >= this.options.transportHighWater) return;
-    const writers = [...this.waitingWriters];
-    this.waitingWriters.clear();
-    for (const stream of writers) stream.continueWriting();
+    this.writer.enqueue(encodeFrame(frame));
   }
 
   // ---- receiving ----
@@ -408,7 +312,7 @@ export class Session extends EventEmitter implements StreamHost {
   private onMessage(data: Buffer): void {
     if (this.destroyedWith) return;
     this.bytesIn += data.length;
-    this.lastHeardAt = performance.now();
+    this.keepalive.heard();
     try {
       for (const frame of this.decoder.push(data)) {
         this.dispatch(frame);
@@ -438,10 +342,9 @@ export class Session extends EventEmitter implements StreamHost {
         this.sendFrame({ kind: 'pong', streamId: 0, payload: frame.payload });
         return;
       case 'pong':
-        if (this.pingSentAt !== null) {
-          this.rttMs = performance.now() - this.pingSentAt;
-          this.pingSentAt = null;
-          this.emit('pong', this.rttMs);
+        {
+          const rtt = this.keepalive.pong();
+          if (rtt !== undefined) this.emit('pong', rtt);
         }
         return;
       case 'go-away':
@@ -539,33 +442,10 @@ export class Session extends EventEmitter implements StreamHost {
     }
   }
 
-  // ---- keepalive ----
-
-  private startKeepalive(): void {
-    const { pingIntervalMs, deadPeerTimeoutMs } = this.options;
-    if (pingIntervalMs <= 0 && deadPeerTimeoutMs <= 0) return;
-    const tick = Math.min(pingIntervalMs > 0 ? pingIntervalMs : Infinity, deadPeerTimeoutMs > 0 ? deadPeerTimeoutMs / 3 : Infinity);
-    let lastPingAt = performance.now();
-    this.keepaliveTimer = setInterval(() => {
-      const now = performance.now();
-      if (deadPeerTimeoutMs > 0 && now - this.lastHeardAt > deadPeerTimeoutMs) {
-        this.destroy(new TunnelError('TUNNEL_ERR_PEER_TIMEOUT', `nothing heard from the peer for ${Math.round(now - this.lastHeardAt)} ms`));
-        return;
-      }
-      if (pingIntervalMs > 0 && now - lastPingAt >= pingIntervalMs - 1) {
-        lastPingAt = now;
-        this.pingSentAt = now;
-        this.sendFrame({ kind: 'ping', streamId: 0, payload: Buffer.alloc(PING_PAYLOAD_BYTES) });
-      }
-    }, tick);
-    this.keepaliveTimer.unref();
-  }
-
   /** Sends a ping now; resolves with the measured RTT in ms when the pong arrives. */
   ping(): Promise<number> {
     if (this.destroyedWith) return Promise.reject(this.destroyedWith);
-    this.pingSentAt = performance.now();
-    this.sendFrame({ kind: 'ping', streamId: 0, payload: Buffer.alloc(PING_PAYLOAD_BYTES) });
+    this.keepalive.ping();
     return new Promise((resolve, reject) => {
       const onPong = (rtt: number): void => {
         this.off('close', onClose);

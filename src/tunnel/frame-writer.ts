@@ -1,0 +1,81 @@
+// The session's outgoing side: queues encoded frames and sends them as one transport message at
+// the end of the current task (or as soon as maxMessageBytes are queued), so many small frames
+// cost one WebSocket message and a lone reply leaves without waiting for a timer. It also holds
+// back writers while the transport is over its high-water mark and wakes them as it drains.
+import type { Transport } from './transport.js';
+
+export interface Waiter {
+  continueWriting(): void;
+}
+
+export class FrameWriter {
+  bytesSent = 0;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private stopped = false;
+  private readonly waiting = new Set<Waiter>();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly maxMessageBytes: number,
+    private readonly highWater: number,
+  ) {}
+
+  /** Bytes queued here or in the transport, not yet sent. */
+  get bufferedBytes(): number {
+    return this.outBytes + this.transport.bufferedAmount;
+  }
+
+  enqueue(first: Buffer, second?: Buffer): void {
+    if (this.stopped) return;
+    this.out.push(first);
+    this.outBytes += first.length;
+    if (second) {
+      this.out.push(second);
+      this.outBytes += second.length;
+    }
+    if (this.outBytes >= this.maxMessageBytes) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.outBytes === 0 || this.stopped) return;
+    const message = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.bytesSent += message.length;
+    this.transport.send(message);
+    if (this.waiting.size > 0) setImmediate(() => this.wake());
+  }
+
+  /** Sends what is queued, then drops anything enqueued later. */
+  stop(): void {
+    this.flush();
+    this.stopped = true;
+    this.waiting.clear();
+  }
+
+  /** True when a writer may go on; otherwise it is woken (continueWriting) after a drain. */
+  writable(waiter: Waiter): boolean {
+    if (this.bufferedBytes < this.highWater) return true;
+    this.waiting.add(waiter);
+    return false;
+  }
+
+  forget(waiter: Waiter): void {
+    this.waiting.delete(waiter);
+  }
+
+  /** The transport drained some: wake waiting writers if we are under the mark again. */
+  wake(): void {
+    if (this.waiting.size === 0 || this.bufferedBytes >= this.highWater) return;
+    const writers = [...this.waiting];
+    this.waiting.clear();
+    for (const writer of writers) writer.continueWriting();
+  }
+}

@@ -1,0 +1,60 @@
+// Keepalive for a session: pings the peer every pingIntervalMs, measures the round trip from
+// each pong, and declares the peer dead when nothing at all was heard for deadPeerTimeoutMs.
+// Its timer does not keep the process alive (the transport's socket does).
+
+export interface KeepaliveOptions {
+  pingIntervalMs: number;
+  deadPeerTimeoutMs: number;
+  sendPing(): void;
+  onDead(silentForMs: number): void;
+}
+
+export class Keepalive {
+  rttMs: number | undefined;
+  private lastHeardAt = performance.now();
+  private pingSentAt: number | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: KeepaliveOptions) {
+    const { pingIntervalMs, deadPeerTimeoutMs } = options;
+    if (pingIntervalMs <= 0 && deadPeerTimeoutMs <= 0) return;
+    const tick = Math.min(pingIntervalMs > 0 ? pingIntervalMs : Infinity, deadPeerTimeoutMs > 0 ? deadPeerTimeoutMs / 3 : Infinity);
+    let lastPingAt = performance.now();
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      if (deadPeerTimeoutMs > 0 && now - this.lastHeardAt > deadPeerTimeoutMs) {
+        this.stop();
+        options.onDead(Math.round(now - this.lastHeardAt));
+        return;
+      }
+      if (pingIntervalMs > 0 && now - lastPingAt >= pingIntervalMs - 1) {
+        lastPingAt = now;
+        this.ping();
+      }
+    }, tick);
+    this.timer.unref();
+  }
+
+  /** Anything arrived from the peer. */
+  heard(): void {
+    this.lastHeardAt = performance.now();
+  }
+
+  ping(): void {
+    this.pingSentAt = performance.now();
+    this.options.sendPing();
+  }
+
+  /** A pong arrived; returns the new RTT, or undefined if no ping was outstanding. */
+  pong(): number | undefined {
+    if (this.pingSentAt === null) return undefined;
+    this.rttMs = performance.now() - this.pingSentAt;
+    this.pingSentAt = null;
+    return this.rttMs;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
