@@ -109,31 +109,36 @@ export function dialPod(socketPath: string, ip: string, port: number): Promise<n
 
 /**
  * Reads one `\n`-terminated line without consuming anything after it (the rest is unshifted back
- * for the pipe). Resolves undefined if the peer ends first; rejects past `max` bytes.
+ * for the pipe). Resolves undefined if the peer ends first; rejects past `max` bytes. Reads in
+ * paused mode ('readable'), so that once the listener is gone the socket is neither flowing nor
+ * explicitly paused: whoever attaches 'data' or pipes it next gets every byte.
  */
 function readLine(socket: net.Socket, max: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0);
     const cleanup = (): void => {
-      socket.off('data', onData);
+      socket.off('readable', onReadable);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
     };
     const onEnd = (): void => { cleanup(); resolve(undefined); };
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const newline = buffered.indexOf(0x0a);
-      if (newline === -1) {
-        if (buffered.length > max) { cleanup(); reject(new Error(`line longer than ${max} bytes`)); }
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        buffered = Buffer.concat([buffered, chunk]);
+        const newline = buffered.indexOf(0x0a);
+        if (newline === -1) {
+          if (buffered.length > max) { cleanup(); reject(new Error(`line longer than ${max} bytes`)); return; }
+          continue;
+        }
+        cleanup();
+        const rest = buffered.subarray(newline + 1);
+        if (rest.length > 0) socket.unshift(rest);
+        resolve(buffered.subarray(0, newline).toString('utf8'));
         return;
       }
-      cleanup();
-      socket.pause();
-      const rest = buffered.subarray(newline + 1);
-      if (rest.length > 0) socket.unshift(rest);
-      resolve(buffered.subarray(0, newline).toString('utf8'));
     };
-    socket.on('data', onData);
+    socket.on('readable', onReadable);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
   });
