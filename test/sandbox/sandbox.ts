@@ -15,7 +15,7 @@ import { adminKubeConfig, kubeconfigYaml } from './kubeconfig.js';
 import { startKubeProxy } from './node/kube-proxy.js';
 import { startKubelet, type Kubelet } from './node/kubelet.js';
 import { setUpNodeNetwork } from './node/network.js';
-import { dialPod } from './node/pod-dialer.js';
+import { dialPodLoopback, podNetnsByIp } from './pod-loopback.js';
 import { superviseNodeAgent } from './node-agent-supervisor.js';
 import { NETWORK_PREFIX, sandboxPaths, sandboxPort, type SandboxStatus } from './state.js';
 
@@ -74,7 +74,12 @@ async function start(): Promise<void> {
     adminToken: pki.token,
     signingKey: pki.signingKey,
     hooks: {
-      dialPod: (ip, podPort) => dialPod(paths.dialerSocket, ip, podPort),
+      // Like a real node, port-forward connects to the pod's own loopback inside its netns.
+      dialPod: (ip, podPort) => {
+        const netns = podNetnsByIp(paths.dir, NETWORK_PREFIX, ip);
+        if (!netns) return Promise.reject(new Error(`no pod network has IP ${ip}`));
+        return dialPodLoopback(netns, podPort);
+      },
       podLogs: (namespace, pod, container, options) => {
         if (!late.kubelet) return Promise.reject(new Error('the kubelet is not running'));
         return late.kubelet.podLogs(namespace, pod, container, options);

@@ -1,7 +1,7 @@
 // What every request handler shares: the store, the object registry, token authority, RBAC
 // authorizer, open watches, the node hooks and the CA. Built once by server.ts.
 import type { Readable } from 'node:stream';
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TokenAuthority } from './auth.js';
 import type { Authorizer } from './rbac.js';
 import type { ObjectRegistry } from './registry/objects.js';
@@ -19,7 +19,8 @@ export interface PodLogOptions {
 
 /** Where a real API server would call the kubelet; provided by the sandbox's node part. */
 export interface ApiServerHooks {
-  dialPod?(podIP: string, port: number): Promise<Socket>;
+  /** A byte stream to the pod's port, as the node's runtime opens it (inside the pod's netns). */
+  dialPod?(podIP: string, port: number): Promise<Duplex>;
   /**
    * A Readable of the container's log. To say the pod or container has no log (yet), throw an
    * error with `statusCode: 404` (or `code: 'ENOENT'`); any other error becomes a 400 with its message.
