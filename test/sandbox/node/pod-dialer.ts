@@ -109,9 +109,9 @@ export function dialPod(socketPath: string, ip: string, port: number): Promise<n
 
 /**
  * Reads one `\n`-terminated line without consuming anything after it (the rest is unshifted back
- * for the pipe). Resolves undefined if the peer ends first; rejects past `max` bytes. Reads in
- * paused mode ('readable'), so that once the listener is gone the socket is neither flowing nor
- * explicitly paused: whoever attaches 'data' or pipes it next gets every byte.
+ * for whoever reads next). Uses 'readable' so the stream returns to its initial (not flowing, not
+ * paused) mode afterwards: a later 'data' listener or pipe() starts it as usual. Resolves undefined
+ * if the peer ends first; rejects past `max` bytes.
  */
 function readLine(socket: net.Socket, max: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
