@@ -1,0 +1,16 @@
+#!/bin/sh
+# Builds tp's LD_PRELOAD library (shims/build/libtp.so) with the machine's C compiler. Run by
+# `npm run build:shims` at install and build time. Without a compiler it says so and exits 0:
+# `tp run` then works with the proxy environment and the Node preload only.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cc=${CC:-cc}
+if ! command -v "$cc" >/dev/null 2>&1; then
+  echo "tp: no C compiler ($cc) found; skipping the LD_PRELOAD library (tp run will use proxy settings only)" >&2
+  exit 0
+fi
+mkdir -p "$here/build"
+"$cc" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden \
+  -o "$here/build/libtp.so.tmp" "$here"/libtp/*.c -ldl -lpthread
+mv "$here/build/libtp.so.tmp" "$here/build/libtp.so"
+echo "tp: built $here/build/libtp.so"
