@@ -45,12 +45,12 @@ export async function startTestCluster(prefix: string): Promise<TestCluster> {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   };
   try {
-    let kubelet: Kubelet | undefined;
+    const late: { kubelet?: Kubelet } = {};
     const api: ApiServer = await startApiServer({
       port: 0, socketPath: apiSocket, tls, caCert: ca.cert, adminToken, signingKey: randomBytes(32),
       hooks: {
         dialPod: (ip, port) => dialPod(agentSocket, ip, port),
-        podLogs: (ns, pod, container, options) => kubelet!.podLogs(ns, pod, container, options),
+        podLogs: (ns, pod, container, options) => late.kubelet!.podLogs(ns, pod, container, options),
       },
     });
     cleanups.push(() => api.close());
@@ -65,8 +65,9 @@ export async function startTestCluster(prefix: string): Promise<TestCluster> {
     const access = { server: api.url, caCert: ca.cert, token: adminToken };
     const kubeProxy = await startKubeProxy({ api: access, network });
     cleanups.push(() => kubeProxy.close());
-    kubelet = await startKubelet({ api: access, network, stateDir, agentSocket, backOff: { baseMs: 200, maxMs: 2000 } });
-    cleanups.push(() => kubelet!.close());
+    const kubelet = await startKubelet({ api: access, network, stateDir, agentSocket, backOff: { baseMs: 200, maxMs: 2000 } });
+    late.kubelet = kubelet;
+    cleanups.push(() => kubelet.close());
     const kc = makeKubeConfig(access);
     return { stateDir, kc, core: kc.makeApiClient(CoreV1Api), network, kubelet, kubeProxy, agentSocket, close };
   } catch (error) {
