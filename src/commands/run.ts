@@ -1,0 +1,73 @@
+import { Flags } from '@oclif/core';
+import { TpCommand } from '../cli/base-command.js';
+import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
+import { TpError } from '../errors.js';
+import { EXIT_NOT_FOUND, runInCluster, type RunResult } from '../run/run.js';
+import { splitRunArgv } from '../run/argv.js';
+
+export default class Run extends TpCommand<RunResult> {
+  static summary = 'Run a command that reaches the cluster: any program, unmodified, without root.';
+  static description =
+    'Connects first when no daemon runs (and disconnects afterwards unless --keep-connected). The command gets proxy settings, a Node preload and an LD_PRELOAD library, so cluster names and addresses work from curl, Python, Java, Node, databases clients and compiled programs alike. tp exits with the command\'s exit code.';
+  static examples = [
+    '<%= config.bin %> run -- curl http://hello.default/',
+    '<%= config.bin %> run -- python3 app.py',
+    '<%= config.bin %> run --keep-connected -- redis-cli -h redis.default ping',
+  ];
+  static strict = false;
+  static flags = {
+    ...kubeFlags,
+    namespace: Flags.string({ char: 'n', description: 'Namespace that single-label names resolve in (when tp run connects).' }),
+    'manager-namespace': managerNamespaceFlag,
+    'manager-url': Flags.string({ description: 'Reach the manager at this ws:// or wss:// URL (when tp run connects).' }),
+    'also-proxy': Flags.string({ description: 'CIDR or name pattern to reach through the cluster as well (when tp run connects).', multiple: true }),
+    'never-proxy': Flags.string({ description: 'CIDR or name pattern that always stays direct (when tp run connects).', multiple: true }),
+    'keep-connected': Flags.boolean({ description: 'Leave the daemon running after the command when tp run started it.' }),
+    'env-only': Flags.boolean({ description: 'Only set proxy variables: no Node preload, no LD_PRELOAD library.' }),
+    preload: Flags.boolean({ description: 'Load the LD_PRELOAD library (--no-preload to leave it out).', default: true, allowNo: true }),
+    'node-shim': Flags.boolean({ description: 'Load the Node preload (--no-node-shim to leave it out).', default: true, allowNo: true }),
+  };
+
+  async run(): Promise<RunResult> {
+    const result = await this.execute();
+    if (this.outputFormat === 'json') process.stderr.write(JSON.stringify(result, null, 2) + '\n');
+    process.exitCode = result.exitCode;
+    return result;
+  }
+
+  async execute(): Promise<RunResult> {
+    const { tpArgv, command } = splitRunArgv(this.argv);
+    const { flags } = await this.parse(Run, tpArgv);
+    this.outputFormat = flags.output;
+    if (command.length === 0) {
+      throw new TpError('TP_ERR_RUN_NO_COMMAND', 'No command to run.', { hints: ['tp run -- curl http://<service>.<namespace>/'] });
+    }
+    return runInCluster({
+      command: command[0],
+      args: command.slice(1),
+      keepConnected: flags['keep-connected'],
+      layers: { envOnly: flags['env-only'], preload: flags.preload, nodeShim: flags['node-shim'] },
+      connect: {
+        kubeconfig: flags.kubeconfig,
+        context: flags.context,
+        namespace: flags.namespace,
+        managerNamespace: flags['manager-namespace'],
+        managerUrl: flags['manager-url'],
+        alsoProxy: flags['also-proxy'] ?? [],
+        neverProxy: flags['never-proxy'] ?? [],
+      },
+    });
+  }
+
+  render(): string {
+    return '';
+  }
+
+  protected async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    if (err instanceof TpError && err.code === 'TP_ERR_RUN_NOT_FOUND') {
+      this.logToStderr(`Error: ${err.message} (${err.code})`);
+      this.exit(EXIT_NOT_FOUND);
+    }
+    return super.catch(err);
+  }
+}

@@ -1,0 +1,151 @@
+// `tp run -- <cmd>`: makes sure the daemon is connected (starting one when none runs, and
+// stopping it again afterwards unless asked to keep it), builds the command's environment with
+// the layers that apply (proxy variables, Node preload, LD_PRELOAD library), says once why a
+// layer is missing (no compiler at install, a statically linked program, a daemon without shim
+// support), runs the command with the terminal passed through, forwards SIGINT/SIGTERM/SIGHUP,
+// and reports its exit code (128+n when a signal ended it). Leaves out flag parsing (the
+// command) and the shims themselves (shims/).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import createDebug from 'debug';
+import { TpError } from '../errors.js';
+import { connect, quit, status as daemonStatus } from '../daemon/client.js';
+import type { DaemonStatus } from '../daemon/daemon.js';
+import type { DaemonConfig } from '../daemon/launcher.js';
+import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
+import { shimFiles } from '../daemon/routes-file.js';
+import { buildRunEnv, withoutShims } from './env.js';
+import { inspectExecutable, type Linking } from './executable.js';
+import { nodePreload, preloadLibrary } from './shim-files.js';
+
+const log = createDebug('tp:run');
+
+/** The exit code of a command that could not be started (the shell's convention). */
+export const EXIT_NOT_FOUND = 127;
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export interface RunLayers {
+  /** Only the proxy environment: no shim at all. */
+  envOnly: boolean;
+  preload: boolean;
+  nodeShim: boolean;
+}
+
+export interface RunOptions {
+  command: string;
+  args: string[];
+  /** How to connect when no daemon runs. */
+  connect: DaemonConfig;
+  keepConnected: boolean;
+  layers: RunLayers;
+  paths?: DaemonPaths;
+  /** Where the one-line warnings go. Default: stderr. */
+  warn?: (message: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunResult {
+  exitCode: number;
+  signal?: string;
+  /** The daemon was started for this command (and stopped after it unless kept). */
+  connectedHere: boolean;
+  layers: { proxyEnv: boolean; nodePreload: boolean; preloadLibrary: boolean };
+  linking: Linking;
+  warnings: string[];
+}
+
+export class RunError extends TpError {}
+
+export async function runInCluster(options: RunOptions): Promise<RunResult> {
+  const paths = options.paths ?? daemonPaths();
+  const baseEnv = options.env ?? process.env;
+  const warnings: string[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    (options.warn ?? ((text) => process.stderr.write(`tp: ${text}\n`)))(message);
+  };
+  const library = options.layers.envOnly || !options.layers.preload ? undefined : preloadLibrary();
+  const nodeScript = options.layers.envOnly || !options.layers.nodeShim ? undefined : nodePreload();
+
+  const { status, connectedHere } = await ensureConnected(options.connect, paths, { preloadLibrary: preloadLibrary(), nodePreload: nodePreload() });
+  try {
+    const listeners = status.listeners;
+    if (!listeners) throw new RunError('TP_ERR_RUN_NOT_CONNECTED', 'The daemon is not connected to the cluster.', { hints: ['Run `tp status` to see why.'] });
+    const { routesFile } = shimFiles(paths);
+    const shimsServed = existsSync(routesFile);
+    if (!options.layers.envOnly && !shimsServed) warn('this tp daemon does not serve the shims; programs reach the cluster through the proxy settings only.');
+    if (!options.layers.envOnly && options.layers.preload && !library) {
+      warn('the LD_PRELOAD library was not built (no C compiler when tp was installed); programs reach the cluster through the proxy settings and the Node preload only.');
+    }
+    const executable = inspectExecutable(options.command, baseEnv);
+    if (library && shimsServed && executable.linking === 'static') {
+      warn(`${executable.path} is statically linked, so the LD_PRELOAD library cannot see its connections; it reaches the cluster only where it honours HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.`);
+    }
+    const env = buildRunEnv(baseEnv, {
+      httpProxy: listeners.http,
+      socksProxy: listeners.socks,
+      routesFile: shimsServed ? routesFile : undefined,
+      preloadLibrary: library,
+      nodePreload: nodeScript,
+    });
+    const outcome = await runChild(options.command, options.args, env);
+    return {
+      ...outcome,
+      connectedHere,
+      linking: executable.linking,
+      warnings,
+      layers: { proxyEnv: true, nodePreload: Boolean(nodeScript && shimsServed), preloadLibrary: Boolean(library && shimsServed) },
+    };
+  } finally {
+    if (connectedHere && !options.keepConnected) {
+      log('stopping the daemon started for this command');
+      await quit(paths).catch((err: Error) => log('!! quit failed: %s', err.message));
+    }
+  }
+}
+
+async function ensureConnected(config: DaemonConfig, paths: DaemonPaths, shims: { preloadLibrary?: string; nodePreload?: string }): Promise<{ status: DaemonStatus; connectedHere: boolean }> {
+  const running = await daemonStatus(paths);
+  if (running?.phase === 'connected') return { status: running, connectedHere: false };
+  // A `tp run` inside a `tp run` must not start a daemon with the shims loaded into it.
+  const saved = process.env;
+  process.env = withoutShims(process.env, shims);
+  try {
+    const result = await connect(config, paths);
+    return { status: result.status, connectedHere: !result.alreadyConnected };
+  } finally {
+    process.env = saved;
+  }
+}
+
+function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'inherit', env });
+    const forwarders = FORWARDED_SIGNALS.map((signal) => {
+      const forward = (): void => {
+        log('forwarding %s', signal);
+        child.kill(signal);
+      };
+      process.on(signal, forward);
+      return () => process.off(signal, forward);
+    });
+    const cleanUp = (): void => forwarders.forEach((off) => off());
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      cleanUp();
+      if (err.code === 'ENOENT' || err.code === 'EACCES') {
+        reject(
+          new RunError('TP_ERR_RUN_NOT_FOUND', `Cannot run ${command}: ${err.code === 'ENOENT' ? 'no such command' : 'permission denied'}.`, {
+            cause: err,
+            hints: ['Check the command name and your PATH; put tp\'s own flags before `--`.'],
+          }),
+        );
+      } else reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      cleanUp();
+      if (signal) resolve({ exitCode: 128 + (constants.signals[signal] ?? 0), signal });
+      else resolve({ exitCode: code ?? 0 });
+    });
+  });
+}
