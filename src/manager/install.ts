@@ -4,7 +4,7 @@
 // same version is left as it is, and the client token Secret is never regenerated.
 import { AppsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { TpError } from '../errors.js';
-import { isNotFound, kubeCall, kubeError } from '../k8s/api-errors.js';
+import { isNotFound, kubeCall, kubeError, statusCode } from '../k8s/api-errors.js';
 import { TP_VERSION } from '../version.js';
 import { MANAGER_NAME, VERSION_ANNOTATION, managerManifests, type ManagerManifestOptions } from './manifests.js';
 
@@ -72,8 +72,14 @@ async function applyOne(client: KubernetesObjectApi, object: KubernetesObject, u
   const what = `${object.kind} ${object.metadata?.name}`;
   const existing = await readOrNull<KubernetesObject>(client, object);
   if (!existing) {
-    await kubeCall(`creating ${what}`, () => client.create(object));
-    return 'created';
+    try {
+      await client.create(object);
+      return 'created';
+    } catch (err) {
+      // Another install made it between our read and our create: that is what we wanted.
+      if (statusCode(err) === 409) return 'unchanged';
+      throw kubeError(`creating ${what}`, err);
+    }
   }
   // The namespace and the client token are kept as they are: replacing the token would lock out
   // every connected client, and a namespace has nothing of ours to upgrade.

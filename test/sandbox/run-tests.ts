@@ -1,7 +1,9 @@
-// `npm run test:sandbox`: the sandbox's end-to-end run (root). Cleans stale state (down), brings
-// the sandbox up, runs ava on test/sandbox/e2e/*.test.ts (named explicitly: the default ava run
-// excludes them), always brings it down again, then runs test/sandbox/e2e-teardown/*.test.ts to
-// prove nothing was left behind. Prints how long up took; exits non-zero if any step failed.
+// `npm run test:sandbox`: the end-to-end run against the sandbox (root). Cleans stale state (down),
+// brings the sandbox up, runs ava on the sandbox's own tests (test/sandbox/e2e) and then on tp's
+// end-to-end tests (test/e2e, recursively; tp itself runs there as the unprivileged test user),
+// always brings the sandbox down again, then runs test/sandbox/e2e-teardown/*.test.ts to prove
+// nothing was left behind. The default ava run excludes all of these. Exits non-zero if any step
+// failed.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +12,7 @@ import { CHECKOUT, readStatus, sandboxPaths } from './state.js';
 
 function testFiles(dir: string): string[] {
   const abs = path.join(CHECKOUT, dir);
-  return readdirSync(abs).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name));
+  return (readdirSync(abs, { recursive: true }) as string[]).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name));
 }
 
 function ava(files: string[]): Promise<number> {
@@ -37,6 +39,9 @@ async function main(): Promise<number> {
     const started = Date.now();
     if ((await ava(testFiles('test/sandbox/e2e'))) !== 0) failed = true;
     console.log(`sandbox e2e tests took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const tpStarted = Date.now();
+    if ((await ava(testFiles('test/e2e'))) !== 0) failed = true;
+    console.log(`tp e2e tests took ${((Date.now() - tpStarted) / 1000).toFixed(1)} s`);
   } catch (error) {
     console.error(`sandbox run failed: ${(error as Error).message}`);
     failed = true;
