@@ -64,7 +64,7 @@ export async function startFakeDaemon(options: FakeDaemonOptions): Promise<FakeD
   const dnsPort = (await dns.listen()).udp.port;
   const routesFile = join(dir, 'routes');
   writeRoutesFile(routesFile, { token: TOKEN, redirectPort, handoverPort, dnsPort, nameSocket, table, nameservers: options.nameservers ?? [] });
-  const env = { ...process.env, LD_PRELOAD: options.libraryPath, TP_ROUTES: routesFile };
+  const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: options.libraryPath, TP_ROUTES: routesFile };
   for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) delete env[name];
   return {
     env,
