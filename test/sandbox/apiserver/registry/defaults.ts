@@ -146,6 +146,7 @@ export function applyDefaults(kind: string, object: K8sObject): void {
     }
     case 'Secret':
       setDefault(o, 'type', 'Opaque');
+      foldStringData(object);
       break;
     case 'Namespace':
       setDefault(obj(o, 'spec'), 'finalizers', ['kubernetes']);
@@ -154,6 +155,19 @@ export function applyDefaults(kind: string, object: K8sObject): void {
     default:
       break;
   }
+}
+
+/**
+ * A Secret's write-only `stringData` is merged into `data` (base64), its values winning, and never
+ * stored, as the real API server does on every write.
+ */
+export function foldStringData(object: K8sObject): void {
+  const o = object as unknown as Obj;
+  const strings = o.stringData as Record<string, string> | undefined;
+  if (!strings) return;
+  const data = obj(o, 'data') as Record<string, string>;
+  for (const [key, value] of Object.entries(strings)) data[key] = Buffer.from(String(value), 'utf8').toString('base64');
+  delete o.stringData;
 }
 
 /** The status an object gets on create (the status written by clients is dropped). */

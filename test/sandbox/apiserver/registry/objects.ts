@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { ApiStatusError, alreadyExists, badRequest, conflict, notFound } from '../status-errors.js';
 import { apiVersionOf, findKind, storeKey, type KindInfo } from './kinds.js';
-import { applyDefaults, initialStatus } from './defaults.js';
+import { applyDefaults, foldStringData, initialStatus } from './defaults.js';
 import { validateObject } from './validation.js';
 import type { K8sObject, Store } from '../store.js';
 
@@ -152,6 +152,7 @@ export class ObjectRegistry {
 
   /** Stores `next` in place of `previous` after the checks every write shares. */
   commitUpdate(kind: KindInfo, previous: K8sObject, next: K8sObject, options: WriteOptions = {}): K8sObject {
+    if (kind.kind === 'Secret') foldStringData(next);
     const meta = next.metadata;
     for (const field of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'namespace', 'name']) {
       if (previous.metadata[field] === undefined) delete meta[field];

@@ -196,3 +196,16 @@ test('list filters by label and field selectors and pages with limit/continue', 
   const all = await core.listPodForAllNamespaces({ labelSelector: 'tier=db' });
   t.deepEqual(all.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`), ['sel/c']);
 });
+
+test('a secret\'s stringData is folded into data on create and on patch, and never stored', async (t) => {
+  const created = await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'string-data' }, data: { kept: Buffer.from('old').toString('base64') }, stringData: { password: 's3cret' } } });
+  t.is(Buffer.from(created.data!.password, 'base64').toString(), 's3cret');
+  t.is(Buffer.from(created.data!.kept, 'base64').toString(), 'old');
+  t.is((created as { stringData?: unknown }).stringData, undefined);
+  const patched = await core.patchNamespacedSecret(
+    { name: 'string-data', namespace: 'default', body: { stringData: { kept: 'new' } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  t.is(Buffer.from(patched.data!.kept, 'base64').toString(), 'new');
+  t.is((await core.readNamespacedSecret({ name: 'string-data', namespace: 'default' })).stringData, undefined);
+});
