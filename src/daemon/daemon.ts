@@ -10,12 +10,15 @@ import { TpError } from '../errors.js';
 import { contextNamespace, loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { ClusterInfo } from '../manager/cluster-info.js';
 import { DnsStub } from '../dns/stub.js';
+import type { Dial } from '../proxy/dial.js';
 import { HttpProxyServer } from '../proxy/http-proxy.js';
 import { generatePac, PAC_PATH } from '../proxy/pac.js';
 import { createRoutingTable, decideRoute, type RoutingTable } from '../proxy/routing.js';
 import { SocksServer } from '../proxy/socks-server.js';
 import { TP_VERSION } from '../version.js';
 import { ControlServer } from './control-server.js';
+import type { DaemonContext, DaemonFeature } from './feature.js';
+import { FEATURES } from './features.js';
 import type { DaemonConfig } from './launcher.js';
 import { readState, writeState } from './launcher.js';
 import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
@@ -47,6 +50,8 @@ export interface DaemonStatus {
   manager?: ManagerLinkStatus;
   listeners?: DaemonListeners;
   routing?: ClusterInfo & { alsoProxy: string[]; neverProxy: string[] };
+  /** Each feature's own status section, by name. */
+  features?: Record<string, unknown>;
   logFile: string;
 }
 
@@ -55,6 +60,8 @@ interface FrontDoors {
   http: HttpProxyServer;
   dns: DnsStub;
   ports: { socks: number; http: number; dns: number };
+  dial: Dial;
+  env: NodeJS.ProcessEnv;
 }
 
 export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promise<void> {
@@ -73,11 +80,13 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
   };
   let link: ManagerLink | null = null;
   let doors: FrontDoors | null = null;
+  const features: DaemonFeature[] = [];
   let stopping: Promise<void> | null = null;
 
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log('stopping');
+      await Promise.allSettled(features.map((f) => f.close()));
       await Promise.allSettled([doors?.socks.close(), doors?.http.close(), doors?.dns.close(), link?.close()]);
       await control.close();
       if (readState(paths)?.pid === process.pid) rmSync(paths.stateFile, { force: true });
@@ -86,7 +95,11 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
 
   control
     .handle('ping', () => 'pong')
-    .handle('status', () => ({ ...status, manager: link?.status() }))
+    .handle('status', () => ({
+      ...status,
+      manager: link?.status(),
+      features: Object.fromEntries(features.filter((f) => f.status).map((f) => [f.name, f.status!()])),
+    }))
     .handle('quit', () => {
       setImmediate(() => void stop());
       return { stopping: true };
@@ -114,6 +127,8 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
 
     doors = await openFrontDoors(config, paths, () => table, link);
     const listeners = describeListeners(doors);
+    const context: DaemonContext = { config, paths, kc, namespace, link, control, table: () => table, dial: doors.dial, listeners, env: doors.env };
+    for (const start of FEATURES) features.push(await start(context));
     status = { ...status, phase: 'connected', listeners, routing: info && { ...info, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
     log('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
   } catch (err) {
@@ -167,7 +182,7 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
   });
   const ports = { socks: socksPort, http: httpPort, dns: dnsPort };
   writeFileSync(portsFile, JSON.stringify(ports) + '\n', { mode: 0o600 });
-  return { socks, http, dns, ports };
+  return { socks, http, dns, ports, dial, env };
 }
 
 function describeListeners({ ports }: FrontDoors): DaemonListeners {

@@ -14,7 +14,7 @@ import { openPortForward } from '../k8s/port-forward.js';
 import { ManagerEvent, ManagerMethod, type HelloResult, type ResolveResult } from '../manager/api.js';
 import type { ClusterInfo } from '../manager/cluster-info.js';
 import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR } from '../manager/manifests.js';
-import { connectTunnel, SessionPool, TunnelError, type Session, type TunnelStream } from '../tunnel/index.js';
+import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
 
 const log = createDebug('tp:daemon:manager');
@@ -42,8 +42,22 @@ export interface ManagerLinkStatus {
   tunnels: { id: string; openStreams: number; bytesIn: number; bytesOut: number; rttMs?: number }[];
 }
 
-export class ManagerLink extends EventEmitter<{ clusterInfo: [ClusterInfo]; state: [LinkState] }> {
+export interface ManagerLinkEvents {
+  clusterInfo: [ClusterInfo];
+  state: [LinkState];
+  /** After every hello (first connect, each new tunnel, resumed or not): features re-register here. */
+  hello: [HelloResult];
+  /** Control events from the manager other than cluster info. */
+  event: [type: string, body: unknown];
+}
+
+/** Handles a stream the manager opens toward this client (intercepted connections). */
+export type IncomingStreamHandler = (open: IncomingOpen) => void;
+
+export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   private pool: SessionPool | null = null;
+  private lastHello: HelloResult | undefined;
+  private incoming: IncomingStreamHandler = (open) => open.reject('forbidden', 'this client accepts no streams');
   private state: LinkState = 'connecting';
   private sessionId: string | undefined;
   private managerVersion: string | undefined;
@@ -76,6 +90,21 @@ export class ManagerLink extends EventEmitter<{ clusterInfo: [ClusterInfo]; stat
     return this.livePool().open({ host, port });
   }
 
+  /** A control request to the manager (on the least-loaded tunnel). */
+  async request(method: string, params: unknown, timeoutMs = 30_000): Promise<unknown> {
+    return this.livePool().request(method, params, { timeoutMs });
+  }
+
+  /** Who answers streams the manager opens toward us; by default they are refused. */
+  setIncomingStreamHandler(handler: IncomingStreamHandler): void {
+    this.incoming = handler;
+  }
+
+  /** Our client session id at the manager (changes if the manager forgot us). */
+  get session(): string | undefined {
+    return this.sessionId;
+  }
+
   async resolve(name: string, type: string): Promise<ResolveResult> {
     return (await this.livePool().request(ManagerMethod.resolve, { name, type }, { timeoutMs: 3000 })) as ResolveResult;
   }
@@ -101,8 +130,6 @@ export class ManagerLink extends EventEmitter<{ clusterInfo: [ClusterInfo]; stat
     await this.pool?.close();
   }
 
-  private lastHello: HelloResult | undefined;
-
   private livePool(): SessionPool {
     if (!this.pool) throw new TunnelError('TUNNEL_ERR_NO_SESSION', 'not connected to the traffic-manager yet');
     return this.pool;
@@ -123,6 +150,7 @@ export class ManagerLink extends EventEmitter<{ clusterInfo: [ClusterInfo]; stat
       this.managerVersion = hello.managerVersion;
       this.lastHello = hello;
       this.emit('clusterInfo', hello.clusterInfo);
+      this.emit('hello', hello);
     } catch (err) {
       this.lastError = (err as Error).message;
       if (this.state === 'connected') this.setState('reconnecting');
@@ -130,7 +158,9 @@ export class ManagerLink extends EventEmitter<{ clusterInfo: [ClusterInfo]; stat
     }
     session.on('control', (event: { type: string; body: unknown }) => {
       if (event.type === ManagerEvent.clusterInfo) this.emit('clusterInfo', event.body as ClusterInfo);
+      else this.emit('event', event.type, event.body);
     });
+    session.on('stream', (open: IncomingOpen) => this.incoming(open));
     session.once('close', () => {
       if (this.state === 'closed') return;
       this.reconnects++;

@@ -1,0 +1,38 @@
+// How the daemon's larger abilities plug in without the daemon knowing them: a feature starts
+// once the daemon is connected, gets what it needs (the manager link, the control server to add
+// methods to, the routing table, the cluster Dial, the listeners), reports its own status section,
+// and closes with the daemon. `tp run`'s redirect listener and `tp intercept`'s local end are
+// features; features.ts lists them.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Dial } from '../proxy/dial.js';
+import type { RoutingTable } from '../proxy/routing.js';
+import type { ControlServer } from './control-server.js';
+import type { DaemonListeners } from './daemon.js';
+import type { DaemonConfig } from './launcher.js';
+import type { ManagerLink } from './manager-link.js';
+import type { DaemonPaths } from './paths.js';
+
+export interface DaemonContext {
+  config: DaemonConfig;
+  paths: DaemonPaths;
+  kc: KubeConfig;
+  /** The namespace the user connected to. */
+  namespace: string;
+  link: ManagerLink;
+  control: ControlServer;
+  table(): RoutingTable;
+  /** The front doors' Dial: cluster targets through the tunnel, others direct. */
+  dial: Dial;
+  listeners: DaemonListeners;
+  /** The environment tp started in (before tp set any proxy variables). */
+  env: NodeJS.ProcessEnv;
+}
+
+export interface DaemonFeature {
+  name: string;
+  /** This feature's section of `tp status` (JSON-serialisable). */
+  status?(): unknown;
+  close(): Promise<void>;
+}
+
+export type StartFeature = (context: DaemonContext) => Promise<DaemonFeature>;

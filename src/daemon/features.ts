@@ -1,0 +1,4 @@
+// The features the daemon starts once connected (see feature.ts), in order.
+import type { StartFeature } from './feature.js';
+
+export const FEATURES: StartFeature[] = [];
