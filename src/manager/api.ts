@@ -53,3 +53,113 @@ export interface ResolveResult {
   rcode: number;
   answers: ResolvedRecord[];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Intercepts. Three parties: the client (laptop daemon), the manager, the traffic-agent (sidecar
+// in the intercepted workload's pods). All calls below go over tunnel sessions to the manager.
+//
+// Who calls what:
+//   client → manager   InterceptMethod.create / remove / list, AgentMethod.uninstall
+//   agent  → manager   AgentMethod.hello (once per tunnel), AgentMethod.ready
+//   manager → agent    InterceptEvent.agentIntercepts (the full list for that agent's workload)
+//   manager → client   InterceptEvent.progress (while an agent rolls out), InterceptEvent.changed
+// Streams:
+//   agent opens a stream to the manager with host = INTERCEPT_STREAM_HOST, port 0 and metadata
+//   { intercept: <id>, peer: "<ip>:<port>" } for each intercepted connection (or request, for
+//   personal intercepts); the manager opens a stream to the owning client with host = the
+//   intercept's localAddress, port = localPort and the same metadata, and splices the two.
+// ---------------------------------------------------------------------------------------------
+
+export const INTERCEPT_STREAM_HOST = 'tp.intercept';
+
+export const InterceptMethod = {
+  create: 'intercept.create',
+  remove: 'intercept.remove',
+  list: 'intercept.list',
+} as const;
+
+export const AgentMethod = {
+  hello: 'agent.hello',
+  ready: 'agent.ready',
+  uninstall: 'agent.uninstall',
+} as const;
+
+export const InterceptEvent = {
+  /** manager → agent: every intercept that currently applies to the agent's workload. */
+  agentIntercepts: 'intercept.agent-intercepts',
+  /** manager → client: rollout/agent progress for a pending create (body: InterceptProgress). */
+  progress: 'intercept.progress',
+  /** manager → client: one of the client's intercepts changed state or was removed. */
+  changed: 'intercept.changed',
+} as const;
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'ReplicaSet';
+
+export interface InterceptSpec {
+  /** Defaults to `<workload>` (`<workload>-<namespace>` when the namespace differs from the client's). */
+  name?: string;
+  workload: string;
+  namespace: string;
+  /** Service to intercept when several select the workload. */
+  service?: string;
+  /** Service port name or number; optional when the service has one port. */
+  servicePort?: string;
+  /** Where the client's side connects, on the laptop. */
+  localAddress: string;
+  localPort: number;
+  /** Personal intercept: all given headers must match (names case-insensitive, exact values). */
+  headers?: Record<string, string>;
+  /** Personal intercept: the request path must start with this. */
+  pathPrefix?: string;
+}
+
+export type InterceptState = 'WAITING' | 'ACTIVE' | 'REMOVED' | 'FAILED';
+
+export interface InterceptInfo {
+  id: string;
+  name: string;
+  state: InterceptState;
+  /** Human-readable reason for WAITING/FAILED/REMOVED. */
+  message?: string;
+  workload: { kind: WorkloadKind; name: string; namespace: string };
+  service: { name: string; port: number; portName?: string; targetPort: string | number };
+  /** The app container that is intercepted and its port. */
+  container: string;
+  containerPort: number;
+  mode: 'global' | 'personal';
+  headers?: Record<string, string>;
+  pathPrefix?: string;
+  localAddress: string;
+  localPort: number;
+  /** The client session holding it and who that is (user@host). */
+  clientSession: string;
+  client: string;
+  createdAt: string;
+}
+
+export interface InterceptCreateResult {
+  intercept: InterceptInfo;
+  /** The app container's environment as the agent sees it, plus TP_INTERCEPT_ID, TP_CONTAINER, TP_POD_IP. */
+  environment: Record<string, string>;
+}
+
+export interface InterceptProgress {
+  workload: string;
+  message: string;
+}
+
+export interface AgentHelloParams {
+  workload: { kind: WorkloadKind; name: string; namespace: string };
+  pod: string;
+  podIp: string;
+  container: string;
+  /** The ports the agent took over: agentPort is where it listens, appPort the app's own. */
+  ports: { name?: string; agentPort: number; appPort: number }[];
+  /** The app container's environment (the agent container is given the same at injection). */
+  environment: Record<string, string>;
+  version: string;
+}
+
+export interface AgentInterceptsBody {
+  intercepts: Pick<InterceptInfo, 'id' | 'name' | 'mode' | 'headers' | 'pathPrefix' | 'containerPort' | 'client'>[];
+}
