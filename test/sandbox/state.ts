@@ -1,5 +1,7 @@
 // Where the sandbox keeps its state and what the files mean: the state dir (`<checkout>/.sandbox/`
-// or $TP_SANDBOX_DIR), the API port ($TP_SANDBOX_PORT, default 6443), and the paths of the
+// or $TP_SANDBOX_DIR), the API port ($TP_SANDBOX_PORT, default 6443), the prefix of its network
+// namespaces and links ($TP_SANDBOX_PREFIX, default tpsbx: a second sandbox on the same machine,
+// e.g. a test run beside a developer's, takes another dir, port and prefix), and the paths of the
 // kubeconfig, CA, keys, token, pid, status and log files; plus reading the status file and
 // checking whether the recorded process still lives. Leaves out creating anything (sandbox.ts
 // does). Used by sandbox.ts, cli.ts, run-tests.ts and the end-to-end tests.
@@ -9,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const CHECKOUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_PORT = 6443;
-export const NETWORK_PREFIX = 'tpsbx';
+export const NETWORK_PREFIX = process.env.TP_SANDBOX_PREFIX || 'tpsbx';
 export const NODE_NAME = 'sandbox-node';
 export const CONTEXT_NAME = 'sandbox';
 
