@@ -160,6 +160,57 @@ export interface AgentHelloParams {
   version: string;
 }
 
+/** agent → manager: the intercept ids the agent applied from its latest agentIntercepts list. */
+export interface AgentReadyParams {
+  ids: string[];
+}
+
+/** client → manager: InterceptMethod.remove. */
+export interface InterceptRemoveParams {
+  /** The intercept's id, or its name among the calling client's intercepts. */
+  id?: string;
+  name?: string;
+}
+
+/** client → manager: InterceptMethod.list. */
+export interface InterceptListParams {
+  namespace: string;
+}
+
+export interface WorkloadListEntry {
+  kind: WorkloadKind;
+  name: string;
+  namespace: string;
+  agentInstalled: boolean;
+  /** Pods of the workload whose agent is connected to the manager. */
+  agentsConnected: number;
+  intercepts: InterceptInfo[];
+}
+
+export interface InterceptListResult {
+  namespace: string;
+  workloads: WorkloadListEntry[];
+}
+
+/** client → manager: AgentMethod.uninstall (one workload, or every agent in the namespace). */
+export interface AgentUninstallParams {
+  namespace: string;
+  workload?: string;
+  all?: boolean;
+}
+
+export interface AgentUninstallResult {
+  /** `Kind/name` of each workload restored. */
+  restored: string[];
+  /** Intercepts that ended because their agent went away. */
+  removedIntercepts: string[];
+}
+
+/** manager → client: InterceptEvent.changed. */
+export interface InterceptChangedBody {
+  intercept: InterceptInfo;
+}
+
 export interface AgentInterceptsBody {
   intercepts: Pick<InterceptInfo, 'id' | 'name' | 'mode' | 'headers' | 'pathPrefix' | 'containerPort' | 'client'>[];
 }
