@@ -6,8 +6,7 @@
 // checkout's files and /usr/sbin/sshd directly. Leaves out starting the sandbox and tp: see
 // outbound.ts. Used by bench/outbound.ts.
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -32,18 +31,18 @@ export interface Fixtures {
   bulkClusterIP: string;
   /** Private key the ssh client logs in with, owned by `clientUser`. */
   sshKey: string;
-  /** Holds the keys; removed by removeFixtures(). */
-  keyDir: string;
 }
 
 export class FixtureError extends Error {
   readonly code = 'TP_BENCH_FIXTURES';
 }
 
-/** Generates the ssh keys, (re)creates the namespace with its pods and Service, waits until ready. */
-export async function deployFixtures(clientUser: { uid: number; gid: number }): Promise<Fixtures> {
-  await removeNamespace();
-  const keyDir = mkdtempSync(join(tmpdir(), 'tp-bench-ssh-'));
+/**
+ * Generates the ssh keys into `keyDir` (the caller's to remove), (re)creates the namespace with
+ * its pods and Service, and waits until they are ready.
+ */
+export async function deployFixtures(keyDir: string, clientUser: { uid: number; gid: number }): Promise<Fixtures> {
+  await removeFixtures();
   chmodSync(keyDir, 0o755);
   const hostKey = join(keyDir, 'host_key');
   const clientKeyRoot = join(keyDir, 'client_key_source');
@@ -63,13 +62,7 @@ export async function deployFixtures(clientUser: { uid: number; gid: number }): 
   const service = await coreApi().readNamespacedService({ name: BULK_SERVICE, namespace: BENCH_NAMESPACE });
   const bulkClusterIP = service.spec?.clusterIP;
   if (!bulkClusterIP) throw new FixtureError(`Service ${BENCH_NAMESPACE}/${BULK_SERVICE} has no cluster IP`);
-  return { bulkClusterIP, sshKey, keyDir };
-}
-
-/** Deletes the namespace (and so every fixture) and the key directory; safe to call twice. */
-export async function removeFixtures(fixtures: Fixtures | undefined): Promise<void> {
-  await removeNamespace().catch((error: unknown) => console.error(`could not delete namespace ${BENCH_NAMESPACE}: ${String(error)}`));
-  if (fixtures) rmSync(fixtures.keyDir, { recursive: true, force: true });
+  return { bulkClusterIP, sshKey };
 }
 
 /** argv (run as root) that executes `argv` inside the client pod's network namespace. */
@@ -77,7 +70,8 @@ export function inClientPod(argv: string[]): Promise<string[]> {
   return podExecArgv({ pod: CLIENT_POD, namespace: BENCH_NAMESPACE, argv }, sandboxPaths);
 }
 
-async function removeNamespace(): Promise<void> {
+/** Deletes the namespace and so every fixture; nothing to do when it is absent. */
+export async function removeFixtures(): Promise<void> {
   await kubectl(['delete', 'namespace', BENCH_NAMESPACE, '--ignore-not-found', '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 }
 

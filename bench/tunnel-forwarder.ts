@@ -7,9 +7,9 @@ import { connectTunnel, pipeSocket, SessionPool } from '../src/tunnel/index.js';
 
 const [url, token, destinationPort, poolSize, caFile] = process.argv.slice(2);
 const ca = caFile ? readFileSync(caFile) : undefined;
-const pool = new SessionPool({ size: Number(poolSize), connect: () => connectTunnel(url, { token, ca }) });
+const pool = new SessionPool({ size: Number(poolSize), connect: () => connectTunnel(url, { token, ca, session: process.env.BENCH_TP_WINDOW ? { initialWindow: Number(process.env.BENCH_TP_WINDOW) } : {} }) });
 await pool.start();
-const listener = net.createServer((socket) => {
+const listener = net.createServer({ allowHalfOpen: true }, (socket) => {
   socket.on('error', () => {});
   socket.pause();
   pool.open({ host: '127.0.0.1', port: Number(destinationPort) }).then(

@@ -8,10 +8,10 @@ const [token, certFile, keyFile] = process.argv.slice(2);
 const server = await TunnelServer.listen({
   authenticate: tokenAuthenticator(token, 'bench'),
   tls: certFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : undefined,
-  session: { pingIntervalMs: 0, deadPeerTimeoutMs: 0 },
+  session: { pingIntervalMs: 0, deadPeerTimeoutMs: 0, ...(process.env.BENCH_TP_WINDOW ? { initialWindow: Number(process.env.BENCH_TP_WINDOW) } : {}) },
 });
 server.on('session', (session) => {
   session.on('stream', (open) => void acceptByDialing(open));
 });
 process.stdout.write(JSON.stringify({ url: server.url }) + '\n');
-process.on('SIGTERM', () => void server.destroy().then(() => process.exit(0)));
+process.on("SIGTERM", () => void server.destroy().then(() => process.exit(0)));

@@ -5,7 +5,8 @@
 // bulk download (1 stream and 8 streams), 64-byte round trips/s, and opens/s (open, 1 KiB
 // echo, close). Prints a table and writes JSON under bench/results/. Not a test: nothing here
 // asserts speed. Env: BENCH_BULK_BYTES (default 1 GiB), BENCH_DURATION_MS (3000),
-// BENCH_TP_SESSIONS (1), BENCH_OPEN_CONCURRENCY (8).
+// BENCH_TP_SESSIONS (1), BENCH_OPEN_CONCURRENCY (8), BENCH_ROUNDS (3, medians shown), BENCH_ONLY (paths, comma-separated),
+// BENCH_WORKLOADS (bulk1,bulk8,rr,opens), BENCH_PROFILE_DIR (CPU profiles of the tunnel processes).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
 import net from 'node:net';
@@ -19,11 +20,16 @@ const BULK_BYTES = Number(process.env.BENCH_BULK_BYTES ?? 1024 ** 3);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
 const TP_SESSIONS = Number(process.env.BENCH_TP_SESSIONS ?? 1);
 const OPEN_CONCURRENCY = Number(process.env.BENCH_OPEN_CONCURRENCY ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const children: ChildProcess[] = [];
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'tp-bench-'));
 
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+
 function node(script: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_PROFILE_DIR=<dir> writes a CPU profile of each tunnel process (node --cpu-prof).
+  const profile = PROFILE_DIR && script.startsWith('tunnel-') ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, script)] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return child;
 }
@@ -148,14 +154,33 @@ interface Row {
   opensPerSecond: number;
 }
 
+const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'bulk1,bulk8,rr,opens').split(',');
+
 async function measure(name: string, port: number): Promise<Row> {
-  const bulk1 = await load<{ bytesPerSecond: number }>(['bulk', String(port), String(BULK_BYTES), '1']);
-  const bulk8 = await load<{ bytesPerSecond: number }>(['bulk', String(port), String(BULK_BYTES), '8']);
-  const rr = await load<{ perSecond: number }>(['rr', String(port), String(DURATION_MS)]);
-  const opens = await load<{ perSecond: number }>(['opens', String(port), String(DURATION_MS), String(OPEN_CONCURRENCY)]);
+  const none = { bytesPerSecond: NaN, perSecond: NaN };
+  const run = <T>(workload: string, args: string[]): Promise<T> => (WORKLOADS.includes(workload) ? load<T>(args) : Promise.resolve(none as T));
+  const bulk1 = await run<{ bytesPerSecond: number }>('bulk1', ['bulk', String(port), String(BULK_BYTES), '1']);
+  const bulk8 = await run<{ bytesPerSecond: number }>('bulk8', ['bulk', String(port), String(BULK_BYTES), '8']);
+  const rr = await run<{ perSecond: number }>('rr', ['rr', String(port), String(DURATION_MS)]);
+  const opens = await run<{ perSecond: number }>('opens', ['opens', String(port), String(DURATION_MS), String(OPEN_CONCURRENCY)]);
   const row = { path: name, bulk1MBps: bulk1.bytesPerSecond / 1e6, bulk8MBps: bulk8.bytesPerSecond / 1e6, roundTripsPerSecond: rr.perSecond, opensPerSecond: opens.perSecond };
-  console.error(`measured ${name}`);
   return row;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function medianRow(rows: Row[]): Row {
+  return {
+    path: rows[0].path,
+    bulk1MBps: median(rows.map((r) => r.bulk1MBps)),
+    bulk8MBps: median(rows.map((r) => r.bulk8MBps)),
+    roundTripsPerSecond: median(rows.map((r) => r.roundTripsPerSecond)),
+    opensPerSecond: median(rows.map((r) => r.opensPerSecond)),
+  };
 }
 
 function table(rows: Row[]): string {
@@ -180,18 +205,26 @@ async function main(): Promise<void> {
     ['tp wss', () => startTp(targetPort, true)],
   ];
   const only = process.env.BENCH_ONLY?.split(',');
-  const rows: Row[] = [];
-  for (const [name, start] of paths) {
-    if (only && !only.includes(name)) continue;
-    rows.push(await measure(name, await start()));
+  const ports = new Map<string, number>();
+  for (const [name, start] of paths) if (!only || only.includes(name)) ports.set(name, await start());
+  // Rounds interleave the paths so that load from other processes on the machine hits them alike;
+  // the table shows each path's median.
+  const samples = new Map<string, Row[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, port] of ports) {
+      const row = await measure(name, port);
+      samples.set(name, [...(samples.get(name) ?? []), row]);
+      console.error(`round ${round}/${ROUNDS} ${name}: ${JSON.stringify(row)}`);
+    }
   }
+  const rows = [...samples.values()].map(medianRow);
   const output = table(rows);
   console.log(output);
   const resultsDir = path.join(here, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `tunnel-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadAverage: os.loadavg(), bulkBytes: BULK_BYTES, durationMs: DURATION_MS, tpSessions: TP_SESSIONS, openConcurrency: OPEN_CONCURRENCY };
-  writeFileSync(file, JSON.stringify({ ...meta, rows }, null, 2) + '\n');
+  const meta = { rounds: ROUNDS, date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadAverage: os.loadavg(), bulkBytes: BULK_BYTES, durationMs: DURATION_MS, tpSessions: TP_SESSIONS, openConcurrency: OPEN_CONCURRENCY };
+  writeFileSync(file, JSON.stringify({ ...meta, rounds: ROUNDS, rows, samples: Object.fromEntries(samples) }, null, 2) + '\n');
   console.log(`results: ${path.relative(process.cwd(), file)}`);
 }
 

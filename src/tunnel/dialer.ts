@@ -11,7 +11,7 @@ import { pipeSocket } from './socket-pipe.js';
 const log = createDebug('tp:tunnel');
 
 export interface DialOptions {
-  /** Opens the TCP connection. Default net.connect({ host, port }). */
+  /** Opens the TCP connection. Default net.connect({ host, port, allowHalfOpen: true }). */
   dial?: (host: string, port: number) => Socket;
   /** Gives up connecting after this. Default 10 s. */
   connectTimeoutMs?: number;
@@ -44,7 +44,7 @@ export function openErrorCode(error: NodeJS.ErrnoException): ErrorCodeName {
 
 /** Dials open.host:open.port and answers the open; resolves once answered. */
 export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): Promise<void> {
-  const dial = options.dial ?? ((host, port) => net.connect({ host, port }));
+  const dial = options.dial ?? ((host, port) => net.connect({ host, port, allowHalfOpen: true }));
   return new Promise((resolve) => {
     let socket: Socket;
     try {

@@ -82,7 +82,7 @@ export class SessionPool {
   private async anyLive(): Promise<void> {
     while (!this.closed && this.liveSessions.length === 0) {
       if (this.connecting === 0) {
-        throw new TunnelError('TUNNEL_ERR_NO_SESSION', `no tunnel session could be established: ${this.lastError?.message ?? 'unknown'}`, { cause: this.lastError ?? undefined });
+        throw new TunnelError('TUNNEL_ERR_NO_SESSION', this.lastError ? `no tunnel session could be established: ${this.lastError.message}` : 'no live tunnel session: every session closed', { cause: this.lastError ?? undefined });
       }
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
