@@ -1,0 +1,172 @@
+// The traffic-agent: one TCP listener per agent port, the tunnel to the traffic-manager, and the
+// per-connection decision. A connection accepted on an agent port goes, by the intercepts of the
+// app port behind it at that moment: nowhere special → piped byte for byte to the app; a global
+// intercept → into a tunnel stream (the app if none can be opened); personal intercepts → the
+// HTTP router, which decides per request. While the manager is unreachable the table is empty, so
+// everything reaches the app (fail open). A connection keeps the path chosen when it was accepted
+// (a raw pipe is never re-parsed), but the HTTP router reads the table afresh for each request.
+// close() stops accepting, ends idle keep-alive connections, waits for the rest (closeTimeoutMs),
+// then destroys them and closes the tunnel. Used by `tp agent serve` and the tests.
+// Logs under `tp:agent`, one connection followable by its id (c1, c2…; requests c1.1, c1.2…).
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import createDebug from 'debug';
+import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
+import type { SessionOptions } from '../tunnel/index.js';
+import { TP_VERSION } from '../version.js';
+import type { AgentConfig, AgentPort } from './config.js';
+import { HttpRouter } from './http-router.js';
+import { InterceptTable, type InterceptRule } from './intercept-table.js';
+import { ManagerClient, type ManagerClientStatus } from './manager-client.js';
+import { forwardToApp, forwardToIntercept } from './raw-forwarder.js';
+
+const log = createDebug('tp:agent');
+
+export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+export interface AgentOptions {
+  /** Where agent ports listen. Default 0.0.0.0: the Service sends traffic to the pod's IP. */
+  listenHost?: string;
+  /** Where the app listens. Default 127.0.0.1 (the pod's shared loopback). */
+  appHost?: string;
+  /** close() waits this long for connections to finish. Default 10 s. */
+  closeTimeoutMs?: number;
+  /** Reconnect delays to the manager. */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Options of the tunnel session to the manager. */
+  session?: Omit<SessionOptions, 'role'>;
+}
+
+export interface AgentListener extends AgentPort {
+  /** The port actually bound (differs from agentPort only when agentPort is 0). */
+  boundPort: number;
+}
+
+export interface AgentStatus {
+  manager: ManagerClientStatus;
+  listeners: AgentListener[];
+  intercepts: InterceptRule[];
+  openConnections: number;
+}
+
+interface PortState {
+  port: AgentPort;
+  server: Server;
+  router: HttpRouter;
+  boundPort: number;
+}
+
+export class TrafficAgent {
+  readonly table = new InterceptTable();
+  readonly manager: ManagerClient;
+  private readonly ports: PortState[] = [];
+  private readonly connections = new ConnectionSet();
+  private readonly appHost: string;
+  private nextId = 1;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly options: AgentOptions = {},
+  ) {
+    this.appHost = options.appHost ?? '127.0.0.1';
+    this.manager = new ManagerClient({
+      managerUrl: config.managerUrl,
+      token: config.token,
+      table: this.table,
+      backoff: options.backoff,
+      session: options.session,
+      hello: {
+        workload: config.workload,
+        pod: config.pod,
+        podIp: config.podIp,
+        container: config.container,
+        ports: config.ports.map(({ name, agentPort, appPort }) => (name === undefined ? { agentPort, appPort } : { name, agentPort, appPort })),
+        environment: config.environment,
+        version: TP_VERSION,
+      },
+    });
+  }
+
+  /** Binds every agent port (rejects if one cannot be bound), then starts the manager tunnel in the background. */
+  async start(): Promise<AgentListener[]> {
+    try {
+      for (const port of this.config.ports) this.ports.push(await this.listen(port));
+    } catch (error) {
+      await this.destroy();
+      throw error;
+    }
+    log('.. agent for %s/%s in pod %s; environment keys: %s', this.config.workload.kind, this.config.workload.name, this.config.pod, Object.keys(this.config.environment).sort().join(' '));
+    this.manager.start();
+    return this.listeners();
+  }
+
+  listeners(): AgentListener[] {
+    return this.ports.map(({ port, boundPort }) => ({ ...port, boundPort }));
+  }
+
+  status(): AgentStatus {
+    return { manager: this.manager.status(), listeners: this.listeners(), intercepts: [...this.table.all], openConnections: this.connections.size };
+  }
+
+  /** Stops accepting, lets open connections finish (up to closeTimeoutMs), then closes the tunnel. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const timeoutMs = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+      await Promise.all(this.ports.map((state) => closeGracefully(state.server, this.connections, timeoutMs, () => state.router.closeIdle())));
+      await this.manager.close();
+    })();
+    return this.closing;
+  }
+
+  /** Ends every connection and the tunnel now. Idempotent. */
+  destroy(): Promise<void> {
+    this.manager.destroy();
+    this.connections.destroyAll();
+    this.closing ??= Promise.all(this.ports.map((state) => closeGracefully(state.server, this.connections, 0))).then(() => undefined);
+    return this.closing;
+  }
+
+  private async listen(port: AgentPort): Promise<PortState> {
+    const router = new HttpRouter({
+      appHost: this.appHost,
+      appPort: port.appPort,
+      table: this.table,
+      openIntercept: (intercept, peer) => this.manager.openInterceptStream(intercept, peer),
+    });
+    const server = createServer({ allowHalfOpen: true }, (socket) => this.onConnection(port, router, socket));
+    server.on('error', (error) => log('!! listener :%d error %s', port.agentPort, error.message));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port.agentPort, this.options.listenHost ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const boundPort = (server.address() as AddressInfo).port;
+    log('.. listening on %s:%d for app port %d', this.options.listenHost ?? '0.0.0.0', boundPort, port.appPort);
+    return { port, server, router, boundPort };
+  }
+
+  private onConnection(port: AgentPort, router: HttpRouter, socket: Socket): void {
+    const id = `c${this.nextId++}`;
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.connections.add(socket);
+    socket.on('error', (error) => log('!! %s client %s', id, error.message));
+    const app = { host: this.appHost, port: port.appPort };
+    const route = this.table.routeConnection(port.appPort);
+    switch (route.to) {
+      case 'app':
+        log('-> %s %s → app :%d', id, peer, port.appPort);
+        forwardToApp(socket, app, id);
+        return;
+      case 'global':
+        log('-> %s %s → intercept %s', id, peer, route.intercept.id);
+        forwardToIntercept(socket, () => this.manager.openInterceptStream(route.intercept, peer), app, id);
+        return;
+      case 'http':
+        log('-> %s %s → http router :%d', id, peer, port.appPort);
+        router.handle(socket, id);
+        return;
+    }
+  }
+}
