@@ -39,18 +39,29 @@ async function startUpstream(t: ExecutionContext): Promise<number> {
     }
     send(response);
   };
-  const udp = new dns2.UDPServer({ type: 'udp4' });
-  udp.on('request', handle);
-  await udp.listen(0, '127.0.0.1');
-  const port = udp.address().port;
-  const tcp = new dns2.TCPServer();
-  tcp.on('request', handle);
-  await new Promise<void>((resolve) => tcp.listen(port, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => {
-    udp.close();
-    tcp.close(() => resolve());
-  }));
-  return port;
+  // UDP picks the port; TCP must then get the same one, which another process may hold: retry.
+  for (let attempt = 0; ; attempt++) {
+    const udp = new dns2.UDPServer({ type: 'udp4' });
+    udp.on('request', handle);
+    await udp.listen(0, '127.0.0.1');
+    const port = udp.address().port;
+    const tcp = new dns2.TCPServer();
+    tcp.on('request', handle);
+    const bound = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) {
+      udp.close();
+      if (attempt < 10) continue;
+      throw new Error('no port free for both UDP and TCP');
+    }
+    t.teardown(() => new Promise<void>((resolve) => {
+      udp.close();
+      tcp.close(() => resolve());
+    }));
+    return port;
+  }
 }
 
 async function startStub(t: ExecutionContext, options: { resolveCluster?: ResolveCluster; upstreamPort?: number; forwardTimeoutMs?: number; clusterTimeoutMs?: number } = {}): Promise<Fixture> {
