@@ -55,3 +55,27 @@ test('a TCP reset from the destination resets the stream', async (t) => {
   stream.write('hi');
   t.is((await error).code, 'TUNNEL_ERR_STREAM_RESET');
 });
+
+test('the destination half-closing first leaves the upload direction open', async (t) => {
+  let uploaded = '';
+  let setPort: (port: number) => void = () => {};
+  const port = new Promise<number>((resolve) => (setPort = resolve));
+  const done = new Promise<void>((resolve) => {
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      socket.end('banner');
+      socket.on('data', (d: Buffer) => (uploaded += d.toString()));
+      socket.on('end', () => resolve());
+    });
+    server.listen(0, '127.0.0.1');
+    t.teardown(() => server.close());
+    server.once('listening', () => setPort((server.address() as net.AddressInfo).port));
+  });
+  const { client, server: manager } = memorySessions();
+  t.teardown(() => client.destroy());
+  manager.on('stream', (open) => void acceptByDialing(open));
+  const stream = await client.open({ host: '127.0.0.1', port: await port });
+  t.is((await readAll(stream)).toString(), 'banner');
+  stream.end('upload after their FIN');
+  await done;
+  t.is(uploaded, 'upload after their FIN');
+});

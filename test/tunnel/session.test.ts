@@ -294,3 +294,20 @@ test('data crossing our own reset in flight is ignored', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 20));
   t.false(peer.session.closed);
 });
+
+test('a bulk stream with a fast reader gets a bigger window, within maxWindow and the session budget', async (t) => {
+  for (const [budget, expectGrowth] of [[64 * 1024 * 1024, true], [256 * 1024, false]] as const) {
+    const { client, server } = memorySessions({}, { maxWindow: 2 * 1024 * 1024, maxSessionBuffer: budget });
+    t.teardown(() => client.destroy());
+    const accepted = new Promise<import('../../src/tunnel/stream.js').TunnelStream>((resolve) => server.on('stream', (open) => resolve(open.accept())));
+    const stream = await client.open({ host: 'h', port: 1 });
+    const receiver = await accepted;
+    receiver.end();
+    stream.resume();
+    const received = readAll(receiver);
+    stream.end(Buffer.alloc(32 * 1024 * 1024, 3));
+    t.is((await received).length, 32 * 1024 * 1024);
+    t.is(receiver.receiveWindow > 256 * 1024, expectGrowth, `window ${receiver.receiveWindow} with a budget of ${budget}`);
+    t.true(receiver.receiveWindow <= 2 * 1024 * 1024);
+  }
+});
