@@ -204,7 +204,7 @@ async function buildClassifier(daemonPid: number | undefined, ssh: SshSocksProxy
   const clientNs = await podNetns(BENCH_NAMESPACE, undefined, CLIENT_POD);
   const sandboxPid = readPid(sandboxPaths());
   return (p) => {
-    if (p.pid === process.pid) return 'load generator (curl/wrk, exited)';
+    if (p.pid === process.pid) return 'load generator (curl/wrk) + bench';
     if (p.pid === daemonPid) return 'tp daemon';
     if (p.pid === sandboxPid) return 'sandbox API server';
     if (p.comm === 'socat') return 'port-forward socat';
