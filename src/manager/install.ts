@@ -1,11 +1,14 @@
 // `tp manager install | uninstall` as a library: applies the manifests from manifests.ts through
 // the Kubernetes API (create what is missing; with `upgrade`, replace what an older tp made),
 // then waits for the rollout and reports progress. Re-running is safe: an installed manager of the
-// same version is left as it is, and the client token Secret is never regenerated.
+// same version is left as it is, and the client token Secret is never regenerated. Uninstall
+// first restores every workload that has a traffic-agent of this manager (with the user's
+// credentials: the manager may already be broken), then deletes the manager's objects.
 import { AppsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { TpError } from '../errors.js';
 import { isNotFound, kubeCall, kubeError, statusCode } from '../k8s/api-errors.js';
 import { TP_VERSION } from '../version.js';
+import { Injector } from './injector.js';
 import { MANAGER_NAME, VERSION_ANNOTATION, managerManifests, type ManagerManifestOptions } from './manifests.js';
 
 export interface InstallOptions extends ManagerManifestOptions {
@@ -55,6 +58,11 @@ export async function uninstallManager(kc: KubeConfig, options: { namespace?: st
   const namespace = objects[0].metadata!.name!;
   const client = KubernetesObjectApi.makeApiClient(kc);
   const removed: string[] = [];
+  for (const workload of await new Injector(kc, { managerNamespace: namespace }).uninstall(null)) {
+    const name = `traffic-agent of ${workload.kind} ${workload.namespace}/${workload.name}`;
+    removed.push(name);
+    options.onProgress?.(`${name} removed`);
+  }
   for (const object of [...objects].reverse()) {
     const name = `${object.kind} ${object.metadata?.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata?.name}`;
     try {

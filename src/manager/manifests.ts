@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { TP_VERSION } from '../version.js';
+import { AGENT_TOKEN_SECRET } from './agent-token.js';
 
 export const MANAGER_NAME = 'traffic-manager';
 export const DEFAULT_MANAGER_NAMESPACE = 'tp';
@@ -28,6 +29,8 @@ export interface ManagerManifestOptions {
   image?: string;
   /** The client token to put in the Secret; a fresh random one when not given. */
   clientToken?: string;
+  /** Seconds a client without a tunnel keeps its session (and its intercepts); the manager's default when not given. */
+  sessionTtlSeconds?: number;
 }
 
 export function defaultImage(): string {
@@ -62,6 +65,17 @@ export function managerManifests(options: ManagerManifestOptions = {}): Kubernet
       // pods (pod names and IPs), namespaces (so `svc.ns` names are recognised).
       rules: [
         { apiGroups: [''], resources: ['services', 'endpoints', 'pods', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+        // Intercepts: the pod template of an intercepted workload gets the traffic-agent (and
+        // loses it on uninstall), so the manager updates these workload kinds.
+        { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'replicasets'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
+        // A Service whose targetPort is a number is pointed at the agent's port, and back.
+        { apiGroups: [''], resources: ['services'], verbs: ['update', 'patch'] },
+        // Bare ReplicaSets do not roll on a template change: their old pods are deleted.
+        { apiGroups: [''], resources: ['pods'], verbs: ['delete'] },
+        // The agents' token Secret in each namespace with agents; only that one name may be read,
+        // changed or deleted (create cannot be limited by name in RBAC).
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [AGENT_TOKEN_SECRET], verbs: ['get', 'update', 'delete'] },
       ],
     } as KubernetesObject,
     {
@@ -100,6 +114,9 @@ export function managerManifests(options: ManagerManifestOptions = {}): Kubernet
                   { name: 'TP_MANAGER_PORT', value: String(MANAGER_TUNNEL_PORT) },
                   { name: 'TP_MANAGER_PORT_FORWARD_PORT', value: String(MANAGER_PORT_FORWARD_PORT) },
                   { name: 'TP_MANAGER_CLIENT_TOKEN', valueFrom: { secretKeyRef: { name: CLIENT_TOKEN_SECRET, key: CLIENT_TOKEN_KEY } } },
+                  // The traffic-agents the manager injects run this same image.
+                  { name: 'TP_MANAGER_IMAGE', value: image },
+                  ...(options.sessionTtlSeconds ? [{ name: 'TP_MANAGER_SESSION_TTL', value: String(options.sessionTtlSeconds) }] : []),
                 ],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'tunnel' }, periodSeconds: 2 },
                 livenessProbe: { httpGet: { path: '/healthz', port: 'tunnel' }, periodSeconds: 10, failureThreshold: 3 },

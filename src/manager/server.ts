@@ -4,20 +4,25 @@
 // - the port-forward listener (the pod's loopback only, reached through the Kubernetes API's
 //   port-forward, which RBAC guards) accepts any bearer value.
 // On each tunnel session the client says hello (ManagerMethod.hello), may ask DNS questions, and
-// opens streams that the manager dials after checking the destination (dial-policy.ts).
+// opens streams that the manager dials after checking the destination (dial-policy.ts). The tunnel
+// listener also takes traffic-agents (agent tokens, agent-token.ts); intercepts, for clients and
+// agents alike, are intercept-service.ts's.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { TpError } from '../errors.js';
-import { acceptByDialing, tokenAuthenticator, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
+import { acceptByDialing, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
-import { ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from './api.js';
+import { INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from './api.js';
 import { ClientSessions } from './client-sessions.js';
 import { ClusterResolver } from './cluster-resolver.js';
 import { ClusterWatcher, type ClusterWatcherOptions } from './cluster-info.js';
 import { checkDestination, FORBIDDEN_DESTINATIONS } from './dial-policy.js';
 import { parseCidr, type Cidr } from '../proxy/cidr.js';
+import { tunnelAuthenticator, type TunnelIdentity } from './agent-token.js';
+import { InterceptService } from './intercept-service.js';
+import { MANAGER_NAME } from './manifests.js';
 
 const log = createDebug('tp:manager');
 
@@ -35,16 +40,21 @@ export interface ManagerOptions {
   connectTimeoutMs?: number;
   /** CIDRs never dialled for clients (default FORBIDDEN_DESTINATIONS); tests on loopback pass []. */
   forbiddenDestinations?: string[];
+  /** The agents' image (the manager's own); read from the manager's Deployment when not given. */
+  image?: string;
+  /** How long an intercept create waits for pods and agents. Default 120 s. */
+  interceptTimeoutMs?: number;
 }
 
 export interface RunningManager {
   tunnelPort: number;
   portForwardPort: number | null;
   sessions: ClientSessions;
+  intercepts: InterceptService;
   close(): Promise<void>;
 }
 
-type Identity = { via: 'token' | 'port-forward' };
+type Identity = TunnelIdentity;
 
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const cluster = new ClusterWatcher(options.kc, options.cluster);
@@ -52,6 +62,18 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const resolver = new ClusterResolver();
   const forbidden = (options.forbiddenDestinations ?? FORBIDDEN_DESTINATIONS).map(parseCidr);
   let ready = false;
+  let image: Promise<string> | null = options.image ? Promise.resolve(options.image) : null;
+  const intercepts = new InterceptService({
+    kc: options.kc,
+    managerNamespace: options.namespace,
+    clientToken: options.clientToken,
+    sessions,
+    rolloutTimeoutMs: options.interceptTimeoutMs,
+    image: () => (image ??= readOwnImage(options.kc, options.namespace).catch((err: unknown) => {
+      image = null;
+      throw err;
+    })),
+  });
 
   const helloed = new Map<Session, string>();
   cluster.on('change', (info) => {
@@ -59,7 +81,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
 
   const serveTunnel = (tunnel: Session, identity: Identity): void => {
-    log('<- tunnel %s via %s', tunnel.label, identity.via);
+    log('<- tunnel %s via %s as %s', tunnel.label, identity.via, identity.role);
+    if (identity.role === 'agent') return intercepts.serveAgent(tunnel, identity.namespace);
     tunnel.handle(ManagerMethod.hello, (params): HelloResult => {
       const hello = params as HelloParams;
       if (typeof hello?.client !== 'string' || typeof hello.namespace !== 'string') {
@@ -69,11 +92,17 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       if (previous) sessions.detach(previous);
       const { session, resumed } = sessions.attach(hello);
       helloed.set(tunnel, session.id);
+      intercepts.clientAttached(tunnel, session.id);
       return { sessionId: session.id, resumed, managerVersion: TP_VERSION, clusterInfo: cluster.info(), sessionTtlMs: sessions.ttlMs };
     });
     tunnel.handle(ManagerMethod.resolve, (params) => {
       const { name, type } = params as ResolveParams;
       return resolver.resolve(String(name), String(type));
+    });
+    intercepts.serveClient(tunnel, () => {
+      const id = helloed.get(tunnel);
+      const session = id ? sessions.list().find((s) => s.id === id) : undefined;
+      return session && { sessionId: session.id, client: session.client };
     });
     tunnel.on('stream', (open: IncomingOpen) => void dialFor(open, helloed.has(tunnel), forbidden, options.connectTimeoutMs));
     tunnel.once('close', () => {
@@ -102,9 +131,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     return { server, tunnels, port: (server.address() as AddressInfo).port };
   };
 
-  const byToken = tokenAuthenticator<Identity>(options.clientToken, { via: 'token' });
+  const byToken = tunnelAuthenticator(options.clientToken);
   const listeners = [await listen(options.tunnelHost ?? '0.0.0.0', options.tunnelPort, byToken)];
-  if (options.portForwardPort !== null) listeners.push(await listen('127.0.0.1', options.portForwardPort, () => ({ via: 'port-forward' })));
+  if (options.portForwardPort !== null) listeners.push(await listen('127.0.0.1', options.portForwardPort, () => ({ role: 'client', via: 'port-forward' })));
 
   await cluster.start();
   ready = true;
@@ -115,6 +144,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     tunnelPort: listeners[0].port,
     portForwardPort: listeners[1]?.port ?? null,
     sessions,
+    intercepts,
     close: () =>
       (closing ??= (async () => {
         ready = false;
@@ -123,6 +153,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
           await new Promise<void>((resolve) => server.close(() => resolve()));
         }));
         sessions.close();
+        intercepts.close();
         await cluster.close();
       })()),
   };
@@ -130,6 +161,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
 
 async function dialFor(open: IncomingOpen, helloed: boolean, forbidden: Cidr[], connectTimeoutMs = 10_000): Promise<void> {
   if (!helloed) return open.reject('forbidden', 'say hello before opening streams');
+  if (open.host === INTERCEPT_STREAM_HOST) return open.reject('forbidden', 'only traffic-agents open intercept streams');
   const verdict = await checkDestination(open.host, forbidden);
   if (!verdict.allowed) {
     log('!! refused %s:%d: %s', open.host, open.port, verdict.message);
@@ -139,4 +171,12 @@ async function dialFor(open: IncomingOpen, helloed: boolean, forbidden: Cidr[], 
     connectTimeoutMs,
     dial: (_host, port) => net.connect({ host: verdict.address, port, noDelay: true }),
   });
+}
+
+/** The image of the manager's own Deployment: agents run the same one. */
+async function readOwnImage(kc: KubeConfig, namespace: string): Promise<string> {
+  const deployment = await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: MANAGER_NAME, namespace });
+  const image = deployment.spec?.template.spec?.containers[0]?.image;
+  if (!image) throw new TpError('TP_ERR_MANAGER_NO_IMAGE', `The ${MANAGER_NAME} Deployment in namespace ${namespace} names no image; set TP_MANAGER_IMAGE.`);
+  return image;
 }

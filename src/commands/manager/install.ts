@@ -14,6 +14,7 @@ export default class ManagerInstall extends TpCommand<InstallResult> {
     'manager-namespace': managerNamespaceFlag,
     image: Flags.string({ description: `Container image of the manager (default: ${defaultImage()}).` }),
     upgrade: Flags.boolean({ description: 'Replace a traffic-manager installed by another tp version.', default: false }),
+    'session-ttl': Flags.integer({ description: 'Seconds a client that went away keeps its session and intercepts (default 60).', min: 1 }),
     timeout: Flags.integer({ description: 'Seconds to wait for the manager to become ready.', default: 120 }),
   };
 
@@ -24,6 +25,7 @@ export default class ManagerInstall extends TpCommand<InstallResult> {
       namespace: flags['manager-namespace'],
       image: flags.image,
       upgrade: flags.upgrade,
+      sessionTtlSeconds: flags['session-ttl'],
       timeoutMs: flags.timeout * 1000,
       onProgress: (message) => {
         if (this.outputFormat === 'text') this.logToStderr(`  ${message}`);

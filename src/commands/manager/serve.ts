@@ -23,7 +23,8 @@ export default class ManagerServe extends TpCommand<ServeResult> {
     'client-token-file': Flags.string({ description: 'File holding the client token (default: $TP_MANAGER_CLIENT_TOKEN).' }),
     'service-cidr': Flags.string({ description: 'Service address range(s); learned from Services when not given.', multiple: true }),
     'pod-cidr': Flags.string({ description: 'Pod address range(s); learned from pods when not given.', multiple: true }),
-    'session-ttl': Flags.integer({ description: 'Seconds a client without a tunnel keeps its session.', default: 60 }),
+    'session-ttl': Flags.integer({ description: 'Seconds a client without a tunnel keeps its session.', env: 'TP_MANAGER_SESSION_TTL', default: 60 }),
+    image: Flags.string({ description: 'Image of the traffic-agents it injects (default: its own Deployment\'s image).', env: 'TP_MANAGER_IMAGE' }),
   };
 
   async execute(): Promise<ServeResult> {
@@ -42,6 +43,7 @@ export default class ManagerServe extends TpCommand<ServeResult> {
       tunnelPort: flags.port,
       portForwardPort: flags['port-forward-port'],
       sessionTtlMs: flags['session-ttl'] * 1000,
+      image: flags.image,
       cluster: { serviceCidrs: flags['service-cidr'], podCidrs: flags['pod-cidr'] },
     });
     this.logToStderr(`traffic-manager serving tunnels on :${manager.tunnelPort} and 127.0.0.1:${manager.portForwardPort}`);

@@ -1,0 +1,202 @@
+// Puts the traffic-agent into a workload and takes it out again, through the Kubernetes API:
+// - prepare(): find the workload, the Service and port to intercept (workload-target.ts);
+// - ensureAgent(): make sure the agent takes that port (patch the pod template, and the Service
+//   for a numeric targetPort; keep the originals in annotations; create the namespace's agent
+//   token Secret), then wait until every pod runs the new template (bare ReplicaSets do not roll
+//   by themselves: their old pods are deleted), reporting progress;
+// - uninstall(): restore workloads and Services from their annotations, and drop the Secret when
+//   no agent is left in the namespace.
+// Used by the manager (intercept-service.ts) and by `tp manager uninstall` (install.ts), which
+// removes agents with the user's own credentials before the manager goes.
+import { CoreV1Api, type KubeConfig, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import createDebug from 'debug';
+import { isNotFound, kubeCall, statusCode } from '../k8s/api-errors.js';
+import {
+  AGENT_CONTAINER,
+  AGENT_ORIGINAL_ANNOTATION,
+  FIRST_AGENT_PORT,
+  injectAgent,
+  originalTemplate,
+  patchService,
+  readAgentOriginal,
+  restoreService,
+  type AgentOriginal,
+  type PortMapping,
+} from './agent-patch.js';
+import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, agentToken } from './agent-token.js';
+import { InterceptError } from './intercept-errors.js';
+import { selectorOf, templateOf, WorkloadApi, type Workload, type WorkloadObject } from './workload-api.js';
+import { findTarget, selects, type InterceptTarget } from './workload-target.js';
+
+const log = createDebug('tp:manager:injector');
+const POLL_MS = 500;
+
+export interface InjectorOptions {
+  managerNamespace: string;
+  /** The manager's client token, from which agent tokens are derived; not needed to uninstall. */
+  clientToken?: string;
+  /** The agent's image (the manager's own). */
+  image?: () => Promise<string>;
+}
+
+export interface Prepared {
+  workload: Workload;
+  target: InterceptTarget;
+  original: AgentOriginal | null;
+}
+
+export class Injector {
+  readonly workloads: WorkloadApi;
+  private readonly core: CoreV1Api;
+
+  constructor(kc: KubeConfig, private readonly options: InjectorOptions) {
+    this.workloads = new WorkloadApi(kc);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  async prepare(namespace: string, workloadName: string, wanted: { service?: string; servicePort?: string }): Promise<Prepared> {
+    const workload = await this.workloads.find(namespace, workloadName);
+    const original = readAgentOriginal(workload.object.metadata?.annotations);
+    const services = (await kubeCall(`listing Services in namespace ${namespace}`, () => this.core.listNamespacedService({ namespace }))).items;
+    const target = findTarget(workload, originalTemplate(templateOf(workload.object), original), services, wanted);
+    return { workload, target, original };
+  }
+
+  /** Makes the agent take the target's port; resolves once every pod runs it. Returns its mapping. */
+  async ensureAgent(prepared: Prepared, progress: (message: string) => void, timeoutMs = 120_000): Promise<PortMapping> {
+    const { workload, target } = prepared;
+    const what = `${workload.kind}/${workload.name}`;
+    if (!this.options.image) throw new Error('the injector needs the agent image to inject agents');
+    const image = await this.options.image();
+    await this.ensureSecret(workload.namespace);
+    let mapping!: PortMapping;
+    const updated = await this.workloads.update(workload, (object) => {
+      const recorded = readAgentOriginal(object.metadata?.annotations);
+      const template = originalTemplate(templateOf(object), recorded);
+      const ports = [...(recorded?.ports ?? [])];
+      const named = typeof target.targetPort === 'string' ? target.targetPort : undefined;
+      mapping = ports.find((p) => p.appPort === target.appPort && (p.name ?? undefined) === named) ?? {
+        ...(named ? { name: named } : {}),
+        agentPort: Math.max(FIRST_AGENT_PORT - 1, ...ports.map((p) => p.agentPort)) + 1,
+        appPort: target.appPort,
+      };
+      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping)) return null;
+      if (recorded && recorded.container.name !== target.container.name) {
+        throw new InterceptError('TP_ERR_INTERCEPT_CONFLICT', `The traffic-agent of ${what} already serves container "${recorded.container.name}"; uninstall it first (tp uninstall --agent ${workload.name}) to intercept container "${target.container.name}".`);
+      }
+      ports.push(mapping);
+      const app = template.spec!.containers.find((c) => c.name === target.container.name)!;
+      const record: AgentOriginal = { managerNamespace: this.options.managerNamespace, container: structuredClone(app), ports };
+      object.spec!.template = injectAgent(template, app.name, ports, { image, managerNamespace: this.options.managerNamespace, workload });
+      object.metadata!.annotations = { ...object.metadata!.annotations, [AGENT_ORIGINAL_ANNOTATION]: JSON.stringify(record) };
+      return object;
+    });
+    if (updated) progress(`injected the traffic-agent into ${what}`);
+    const patched = patchService(target.service, [mapping]);
+    if (patched) {
+      await kubeCall(`updating Service ${workload.namespace}/${target.service.metadata!.name}`, () =>
+        this.core.replaceNamespacedService({ name: patched.metadata!.name!, namespace: workload.namespace, body: patched }),
+      );
+      progress(`pointed Service ${target.service.metadata!.name} port ${target.servicePort.port} at the traffic-agent`);
+    }
+    await this.waitForPods(workload, progress, timeoutMs);
+    return mapping;
+  }
+
+  /** Restores one workload (or every one with an agent of this manager in the namespace, or in all namespaces when namespace is null). */
+  async uninstall(namespace: string | null, workloadName?: string): Promise<Workload[]> {
+    const all = workloadName ? [await this.workloads.find(namespace!, workloadName)] : await this.workloads.list(namespace);
+    const withAgent = all.filter((w) => readAgentOriginal(w.object.metadata?.annotations)?.managerNamespace === this.options.managerNamespace || (workloadName && readAgentOriginal(w.object.metadata?.annotations)));
+    for (const workload of withAgent) {
+      await this.workloads.update(workload, (object) => restoreWorkload(object));
+      await this.restoreServices(workload);
+      if (workload.kind === 'ReplicaSet') await this.deleteStalePods(workload, false);
+      log('-> restored %s/%s/%s', workload.namespace, workload.kind, workload.name);
+    }
+    for (const ns of new Set(withAgent.map((w) => w.namespace))) {
+      const left = (await this.workloads.list(ns)).some((w) => readAgentOriginal(w.object.metadata?.annotations));
+      if (!left) await this.core.deleteNamespacedSecret({ name: AGENT_TOKEN_SECRET, namespace: ns }).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    }
+    return withAgent;
+  }
+
+  private async restoreServices(workload: Workload): Promise<void> {
+    const services = (await kubeCall(`listing Services in namespace ${workload.namespace}`, () => this.core.listNamespacedService({ namespace: workload.namespace }))).items;
+    const template = originalTemplate(templateOf(workload.object), readAgentOriginal(workload.object.metadata?.annotations));
+    for (const service of services.filter((s) => selects(s, template))) {
+      const restored = restoreService(service);
+      if (!restored) continue;
+      await kubeCall(`restoring Service ${workload.namespace}/${service.metadata!.name}`, () =>
+        this.core.replaceNamespacedService({ name: service.metadata!.name!, namespace: workload.namespace, body: restored }),
+      );
+    }
+  }
+
+  private async ensureSecret(namespace: string): Promise<void> {
+    if (!this.options.clientToken) throw new Error('the injector needs the client token to make agent tokens');
+    const token = Buffer.from(agentToken(this.options.clientToken, namespace)).toString('base64');
+    const body: V1Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: AGENT_TOKEN_SECRET, namespace, labels: { 'app.kubernetes.io/part-of': 'tp' } }, type: 'Opaque', data: { [AGENT_TOKEN_KEY]: token } };
+    const what = `Secret ${namespace}/${AGENT_TOKEN_SECRET}`;
+    const existing = await this.core.readNamespacedSecret({ name: AGENT_TOKEN_SECRET, namespace }).catch((err: unknown) => (isNotFound(err) ? null : kubeCall(`reading ${what}`, () => Promise.reject(err))));
+    if (existing?.data?.[AGENT_TOKEN_KEY] === token) return;
+    if (existing) {
+      await kubeCall(`updating ${what}`, () => this.core.replaceNamespacedSecret({ name: AGENT_TOKEN_SECRET, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } } }));
+      return;
+    }
+    await this.core.createNamespacedSecret({ namespace, body }).catch((err: unknown) => (statusCode(err) === 409 ? undefined : kubeCall(`creating ${what}`, () => Promise.reject(err))));
+  }
+
+  /** Waits until the workload's pods all run its current template (by the agent's port list). */
+  private async waitForPods(workload: Workload, progress: (message: string) => void, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
+      const want = object.spec?.replicas ?? 1;
+      const wantedPorts = agentPortsOf(templateOf(object).spec?.containers ?? []);
+      const pods = (await kubeCall('listing pods', () => this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) }))).items.filter((p) => !p.metadata?.deletionTimestamp);
+      const current = pods.filter((p) => agentPortsOf(p.spec?.containers ?? []) === wantedPorts);
+      const ready = current.filter(isReady);
+      const stale = pods.length - current.length;
+      if (ready.length >= want && stale === 0) return;
+      if (workload.kind === 'ReplicaSet' && stale > 0) await this.deleteStalePods(workload, true);
+      const message = `${workload.kind}/${workload.name}: ${ready.length} of ${want} pods ready with the traffic-agent${stale ? `, ${stale} old pods still running` : ''}`;
+      if (message !== last) progress(message);
+      last = message;
+      if (Date.now() > deadline) {
+        throw new InterceptError('TP_ERR_INTERCEPT_ROLLOUT', `The pods of ${workload.kind}/${workload.name} did not all restart with the traffic-agent within ${Math.round(timeoutMs / 1000)} s (${message}). See why: kubectl -n ${workload.namespace} describe pods -l ${selectorOf(object)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  private async deleteStalePods(workload: Workload, withAgentWanted: boolean): Promise<void> {
+    const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
+    const wanted = withAgentWanted ? agentPortsOf(templateOf(object).spec?.containers ?? []) : '';
+    const pods = (await this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) })).items;
+    for (const pod of pods.filter((p) => !p.metadata?.deletionTimestamp && agentPortsOf(p.spec?.containers ?? []) !== wanted)) {
+      await this.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: workload.namespace }).catch(() => undefined);
+    }
+  }
+}
+
+/** The workload with its template and annotations as they were before injection; null if it has no agent. */
+export function restoreWorkload(object: WorkloadObject): WorkloadObject | null {
+  const recorded = readAgentOriginal(object.metadata?.annotations);
+  if (!recorded) return null;
+  object.spec!.template = originalTemplate(templateOf(object), recorded);
+  const annotations = { ...object.metadata!.annotations };
+  delete annotations[AGENT_ORIGINAL_ANNOTATION];
+  object.metadata!.annotations = annotations;
+  if (Object.keys(annotations).length === 0) delete object.metadata!.annotations;
+  return object;
+}
+
+function agentPortsOf(containers: { name: string; env?: { name: string; value?: string }[] }[]): string {
+  const agent = containers.find((c) => c.name === AGENT_CONTAINER);
+  return agent?.env?.find((e) => e.name === 'TP_AGENT_PORTS')?.value ?? '';
+}
+
+function isReady(pod: V1Pod): boolean {
+  return pod.status?.phase === 'Running' && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}

@@ -1,0 +1,236 @@
+// The manager's side of intercepts on tunnel sessions: what clients call (create, remove, list,
+// uninstall agents), what agents call (hello, ready), and splicing each stream an agent opens for
+// an intercepted connection to a stream toward the client holding the intercept. If that client
+// has no live tunnel, or its open fails, the agent's open is rejected so the agent fails open
+// (serves the app). A client session that expires loses its intercepts. Leaves out Kubernetes
+// details (injector.ts) and the bookkeeping (intercept-registry.ts). Used by server.ts.
+import type { KubeConfig } from '@kubernetes/client-node';
+import createDebug from 'debug';
+import type { IncomingOpen, Session, TunnelStream } from '../tunnel/index.js';
+import {
+  AgentMethod,
+  InterceptEvent,
+  InterceptMethod,
+  INTERCEPT_STREAM_HOST,
+  type AgentHelloParams,
+  type AgentReadyParams,
+  type AgentUninstallParams,
+  type AgentUninstallResult,
+  type InterceptChangedBody,
+  type InterceptCreateResult,
+  type InterceptInfo,
+  type InterceptListParams,
+  type InterceptListResult,
+  type InterceptProgress,
+  type InterceptRemoveParams,
+  type InterceptSpec,
+} from './api.js';
+import { readAgentOriginal } from './agent-patch.js';
+import type { ClientSessions } from './client-sessions.js';
+import { Injector } from './injector.js';
+import { InterceptError } from './intercept-errors.js';
+import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
+import { validateSpec } from './intercept-spec.js';
+
+const log = createDebug('tp:manager:intercepts');
+
+export interface InterceptServiceOptions {
+  kc: KubeConfig;
+  managerNamespace: string;
+  clientToken: string;
+  /** The agent's image: the manager's own. */
+  image: () => Promise<string>;
+  sessions: ClientSessions;
+  /** How long a create waits for the rollout, then for the agents. Default 120 s. */
+  rolloutTimeoutMs?: number;
+}
+
+type Caller = () => { sessionId: string; client: string } | undefined;
+
+export class InterceptService {
+  readonly registry = new InterceptRegistry();
+  private readonly injector: Injector;
+  private readonly clientTunnels = new Map<string, Set<Session>>();
+
+  constructor(private readonly options: InterceptServiceOptions) {
+    this.injector = new Injector(options.kc, { managerNamespace: options.managerNamespace, clientToken: options.clientToken, image: options.image });
+    options.sessions.on('expired', (session) => {
+      for (const info of this.registry.bySession(session.id)) this.registry.remove(info.id, `the client session of ${session.client} expired`);
+    });
+    this.registry.on('changed', (info) => this.notifyClient(info.clientSession, InterceptEvent.changed, { intercept: info } satisfies InterceptChangedBody));
+  }
+
+  /** A client tunnel joined (after its hello) or left its client session. */
+  clientAttached(tunnel: Session, sessionId: string): void {
+    let set = this.clientTunnels.get(sessionId);
+    if (!set) this.clientTunnels.set(sessionId, (set = new Set()));
+    set.add(tunnel);
+    tunnel.once('close', () => {
+      set.delete(tunnel);
+      if (set.size === 0 && this.clientTunnels.get(sessionId) === set) this.clientTunnels.delete(sessionId);
+    });
+  }
+
+  serveClient(tunnel: Session, caller: Caller): void {
+    const who = () => {
+      const c = caller();
+      if (!c) throw new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', 'say hello before using intercepts');
+      return c;
+    };
+    tunnel.handle(InterceptMethod.create, (params) => this.create(tunnel, who(), params));
+    tunnel.handle(InterceptMethod.remove, (params) => {
+      const { id, name } = (params ?? {}) as InterceptRemoveParams;
+      const mine = this.registry.bySession(who().sessionId).find((i) => i.id === id || (name !== undefined && i.name === name));
+      if (!mine) throw new InterceptError('TP_ERR_INTERCEPT_NOT_FOUND', `You have no intercept named "${name ?? id}".`);
+      return { intercept: this.registry.remove(mine.id, 'left') };
+    });
+    tunnel.handle(InterceptMethod.list, (params) => this.list(String((params as InterceptListParams)?.namespace ?? '')));
+    tunnel.handle(AgentMethod.uninstall, (params) => this.uninstall(params as AgentUninstallParams));
+  }
+
+  /** An agent's tunnel: it may only speak for workloads of `namespace`. */
+  serveAgent(tunnel: Session, namespace: string): void {
+    let record: AgentRecord | null = null;
+    let unregister: (() => void) | null = null;
+    tunnel.handle(AgentMethod.hello, (params) => {
+      const hello = params as AgentHelloParams;
+      if (hello?.workload?.namespace !== namespace || typeof hello.workload.name !== 'string' || typeof hello.workload.kind !== 'string') {
+        throw new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', `this agent token is for namespace "${namespace}" only`);
+      }
+      unregister?.();
+      record = { hello, applied: new Set(), send: (body) => tunnel.notify(InterceptEvent.agentIntercepts, body) };
+      // After the hello's answer has gone out, so the list arrives second.
+      const current = record;
+      setImmediate(() => {
+        if (record === current && !tunnel.closed) unregister = this.registry.addAgent(current);
+      });
+      return { ok: true };
+    });
+    tunnel.handle(AgentMethod.ready, (params) => {
+      const { ids } = (params ?? {}) as AgentReadyParams;
+      if (record) this.registry.agentReady(record, Array.isArray(ids) ? ids.map(String) : []);
+      return { ok: true };
+    });
+    tunnel.on('stream', (open: IncomingOpen) => void this.splice(open, namespace));
+    tunnel.once('close', () => {
+      record = null;
+      unregister?.();
+    });
+  }
+
+  close(): void {
+    this.registry.close();
+    this.clientTunnels.clear();
+  }
+
+  private async create(tunnel: Session, who: { sessionId: string; client: string }, params: unknown): Promise<InterceptCreateResult> {
+    const spec = validateSpec(params);
+    const timeoutMs = this.options.rolloutTimeoutMs ?? 120_000;
+    const progress = (message: string) => {
+      if (!tunnel.closed) tunnel.notify(InterceptEvent.progress, { workload: spec.workload, message } satisfies InterceptProgress);
+    };
+    const prepared = await this.injector.prepare(spec.namespace, spec.workload, { service: spec.service, servicePort: spec.servicePort });
+    const { workload, target } = prepared;
+    const personal = Object.keys(spec.headers ?? {}).length > 0 || !!spec.pathPrefix;
+    const info = this.registry.add({
+      name: spec.name ?? workload.name,
+      workload: { kind: workload.kind, name: workload.name, namespace: workload.namespace },
+      service: { name: target.service.metadata!.name!, port: target.servicePort.port, portName: target.servicePort.name, targetPort: target.targetPort },
+      container: target.container.name,
+      containerPort: target.appPort,
+      mode: personal ? 'personal' : 'global',
+      headers: personal ? spec.headers : undefined,
+      pathPrefix: personal ? spec.pathPrefix : undefined,
+      localAddress: spec.localAddress,
+      localPort: spec.localPort,
+      clientSession: who.sessionId,
+      client: who.client,
+    });
+    try {
+      await this.injector.ensureAgent(prepared, progress, timeoutMs);
+      const key = workloadKey(info.workload);
+      const want = (await this.injector.workloads.read(workload.kind, workload.name, workload.namespace))?.spec?.replicas ?? 1;
+      const deadline = Date.now() + Math.min(timeoutMs, 30_000);
+      while (this.registry.agentsOf(key).length < want && Date.now() < deadline) {
+        progress(`${this.registry.agentsOf(key).length} of ${want} traffic-agents connected`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      const active = await this.registry.waitActive(info.id, timeoutMs);
+      const agent = this.registry.agentsOf(key)[0];
+      const environment = { ...agent?.hello.environment, TP_INTERCEPT_ID: info.id, TP_CONTAINER: info.container, TP_POD_IP: agent?.hello.podIp ?? '' };
+      log('-> %s active for %s', info.name, who.client);
+      return { intercept: active, environment };
+    } catch (err) {
+      this.registry.remove(info.id, `could not be set up: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  private async list(namespace: string): Promise<InterceptListResult> {
+    if (!namespace) throw new InterceptError('TP_ERR_INTERCEPT_BAD_SPEC', 'list needs a namespace');
+    const workloads = await this.injector.workloads.list(namespace);
+    return {
+      namespace,
+      workloads: workloads.map((w) => {
+        const key = workloadKey(w);
+        return { kind: w.kind, name: w.name, namespace: w.namespace, agentInstalled: readAgentOriginal(w.object.metadata?.annotations) !== null, agentsConnected: this.registry.agentsOf(key).length, intercepts: this.registry.byWorkload(key) };
+      }),
+    };
+  }
+
+  private async uninstall(params: AgentUninstallParams): Promise<AgentUninstallResult> {
+    if (!params?.namespace || (!params.workload && !params.all)) throw new InterceptError('TP_ERR_INTERCEPT_BAD_SPEC', 'uninstall needs a namespace and a workload, or all');
+    const restored = await this.injector.uninstall(params.namespace, params.all ? undefined : params.workload);
+    const removedIntercepts: string[] = [];
+    for (const w of restored) {
+      for (const info of this.registry.byWorkload(workloadKey(w))) {
+        this.registry.remove(info.id, `the traffic-agent of ${w.kind}/${w.name} was uninstalled`);
+        removedIntercepts.push(info.name);
+      }
+    }
+    return { restored: restored.map((w) => `${w.kind}/${w.name}`), removedIntercepts };
+  }
+
+  private notifyClient(sessionId: string, type: string, body: unknown): void {
+    for (const tunnel of this.clientTunnels.get(sessionId) ?? []) {
+      if (tunnel.closed) continue;
+      tunnel.notify(type, body);
+      return;
+    }
+  }
+
+  /** An agent's stream for an intercepted connection → a stream to the intercept's client. */
+  private async splice(open: IncomingOpen, agentNamespace: string): Promise<void> {
+    const id = String(open.metadata?.intercept ?? '');
+    const info: InterceptInfo | undefined = this.registry.get(id);
+    if (open.host !== INTERCEPT_STREAM_HOST || !info || info.workload.namespace !== agentNamespace) {
+      return open.reject('refused', info ? 'not an intercept stream' : `no intercept ${id}`);
+    }
+    const tunnels = [...(this.clientTunnels.get(info.clientSession) ?? [])].filter((t) => t.live);
+    if (tunnels.length === 0) return open.reject('unreachable', `the client holding intercept ${info.name} (${info.client}) is not connected`);
+    const tunnel = tunnels.reduce((best, t) => (t.openStreamCount < best.openStreamCount ? t : best));
+    let toClient: TunnelStream;
+    try {
+      toClient = await tunnel.open({ host: info.localAddress, port: info.localPort, metadata: open.metadata }, { timeoutMs: 10_000 });
+    } catch (err) {
+      log('!! %s: client open failed: %s', info.name, (err as Error).message);
+      return open.reject('unreachable', `the client holding intercept ${info.name} did not take the connection: ${(err as Error).message}`);
+    }
+    if (open.settled) return void toClient.destroy();
+    joinStreams(open.accept(), toClient);
+  }
+}
+
+/** Pipes two tunnel streams into each other: FIN follows FIN, a reset on one resets the other. */
+function joinStreams(a: TunnelStream, b: TunnelStream): void {
+  a.pipe(b);
+  b.pipe(a);
+  a.on('error', (err) => b.destroy(err));
+  b.on('error', (err) => a.destroy(err));
+  a.on('close', () => {
+    if (!(a.readableEnded && a.writableFinished)) b.destroy();
+  });
+  b.on('close', () => {
+    if (!(b.readableEnded && b.writableFinished)) a.destroy();
+  });
+}
