@@ -1,0 +1,226 @@
+// The daemon's part of intercepts (a daemon feature, see src/daemon/feature.ts): control methods
+// for the CLI (`intercept.create/progress/remove/list/mine/uninstall`) forwarded to the manager;
+// the streams the manager opens for our intercepts, dialled on the laptop (local-forwarder.ts);
+// the manager's `changed` events; and, after a reconnect to a manager that forgot us (a restart),
+// creating our intercepts again so they resume. Its status section lists our intercepts.
+import createDebug from 'debug';
+import type { DaemonContext, DaemonFeature, StartFeature } from '../daemon/feature.js';
+import { TpError } from '../errors.js';
+import {
+  AgentMethod,
+  InterceptEvent,
+  InterceptMethod,
+  type AgentUninstallParams,
+  type AgentUninstallResult,
+  type HelloResult,
+  type InterceptChangedBody,
+  type InterceptCreateResult,
+  type InterceptInfo,
+  type InterceptListResult,
+  type InterceptProgress,
+  type InterceptSpec,
+} from '../manager/api.js';
+import type { IncomingOpen } from '../tunnel/index.js';
+import { forwardToLaptop } from './local-forwarder.js';
+import { remoteError } from './remote-error.js';
+
+const log = createDebug('tp:intercept');
+/** A create waits for the pods to roll: far longer than an ordinary request. */
+const CREATE_TIMEOUT_MS = 300_000;
+const RECREATE_RETRY_MS = 1000;
+const RECREATE_ATTEMPTS = 60;
+const MAX_PROGRESS_LINES = 200;
+
+export const InterceptControl = {
+  create: 'intercept.create',
+  progress: 'intercept.progress',
+  remove: 'intercept.remove',
+  list: 'intercept.list',
+  mine: 'intercept.mine',
+  uninstall: 'intercept.uninstall',
+} as const;
+
+export interface CreateParams {
+  spec: Omit<InterceptSpec, 'namespace'> & { namespace?: string };
+  /** Chosen by the CLI, to poll intercept.progress while the create runs. */
+  progressId?: string;
+}
+
+export interface LocalIntercept {
+  spec: InterceptSpec;
+  info: InterceptInfo;
+  environment: Record<string, string>;
+  warning?: string;
+}
+
+export interface InterceptStatus {
+  name: string;
+  id: string;
+  state: string;
+  message?: string;
+  workload: string;
+  mode: 'global' | 'personal';
+  intercepting: string;
+  destination: string;
+  warning?: string;
+}
+
+export const startInterceptFeature: StartFeature = async (context) => new InterceptFeature(context);
+
+class InterceptFeature implements DaemonFeature {
+  readonly name = 'intercepts';
+  private readonly mine = new Map<string, LocalIntercept>();
+  private readonly progress = new Map<string, { workload: string; lines: string[] }>();
+  private recreating: string | null = null;
+  private closed = false;
+
+  constructor(private readonly context: DaemonContext) {
+    const { control, link } = context;
+    control
+      .handle(InterceptControl.create, (params) => this.create(params as CreateParams))
+      .handle(InterceptControl.progress, (params) => {
+        const entry = this.progress.get(String((params as { progressId?: string })?.progressId));
+        return { lines: entry?.lines ?? [] };
+      })
+      .handle(InterceptControl.remove, (params) => this.remove(String((params as { name?: string })?.name ?? '')))
+      .handle(InterceptControl.list, (params) => this.request<InterceptListResult>('listing workloads', InterceptMethod.list, { namespace: (params as { namespace?: string })?.namespace || context.namespace }))
+      .handle(InterceptControl.mine, () => this.status())
+      .handle(InterceptControl.uninstall, (params) => {
+        const p = (params ?? {}) as Partial<AgentUninstallParams>;
+        return this.request<AgentUninstallResult>('uninstalling agents', AgentMethod.uninstall, { namespace: p.namespace || context.namespace, workload: p.workload, all: p.all === true }, CREATE_TIMEOUT_MS);
+      });
+    link.setIncomingStreamHandler((open) => this.incoming(open));
+    link.on('event', this.onEvent);
+    link.on('hello', this.onHello);
+  }
+
+  status(): InterceptStatus[] {
+    return [...this.mine.values()].map(({ info, warning }) => describe(info, warning));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.context.link.off('event', this.onEvent);
+    this.context.link.off('hello', this.onHello);
+    // Leave our intercepts so the workloads get their traffic back at once, not after the session expires.
+    await Promise.allSettled([...this.mine.values()].map((m) => this.context.link.request(InterceptMethod.remove, { id: m.info.id }, 3000)));
+    this.mine.clear();
+  }
+
+  private async create(params: CreateParams): Promise<InterceptCreateResult> {
+    const spec: InterceptSpec = { ...params?.spec, namespace: params?.spec?.namespace || this.context.namespace } as InterceptSpec;
+    const name = spec.name ?? (spec.namespace === this.context.namespace ? spec.workload : `${spec.workload}-${spec.namespace}`);
+    spec.name = name;
+    if (this.mine.has(name)) {
+      throw new TpError('TP_ERR_INTERCEPT_CONFLICT', `You already have an intercept named "${name}".`, { hints: [`Leave it first: tp leave ${name}`, 'or give this one another --name.'] });
+    }
+    if (params.progressId) this.progress.set(params.progressId, { workload: spec.workload, lines: [] });
+    try {
+      const result = await this.request<InterceptCreateResult>(`creating intercept ${name}`, InterceptMethod.create, spec, CREATE_TIMEOUT_MS);
+      this.mine.set(name, { spec, info: result.intercept, environment: result.environment });
+      return result;
+    } finally {
+      if (params.progressId) setTimeout(() => this.progress.delete(params.progressId!), 10_000).unref();
+    }
+  }
+
+  private async remove(name: string): Promise<{ intercept: InterceptInfo }> {
+    const local = this.mine.get(name);
+    if (!local) {
+      throw new TpError('TP_ERR_INTERCEPT_NOT_FOUND', `You have no intercept named "${name}".`, {
+        hints: [this.mine.size ? `Yours: ${[...this.mine.keys()].join(', ')}` : 'You have no intercepts; `tp list` shows everyone\'s.'],
+      });
+    }
+    this.mine.delete(name);
+    const result = await this.request<{ intercept?: InterceptInfo }>(`leaving intercept ${name}`, InterceptMethod.remove, { id: local.info.id }).catch((err: TpError) => {
+      // The manager forgot it already (expired, restarted): leaving it is done.
+      if (err.code === 'TP_ERR_INTERCEPT_NOT_FOUND') return {} as { intercept?: InterceptInfo };
+      throw err;
+    });
+    return { intercept: result.intercept ?? { ...local.info, state: 'REMOVED' } };
+  }
+
+  private async request<T>(what: string, method: string, params: unknown, timeoutMs = 30_000): Promise<T> {
+    try {
+      return (await this.context.link.request(method, params, timeoutMs)) as T;
+    } catch (err) {
+      throw remoteError(what, err);
+    }
+  }
+
+  private incoming(open: IncomingOpen): void {
+    const id = String(open.metadata?.intercept ?? '');
+    const local = [...this.mine.values()].find((m) => m.info.id === id);
+    if (!local) return open.reject('refused', `this client has no intercept ${id}`);
+    forwardToLaptop(open, {
+      name: local.info.name,
+      localAddress: local.info.localAddress,
+      localPort: local.info.localPort,
+      setWarning: (warning) => {
+        local.warning = warning;
+      },
+    });
+  }
+
+  private readonly onEvent = (type: string, body: unknown): void => {
+    if (type === InterceptEvent.progress) {
+      const { workload, message } = (body ?? {}) as InterceptProgress;
+      for (const entry of this.progress.values()) if (entry.workload === workload && entry.lines.length < MAX_PROGRESS_LINES) entry.lines.push(String(message));
+      return;
+    }
+    if (type !== InterceptEvent.changed) return;
+    const info = (body as InterceptChangedBody)?.intercept;
+    const local = info && [...this.mine.values()].find((m) => m.info.id === info.id);
+    if (!local) return;
+    if (info.state === 'REMOVED') {
+      log('!! %s removed by the manager: %s', info.name, info.message);
+      this.mine.delete(local.info.name);
+    } else {
+      local.info = info;
+    }
+  };
+
+  private readonly onHello = (hello: HelloResult): void => {
+    if (hello.resumed || this.mine.size === 0 || this.recreating === hello.sessionId) return;
+    this.recreating = hello.sessionId;
+    void this.recreateAll(hello.sessionId);
+  };
+
+  /** The manager forgot our session: create every intercept again under the new one. */
+  private async recreateAll(sessionId: string): Promise<void> {
+    for (const local of [...this.mine.values()]) {
+      if (local.info.clientSession === sessionId) continue;
+      for (let attempt = 1; attempt <= RECREATE_ATTEMPTS && !this.closed && this.mine.get(local.info.name) === local; attempt++) {
+        try {
+          const result = (await this.context.link.request(InterceptMethod.create, local.spec, CREATE_TIMEOUT_MS)) as InterceptCreateResult;
+          local.info = result.intercept;
+          local.environment = result.environment;
+          log('-> %s resumed as %s', local.info.name, local.info.id);
+          break;
+        } catch (err) {
+          log('!! resuming %s (attempt %d): %s', local.info.name, attempt, (err as Error).message);
+          local.info = { ...local.info, state: 'WAITING', message: `resuming after the manager restarted: ${(err as Error).message}` };
+          await new Promise((resolve) => setTimeout(resolve, RECREATE_RETRY_MS));
+        }
+      }
+    }
+    if (this.recreating === sessionId) this.recreating = null;
+  }
+}
+
+export function describe(info: InterceptInfo, warning?: string): InterceptStatus {
+  const match = [...Object.entries(info.headers ?? {}).map(([k, v]) => `${k}=${v}`), ...(info.pathPrefix ? [`path ${info.pathPrefix}*`] : [])];
+  const port = info.service.portName ? `${info.service.portName} (${info.service.port})` : String(info.service.port);
+  return {
+    name: info.name,
+    id: info.id,
+    state: info.state,
+    message: info.message,
+    workload: `${info.workload.kind}/${info.workload.name} in ${info.workload.namespace}`,
+    mode: info.mode,
+    intercepting: `${info.mode === 'global' ? 'all traffic' : `requests with ${match.join(', ')}`} to service ${info.service.name} port ${port} (container ${info.container}:${info.containerPort})`,
+    destination: `${info.localAddress}:${info.localPort}`,
+    ...(warning ? { warning } : {}),
+  };
+}
