@@ -24,9 +24,12 @@ export class FakeManager extends EventEmitter {
   readonly readies: AgentReadyParams[] = [];
   readonly streams: StreamRecord[] = [];
   private intercepts: TestIntercept[] = [];
+  /** Kept so restart() can listen on the same port after the server stopped. */
+  readonly port: number;
 
   private constructor(private server: TunnelServer<string>) {
     super();
+    this.port = server.port;
     this.attach(server);
   }
 
@@ -40,10 +43,6 @@ export class FakeManager extends EventEmitter {
 
   get url(): string {
     return this.server.url;
-  }
-
-  get port(): number {
-    return this.server.port;
   }
 
   get sessions(): Session[] {
