@@ -38,6 +38,8 @@ export interface RateResult {
   requests: number;
   errors: number;
   latencyAvgMs?: number;
+  latencyP50Ms?: number;
+  latencyP99Ms?: number;
 }
 
 export interface RateOptions {
@@ -87,14 +89,19 @@ export function parseWrk(stdout: string): RateResult {
   if (!rps || !total) throw new MeasureError(`wrk printed no rate:\n${stdout}`);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
-  const latency = /Latency\s+([\d.]+)(us|ms|s)\b/.exec(stdout);
   const scale = { us: 0.001, ms: 1, s: 1000 } as const;
+  const ms = (pattern: RegExp): number | undefined => {
+    const match = pattern.exec(stdout);
+    return match ? Number(match[1]) * scale[match[2] as keyof typeof scale] : undefined;
+  };
   return {
     requestsPerSecond: Number(rps[1]),
     requests: Number(total[1]),
     // With Connection: close wrk counts each server close as a read error, so reads are left out.
     errors: (socketErrors ? Number(socketErrors[1]) + Number(socketErrors[3]) + Number(socketErrors[4]) : 0) + (non2xx ? Number(non2xx[1]) : 0),
-    latencyAvgMs: latency ? Number(latency[1]) * scale[latency[2] as keyof typeof scale] : undefined,
+    latencyAvgMs: ms(/Latency\s+([\d.]+)(us|ms|s)\b/),
+    latencyP50Ms: ms(/^\s+50%\s+([\d.]+)(us|ms|s)$/m),
+    latencyP99Ms: ms(/^\s+99%\s+([\d.]+)(us|ms|s)$/m),
   };
 }
 

@@ -8,7 +8,7 @@
 // BENCH_TP_SESSIONS (1), BENCH_OPEN_CONCURRENCY (8), BENCH_ROUNDS (3, medians shown), BENCH_ONLY (paths, comma-separated),
 // BENCH_WORKLOADS (bulk1,bulk8,rr,opens), BENCH_PROFILE_DIR (CPU profiles of the tunnel processes).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,6 +70,9 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/** The processes that make up each path's tunnel (their descendants count too). */
+const tunnelPids = new Map<string, number[]>();
+
 async function startSshForward(targetPort: number): Promise<number> {
   if (!existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/ssh')) {
     console.error('installing openssh-server and openssh-client with apt-get…');
@@ -102,7 +105,8 @@ async function startSshForward(targetPort: number): Promise<number> {
       '',
     ].join('\n'),
   );
-  children.push(spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' }));
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' });
+  children.push(sshd);
   await waitForPort(sshPort);
   const localPort = await freePort();
   children.push(
@@ -115,6 +119,7 @@ async function startSshForward(targetPort: number): Promise<number> {
     ),
   );
   await waitForPort(localPort);
+  tunnelPids.set('ssh -L', [sshd.pid!, children[children.length - 1].pid!]);
   return localPort;
 }
 
@@ -132,10 +137,13 @@ async function startTp(targetPort: number, tls: boolean): Promise<number> {
     args.push(cert, key);
     ca = cert;
   }
-  const { url } = await firstJsonLine<{ url: string }>(node('tunnel-server.ts', args));
+  const server = node('tunnel-server.ts', args);
+  const { url } = await firstJsonLine<{ url: string }>(server);
   const forwarderArgs = [url, token, String(targetPort), String(TP_SESSIONS)];
   if (ca) forwarderArgs.push(ca);
-  const { port } = await firstJsonLine<{ port: number }>(node('tunnel-forwarder.ts', forwarderArgs));
+  const forwarder = node('tunnel-forwarder.ts', forwarderArgs);
+  const { port } = await firstJsonLine<{ port: number }>(forwarder);
+  tunnelPids.set(tls ? 'tp wss' : 'tp ws', [server.pid!, forwarder.pid!]);
   return port;
 }
 
@@ -146,24 +154,68 @@ async function load<T>(args: string[]): Promise<T> {
   return result;
 }
 
+/** CPU seconds (user + system) used so far by `pids` and all their descendants (Linux /proc). */
+function cpuSeconds(pids: number[]): number {
+  const ticksPerSecond = 100;
+  let ticks = 0;
+  const seen = new Set<number>();
+  const visit = (pid: number): void => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+      }
+    } catch {
+      // The process ended; its time is gone with it.
+    }
+  };
+  for (const pid of pids) visit(pid);
+  return ticks / ticksPerSecond;
+}
+
 interface Row {
   path: string;
   bulk1MBps: number;
   bulk8MBps: number;
   roundTripsPerSecond: number;
   opensPerSecond: number;
+  /** Tunnel CPU (both ends) per unit of work: ms per GB moved, µs per round trip, ms per open. */
+  cpuMsPerGB1: number;
+  cpuMsPerGB8: number;
+  cpuUsPerRoundTrip: number;
+  cpuMsPerOpen: number;
 }
 
 const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'bulk1,bulk8,rr,opens').split(',');
 
 async function measure(name: string, port: number): Promise<Row> {
-  const none = { bytesPerSecond: NaN, perSecond: NaN };
-  const run = <T>(workload: string, args: string[]): Promise<T> => (WORKLOADS.includes(workload) ? load<T>(args) : Promise.resolve(none as T));
-  const bulk1 = await run<{ bytesPerSecond: number }>('bulk1', ['bulk', String(port), String(BULK_BYTES), '1']);
-  const bulk8 = await run<{ bytesPerSecond: number }>('bulk8', ['bulk', String(port), String(BULK_BYTES), '8']);
-  const rr = await run<{ perSecond: number }>('rr', ['rr', String(port), String(DURATION_MS)]);
-  const opens = await run<{ perSecond: number }>('opens', ['opens', String(port), String(DURATION_MS), String(OPEN_CONCURRENCY)]);
-  const row = { path: name, bulk1MBps: bulk1.bytesPerSecond / 1e6, bulk8MBps: bulk8.bytesPerSecond / 1e6, roundTripsPerSecond: rr.perSecond, opensPerSecond: opens.perSecond };
+  const none = { bytesPerSecond: NaN, perSecond: NaN, bytes: NaN, roundTrips: NaN, opens: NaN, cpu: NaN };
+  const pids = tunnelPids.get(name) ?? [];
+  const run = async <T>(workload: string, args: string[]): Promise<T & { cpu: number }> => {
+    if (!WORKLOADS.includes(workload)) return none as unknown as T & { cpu: number };
+    const before = cpuSeconds(pids);
+    const result = await load<T>(args);
+    return { ...result, cpu: cpuSeconds(pids) - before };
+  };
+  const bulk1 = await run<{ bytesPerSecond: number; bytes: number }>('bulk1', ['bulk', String(port), String(BULK_BYTES), '1']);
+  const bulk8 = await run<{ bytesPerSecond: number; bytes: number }>('bulk8', ['bulk', String(port), String(BULK_BYTES), '8']);
+  const rr = await run<{ perSecond: number; roundTrips: number }>('rr', ['rr', String(port), String(DURATION_MS)]);
+  const opens = await run<{ perSecond: number; opens: number }>('opens', ['opens', String(port), String(DURATION_MS), String(OPEN_CONCURRENCY)]);
+  const row = {
+    path: name,
+    bulk1MBps: bulk1.bytesPerSecond / 1e6,
+    bulk8MBps: bulk8.bytesPerSecond / 1e6,
+    roundTripsPerSecond: rr.perSecond,
+    opensPerSecond: opens.perSecond,
+    cpuMsPerGB1: (bulk1.cpu * 1000) / (bulk1.bytes / 1e9),
+    cpuMsPerGB8: (bulk8.cpu * 1000) / (bulk8.bytes / 1e9),
+    cpuUsPerRoundTrip: (rr.cpu * 1e6) / rr.roundTrips,
+    cpuMsPerOpen: (opens.cpu * 1000) / opens.opens,
+  };
   return row;
 }
 
@@ -180,6 +232,10 @@ function medianRow(rows: Row[]): Row {
     bulk8MBps: median(rows.map((r) => r.bulk8MBps)),
     roundTripsPerSecond: median(rows.map((r) => r.roundTripsPerSecond)),
     opensPerSecond: median(rows.map((r) => r.opensPerSecond)),
+    cpuMsPerGB1: median(rows.map((r) => r.cpuMsPerGB1)),
+    cpuMsPerGB8: median(rows.map((r) => r.cpuMsPerGB8)),
+    cpuUsPerRoundTrip: median(rows.map((r) => r.cpuUsPerRoundTrip)),
+    cpuMsPerOpen: median(rows.map((r) => r.cpuMsPerOpen)),
   };
 }
 
@@ -192,6 +248,12 @@ function table(rows: Row[]): string {
     lines.push(
       `${row.path.padEnd(10)}${fmt(row.bulk1MBps, base?.bulk1MBps)}${fmt(row.bulk8MBps, base?.bulk8MBps)}${fmt(row.roundTripsPerSecond, base?.roundTripsPerSecond)}${fmt(row.opensPerSecond, base?.opensPerSecond)}`,
     );
+  }
+  lines.push('', 'tunnel CPU (both ends, user+system) per unit of work:');
+  lines.push(`${'path'.padEnd(10)}${'ms/GB bulk 1'.padStart(18)}${'ms/GB bulk 8'.padStart(18)}${'µs/round trip'.padStart(18)}${'ms/open'.padStart(18)}`);
+  for (const row of rows) {
+    if (row.path === 'direct') continue;
+    lines.push(`${row.path.padEnd(10)}${row.cpuMsPerGB1.toFixed(0).padStart(18)}${row.cpuMsPerGB8.toFixed(0).padStart(18)}${row.cpuUsPerRoundTrip.toFixed(1).padStart(18)}${row.cpuMsPerOpen.toFixed(3).padStart(18)}`);
   }
   return lines.join('\n');
 }

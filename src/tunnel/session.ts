@@ -16,7 +16,7 @@ import type { Frame } from './frame.js';
 import { FrameWriter } from './frame-writer.js';
 import { IncomingOpen, type OpenRequest } from './incoming-open.js';
 import { Keepalive } from './keepalive.js';
-import { Defaults, FrameType, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
+import { Defaults, FrameType, Limits, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
 
 export type { SessionOptions, SessionStats } from './session-options.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions, type SessionStats } from './session-options.js';
@@ -134,6 +134,9 @@ export class Session extends EventEmitter implements StreamHost {
       return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} is at its stream limit`, { reason: 'limit' }));
     }
     const streamId = this.nextStreamId;
+    if (streamId > Limits.MAX_STREAM_ID) {
+      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} has used all its stream ids; open a new session`, { reason: 'limit' }));
+    }
     const frame: Frame = {
       kind: 'open',
       streamId,
