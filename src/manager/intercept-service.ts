@@ -23,7 +23,6 @@ import {
   type InterceptListResult,
   type InterceptProgress,
   type InterceptRemoveParams,
-  type InterceptSpec,
 } from './api.js';
 import { readAgentOriginal } from './agent-patch.js';
 import type { ClientSessions } from './client-sessions.js';

@@ -1,0 +1,79 @@
+import { Args, Flags } from '@oclif/core';
+import { TpCommand } from '../cli/base-command.js';
+import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
+import { intercept, type InterceptResult } from '../intercept/cli.js';
+import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
+import { parseHeaders, parsePortFlag, splitAtDashes } from '../intercept/flags.js';
+
+export default class Intercept extends TpCommand<InterceptResult> {
+  static summary = 'Send a workload\'s traffic (all of it, or only requests with your headers) to a port on this machine.';
+  static description =
+    'Connects when no daemon runs, puts a traffic-agent into the workload (its pods restart once), waits until the intercept is active and prints it. With `-- <cmd>` the command runs with the pod\'s environment and the intercept ends when it exits.';
+  static examples = [
+    '<%= config.bin %> intercept hello --port 8080',
+    '<%= config.bin %> intercept hello --port 8080:http --http-header x-dev=alice',
+    '<%= config.bin %> intercept hello --port 8080 --env-file hello.env -- npm start',
+  ];
+  static strict = false;
+  static args = { workload: Args.string({ description: 'Deployment, StatefulSet or ReplicaSet (name or Kind/name).', required: true }) };
+  static flags = {
+    ...kubeFlags,
+    port: Flags.string({ char: 'p', description: 'Local port, and which service port to take: <local>[:<name or number>].', required: true }),
+    address: Flags.string({ description: 'Host on this machine that receives the traffic.', default: '127.0.0.1' }),
+    namespace: Flags.string({ char: 'n', description: 'Namespace of the workload (default: the connected one).' }),
+    service: Flags.string({ description: 'The Service to intercept when several select the workload.' }),
+    name: Flags.string({ description: 'Name of the intercept (default: the workload\'s).' }),
+    'http-header': Flags.string({ description: 'Personal intercept: only requests with this header (NAME=VALUE; several are ANDed).', multiple: true }),
+    'http-path-prefix': Flags.string({ description: 'Personal intercept: only requests whose path starts with this.' }),
+    'env-file': Flags.string({ description: 'Write the pod\'s environment to this file.' }),
+    'env-syntax': Flags.option({ description: 'Syntax of --env-file.', options: ENV_SYNTAXES, default: 'docker' as EnvSyntax })(),
+    'env-json': Flags.string({ description: 'Write the pod\'s environment to this file as JSON.' }),
+    'manager-namespace': managerNamespaceFlag,
+    'manager-url': Flags.string({ description: 'Reach the manager at this ws:// or wss:// URL (when tp intercept connects).' }),
+  };
+
+  async run(): Promise<InterceptResult> {
+    const result = await super.run();
+    if (result.exitCode !== undefined) process.exitCode = result.exitCode;
+    return result;
+  }
+
+  async execute(): Promise<InterceptResult> {
+    const { tpArgv, command } = splitAtDashes(this.argv);
+    const { args, flags } = await this.parse(Intercept, tpArgv);
+    const { localPort, servicePort } = parsePortFlag(flags.port);
+    const text = this.outputFormat === 'text';
+    return intercept({
+      connect: { kubeconfig: flags.kubeconfig, context: flags.context, managerNamespace: flags['manager-namespace'], managerUrl: flags['manager-url'], alsoProxy: [], neverProxy: [] },
+      spec: {
+        workload: args.workload,
+        namespace: flags.namespace,
+        name: flags.name,
+        service: flags.service,
+        servicePort,
+        localAddress: flags.address,
+        localPort,
+        headers: parseHeaders(flags['http-header'] ?? []),
+        pathPrefix: flags['http-path-prefix'],
+      },
+      envFile: flags['env-file'] ? { path: flags['env-file'], syntax: flags['env-syntax'] } : undefined,
+      envJson: flags['env-json'],
+      command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true } } : undefined,
+      onProgress: (message) => text && this.logToStderr(`  ${message}`),
+      warn: (message) => this.logToStderr(`tp: ${message}`),
+    });
+  }
+
+  render(result: InterceptResult): string {
+    const i = result.intercept;
+    if (result.exitCode !== undefined) return '';
+    return [
+      `Intercept:    ${i.name} (${i.id})`,
+      `State:        ${i.state}${i.message ? ` (${i.message})` : ''}`,
+      `Workload:     ${i.workload}`,
+      `Destination:  ${i.destination}`,
+      `Intercepting: ${i.intercepting}`,
+      `Leave with:   tp leave ${i.name}`,
+    ].join('\n');
+  }
+}

@@ -1,0 +1,33 @@
+// Parsing `tp intercept`'s own words: `--port <local>[:<service port name or number>]`,
+// `--http-header NAME=VALUE` (several are ANDed; names case-insensitive), and splitting argv at
+// `--` so the command's flags never reach oclif. Pure; errors name the bad word.
+import { TpError } from '../errors.js';
+
+export function parsePortFlag(text: string): { localPort: number; servicePort?: string } {
+  const match = /^(\d{1,5})(?::([A-Za-z0-9-]{1,63}))?$/.exec(text.trim());
+  const port = match ? Number(match[1]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new TpError('TP_ERR_INTERCEPT_BAD_PORT', `--port ${text} is not <local port>[:<service port name or number>].`, { hints: ['e.g. --port 8080, or --port 8080:http, or --port 8080:80'] });
+  }
+  return { localPort: port, servicePort: match[2] };
+}
+
+export function parseHeaders(words: readonly string[]): Record<string, string> | undefined {
+  if (words.length === 0) return undefined;
+  const headers: Record<string, string> = {};
+  for (const word of words) {
+    const eq = word.indexOf('=');
+    const name = eq > 0 ? word.slice(0, eq).trim() : '';
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new TpError('TP_ERR_INTERCEPT_BAD_HEADER', `--http-header ${word} is not NAME=VALUE with an HTTP header name.`, { hints: ['e.g. --http-header x-dev=alice'] });
+    }
+    headers[name.toLowerCase()] = word.slice(eq + 1);
+  }
+  return headers;
+}
+
+/** tp's words before `--`, the command after it. */
+export function splitAtDashes(argv: readonly string[]): { tpArgv: string[]; command: string[] } {
+  const at = argv.indexOf('--');
+  return at === -1 ? { tpArgv: [...argv], command: [] } : { tpArgv: argv.slice(0, at), command: argv.slice(at + 1) };
+}
