@@ -188,3 +188,52 @@ test('a request the agent cannot parse gets 400 and the agent lives on', async (
   t.regex(reply.toString('latin1'), /^HTTP\/1\.1 400 /);
   t.is((await get(agentPorts[0], '/', { headers: { 'x-dev': 'alice' } })).servedBy, 'laptop');
 });
+
+test('request bodies reach the side the request was routed to, interleaved on one connection', async (t) => {
+  const sides = new Map<string, string[]>();
+  const startEcho = async (name: string): Promise<number> => {
+    sides.set(name, []);
+    const server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        sides.get(name)!.push(body);
+        response.end(`${name}:${body.length}`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }));
+    return (server.address() as import('node:net').AddressInfo).port;
+  };
+  const appPort = await startEcho('app');
+  const laptopPort = await startEcho('laptop');
+  const { manager, agentPorts } = await startAgentRig(t, [appPort]);
+  await manager.setIntercepts([personal('alice', laptopPort, { containerPort: appPort, headers: { 'x-dev': 'alice' } })]);
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => keepAlive.destroy());
+  const post = (alice: boolean, body: string, chunked: boolean): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = alice ? { 'x-dev': 'alice' } : {};
+      if (!chunked) headers['content-length'] = String(Buffer.byteLength(body));
+      const request = http.request({ host: '127.0.0.1', port: agentPorts[0], method: 'POST', path: '/upload', agent: keepAlive, headers }, (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += String(chunk)));
+        response.on('end', () => resolve(text));
+      });
+      request.on('error', reject);
+      if (chunked) for (const part of body.match(/.{1,1000}/gs) ?? []) request.write(part);
+      else request.write(body);
+      request.end();
+    });
+  const big = 'x'.repeat(200_000);
+  t.is(await post(true, big, true), `laptop:${big.length}`);
+  t.is(await post(false, 'hello', false), 'app:5');
+  t.is(await post(true, 'abc', false), 'laptop:3');
+  t.is(await post(false, big, true), `app:${big.length}`);
+  t.deepEqual(sides.get('laptop'), [big, 'abc']);
+  t.deepEqual(sides.get('app'), ['hello', big]);
+});
