@@ -4,7 +4,8 @@
 // intercept → into a tunnel stream (the app if none can be opened); personal intercepts → the
 // HTTP router, which decides per request. While the manager is unreachable the table is empty, so
 // everything reaches the app (fail open). A connection keeps the path chosen when it was accepted
-// (a raw pipe is never re-parsed), but the HTTP router reads the table afresh for each request.
+// (a raw pipe is never re-parsed), but the HTTP router reads the table afresh for each request;
+// connections and upstream streams of an intercept that leaves the table are closed.
 // close() stops accepting, ends idle keep-alive connections, waits for the rest (closeTimeoutMs),
 // then destroys them and closes the tunnel. Used by `tp agent serve` and the tests.
 // Logs under `tp:agent`, one connection followable by its id (c1, c2…; requests c1.1, c1.2…).
@@ -61,6 +62,8 @@ export class TrafficAgent {
   private readonly ports: PortState[] = [];
   private readonly connections = new ConnectionSet();
   private readonly appHost: string;
+  /** Client connections forwarded to each global intercept, so they end with it. */
+  private readonly globalConnections = new Map<string, Set<Socket>>();
   private nextId = 1;
   private closing: Promise<void> | null = null;
 
@@ -85,6 +88,19 @@ export class TrafficAgent {
         version: TP_VERSION,
       },
     });
+    this.table.on('changed', (intercepts) => this.onTableChanged(intercepts));
+  }
+
+  /** An intercept gone from the table takes its connections with it; new ones go where the table says. */
+  private onTableChanged(intercepts: InterceptRule[]): void {
+    const remaining = new Set(intercepts.map((rule) => rule.id));
+    for (const [id, sockets] of this.globalConnections) {
+      if (remaining.has(id)) continue;
+      this.globalConnections.delete(id);
+      if (sockets.size > 0) log('-- intercept %s ended; closing its %d connection(s)', id, sockets.size);
+      for (const socket of sockets) socket.destroy();
+    }
+    for (const state of this.ports) state.router.dropIntercepts(remaining);
   }
 
   /** Binds every agent port (rejects if one cannot be bound), then starts the manager tunnel in the background. */
@@ -147,6 +163,13 @@ export class TrafficAgent {
     return { port, server, router, boundPort };
   }
 
+  private trackGlobal(interceptId: string, socket: Socket): void {
+    let sockets = this.globalConnections.get(interceptId);
+    if (!sockets) this.globalConnections.set(interceptId, (sockets = new Set()));
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  }
+
   private onConnection(port: AgentPort, router: HttpRouter, socket: Socket): void {
     const id = `c${this.nextId++}`;
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -161,6 +184,7 @@ export class TrafficAgent {
         return;
       case 'global':
         log('-> %s %s → intercept %s', id, peer, route.intercept.id);
+        this.trackGlobal(route.intercept.id, socket);
         forwardToIntercept(socket, () => this.manager.openInterceptStream(route.intercept, peer), app, id);
         return;
       case 'http':

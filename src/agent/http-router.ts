@@ -28,6 +28,8 @@ export const MAX_HEADER_BYTES = 32 * 1024;
 /** Idle keep-alive client connections are closed after this (Node's 5 s default is shorter than most clients expect). */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
+const INTERCEPT_KEY = 'intercept:';
+
 export interface HttpRouterOptions {
   appHost: string;
   appPort: number;
@@ -47,6 +49,7 @@ export class HttpRouter {
   private readonly server: Server;
   private readonly proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: false });
   private readonly clients = new WeakMap<Socket, ClientConnection>();
+  private readonly live = new Set<ClientConnection>();
   private readonly target: string;
 
   constructor(private readonly options: HttpRouterOptions) {
@@ -70,11 +73,25 @@ export class HttpRouter {
   handle(socket: Socket, id: string): void {
     const client: ClientConnection = { id, peer: `${socket.remoteAddress}:${socket.remotePort}`, agents: new Map(), requests: 0 };
     this.clients.set(socket, client);
+    this.live.add(client);
     socket.once('close', () => {
+      this.live.delete(client);
       for (const agent of client.agents.values()) agent.destroy();
       client.agents.clear();
     });
     this.server.emit('connection', socket);
+  }
+
+  /** Closes the upstream connections of intercepts that are no longer in the table (their requests in flight end too). */
+  dropIntercepts(remaining: ReadonlySet<string>): void {
+    for (const client of this.live) {
+      for (const [key, agent] of client.agents) {
+        if (key === 'app' || remaining.has(key.slice(INTERCEPT_KEY.length))) continue;
+        log('-- %s intercept %s ended; its connections close', client.id, key.slice(INTERCEPT_KEY.length));
+        agent.destroy();
+        client.agents.delete(key);
+      }
+    }
   }
 
   /** Ends keep-alive client connections that are between requests (for a graceful close). */
@@ -128,7 +145,7 @@ export class HttpRouter {
   }
 
   private agentFor(client: ClientConnection, route: RequestRoute): Agent {
-    const key = route.to === 'app' ? 'app' : `intercept:${route.intercept.id}`;
+    const key = route.to === 'app' ? 'app' : `${INTERCEPT_KEY}${route.intercept.id}`;
     let agent = client.agents.get(key);
     if (!agent) {
       agent = route.to === 'app' ? createStreamAgent(async () => ({ stream: await this.dialApp() })) : createStreamAgent(() => this.dialIntercept(client, route.intercept));

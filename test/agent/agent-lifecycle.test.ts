@@ -190,3 +190,24 @@ function parseAgentConfigFor(managerUrl: string, appPort: number) {
   });
   return { ...config, ports: [{ agentPort: 0, appPort }] };
 }
+
+test('when a global intercept leaves the list its open connections close and new ones reach the app', async (t) => {
+  const app = await startEchoServer(t);
+  const laptop = await startEchoServer(t);
+  const { manager, agentPorts } = await startAgentRig(t, [app.port]);
+  await manager.setIntercepts([{ id: 'g', name: 'raw', mode: 'global', containerPort: app.port, client: 'a@l', laptopPort: laptop.port }]);
+  const client = net.connect({ host: '127.0.0.1', port: agentPorts[0] });
+  t.teardown(() => client.destroy());
+  client.on('error', () => {});
+  client.write('to the laptop');
+  await new Promise((resolve) => client.once('data', resolve));
+  t.is(Buffer.concat(laptop.received).toString(), 'to the laptop');
+  const closed = new Promise((resolve) => client.once('close', resolve));
+  await manager.setIntercepts([]);
+  await closed;
+  const again = net.connect({ host: '127.0.0.1', port: agentPorts[0] });
+  t.teardown(() => again.destroy());
+  again.write('to the app');
+  await new Promise((resolve) => again.once('data', resolve));
+  t.is(Buffer.concat(app.received).toString(), 'to the app');
+});
