@@ -3,6 +3,7 @@
 // outbound-measure.ts. Used by bench/outbound.ts.
 import type { CpuByRole } from './outbound-cpu.js';
 import type { DownloadResult, RateResult } from './outbound-measure.js';
+import type { ProfiledRun } from './outbound-profiling.js';
 
 export const ROUTE_LABELS = {
   tpHttp: 'tp HTTP proxy',
@@ -31,26 +32,48 @@ export interface RouteResults {
 export interface OutboundReport {
   startedAt: string;
   finishedAt?: string;
-  config: { downloadBytes: number; durationS: number; connections: number; target: string };
+  config: { downloadBytes: number; durationS: number; connections: number; target: string; daemonDebug?: string };
   environment: Record<string, string | number>;
   routes: Partial<Record<RouteName, RouteResults>>;
   notes: string[];
+  profiles?: ProfiledRun[];
 }
 
 const MB = 1e6;
 
+/** Roles that are not the path between client and server: left out of the path's CPU cost. */
+const OFF_PATH = /^(other|load generator.*|HTTP server pod)$/;
+
 export function formatTable(report: OutboundReport): string {
-  const header = ['route', 'download MB/s', 'keep-alive req/s', 'new conn/s'];
-  const rows = (Object.keys(ROUTE_LABELS) as RouteName[]).map((name) => {
+  const header = ['route', 'download MB/s', 'keep-alive req/s', 'p50 ms', 'new conn/s', 'p50 ms'];
+  const costHeader = ['CPU on the path', 'per GiB', 'per request', '', 'per connection', ''];
+  const rows: string[][] = [];
+  const costs: string[][] = [];
+  for (const name of Object.keys(ROUTE_LABELS) as RouteName[]) {
     const r = report.routes[name] ?? {};
-    return [
+    rows.push([
       ROUTE_LABELS[name],
       cell(r.download, (d) => (d.bytesPerSecond / MB).toFixed(1)),
       cell(r.keepAlive, rateCell),
+      cell(r.keepAlive, (k) => k.latencyP50Ms?.toFixed(2) ?? '-'),
       cell(r.newConnections, rateCell),
-    ];
-  });
-  return align([header, ...rows]);
+      cell(r.newConnections, (k) => k.latencyP50Ms?.toFixed(2) ?? '-'),
+    ]);
+    costs.push([
+      ROUTE_LABELS[name],
+      cell(r.download, (d) => `${(pathCpu(r.download!) / (d.bytes / 2 ** 30)).toFixed(1)} s`),
+      cell(r.keepAlive, (k) => `${((pathCpu(r.keepAlive!) / k.requests) * 1e6).toFixed(0)} µs`),
+      '',
+      cell(r.newConnections, (k) => `${((pathCpu(r.newConnections!) / k.requests) * 1e6).toFixed(0)} µs`),
+      '',
+    ]);
+  }
+  return `${align([header, ...rows])}\n\n${align([costHeader, ...costs])}`;
+}
+
+/** CPU seconds of every process between client and server (tp or ssh, API server, socat…). */
+export function pathCpu(m: Measurement<unknown>): number {
+  return Object.entries(m.cpu ?? {}).reduce((sum, [role, seconds]) => (OFF_PATH.test(role) ? sum : sum + seconds), 0);
 }
 
 /** For each measurement, the roles that spent the most CPU (seconds, and share of the wall time). */

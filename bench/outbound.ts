@@ -9,10 +9,11 @@
 // bench/results/outbound-<date>.json, and stops all it started (ssh, forwarder, tp, fixtures; the
 // sandbox only if it was down before). Not a test: nothing asserts speed.
 // Env: BENCH_BYTES (2^30), BENCH_DURATION_S (5), BENCH_CONNECTIONS (16), BENCH_ROUTES (all, comma
-// list of tpHttp,tpSocks,sshSocks,direct), BENCH_PROFILE=1 (the daemon writes a --cpu-prof
-// profile next to the results).
+// list of tpHttp,tpSocks,sshSocks,direct), BENCH_PROFILE=1 (afterwards, extra tp runs with the
+// daemon and manager profiled: outbound-profiling.ts), BENCH_DAEMON_DEBUG (the daemon's DEBUG;
+// unset, the daemon logs tp:* to its file).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,7 @@ import { cpuBetween, netnsInode, snapshotCpu, type Classifier } from './outbound
 import { BENCH_NAMESPACE, BULK_SERVICE_PORT, CLIENT_POD, deployFixtures, inClientPod, removeFixtures, SSHD_POD, SSHD_PORT } from './outbound-fixtures.js';
 import { download, requestRate, type MeasureContext, type Route } from './outbound-measure.js';
 import { formatCpu, formatTable, ROUTE_LABELS, type Measurement, type OutboundReport, type RouteName } from './outbound-report.js';
+import { findProcessInNetns, formatProfiles, profiled, type ProfileTarget } from './outbound-profiling.js';
 import { SshSocksProxy } from './outbound-ssh.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
@@ -36,6 +38,7 @@ const DOWNLOAD_BYTES = positiveInt('BENCH_BYTES', 2 ** 30);
 const DURATION_S = positiveInt('BENCH_DURATION_S', 5);
 const CONNECTIONS = positiveInt('BENCH_CONNECTIONS', 16);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const DAEMON_DEBUG = process.env.BENCH_DAEMON_DEBUG;
 const ROUTES = (process.env.BENCH_ROUTES ?? Object.keys(ROUTE_LABELS).join(',')).split(',') as RouteName[];
 /** A download slower than this (bytes/s) is cut off rather than let the run take forever. */
 const SLOWEST_DOWNLOAD = 2e6;
@@ -112,9 +115,9 @@ async function run(cleanup: Cleanup): Promise<void> {
   step(`tp manager install and tp connect as ${TEST_USER}`);
   const laptop = newLaptop('bench-outbound');
   cleanup.add('tp quit', () => laptop.cleanup());
-  const profileDir = join(laptop.home, 'profile');
   await laptop.tp(['manager', 'install'], { timeoutMs: 120_000 });
-  const listeners = await connectTp(laptop, PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {});
+  const listeners = await connectTp(laptop, DAEMON_DEBUG === undefined ? {} : { DEBUG: DAEMON_DEBUG });
+  report.config.daemonDebug = DAEMON_DEBUG ?? '(unset: tp:* to the log file)';
   const daemonPid = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { pid?: number };
 
   let ssh: SshSocksProxy | undefined;
@@ -166,14 +169,26 @@ async function run(cleanup: Cleanup): Promise<void> {
   }
 
   if (ssh) await ssh.close();
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  if (PROFILE) {
+    step('profiled tp runs (not in the table)');
+    const targets = profileTargets(daemonPid.pid, classify);
+    const prefix = `outbound-${stamp}`;
+    const small = Math.min(DOWNLOAD_BYTES, 2 ** 28);
+    report.profiles = [
+      await profiled(`tp SOCKS5 download ${small} bytes`, targets, RESULTS_DIR, `${prefix}-download`, () => download(routes.tpSocks!, `${baseUrl}/bytes/${small}`, small, context, timeoutS)),
+      await profiled('tp HTTP proxy keep-alive requests', targets, RESULTS_DIR, `${prefix}-http-keepalive`, () => requestRate(routes.tpHttp!, `${baseUrl}/small`, { keepAlive: true, durationS: DURATION_S, connections: CONNECTIONS }, context)),
+      await profiled('tp SOCKS5 new connections', targets, RESULTS_DIR, `${prefix}-socks-new`, () => requestRate(routes.tpSocks!, `${baseUrl}/small`, { keepAlive: false, durationS: DURATION_S, connections: CONNECTIONS }, context)),
+    ];
+  }
   await laptop.tp(['quit']).catch(() => undefined);
   report.finishedAt = new Date().toISOString();
-  if (PROFILE) report.environment.profileFiles = keepProfiles(profileDir).join(', ');
   report.notes.push(`load average at the end: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
 
   console.log(`\n${formatTable(report)}\n\nCPU by role while each ran (top 5; 100% = one core):\n${formatCpu(report)}`);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `outbound-${report.startedAt.replace(/[:.]/g, '-')}.json`);
+  if (report.profiles) console.log(`\nProfiles (self time):\n${formatProfiles(report.profiles)}`);
+  const file = join(RESULTS_DIR, `outbound-${stamp}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nresults: ${file}`);
 }
@@ -190,20 +205,25 @@ async function connectTp(laptop: Laptop, env: NodeJS.ProcessEnv): Promise<Listen
 }
 
 /** Roles for outbound-cpu.ts: known pids first, then pods by network namespace. */
-async function buildClassifier(daemonPid: number | undefined, ssh: SshSocksProxy | undefined): Promise<Classifier> {
+async function buildClassifier(daemonPid: number | undefined, ssh: SshSocksProxy | undefined): Promise<Classifier & { managerNetns?: string }> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const selector = Object.entries(MANAGER_SELECTOR).map(([k, v]) => `${k}=${v}`).join(',');
-  const podNetns = async (namespace: string, labelSelector?: string, name?: string): Promise<number | undefined> => {
+  const podNetnsNameOf = async (namespace: string, labelSelector?: string, name?: string): Promise<string | undefined> => {
     const pods = (await core.listNamespacedPod({ namespace, labelSelector, fieldSelector: name ? `metadata.name=${name}` : undefined })).items;
     const uid = pods.find((pod) => pod.status?.phase === 'Running')?.metadata?.uid;
-    return uid ? netnsInode(podNetnsName(NETWORK_PREFIX, uid)) : undefined;
+    return uid ? podNetnsName(NETWORK_PREFIX, uid) : undefined;
   };
-  const managerNs = await podNetns(DEFAULT_MANAGER_NAMESPACE, selector);
+  const podNetns = async (namespace: string, labelSelector?: string, name?: string): Promise<number | undefined> => {
+    const netns = await podNetnsNameOf(namespace, labelSelector, name);
+    return netns ? netnsInode(netns) : undefined;
+  };
+  const managerNetns = await podNetnsNameOf(DEFAULT_MANAGER_NAMESPACE, selector);
+  const managerNs = managerNetns ? netnsInode(managerNetns) : undefined;
   const sshdNs = await podNetns(BENCH_NAMESPACE, undefined, SSHD_POD);
   const bulkNs = await podNetns(BENCH_NAMESPACE, undefined, 'bulk');
   const clientNs = await podNetns(BENCH_NAMESPACE, undefined, CLIENT_POD);
   const sandboxPid = readPid(sandboxPaths());
-  return (p) => {
+  const classify: Classifier = (p) => {
     if (p.pid === process.pid) return 'load generator (curl/wrk) + bench';
     if (p.pid === daemonPid) return 'tp daemon';
     if (p.pid === sandboxPid) return 'sandbox API server';
@@ -219,21 +239,16 @@ async function buildClassifier(daemonPid: number | undefined, ssh: SshSocksProxy
     if (p.netnsInode === clientNs) return 'load generator (curl/wrk)';
     return undefined;
   };
+  return Object.assign(classify, { managerNetns });
 }
 
-function keepProfiles(dir: string): string[] {
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'));
-  } catch {
-    return [];
-  }
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  return names.map((name) => {
-    const target = join(RESULTS_DIR, `outbound-daemon-${name}`);
-    renameSync(join(dir, name), target);
-    return target;
-  });
+/** The daemon and the manager, for outbound-profiling.ts. */
+function profileTargets(daemonPid: number | undefined, classify: Classifier & { managerNetns?: string }): ProfileTarget[] {
+  const targets: ProfileTarget[] = [];
+  if (daemonPid) targets.push({ name: 'tp daemon', pid: daemonPid });
+  const managerPid = classify.managerNetns ? findProcessInNetns(classify.managerNetns, 'manager serve') : undefined;
+  if (managerPid) targets.push({ name: 'tp manager', pid: managerPid, netns: classify.managerNetns });
+  return targets;
 }
 
 function environment(): Record<string, string | number> {
