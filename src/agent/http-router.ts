@@ -5,9 +5,9 @@
 // are tunnel streams. Interleaved requests on one keep-alive client connection therefore each go
 // to their own side. Upgrades (WebSocket, h2c) follow the same decision on their request and are
 // then piped raw.
-// Failures: an intercept stream the laptop refused (nothing listens on the local port) answers
-// 502 with words that say so; any other failure to open one sends the request to the app (fail
-// open); a request that cannot be parsed gets 400. Leaves out routing inside h2c (an upgraded or
+// Failures: a request whose intercept stream cannot be opened goes to the app (fail open; the
+// laptop side answers 502 itself when nothing listens on its local port); an app that cannot be
+// reached gets 502; a request that cannot be parsed gets 400. Leaves out routing inside h2c (an upgraded or
 // prior-knowledge HTTP/2 connection is not parsed further) and CONNECT (answered 405).
 import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as connectTcp, type Socket } from 'node:net';
@@ -15,7 +15,6 @@ import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import httpProxy from 'http-proxy';
 import { pipeBothWays } from '../proxy/pipe.js';
-import { OpenError } from '../tunnel/index.js';
 import type { InterceptRule, InterceptTable, RequestRoute } from './intercept-table.js';
 import { createStreamAgent } from './stream-agent.js';
 
@@ -170,7 +169,6 @@ export class HttpRouter {
     try {
       return { stream: await this.options.openIntercept(intercept, client.peer) };
     } catch (error) {
-      if (error instanceof OpenError && error.reason === 'refused') throw error;
       log('!! %s intercept %s unavailable (%s); this request goes to the app', client.id, intercept.id, (error as Error).message);
       return { stream: await this.dialApp(), reuse: false };
     }
@@ -206,10 +204,6 @@ function stripHopByHop(headers: IncomingMessage['headers']): void {
 }
 
 function failureReply(error: Error, route: RequestRoute): [number, string] {
-  if (route.to === 'intercept' && error instanceof OpenError && error.reason === 'refused') {
-    const who = route.intercept.client ? ` held by ${route.intercept.client}` : '';
-    return [502, `tp: intercept "${route.intercept.name ?? route.intercept.id}"${who}: nothing is listening on the laptop's port (${error.message})\n`];
-  }
   const side = route.to === 'app' ? 'the app' : `intercept "${route.intercept.name ?? route.intercept.id}"`;
   return [502, `tp agent: could not reach ${side}: ${error.message}\n`];
 }

@@ -7,16 +7,11 @@
 // Logs under `tp:agent:manager`; the token and environment values never reach a log.
 import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
-import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams } from '../manager/api.js';
+import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentReadyParams } from '../manager/api.js';
 import { connectTunnel, TunnelError, type ControlEvent, type Session, type SessionOptions, type TunnelStream } from '../tunnel/index.js';
 import { parseInterceptsBody, type InterceptRule, type InterceptTable } from './intercept-table.js';
 
 const log = createDebug('tp:agent:manager');
-
-/** Params of AgentMethod.ready: the intercept ids the agent applied from the latest list. */
-export interface AgentReadyParams {
-  ids: string[];
-}
 
 export const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 } as const;
 const HELLO_TIMEOUT_MS = 10_000;

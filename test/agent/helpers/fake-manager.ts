@@ -2,12 +2,11 @@
 // agent token, answers AgentMethod.hello and AgentMethod.ready (recording both), sends
 // InterceptEvent.agentIntercepts (on hello and whenever the test changes the list), and accepts
 // the agent's intercept streams by dialling the intercept's "laptop" port on 127.0.0.1 — so a
-// laptop that listens nowhere gets the real `refused` open-error. Leaves out clients, sessions
+// laptop that listens nowhere gets a real `refused` open-error. Leaves out clients, sessions
 // and injection (the manager proper).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentInterceptsBody } from '../../../src/manager/api.js';
-import type { AgentReadyParams } from '../../../src/agent/manager-client.js';
+import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentInterceptsBody, type AgentReadyParams } from '../../../src/manager/api.js';
 import { acceptByDialing, tokenAuthenticator, TunnelServer, type IncomingOpen, type Session } from '../../../src/tunnel/index.js';
 
 export const AGENT_TOKEN = 'agent.default.test-token-value';
