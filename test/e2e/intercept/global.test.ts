@@ -1,0 +1,142 @@
+// Global intercepts end to end: tp runs as the unprivileged test user, the requests come from a
+// pod inside the sandbox, and the answers prove which side served them (the laptop's server, or
+// an echo pod). Also a raw TCP intercept byte for byte, a numeric targetPort with the Service put
+// back exactly on uninstall, and the errors a user meets.
+import test from 'ava';
+import { createServer, type Server } from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
+import { eventually, type Laptop } from '../helpers/laptop.js';
+import { answeredBy, curlFromPod, localServer, setUpNamespace, specOf, tearDownNamespace, type InterceptEnv, type LocalServer } from './helpers.js';
+
+let env: InterceptEnv;
+let laptop: Laptop;
+let server: LocalServer;
+
+test.before(async () => {
+  env = await setUpNamespace('tp-ic-global');
+  laptop = env.newLaptop('alice');
+  server = await localServer('alice');
+  await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
+});
+
+test.after.always(async () => {
+  await laptop?.cleanup();
+  await server?.close();
+  await tearDownNamespace(env);
+});
+
+const tp = (args: string[], timeoutMs?: number) => env.tp(laptop, [...args, '-n', env.namespace], timeoutMs);
+
+test.serial('a global intercept sends every request for the Service to the laptop, and tp leave gives it back to the pods', async (t) => {
+  const { stdout } = await tp(['intercept', 'web', '--port', `${server.port}:http`, '--output', 'json']);
+  const result = JSON.parse(stdout) as { intercept: { name: string; state: string; destination: string } };
+  t.is(result.intercept.state, 'ACTIVE');
+  t.is(result.intercept.destination, `127.0.0.1:${server.port}`);
+
+  for (let i = 0; i < 4; i++) t.is(answeredBy(await curlFromPod(env.namespace, [`http://web.${env.namespace}/global-${i}`])), 'laptop alice');
+  t.true(server.requests.some((r) => r.url === '/global-3'));
+
+  const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { features: { intercepts: { name: string; state: string }[] } };
+  t.deepEqual(status.features.intercepts.map((i) => [i.name, i.state]), [['web', 'ACTIVE']]);
+  const list = JSON.parse((await tp(['list', '--output', 'json'])).stdout) as { workloads: { name: string; agentInstalled: boolean; intercepts: { name: string }[] }[] };
+  const web = list.workloads.find((w) => w.name === 'web')!;
+  t.true(web.agentInstalled);
+  t.deepEqual(web.intercepts.map((i) => i.name), ['web']);
+
+  await laptop.tp(['leave', 'web']);
+  await eventually(async () => {
+    const by = answeredBy(await curlFromPod(env.namespace, [`http://web.${env.namespace}/after`]));
+    if (!by.startsWith('pod web-')) throw new Error(`answered by ${by}`);
+  }, 15_000);
+  t.pass();
+});
+
+test.serial('with the agent in place and no intercept, the pods answer unchanged', async (t) => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 6; i++) seen.add(answeredBy(await curlFromPod(env.namespace, [`http://web.${env.namespace}/plain`])));
+  t.true([...seen].every((by) => by.startsWith('pod web-')), [...seen].join(' '));
+});
+
+test.serial('a global intercept of a raw TCP service carries bytes unchanged both ways', async (t) => {
+  const received: Buffer[] = [];
+  const echo: Server = createServer((socket) => {
+    socket.on('data', (chunk) => received.push(chunk));
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => echo.close());
+  const port = (echo.address() as AddressInfo).port;
+  await tp(['intercept', 'raw', '--port', String(port)]);
+  t.teardown(() => laptop.tp(['leave', 'raw']).catch(() => undefined));
+
+  const payload = randomBytes(256 * 1024);
+  const digest = createHash('sha256').update(payload).digest('hex');
+  const script = `const net=require('net');const c=require('crypto');const p=Buffer.from(process.argv[1],'base64');` +
+    `const chunks=[];const s=net.connect(9000,'raw.${env.namespace}',()=>{s.write(p);});` +
+    `s.on('data',d=>{chunks.push(d);if(Buffer.concat(chunks).length>=p.length){console.log(c.createHash('sha256').update(Buffer.concat(chunks)).digest('hex'));s.destroy();}});`;
+  // The payload travels as a file in the pod: too big for argv.
+  const b64 = payload.toString('base64');
+  const write = await execInPod('client', ['sh', '-c', `cat > /tmp/payload.b64 <<'EOF'\n${b64}\nEOF`], env.namespace);
+  t.is(write.code, 0, write.stderr);
+  const run = await execInPod('client', ['sh', '-c', `node -e "${script.replace(/"/g, '\\"').replace('process.argv[1]', "require('fs').readFileSync('/tmp/payload.b64','utf8').trim()")}"`], env.namespace, 30_000);
+  t.is(run.code, 0, run.stderr);
+  t.is(run.stdout.trim(), digest);
+  t.is(createHash('sha256').update(Buffer.concat(received)).digest('hex'), digest);
+});
+
+test.serial('a numeric targetPort is pointed at the agent, and uninstall puts workload and Service back field for field', async (t) => {
+  const deploymentBefore = await specOf(env.namespace, 'deployment', 'webnum');
+  const serviceBefore = await specOf(env.namespace, 'service', 'webnum');
+  await tp(['intercept', 'webnum', '--port', `${server.port}:alt`]);
+  const patched = await specOf(env.namespace, 'service', 'webnum') as { spec: { ports: { name: string; targetPort: unknown }[] } };
+  t.deepEqual(patched.spec.ports.map((p) => [p.name, p.targetPort]), [['http', 9900], ['alt', 9900]]);
+  t.is(answeredBy(await curlFromPod(env.namespace, [`http://webnum.${env.namespace}:81/numeric`])), 'laptop alice');
+
+  const { stdout } = await tp(['uninstall', '--agent', 'webnum', '--output', 'json']);
+  t.deepEqual((JSON.parse(stdout) as { restored: string[] }).restored, ['Deployment/webnum']);
+  t.deepEqual(await specOf(env.namespace, 'deployment', 'webnum'), deploymentBefore);
+  t.deepEqual(await specOf(env.namespace, 'service', 'webnum'), serviceBefore);
+  const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { features: { intercepts: unknown[] } };
+  t.deepEqual(status.features.intercepts, []);
+});
+
+test.serial('errors name what exists: no such workload, no Service, a bad port, a conflicting intercept', async (t) => {
+  const error = async (args: string[]) => {
+    const failed = await tp([...args, '--output', 'json']).then(() => null, (e: { stdout: string }) => e.stdout);
+    t.truthy(failed, `${args.join(' ')} should fail`);
+    return (JSON.parse(failed!) as { error: { code: string; message: string; hints: string[] } }).error;
+  };
+  const noWorkload = await error(['intercept', 'nope', '--port', '8080']);
+  t.is(noWorkload.code, 'TP_ERR_INTERCEPT_NO_WORKLOAD');
+  t.regex(noWorkload.message, /deployment\/web\b/);
+  const noService = await error(['intercept', 'lonely', '--port', '8080']);
+  t.is(noService.code, 'TP_ERR_INTERCEPT_NO_SERVICE');
+  const badPort = await error(['intercept', 'web', '--port', '8080:nope']);
+  t.is(badPort.code, 'TP_ERR_INTERCEPT_NO_PORT');
+  t.regex(badPort.message, /http \(80\)/);
+
+  await tp(['intercept', 'web', '--port', String(server.port)]);
+  t.teardown(() => laptop.tp(['leave', 'web']).catch(() => undefined));
+  const bob = env.newLaptop('bob');
+  t.teardown(() => bob.cleanup());
+  const conflict = await env.tp(bob, ['intercept', 'web', '--port', '8080', '-n', env.namespace, '--output', 'json']).then(() => null, (e: { stdout: string }) => e.stdout);
+  const body = (JSON.parse(conflict!) as { error: { code: string; message: string } }).error;
+  t.is(body.code, 'TP_ERR_INTERCEPT_CONFLICT');
+  t.regex(body.message, /held by tpuser@/);
+});
+
+test.serial('a request arriving when nothing listens on the local port gets a 502 that says so, and tp status shows the warning', async (t) => {
+  const closed = await localServer('gone');
+  const port = closed.port;
+  await closed.close();
+  await tp(['intercept', 'envapp', '--port', String(port)]);
+  t.teardown(() => laptop.tp(['leave', 'envapp']).catch(() => undefined));
+  const result = await execInPod('client', ['curl', '-sS', '--max-time', '10', '-w', '\\n%{http_code}', `http://envapp.${env.namespace}/`], env.namespace);
+  const [body, code] = [result.stdout.slice(0, result.stdout.lastIndexOf('\n')), result.stdout.slice(result.stdout.lastIndexOf('\n') + 1)];
+  t.is(code, '502');
+  t.regex(body, new RegExp(`nothing is listening there.*tp leave envapp`, 's'));
+  const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { features: { intercepts: { name: string; warning?: string }[] } };
+  t.regex(status.features.intercepts.find((i) => i.name === 'envapp')?.warning ?? '', new RegExp(`nothing is listening on 127.0.0.1:${port}`));
+});
