@@ -4,7 +4,7 @@
 // back exactly on uninstall, and the errors a user meets.
 import test from 'ava';
 import { createServer, type Server } from 'node:net';
-import { randomBytes, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
@@ -71,18 +71,18 @@ test.serial('a global intercept of a raw TCP service carries bytes unchanged bot
   await tp(['intercept', 'raw', '--port', String(port)]);
   t.teardown(() => laptop.tp(['leave', 'raw']).catch(() => undefined));
 
-  const payload = randomBytes(256 * 1024);
-  const digest = createHash('sha256').update(payload).digest('hex');
-  const script = `const net=require('net');const c=require('crypto');const p=Buffer.from(process.argv[1],'base64');` +
-    `const chunks=[];const s=net.connect(9000,'raw.${env.namespace}',()=>{s.write(p);});` +
-    `s.on('data',d=>{chunks.push(d);if(Buffer.concat(chunks).length>=p.length){console.log(c.createHash('sha256').update(Buffer.concat(chunks)).digest('hex'));s.destroy();}});`;
-  // The payload travels as a file in the pod: too big for argv.
-  const b64 = payload.toString('base64');
-  const write = await execInPod('client', ['sh', '-c', `cat > /tmp/payload.b64 <<'EOF'\n${b64}\nEOF`], env.namespace);
-  t.is(write.code, 0, write.stderr);
-  const run = await execInPod('client', ['sh', '-c', `node -e "${script.replace(/"/g, '\\"').replace('process.argv[1]', "require('fs').readFileSync('/tmp/payload.b64','utf8').trim()")}"`], env.namespace, 30_000);
+  // The pod sends 256 KiB of random bytes and prints the digests of what it sent and what came back.
+  const script = [
+    "const net = require('net'), c = require('crypto');",
+    'const p = c.randomBytes(262144); const got = [];',
+    `const s = net.connect(9000, 'raw.${env.namespace}', () => s.write(p));`,
+    "const h = (b) => c.createHash('sha256').update(b).digest('hex');",
+    "s.on('data', (d) => { got.push(d); if (Buffer.concat(got).length >= p.length) { console.log(h(p) + ' ' + h(Buffer.concat(got))); s.destroy(); } });",
+  ].join('\n');
+  const run = await execInPod('client', ['node', '-e', script], env.namespace, 30_000);
   t.is(run.code, 0, run.stderr);
-  t.is(run.stdout.trim(), digest);
+  const [digest, echoed] = run.stdout.trim().split(' ');
+  t.is(echoed, digest);
   t.is(createHash('sha256').update(Buffer.concat(received)).digest('hex'), digest);
 });
 
