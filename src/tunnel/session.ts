@@ -1,10 +1,11 @@
 // Session: many TunnelStreams multiplexed over one Transport. It parses frames, enforces stream
 // states and limits (a peer that breaks the protocol gets this session closed with a protocol
-// error; the process and other sessions live on), batches outgoing frames into one transport
-// message per event-loop turn, holds writers while the transport is over its high-water mark,
-// keeps the peer alive with pings (RTT in stats()), drains on go-away, and carries the control
-// channel. Either side may open streams. Used by the daemon, the manager and the agent alike.
-// Logs under `tp:tunnel`: `->` sent, `<-` received, `!!` failed, then session id / stream id.
+// error; the process and other sessions live on), batches outgoing frames (frame-writer.ts),
+// holds writers while the transport is over its high-water mark, keeps the peer alive with pings
+// (RTT in stats()), drains on go-away, and carries the control channel. Either side may open
+// streams. Used by the daemon, the manager and the agent alike. It never emits 'error': its end
+// is the 'close' event. Logs under `tp:tunnel`: `->` sent, `<-` received, `!!` failed, then the
+// session id and stream id.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
@@ -26,6 +27,21 @@ import type { Transport } from './transport.js';
 
 const log = createDebug('tp:tunnel');
 
+export interface SessionEvents {
+  /** The peer wants a stream: call accept() or reject(code, message) on it. */
+  stream: [open: IncomingOpen];
+  /** A one-way control message from the peer (notify()). */
+  control: [event: ControlEvent];
+  /** The peer is draining: open() now fails with TUNNEL_ERR_GOING_AWAY. */
+  goaway: [frame: { code: ErrorCodeName; reason: string }];
+  /** A pong arrived; the argument is the round trip in ms. */
+  pong: [rttMs: number];
+  /** A stream or open ended (used by close() to know when it has drained). */
+  'stream-closed': [stream?: TunnelStream];
+  /** The session ended; `error` is set unless it was an orderly close(). */
+  close: [error?: TunnelError];
+}
+
 interface PendingOpen {
   request: OpenRequest;
   resolve(stream: TunnelStream): void;
@@ -33,7 +49,7 @@ interface PendingOpen {
   timer: NodeJS.Timeout;
 }
 
-export class Session extends EventEmitter implements StreamHost {
+export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   readonly id: string;
   readonly role: Role;
   readonly label: string;

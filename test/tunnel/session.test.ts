@@ -225,7 +225,7 @@ function rawPeer(): { session: Session; send(frame: Frame | Buffer): void; frame
   pair.server.attach({ message: (data) => frames.push(...decoder.push(data)), drain: () => {}, close: () => {} });
   const send = (frame: Frame | Buffer) => pair.server.send(Buffer.isBuffer(frame) ? frame : encodeFrame(frame));
   send({ kind: 'hello', streamId: 0, version: PROTOCOL_VERSION });
-  const closed = new Promise<Error & { code?: string }>((resolve) => session.once('close', resolve));
+  const closed = new Promise<Error & { code?: string }>((resolve) => session.once('close', (error) => resolve(error!)));
   session.on('stream', (open) => open.accept().on('error', () => {}));
   return { session, send, frames, closed };
 }
@@ -271,7 +271,7 @@ test('a peer with another protocol version is refused', async (t) => {
   const session = new Session(pair.client, { role: 'client' });
   pair.server.attach({ message: () => {}, drain: () => {}, close: () => {} });
   pair.server.send(encodeFrame({ kind: 'hello', streamId: 0, version: PROTOCOL_VERSION + 1 }));
-  const error = await new Promise<Error & { code?: string }>((resolve) => session.once('close', resolve));
+  const error = await new Promise<Error & { code?: string }>((resolve) => session.once('close', (error) => resolve(error!)));
   t.is(error.code, 'TUNNEL_ERR_VERSION');
 });
 
