@@ -226,10 +226,11 @@ async function buildClassifier(daemonPid: number | undefined, ssh: SshSocksProxy
   const classify: Classifier = (p) => {
     if (p.pid === process.pid) return 'load generator (curl/wrk) + bench';
     if (p.pid === daemonPid) return 'tp daemon';
-    if (p.pid === sandboxPid) return 'sandbox API server';
-    if (p.comm === 'socat') return 'port-forward socat';
+    if (p.pid === sandboxPid) return 'sandbox API server (shared)';
+    // Only the socat processes the API server runs into our pods: other people's port-forwards are noise.
+    if (p.comm === 'socat' && p.netnsInode !== undefined && (p.netnsInode === managerNs || p.netnsInode === sshdNs)) return 'port-forward socat';
     if (p.cmdline.includes('outbound-forwarder.ts')) return 'ssh path port-forward listener';
-    if (p.comm === 'ssh' && ssh) return 'ssh -D';
+    if (p.comm === 'ssh' && ssh && p.ppid === ssh.pids.ssh) return 'ssh -D';
     if (p.cmdline.includes('node-agent.ts')) return 'sandbox node agent';
     if (p.comm === 'wrk' || p.comm === 'curl' || p.comm === 'proxychains4') return 'load generator (curl/wrk)';
     if (p.netnsInode === undefined) return undefined;
