@@ -1,7 +1,9 @@
-// The session's outgoing side: queues encoded frames and sends them as one transport message at
-// the end of the current task (or as soon as maxMessageBytes are queued), so many small frames
-// cost one WebSocket message and a lone reply leaves without waiting for a timer. It also holds
-// back writers while the transport is over its high-water mark and wakes them as it drains.
+// The session's outgoing side: queues encoded frames and sends them as one transport message.
+// The first batch of an event-loop turn leaves at the end of the current task (a lone reply
+// waits for nothing); later batches in the same turn wait for the turn's check phase, so a busy
+// turn (many sockets readable at once) costs one WebSocket message instead of one per socket.
+// maxMessageBytes queued are sent at once. It also holds back writers while the transport is
+// over its high-water mark and wakes them as it drains.
 import type { Transport } from './transport.js';
 
 export interface Waiter {
@@ -13,6 +15,7 @@ export class FrameWriter {
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
+  private flushedThisTurn = false;
   private stopped = false;
   private readonly waiting = new Set<Waiter>();
 
@@ -38,7 +41,8 @@ export class FrameWriter {
     if (this.outBytes >= this.maxMessageBytes) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
+      if (this.flushedThisTurn) setImmediate(() => this.flush());
+      else queueMicrotask(() => this.flush());
     }
   }
 
@@ -50,6 +54,10 @@ export class FrameWriter {
     this.outBytes = 0;
     this.bytesSent += message.length;
     this.transport.send(message);
+    if (!this.flushedThisTurn) {
+      this.flushedThisTurn = true;
+      setImmediate(() => (this.flushedThisTurn = false));
+    }
     if (this.waiting.size > 0) setImmediate(() => this.wake());
   }
 
