@@ -25,7 +25,9 @@ export default class Intercept extends TpCommand<InterceptResult> {
     name: Flags.string({ description: 'Name of the intercept (default: the workload\'s).' }),
     'http-header': Flags.string({ description: 'Personal intercept: only requests with this header (NAME=VALUE; several are ANDed).', multiple: true }),
     'http-path-prefix': Flags.string({ description: 'Personal intercept: only requests whose path starts with this.' }),
-    'env-file': Flags.string({ description: 'Write the pod\'s environment to this file.' }),
+    // Node 20 reads a script argument named --env-file as its own option and exits when the file
+    // does not exist yet (nodejs/node#54232), so --env-out is the same flag under a safe name.
+    'env-file': Flags.string({ description: 'Write the pod\'s environment to this file (with Node 20, use --env-out for a file that does not exist yet).', aliases: ['env-out'] }),
     'env-syntax': Flags.option({ description: 'Syntax of --env-file.', options: ENV_SYNTAXES, default: 'docker' as EnvSyntax })(),
     'env-json': Flags.string({ description: 'Write the pod\'s environment to this file as JSON.' }),
     'manager-namespace': managerNamespaceFlag,

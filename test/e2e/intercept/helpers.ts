@@ -35,7 +35,12 @@ export async function setUpNamespace(namespace: string): Promise<InterceptEnv> {
     namespace,
     managerNamespace,
     newLaptop: (name) => newLaptop(`${namespace}-${name}`),
-    tp: (laptop, args, timeoutMs = 180_000) => laptop.tp([...args, '--manager-namespace', managerNamespace], { timeoutMs }),
+    tp: (laptop, args, timeoutMs = 180_000) => {
+      const dashes = args.indexOf('--');
+      const own = dashes === -1 ? args : args.slice(0, dashes);
+      const rest = dashes === -1 ? [] : args.slice(dashes);
+      return laptop.tp([...own, '--manager-namespace', managerNamespace, ...rest], { timeoutMs });
+    },
   };
 }
 
