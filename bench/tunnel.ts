@@ -148,7 +148,7 @@ async function startTp(targetPort: number, tls: boolean): Promise<number> {
 }
 
 async function load<T>(args: string[]): Promise<T> {
-  const child = node('load.ts', args);
+  const child = node('tunnel-load.ts', args);
   const result = await firstJsonLine<T>(child);
   await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
   return result;
@@ -259,7 +259,7 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
-  const { port: targetPort } = await firstJsonLine<{ port: number }>(node('target.ts', []));
+  const { port: targetPort } = await firstJsonLine<{ port: number }>(node('tunnel-target.ts', []));
   const paths: Array<[string, () => Promise<number>]> = [
     ['direct', async () => targetPort],
     ['ssh -L', () => startSshForward(targetPort)],
