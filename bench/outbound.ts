@@ -7,13 +7,14 @@
 //   - keep-alive requests/s and new connections/s (one request each) with wrk.
 // While each runs it records who spent the CPU (outbound-cpu.ts). Prints a table, writes
 // bench/results/outbound-<date>.json, and stops all it started (ssh, forwarder, tp, fixtures; the
-// sandbox only if it was down before). Not a test: nothing asserts speed.
+// sandbox only if it was down before). Not a test: nothing asserts speed. tp runs from dist/:
+// `npm run build` first when src/ changed.
 // Env: BENCH_BYTES (2^30), BENCH_DURATION_S (5), BENCH_CONNECTIONS (16), BENCH_ROUTES (all, comma
 // list of tpHttp,tpSocks,sshSocks,direct), BENCH_PROFILE=1 (afterwards, extra tp runs with the
 // daemon and manager profiled: outbound-profiling.ts), BENCH_DAEMON_DEBUG (the daemon's DEBUG;
 // unset, the daemon logs tp:* to its file).
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,7 @@ import { findProcessInNetns, formatProfiles, profiled, type ProfileTarget } from
 import { SshSocksProxy } from './outbound-ssh.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
+const TP_DIST = fileURLToPath(new URL('../dist/commands/connect.js', import.meta.url));
 const DOWNLOAD_BYTES = positiveInt('BENCH_BYTES', 2 ** 30);
 const DURATION_S = positiveInt('BENCH_DURATION_S', 5);
 const CONNECTIONS = positiveInt('BENCH_CONNECTIONS', 16);
@@ -41,7 +43,7 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 const DAEMON_DEBUG = process.env.BENCH_DAEMON_DEBUG;
 const ROUTES = (process.env.BENCH_ROUTES ?? Object.keys(ROUTE_LABELS).join(',')).split(',') as RouteName[];
 /** A download slower than this (bytes/s) is cut off rather than let the run take forever. */
-const SLOWEST_DOWNLOAD = 2e6;
+const SLOWEST_DOWNLOAD = 10e6;
 
 class BenchConfigError extends Error {
   readonly code = 'TP_BENCH_CONFIG';
@@ -77,6 +79,7 @@ class Cleanup {
 async function main(): Promise<void> {
   for (const route of ROUTES) if (!(route in ROUTE_LABELS)) throw new BenchConfigError(`BENCH_ROUTES: unknown route ${route} (known: ${Object.keys(ROUTE_LABELS).join(', ')})`);
   requireRoot('run the outbound benchmark');
+  if (!existsSync(TP_DIST)) throw new BenchConfigError(`tp is not built (${TP_DIST} is missing): run npm run build first`);
   const cleanup = new Cleanup();
   const onSignal = (): void => {
     console.error('\ninterrupted: stopping what the benchmark started');
@@ -253,12 +256,10 @@ function profileTargets(daemonPid: number | undefined, classify: Classifier & { 
 }
 
 function environment(): Record<string, string | number> {
+  // ssh -V prints to stderr: take whichever stream has the first line.
   const version = (cmd: string, args: string[]): string => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0] ?? '';
-    } catch (error) {
-      return ((error as { stderr?: string }).stderr ?? '').trim().split('\n')[0] ?? 'unknown';
-    }
+    const result = spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n')[0] || 'unknown';
   };
   return {
     node: process.version,
