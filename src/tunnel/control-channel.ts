@@ -50,7 +50,13 @@ export class ControlChannel {
       }, timeoutMs);
       timer.unref();
       this.pending.set(id, { resolve, reject, timer });
-      this.send({ kind: 'request', id, method, params });
+      try {
+        this.send({ kind: 'request', id, method, params });
+      } catch (error) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(error as Error);
+      }
     });
   }
 
@@ -116,6 +122,12 @@ export class ControlChannel {
         reply = { kind: 'response', id, error: { code: typeof code === 'string' ? code : 'ERROR', message } };
       }
     }
-    if (!this.closedWith) this.send(reply);
+    if (this.closedWith) return;
+    try {
+      this.send(reply);
+    } catch (error) {
+      // The result could not be sent (too large): the caller still gets an answer.
+      this.send({ kind: 'response', id, error: { code: (error as { code?: string }).code ?? 'ERROR', message: (error as Error).message } });
+    }
   }
 }

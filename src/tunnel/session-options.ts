@@ -15,7 +15,7 @@ export interface SessionOptions {
   maxSessionBuffer?: number;
   /** Largest frame payload accepted from the peer. Default 1 MiB. */
   maxFramePayload?: number;
-  /** Largest DATA payload we send. Default 128 KiB. */
+  /** Largest DATA payload we send. Default 128 KiB (or maxFramePayload if smaller). */
   maxDataFrame?: number;
   /** Concurrent streams (both directions); opens beyond get OPEN_ERROR 'limit'. Default 1024. */
   maxStreams?: number;
@@ -52,13 +52,14 @@ export interface SessionStats {
 export type ResolvedSessionOptions = Required<Omit<SessionOptions, 'id'>>;
 
 export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {
+  const maxFramePayload = options.maxFramePayload ?? Limits.MAX_FRAME_PAYLOAD;
   return {
     role: options.role,
     initialWindow: options.initialWindow ?? Defaults.INITIAL_WINDOW,
     maxWindow: options.maxWindow ?? Defaults.MAX_WINDOW,
     maxSessionBuffer: options.maxSessionBuffer ?? Defaults.MAX_SESSION_BUFFER,
-    maxFramePayload: options.maxFramePayload ?? Limits.MAX_FRAME_PAYLOAD,
-    maxDataFrame: options.maxDataFrame ?? Defaults.MAX_DATA_FRAME,
+    maxFramePayload,
+    maxDataFrame: options.maxDataFrame ?? Math.min(Defaults.MAX_DATA_FRAME, maxFramePayload),
     maxStreams: options.maxStreams ?? Defaults.MAX_STREAMS,
     maxPendingOpens: options.maxPendingOpens ?? Defaults.MAX_PENDING_OPENS,
     openTimeoutMs: options.openTimeoutMs ?? Defaults.OPEN_TIMEOUT_MS,

@@ -17,7 +17,7 @@ import type { Frame } from './frame.js';
 import { FrameWriter } from './frame-writer.js';
 import { IncomingOpen, type OpenRequest } from './incoming-open.js';
 import { Keepalive } from './keepalive.js';
-import { Defaults, FrameType, Limits, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
+import { Defaults, FRAME_HEADER_BYTES, FrameType, Limits, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
 
 export type { SessionOptions, SessionStats } from './session-options.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions, type SessionStats } from './session-options.js';
@@ -92,7 +92,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.decoder = new FrameDecoder({ maxFramePayload: this.options.maxFramePayload });
     this.tracker = new StreamTracker(this.role);
     this.control = new ControlChannel(
-      (message) => this.sendFrame({ kind: 'control', streamId: 0, message }),
+      (message) => this.sendControl(message),
       (event: ControlEvent) => this.emit('control', event),
     );
     log('%s .. session on %s as %s', this.id, transport.label, this.role);
@@ -320,6 +320,15 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   }
 
   // ---- sending ----
+
+  /** Control messages over maxFramePayload would make the peer close the session; refuse them here. */
+  private sendControl(message: unknown): void {
+    const bytes = encodeFrame({ kind: 'control', streamId: 0, message });
+    if (bytes.length - FRAME_HEADER_BYTES > this.options.maxFramePayload) {
+      throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `control message of ${bytes.length} bytes is over maxFramePayload (${this.options.maxFramePayload})`);
+    }
+    if (!this.destroyedWith) this.writer.enqueue(bytes);
+  }
 
   private sendFrame(frame: Frame): void {
     if (this.destroyedWith) return;

@@ -311,3 +311,14 @@ test('a bulk stream with a fast reader gets a bigger window, within maxWindow an
     t.true(receiver.receiveWindow <= 2 * 1024 * 1024);
   }
 });
+
+test('control messages over the frame limit are refused locally, never sent to kill the session', async (t) => {
+  const { client, server } = memorySessions({ maxFramePayload: 64 * 1024 });
+  t.teardown(() => client.destroy());
+  server.handle('big', () => 'x'.repeat(100 * 1024));
+  await t.throwsAsync(client.request('echo', 'y'.repeat(100 * 1024)), { code: 'TUNNEL_ERR_INVALID_ARGUMENT' });
+  t.throws(() => client.notify('big', 'z'.repeat(100 * 1024)), { code: 'TUNNEL_ERR_INVALID_ARGUMENT' });
+  await t.throwsAsync(client.request('big', null), { code: 'TUNNEL_ERR_RPC_FAILED', message: /maxFramePayload/ });
+  t.false(client.closed);
+  t.false(server.closed);
+});
