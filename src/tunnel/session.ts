@@ -347,7 +347,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
         if (this.destroyedWith) return;
       }
     } catch (error) {
-      const tunnelError = error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_PROTOCOL', 'failed to handle a frame', { cause: error, reason: 'internal' });
+      // Anything but a TunnelError is a bug on this side (e.g. a throwing 'stream' listener), not the peer's fault.
+      const tunnelError = error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `handling a frame failed on this side: ${(error as Error).message}`, { cause: error, reason: 'internal' });
       log('%s !! %s', this.id, tunnelError.message);
       this.sendFrame({ kind: 'go-away', streamId: 0, code: tunnelError.reason ?? 'protocol', reason: tunnelError.message });
       this.destroy(tunnelError);
