@@ -8,11 +8,25 @@ test('the manifests come in apply order with the namespace first and the workloa
   t.deepEqual(kinds, ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Secret', 'Deployment', 'Service']);
 });
 
-test('the manager may only read services, endpoints, pods and namespaces', (t) => {
-  const role = managerManifests().find((o) => o.kind === 'ClusterRole') as unknown as { rules: Rule[] };
-  const verbs = new Set(role.rules.flatMap((r) => r.verbs));
-  t.deepEqual([...verbs].sort(), ['get', 'list', 'watch']);
-  t.deepEqual(role.rules.flatMap((r) => r.resources).sort(), ['endpoints', 'namespaces', 'pods', 'services']);
+interface RuleWithNames extends Rule { resourceNames?: string[] }
+
+test('the manager reads what clients may reach, writes only what intercepts need, and touches one Secret by name', (t) => {
+  const role = managerManifests().find((o) => o.kind === 'ClusterRole') as unknown as { rules: RuleWithNames[] };
+  const allowed = (group: string, resource: string) => [...new Set(role.rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource)).flatMap((r) => r.verbs))].sort();
+  for (const resource of ['endpoints', 'namespaces']) t.deepEqual(allowed('', resource), ['get', 'list', 'watch']);
+  t.deepEqual(allowed('', 'services'), ['get', 'list', 'patch', 'update', 'watch']);
+  t.deepEqual(allowed('', 'pods'), ['delete', 'get', 'list', 'watch']);
+  for (const kind of ['deployments', 'statefulsets', 'replicasets']) t.deepEqual(allowed('apps', kind), ['get', 'list', 'patch', 'update', 'watch']);
+  const secretRules = role.rules.filter((r) => r.resources.includes('secrets'));
+  t.deepEqual(secretRules.map((r) => [r.verbs.join(','), r.resourceNames ?? []]), [['create', []], ['get,update,delete', ['tp-agent-token']]]);
+  t.false(role.rules.some((r) => r.resources.includes('*') || r.verbs.includes('*')));
+});
+
+test('the Deployment names its own image for the agents and carries the session TTL when given', (t) => {
+  const deployment = managerManifests({ image: 'reg/tp:9', sessionTtlSeconds: 7 }).find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+  const env = Object.fromEntries(deployment.spec.template.spec.containers[0].env.map((e) => [e.name, e.value]));
+  t.is(env.TP_MANAGER_IMAGE, 'reg/tp:9');
+  t.is(env.TP_MANAGER_SESSION_TTL, '7');
 });
 
 test('every object lands in the chosen namespace and the binding names its service account there', (t) => {

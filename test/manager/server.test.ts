@@ -106,8 +106,9 @@ test('clients hear about a new namespace through a cluster-info event', async (t
   const session = await client(t, manager.tunnelPort);
   await hello(session);
   const heard = new Promise<string[]>((resolve) => {
-    session.on('control', (event: { type: string; body: { namespaces: string[] } }) => {
-      if (event.type === ManagerEvent.clusterInfo && event.body.namespaces.includes('team-a')) resolve(event.body.namespaces);
+    session.on('control', (event) => {
+      const namespaces = (event.body as { namespaces?: string[] }).namespaces ?? [];
+      if (event.type === ManagerEvent.clusterInfo && namespaces.includes('team-a')) resolve(namespaces);
     });
   });
   await cluster.kubeConfig().makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'team-a' } } });

@@ -1,0 +1,21 @@
+import test from 'ava';
+import { parseHeaders, parsePortFlag, splitAtDashes } from '../../src/intercept/flags.js';
+
+test('--port takes a local port and optionally a service port name or number', (t) => {
+  t.deepEqual(parsePortFlag('8080'), { localPort: 8080, servicePort: undefined });
+  t.deepEqual(parsePortFlag('8080:http'), { localPort: 8080, servicePort: 'http' });
+  t.deepEqual(parsePortFlag('3000:80'), { localPort: 3000, servicePort: '80' });
+  for (const bad of ['', 'http', '0', '70000', '80:', '80:a b']) t.throws(() => parsePortFlag(bad), { code: 'TP_ERR_INTERCEPT_BAD_PORT' } as never);
+});
+
+test('--http-header NAME=VALUE lower-cases names and keeps values as given', (t) => {
+  t.deepEqual(parseHeaders(['X-Dev=Alice', 'x-team=a=b']), { 'x-dev': 'Alice', 'x-team': 'a=b' });
+  t.is(parseHeaders([]), undefined);
+  t.throws(() => parseHeaders(['novalue']), { code: 'TP_ERR_INTERCEPT_BAD_HEADER' } as never);
+  t.throws(() => parseHeaders(['bad name=x']), { code: 'TP_ERR_INTERCEPT_BAD_HEADER' } as never);
+});
+
+test('argv splits at the first --', (t) => {
+  t.deepEqual(splitAtDashes(['web', '--port', '1', '--', 'env', '--', 'x']), { tpArgv: ['web', '--port', '1'], command: ['env', '--', 'x'] });
+  t.deepEqual(splitAtDashes(['web']), { tpArgv: ['web'], command: [] });
+});
