@@ -322,3 +322,13 @@ test('control messages over the frame limit are refused locally, never sent to k
   t.false(client.closed);
   t.false(server.closed);
 });
+
+test('opens beyond maxPendingOpens get the limit code', async (t) => {
+  const { client, server } = memorySessions({}, { maxPendingOpens: 1 });
+  t.teardown(() => client.destroy());
+  server.on('stream', () => {}); // never answers
+  const first = client.open({ host: 'h', port: 1 }, { timeoutMs: 5000 });
+  first.catch(() => {});
+  const error = await t.throwsAsync(client.open({ host: 'h', port: 2 }));
+  t.is((error as { reason?: string }).reason, 'limit');
+});
