@@ -2,7 +2,8 @@
 // per-connection decision. A connection accepted on an agent port goes, by the intercepts of the
 // app port behind it at that moment: nowhere special → piped byte for byte to the app; a global
 // intercept → into a tunnel stream (the app if none can be opened); personal intercepts → the
-// HTTP router, which decides per request. While the manager is unreachable the table is empty, so
+// HTTP router, which decides per request (if the first bytes are HTTP/1; h2c prior knowledge and
+// other protocols go to the app unrouted). While the manager is unreachable the table is empty, so
 // everything reaches the app (fail open). A connection keeps the path chosen when it was accepted
 // (a raw pipe is never re-parsed), but the HTTP router reads the table afresh for each request;
 // connections and upstream streams of an intercept that leaves the table are closed.
@@ -21,6 +22,17 @@ import { ManagerClient, type ManagerClientStatus } from './manager-client.js';
 import { forwardToApp, forwardToIntercept } from './raw-forwarder.js';
 
 const log = createDebug('tp:agent');
+
+/** RFC 9113 §3.4: the client connection preface of HTTP/2 with prior knowledge. */
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** What a connection's first bytes look like: HTTP/1 (a method token), the HTTP/2 preface, or something else. */
+export function firstBytesKind(first: Buffer): 'http1' | 'h2c' | 'other' {
+  const n = Math.min(first.length, HTTP2_PREFACE.length);
+  if (n > 0 && first.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n))) return 'h2c';
+  // RFC 9110 §9: methods are tokens; every registered one starts with an uppercase letter.
+  return first.length > 0 && first[0] >= 0x41 && first[0] <= 0x5a ? 'http1' : 'other';
+}
 
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
@@ -163,6 +175,28 @@ export class TrafficAgent {
     return { port, server, router, boundPort };
   }
 
+  /**
+   * Only HTTP/1 is routed per request: a connection whose first bytes are the HTTP/2 preface (h2c
+   * prior knowledge, gRPC) or do not start with a method token (TLS, other protocols) goes to the
+   * app byte for byte, as it would with no intercept.
+   */
+  private routeByFirstBytes(socket: Socket, router: HttpRouter, app: { host: string; port: number }, id: string, peer: string): void {
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const kind = firstBytesKind(first);
+      if (kind === 'http1') {
+        log('-> %s %s → http router :%d', id, peer, app.port);
+        router.handle(socket, id);
+        // The HTTP server reads on from the (paused) socket's buffer, where the first bytes went back.
+        socket.resume();
+      } else {
+        log('-> %s %s → app :%d (%s, not routed)', id, peer, app.port, kind);
+        forwardToApp(socket, app, id);
+      }
+    });
+  }
+
   private trackGlobal(interceptId: string, socket: Socket): void {
     let sockets = this.globalConnections.get(interceptId);
     if (!sockets) this.globalConnections.set(interceptId, (sockets = new Set()));
@@ -188,8 +222,7 @@ export class TrafficAgent {
         forwardToIntercept(socket, () => this.manager.openInterceptStream(route.intercept, peer), app, id);
         return;
       case 'http':
-        log('-> %s %s → http router :%d', id, peer, port.appPort);
-        router.handle(socket, id);
+        this.routeByFirstBytes(socket, router, app, id, peer);
         return;
     }
   }

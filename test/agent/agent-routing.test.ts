@@ -184,7 +184,7 @@ test('a request the agent cannot parse gets 400 and the agent lives on', async (
   const laptop = await startNamedHttpServer(t, 'laptop');
   const { manager, agentPorts } = await startAgentRig(t, [app.port]);
   await manager.setIntercepts([personal('alice', laptop.port, { containerPort: app.port, headers: { 'x-dev': 'alice' } })]);
-  const reply = await exchange(agentPorts[0], Buffer.from('\x16\x03\x01 this is not HTTP\r\n\r\n'));
+  const reply = await exchange(agentPorts[0], Buffer.from('HELLO? this is not HTTP\r\n\r\n'));
   t.regex(reply.toString('latin1'), /^HTTP\/1\.1 400 /);
   t.is((await get(agentPorts[0], '/', { headers: { 'x-dev': 'alice' } })).servedBy, 'laptop');
 });
@@ -236,4 +236,17 @@ test('request bodies reach the side the request was routed to, interleaved on on
   t.is(await post(false, big, true), `app:${big.length}`);
   t.deepEqual(sides.get('laptop'), [big, 'abc']);
   t.deepEqual(sides.get('app'), ['hello', big]);
+});
+
+test('on a port with personal intercepts, h2c prior knowledge and non-HTTP bytes reach the app unrouted', async (t) => {
+  const app = await startEchoServer(t);
+  const laptop = await startEchoServer(t);
+  const { manager, agentPorts } = await startAgentRig(t, [app.port]);
+  await manager.setIntercepts([personal('alice', laptop.port, { containerPort: app.port, headers: { 'x-dev': 'alice' } })]);
+  const h2 = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), randomBytes(5000)]);
+  t.true((await exchange(agentPorts[0], h2)).equals(h2));
+  const tls = Buffer.concat([Buffer.from([0x16, 0x03, 0x01]), randomBytes(4000)]);
+  t.true((await exchange(agentPorts[0], tls)).equals(tls));
+  t.is(laptop.received.length, 0);
+  t.is(manager.streams.length, 0);
 });

@@ -31,3 +31,13 @@ test('malformed list entries are dropped with a reason and the valid ones kept',
   t.is(parsed.problems.length, 4);
   t.deepEqual(parseInterceptsBody('junk').intercepts, []);
 });
+
+test('first bytes tell HTTP/1 from the HTTP/2 preface and other protocols', async (t) => {
+  const { firstBytesKind } = await import('../../src/agent/agent.js');
+  t.is(firstBytesKind(Buffer.from('GET / HTTP/1.1\r\n')), 'http1');
+  t.is(firstBytesKind(Buffer.from('POST /x HTTP/1.1\r\n')), 'http1');
+  t.is(firstBytesKind(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2c');
+  t.is(firstBytesKind(Buffer.from('PRI * HTTP/2')), 'h2c');
+  t.is(firstBytesKind(Buffer.from([0x16, 0x03, 0x01, 0x02])), 'other');
+  t.is(firstBytesKind(Buffer.from('get / HTTP/1.1')), 'other');
+});
