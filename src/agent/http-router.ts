@@ -7,8 +7,9 @@
 // then piped raw.
 // Failures: a request whose intercept stream cannot be opened goes to the app (fail open; the
 // laptop side answers 502 itself when nothing listens on its local port); an app that cannot be
-// reached gets 502; a request that cannot be parsed gets 400. Leaves out routing inside h2c (an upgraded or
-// prior-knowledge HTTP/2 connection is not parsed further) and CONNECT (answered 405).
+// reached gets 502; a request that cannot be parsed gets 400. Leaves out routing inside HTTP/2
+// (an h2c-upgraded connection is not parsed further; agent.ts sends prior-knowledge h2c to the
+// app before it gets here) and CONNECT (answered 405).
 import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
