@@ -1,0 +1,78 @@
+// Benchmark of intercepts against the sandbox (run as root with the sandbox up; tp itself runs
+// as the unprivileged test user): requests per second and latency (p50, p99) from a pod inside
+// the cluster to the Service `web`, first served by its pods, then globally intercepted to a
+// server on the laptop; and bulk throughput of a raw TCP echo, from the pods and intercepted.
+// Prints a table and writes JSON to bench/results/. Usage: tsx bench/intercept.ts [requests] [concurrency] [MiB]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { execInPod } from '../test/sandbox/e2e/sandbox-client.js';
+import { setUpNamespace, tearDownNamespace } from '../test/e2e/intercept/helpers.js';
+
+const REQUESTS = Number(process.argv[2] ?? 2000);
+const CONCURRENCY = Number(process.argv[3] ?? 8);
+const BULK_MIB = Number(process.argv[4] ?? 64);
+const NAMESPACE = 'tp-ic-bench';
+
+/** Runs in the client pod: keep-alive HTTP load, prints {rps, p50, p99}. */
+const loadScript = (url: string) => `
+const http = require('http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: ${CONCURRENCY} });
+const lat = []; let sent = 0; const t0 = process.hrtime.bigint();
+function one() {
+  if (sent >= ${REQUESTS}) return Promise.resolve();
+  sent++;
+  const s = process.hrtime.bigint();
+  return new Promise((res, rej) => http.get('${url}', { agent }, (r) => { r.resume(); r.on('end', () => { lat.push(Number(process.hrtime.bigint() - s) / 1e6); res(); }); }).on('error', rej)).then(one);
+}
+Promise.all(Array.from({ length: ${CONCURRENCY} }, one)).then(() => {
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9; lat.sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  console.log(JSON.stringify({ rps: lat.length / secs, p50: q(0.5), p99: q(0.99) })); agent.destroy();
+});`;
+
+/** Runs in the client pod: sends BULK_MIB MiB to an echo, reads it back, prints {mibPerS}. */
+const bulkScript = (host: string) => `
+const net = require('net'); const total = ${BULK_MIB} * 1048576; const chunk = Buffer.alloc(65536, 7);
+let got = 0; const t0 = process.hrtime.bigint();
+const s = net.connect(9000, '${host}', () => { let sent = 0; const pump = () => { while (sent < total) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } }; pump(); });
+s.on('data', (d) => { got += d.length; if (got >= total) { const secs = Number(process.hrtime.bigint() - t0) / 1e9; console.log(JSON.stringify({ mibPerS: ${BULK_MIB} / secs })); s.destroy(); } });`;
+
+async function inPod(script: string): Promise<Record<string, number>> {
+  const result = await execInPod('client', ['node', '-e', script], NAMESPACE, 300_000);
+  if (result.code !== 0) throw new Error(`load failed: ${result.stderr}`);
+  return JSON.parse(result.stdout.trim()) as Record<string, number>;
+}
+
+const env = await setUpNamespace(NAMESPACE);
+const laptop = env.newLaptop('bench');
+const web = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('laptop bench\n'));
+const echo = createTcpServer((socket) => socket.pipe(socket));
+try {
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  await env.tp(laptop, ['connect', '-n', NAMESPACE], 120_000);
+  const url = `http://web.${NAMESPACE}/`;
+  const pods = await inPod(loadScript(url));
+  const podsBulk = await inPod(bulkScript(`raw.${NAMESPACE}`));
+  await env.tp(laptop, ['intercept', 'web', '--port', String((web.address() as AddressInfo).port)]);
+  await env.tp(laptop, ['intercept', 'raw', '--port', String((echo.address() as AddressInfo).port)]);
+  const intercepted = await inPod(loadScript(url));
+  const interceptedBulk = await inPod(bulkScript(`raw.${NAMESPACE}`));
+  const rows = [
+    ['pods (no intercept)', pods.rps, pods.p50, pods.p99, podsBulk.mibPerS],
+    ['intercepted to laptop', intercepted.rps, intercepted.p50, intercepted.p99, interceptedBulk.mibPerS],
+  ] as const;
+  console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed`);
+  console.log('path                    req/s     p50 ms   p99 ms   bulk MiB/s');
+  for (const [name, rps, p50, p99, bulk] of rows) console.log(`${name.padEnd(22)} ${rps.toFixed(0).padStart(7)} ${p50.toFixed(2).padStart(9)} ${p99.toFixed(2).padStart(8)} ${bulk.toFixed(1).padStart(11)}`);
+  mkdirSync('bench/results', { recursive: true });
+  const file = `bench/results/intercept-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, pods, podsBulk, intercepted, interceptedBulk }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+} finally {
+  await laptop.cleanup();
+  web.close();
+  echo.close();
+  await tearDownNamespace(env);
+}
