@@ -7,6 +7,11 @@ import { connectTunnel } from '../../src/tunnel/ws-client.js';
 import { TunnelServer } from '../../src/tunnel/ws-server.js';
 import { readAll } from './helpers.js';
 
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 async function setup(t: import('ava').ExecutionContext, size: number) {
   const server = await TunnelServer.listen({ authenticate: tokenAuthenticator('pool-token', 'pool') });
   t.teardown(() => server.destroy());
@@ -35,7 +40,7 @@ async function setup(t: import('ava').ExecutionContext, size: number) {
 test('open() spreads streams over the least-loaded sessions', async (t) => {
   const { pool } = await setup(t, 3);
   await pool.start();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => pool.liveSessions.length === 3);
   const streams: TunnelStream[] = [];
   for (let i = 0; i < 9; i++) streams.push(await pool.open({ host: 'h', port: i + 1 }));
   const counts = pool.liveSessions.map((session) => session.openStreamCount).sort();
@@ -47,10 +52,10 @@ test('open() spreads streams over the least-loaded sessions', async (t) => {
 test('a dead session is replaced and new streams go to live ones', async (t) => {
   const { pool, serverSessions, connects } = await setup(t, 2);
   await pool.start();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => pool.liveSessions.length === 2);
   t.is(pool.liveSessions.length, 2);
   serverSessions[0].destroy();
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await until(() => connects() === 3 && pool.liveSessions.length === 2);
   t.is(pool.liveSessions.length, 2);
   t.is(connects(), 3);
   const stream = await pool.open({ host: 'h', port: 1 });
