@@ -36,17 +36,25 @@ import { SshSocksProxy } from './outbound-ssh.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
 const TP_DIST = fileURLToPath(new URL('../dist/commands/connect.js', import.meta.url));
-const DOWNLOAD_BYTES = positiveInt('BENCH_BYTES', 2 ** 30);
-const DURATION_S = positiveInt('BENCH_DURATION_S', 5);
-const CONNECTIONS = positiveInt('BENCH_CONNECTIONS', 16);
-const PROFILE = process.env.BENCH_PROFILE === '1';
-const DAEMON_DEBUG = process.env.BENCH_DAEMON_DEBUG;
-const ROUTES = (process.env.BENCH_ROUTES ?? Object.keys(ROUTE_LABELS).join(',')).split(',') as RouteName[];
 /** A download slower than this (bytes/s) is cut off rather than let the run take forever. */
 const SLOWEST_DOWNLOAD = 10e6;
 
 class BenchConfigError extends Error {
   readonly code = 'TP_BENCH_CONFIG';
+}
+
+/** The run's settings from the environment (see the header); bad values are refused in main(). */
+function readConfig() {
+  const routes = (process.env.BENCH_ROUTES ?? Object.keys(ROUTE_LABELS).join(',')).split(',') as RouteName[];
+  for (const route of routes) if (!(route in ROUTE_LABELS)) throw new BenchConfigError(`BENCH_ROUTES: unknown route ${route} (known: ${Object.keys(ROUTE_LABELS).join(', ')})`);
+  return {
+    downloadBytes: positiveInt('BENCH_BYTES', 2 ** 30),
+    durationS: positiveInt('BENCH_DURATION_S', 5),
+    connections: positiveInt('BENCH_CONNECTIONS', 16),
+    profile: process.env.BENCH_PROFILE === '1',
+    daemonDebug: process.env.BENCH_DAEMON_DEBUG,
+    routes,
+  };
 }
 
 function positiveInt(name: string, fallback: number): number {
@@ -77,8 +85,10 @@ class Cleanup {
 }
 
 async function main(): Promise<void> {
-  for (const route of ROUTES) if (!(route in ROUTE_LABELS)) throw new BenchConfigError(`BENCH_ROUTES: unknown route ${route} (known: ${Object.keys(ROUTE_LABELS).join(', ')})`);
+  readConfig();
   requireRoot('run the outbound benchmark');
+  const missing = ['curl', 'wrk', 'proxychains4', 'ssh', 'ssh-keygen', 'socat'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  if (missing.length > 0) throw new BenchConfigError(`missing programs: ${missing.join(', ')} (apt-get install wrk proxychains4 openssh-client openssh-server socat curl)`);
   if (!existsSync(TP_DIST)) throw new BenchConfigError(`tp is not built (${TP_DIST} is missing): run npm run build first`);
   const cleanup = new Cleanup();
   const onSignal = (): void => {
@@ -95,9 +105,10 @@ async function main(): Promise<void> {
 }
 
 async function run(cleanup: Cleanup): Promise<void> {
+  const config = readConfig();
   const report: OutboundReport = {
     startedAt: new Date().toISOString(),
-    config: { downloadBytes: DOWNLOAD_BYTES, durationS: DURATION_S, connections: CONNECTIONS, target: '' },
+    config: { downloadBytes: config.downloadBytes, durationS: config.durationS, connections: config.connections, target: '' },
     environment: environment(),
     routes: {},
     notes: [],
@@ -119,12 +130,12 @@ async function run(cleanup: Cleanup): Promise<void> {
   const laptop = newLaptop('bench-outbound');
   cleanup.add('tp quit', () => laptop.cleanup());
   await laptop.tp(['manager', 'install'], { timeoutMs: 120_000 });
-  const listeners = await connectTp(laptop, DAEMON_DEBUG === undefined ? {} : { DEBUG: DAEMON_DEBUG });
-  report.config.daemonDebug = DAEMON_DEBUG ?? '(unset: tp:* to the log file)';
+  const listeners = await connectTp(laptop, config.daemonDebug === undefined ? {} : { DEBUG: config.daemonDebug });
+  report.config.daemonDebug = config.daemonDebug ?? '(unset: tp:* to the log file)';
   const daemonPid = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { pid?: number };
 
   let ssh: SshSocksProxy | undefined;
-  if (ROUTES.includes('sshSocks')) {
+  if (config.routes.includes('sshSocks')) {
     step('ssh -D through the API port-forward');
     ssh = await SshSocksProxy.start({ namespace: BENCH_NAMESPACE, pod: SSHD_POD, podPort: SSHD_PORT, key: fixtures.sshKey, env: laptop.env });
     const started = ssh;
@@ -155,34 +166,34 @@ async function run(cleanup: Cleanup): Promise<void> {
     return m;
   };
 
-  const active = ROUTES.filter((name) => routes[name]);
+  const active = config.routes.filter((name) => routes[name]);
   step(`check: GET /small through every route`);
   for (const name of active) await download(routes[name]!, `${baseUrl}/small`, 2, context, 15);
 
-  step(`download ${DOWNLOAD_BYTES} bytes`);
-  const timeoutS = Math.ceil(DOWNLOAD_BYTES / SLOWEST_DOWNLOAD) + 10;
+  step(`download ${config.downloadBytes} bytes`);
+  const timeoutS = Math.ceil(config.downloadBytes / SLOWEST_DOWNLOAD) + 10;
   for (const name of active) {
-    (report.routes[name] ??= {}).download = await measure(name, 'download', () => download(routes[name]!, `${baseUrl}/bytes/${DOWNLOAD_BYTES}`, DOWNLOAD_BYTES, context, timeoutS));
+    (report.routes[name] ??= {}).download = await measure(name, 'download', () => download(routes[name]!, `${baseUrl}/bytes/${config.downloadBytes}`, config.downloadBytes, context, timeoutS));
   }
-  step(`wrk: ${CONNECTIONS} connections, ${DURATION_S} s each`);
+  step(`wrk: ${config.connections} connections, ${config.durationS} s each`);
   for (const name of active) {
     const results = (report.routes[name] ??= {});
-    results.keepAlive = await measure(name, 'keep-alive requests', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: true, durationS: DURATION_S, connections: CONNECTIONS }, context));
-    results.newConnections = await measure(name, 'new connections', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: false, durationS: DURATION_S, connections: CONNECTIONS }, context));
+    results.keepAlive = await measure(name, 'keep-alive requests', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: true, durationS: config.durationS, connections: config.connections }, context));
+    results.newConnections = await measure(name, 'new connections', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: false, durationS: config.durationS, connections: config.connections }, context));
   }
 
   if (ssh) await ssh.close();
   const stamp = report.startedAt.replace(/[:.]/g, '-');
   mkdirSync(RESULTS_DIR, { recursive: true });
-  if (PROFILE) {
+  if (config.profile) {
     step('profiled tp runs (not in the table)');
     const targets = profileTargets(daemonPid.pid, classify);
     const prefix = `outbound-${stamp}`;
-    const small = Math.min(DOWNLOAD_BYTES, 2 ** 28);
+    const small = Math.min(config.downloadBytes, 2 ** 28);
     report.profiles = [
       await profiled(`tp SOCKS5 download ${small} bytes`, targets, RESULTS_DIR, `${prefix}-download`, () => download(routes.tpSocks!, `${baseUrl}/bytes/${small}`, small, context, timeoutS)),
-      await profiled('tp HTTP proxy keep-alive requests', targets, RESULTS_DIR, `${prefix}-http-keepalive`, () => requestRate(routes.tpHttp!, `${baseUrl}/small`, { keepAlive: true, durationS: DURATION_S, connections: CONNECTIONS }, context)),
-      await profiled('tp SOCKS5 new connections', targets, RESULTS_DIR, `${prefix}-socks-new`, () => requestRate(routes.tpSocks!, `${baseUrl}/small`, { keepAlive: false, durationS: DURATION_S, connections: CONNECTIONS }, context)),
+      await profiled('tp HTTP proxy keep-alive requests', targets, RESULTS_DIR, `${prefix}-http-keepalive`, () => requestRate(routes.tpHttp!, `${baseUrl}/small`, { keepAlive: true, durationS: config.durationS, connections: config.connections }, context)),
+      await profiled('tp SOCKS5 new connections', targets, RESULTS_DIR, `${prefix}-socks-new`, () => requestRate(routes.tpSocks!, `${baseUrl}/small`, { keepAlive: false, durationS: config.durationS, connections: config.connections }, context)),
     ];
   }
   await laptop.tp(['quit']).catch(() => undefined);
