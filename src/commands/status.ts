@@ -1,6 +1,7 @@
 import { TpCommand } from '../cli/base-command.js';
 import { status } from '../daemon/client.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
+import type { InterceptStatus } from '../intercept/daemon-feature.js';
 
 type StatusResult = { connected: false } | ({ connected: true } & DaemonStatus);
 
@@ -33,6 +34,12 @@ export default class Status extends TpCommand<StatusResult> {
       lines.push(`SOCKS5:     ${l.socks}`, `HTTP proxy: ${l.http}`, `PAC file:   ${l.pac}`, `DNS stub:   ${l.dns}`);
     }
     if (result.routing) lines.push(`Routes:     services ${result.routing.serviceCidrs.join(' ') || '-'}, pods ${result.routing.podCidrs.join(' ') || '-'}, domain ${result.routing.clusterDomain}`);
+    const intercepts = (result.features?.intercepts ?? []) as InterceptStatus[];
+    lines.push(`Intercepts: ${intercepts.length === 0 ? 'none' : ''}`);
+    for (const i of intercepts) {
+      lines.push(`  ${i.name}: ${i.state} ${i.mode}, ${i.workload}, ${i.intercepting} -> ${i.destination}${i.message ? ` (${i.message})` : ''}`);
+      if (i.warning) lines.push(`    warning: ${i.warning}`);
+    }
     lines.push(`Log:        ${result.logFile}`);
     return lines.join('\n');
   }
