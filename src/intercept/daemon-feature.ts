@@ -171,7 +171,9 @@ class InterceptFeature implements DaemonFeature {
     }
     if (type !== InterceptEvent.changed) return;
     const info = (body as InterceptChangedBody)?.intercept;
-    const local = info && [...this.mine.values()].find((m) => m.info.id === info.id);
+    // After a manager restart our intercepts get new ids; until the re-create answers, the
+    // manager's events for our session name them by the id we do not know yet.
+    const local = info && ([...this.mine.values()].find((m) => m.info.id === info.id) ?? (info.clientSession === this.context.link.session ? this.mine.get(info.name) : undefined));
     if (!local) return;
     if (info.state === 'REMOVED') {
       log('!! %s removed by the manager: %s', info.name, info.message);
@@ -187,10 +189,20 @@ class InterceptFeature implements DaemonFeature {
     void this.recreateAll(hello.sessionId);
   };
 
+  /** Takes over the manager's intercept of ours with this name, if it has one. */
+  private async adoptExisting(local: LocalIntercept, sessionId: string): Promise<boolean> {
+    const namespace = local.spec.namespace;
+    const list = (await this.context.link.request(InterceptMethod.list, { namespace }, 10_000).catch(() => null)) as InterceptListResult | null;
+    const found = list?.workloads.flatMap((w) => w.intercepts).find((i) => i.clientSession === sessionId && i.name === local.info.name);
+    if (found) local.info = found;
+    return found !== undefined;
+  }
+
   /** The manager forgot our session: create every intercept again under the new one. */
   private async recreateAll(sessionId: string): Promise<void> {
     for (const local of [...this.mine.values()]) {
       if (local.info.clientSession === sessionId) continue;
+      const staleId = local.info.id;
       for (let attempt = 1; attempt <= RECREATE_ATTEMPTS && !this.closed && this.mine.get(local.info.name) === local; attempt++) {
         try {
           const result = (await this.context.link.request(InterceptMethod.create, local.spec, CREATE_TIMEOUT_MS)) as InterceptCreateResult;
@@ -200,6 +212,9 @@ class InterceptFeature implements DaemonFeature {
           break;
         } catch (err) {
           log('!! resuming %s (attempt %d): %s', local.info.name, attempt, (err as Error).message);
+          // An earlier attempt may have reached the manager after all: an event brought the new
+          // intercept, or the manager holds one of ours under this name.
+          if (local.info.id !== staleId || (await this.adoptExisting(local, sessionId))) break;
           local.info = { ...local.info, state: 'WAITING', message: `resuming after the manager restarted: ${(err as Error).message}` };
           await new Promise((resolve) => setTimeout(resolve, RECREATE_RETRY_MS));
         }
