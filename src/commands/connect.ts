@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
+import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { connect, type ConnectResult } from '../daemon/client.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 
@@ -13,12 +13,8 @@ export default class Connect extends TpCommand<ConnectResult> {
     '<%= config.bin %> connect --also-proxy 10.20.0.0/16 --also-proxy "*.rds.amazonaws.com"',
   ];
   static flags = {
-    ...kubeFlags,
+    ...connectionFlags,
     namespace: Flags.string({ char: 'n', description: 'Namespace that single-label names resolve in (default: the context\'s namespace).' }),
-    'manager-namespace': managerNamespaceFlag,
-    'manager-url': Flags.string({ description: 'Reach the manager at this ws:// or wss:// URL instead of through the Kubernetes API.' }),
-    'also-proxy': Flags.string({ description: 'CIDR or name pattern to reach through the cluster as well.', multiple: true }),
-    'never-proxy': Flags.string({ description: 'CIDR or name pattern that always stays direct.', multiple: true }),
     'socks-port': Flags.integer({ description: 'Port of the SOCKS5 proxy (default: a free one, the same as last time when possible).' }),
     'http-port': Flags.integer({ description: 'Port of the HTTP proxy and PAC file.' }),
     'dns-port': Flags.integer({ description: 'Port of the DNS stub (UDP and TCP).' }),
@@ -28,18 +24,7 @@ export default class Connect extends TpCommand<ConnectResult> {
     const { flags } = await this.parse(Connect);
     // Checked here as well, so that a wrong context fails before any daemon starts.
     loadKubeConfig(flags);
-    return connect({
-      kubeconfig: flags.kubeconfig,
-      context: flags.context,
-      namespace: flags.namespace,
-      managerNamespace: flags['manager-namespace'],
-      managerUrl: flags['manager-url'],
-      alsoProxy: flags['also-proxy'] ?? [],
-      neverProxy: flags['never-proxy'] ?? [],
-      socksPort: flags['socks-port'],
-      httpPort: flags['http-port'],
-      dnsPort: flags['dns-port'],
-    });
+    return connect(daemonConfigFrom(flags, { namespace: flags.namespace, socksPort: flags['socks-port'], httpPort: flags['http-port'], dnsPort: flags['dns-port'] }));
   }
 
   render({ alreadyConnected, status }: ConnectResult): string {

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
+import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { intercept, type InterceptResult } from '../intercept/cli.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
 import { parseHeaders, parsePortFlag, splitAtDashes } from '../intercept/flags.js';
@@ -17,7 +17,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
   static strict = false;
   static args = { workload: Args.string({ description: 'Deployment, StatefulSet or ReplicaSet (name or Kind/name).', required: true }) };
   static flags = {
-    ...kubeFlags,
+    ...connectionFlags,
     port: Flags.string({ char: 'p', description: 'Local port, and which service port to take: <local>[:<name or number>].', required: true }),
     address: Flags.string({ description: 'Host on this machine that receives the traffic.', default: '127.0.0.1' }),
     namespace: Flags.string({ char: 'n', description: 'Namespace of the workload (default: the connected one).' }),
@@ -30,8 +30,6 @@ export default class Intercept extends TpCommand<InterceptResult> {
     'env-file': Flags.string({ description: 'Write the pod\'s environment to this file (with Node 20, use --env-out for a file that does not exist yet).', aliases: ['env-out'] }),
     'env-syntax': Flags.option({ description: 'Syntax of --env-file.', options: ENV_SYNTAXES, default: 'docker' as EnvSyntax })(),
     'env-json': Flags.string({ description: 'Write the pod\'s environment to this file as JSON.' }),
-    'manager-namespace': managerNamespaceFlag,
-    'manager-url': Flags.string({ description: 'Reach the manager at this ws:// or wss:// URL (when tp intercept connects).' }),
   };
 
   async run(): Promise<InterceptResult> {
@@ -46,7 +44,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
     const { localPort, servicePort } = parsePortFlag(flags.port);
     const text = this.outputFormat === 'text';
     return intercept({
-      connect: { kubeconfig: flags.kubeconfig, context: flags.context, managerNamespace: flags['manager-namespace'], managerUrl: flags['manager-url'], alsoProxy: [], neverProxy: [] },
+      connect: daemonConfigFrom(flags),
       spec: {
         workload: args.workload,
         namespace: flags.namespace,

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
+import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { TpError } from '../errors.js';
 import { EXIT_NOT_FOUND, runInCluster, type RunResult } from '../run/run.js';
 import { splitRunArgv } from '../run/argv.js';
@@ -16,12 +16,8 @@ export default class Run extends TpCommand<RunResult> {
   ];
   static strict = false;
   static flags = {
-    ...kubeFlags,
+    ...connectionFlags,
     namespace: Flags.string({ char: 'n', description: 'Namespace that single-label names resolve in (when tp run connects).' }),
-    'manager-namespace': managerNamespaceFlag,
-    'manager-url': Flags.string({ description: 'Reach the manager at this ws:// or wss:// URL (when tp run connects).' }),
-    'also-proxy': Flags.string({ description: 'CIDR or name pattern to reach through the cluster as well (when tp run connects).', multiple: true }),
-    'never-proxy': Flags.string({ description: 'CIDR or name pattern that always stays direct (when tp run connects).', multiple: true }),
     'keep-connected': Flags.boolean({ description: 'Leave the daemon running after the command when tp run started it.' }),
     'env-only': Flags.boolean({ description: 'Only set proxy variables: no Node preload, no LD_PRELOAD library.' }),
     preload: Flags.boolean({ description: 'Load the LD_PRELOAD library (--no-preload to leave it out).', default: true, allowNo: true }),
@@ -47,15 +43,7 @@ export default class Run extends TpCommand<RunResult> {
       args: command.slice(1),
       keepConnected: flags['keep-connected'],
       layers: { envOnly: flags['env-only'], preload: flags.preload, nodeShim: flags['node-shim'] },
-      connect: {
-        kubeconfig: flags.kubeconfig,
-        context: flags.context,
-        namespace: flags.namespace,
-        managerNamespace: flags['manager-namespace'],
-        managerUrl: flags['manager-url'],
-        alsoProxy: flags['also-proxy'] ?? [],
-        neverProxy: flags['never-proxy'] ?? [],
-      },
+      connect: daemonConfigFrom(flags, { namespace: flags.namespace }),
     });
   }
 

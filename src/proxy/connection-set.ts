@@ -1,7 +1,18 @@
-// The open connections of one listener, so close() can wait for them to drain and destroy() can
-// end them. Used by the SOCKS5 server, the HTTP proxy and the DNS stub's TCP side. Leaves out
-// accepting connections (the server owns that).
-import type { Server } from 'node:net';
+// A listener's life: starting it (`listen`), and the open connections of it, so close() can wait
+// for them to drain and destroy() can end them. Used by the SOCKS5 server, the HTTP proxy and the
+// DNS stub's TCP side. Leaves out accepting connections (the server owns that).
+import type { AddressInfo, Server } from 'node:net';
+
+/** Listens on host:port (default 127.0.0.1 and any free port); rejects with the bind error. */
+export function listen(server: Server, port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
 
 interface Destroyable {
   destroy(error?: Error): unknown;

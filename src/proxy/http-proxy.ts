@@ -11,7 +11,7 @@ import { createServer, type Agent, type IncomingMessage, type Server, type Serve
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { closeGracefully, ConnectionSet } from './connection-set.js';
+import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
 import { createDialAgent } from './dial-agent.js';
 import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, type DialError } from './dial.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
@@ -90,16 +90,10 @@ export class HttpProxyServer {
     });
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
-        this.server.removeListener('error', reject);
-        const address = this.server.address() as AddressInfo;
-        log('listening on %s:%d', address.address, address.port);
-        resolve(address);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const address = await listen(this.server, this.options.port, this.options.host);
+    log('listening on %s:%d', address.address, address.port);
+    return address;
   }
 
   /** Stops accepting, ends idle keep-alive connections, waits for the rest, then destroys them. */

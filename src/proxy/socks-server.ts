@@ -7,7 +7,7 @@
 import createDebug from 'debug';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { closeGracefully, ConnectionSet } from './connection-set.js';
+import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
 import { createDirectDial, formatTarget, socksReplyFor, SOCKS_REPLY, toDialError, type Dial } from './dial.js';
 import { pipeBothWays } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
@@ -64,16 +64,10 @@ export class SocksServer {
   }
 
   /** Starts listening; resolves with the bound address. */
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
-        this.server.removeListener('error', reject);
-        const address = this.server.address() as AddressInfo;
-        log('listening on %s:%d', address.address, address.port);
-        resolve(address);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const address = await listen(this.server, this.options.port, this.options.host);
+    log('listening on %s:%d', address.address, address.port);
+    return address;
   }
 
   /** Stops accepting, lets open connections finish, destroys what is left after the timeout. */
