@@ -63,7 +63,7 @@ test.serial('http.get reaches a cluster name', async (t) => {
 });
 
 test.serial('net.connect to a cluster address reports that address as the remote end', async (t) => {
-  const result = await node('const s = require("net").connect(80, "198.51.100.7", () => { console.log(s.remoteAddress, s.remotePort); s.end("GET /net HTTP/1.0\\r\\n\\r\\n"); }); s.on("data", (d) => process.stdout.write(d.toString().split("\\r\\n\\r\\n")[1] ?? ""))');
+  const result = await node('const s = require("net").connect(80, "198.51.100.7", () => { console.log(s.remoteAddress, s.remotePort); s.end("GET /net HTTP/1.0\\r\\n\\r\\n"); }); let r = ""; s.on("data", (d) => (r += d)); s.on("end", () => process.stdout.write(r.split("\\r\\n\\r\\n")[1] ?? ""))');
   t.is(result.stdout, `${SERVICE_IP} 80\npod /net\n`, result.stderr);
 });
 
