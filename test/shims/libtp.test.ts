@@ -70,7 +70,9 @@ test.serial('python sockets resolve and connect to the cluster with the original
     's = socket.create_connection(("hello.default", 80), timeout=5)',
     'print(s.getpeername())',
     's.sendall(b"GET /py HTTP/1.0\\r\\n\\r\\n")',
-    'print(s.recv(4096).decode().split("\\r\\n\\r\\n")[1].strip())',
+    'data = b""',
+    'while chunk := s.recv(4096): data += chunk',
+    'print(data.decode().split("\\r\\n\\r\\n")[1].strip())',
   ].join('\n');
   const result = await run('python3', ['-c', script], daemon.env);
   t.is(result.stdout, `${SERVICE_IP}\n('${SERVICE_IP}', 80)\npod /py\n`, result.stderr);
