@@ -127,9 +127,17 @@ test('garbage datagrams do not disturb the listener', async (t) => {
   t.is(await exchange(socket, 'ok'), 'ok');
 });
 
-test('close is idempotent', async (t) => {
+test('close is idempotent and frees the redirect port', async (t) => {
   const listener = new RedirectListener({ token: TOKEN, route: (target) => decideRoute(target, table), dial: () => Promise.reject(new Error('unused')) });
-  await listener.listen();
+  const { redirectPort } = await listener.listen();
   await Promise.all([listener.close(), listener.close(), listener.destroy()]);
-  t.pass();
+  const refused = await new Promise<string>((resolve) => {
+    const socket = connect(redirectPort, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+  t.is(refused, 'ECONNREFUSED');
 });

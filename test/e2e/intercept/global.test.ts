@@ -46,11 +46,12 @@ test.serial('a global intercept sends every request for the Service to the lapto
   t.deepEqual(web.intercepts.map((i) => i.name), ['web']);
 
   await laptop.tp(['leave', 'web']);
-  await eventually(async () => {
+  const after = await eventually(async () => {
     const by = answeredBy(await curlFromPod(env.namespace, [`http://web.${env.namespace}/after`]));
     if (!by.startsWith('pod web-')) throw new Error(`answered by ${by}`);
+    return by;
   }, 15_000);
-  t.pass();
+  t.regex(after, /^pod web-/);
 });
 
 test.serial('with the agent in place and no intercept, the pods answer unchanged', async (t) => {

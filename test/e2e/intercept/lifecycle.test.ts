@@ -45,11 +45,13 @@ test.serial('when the client daemon dies, its intercept is gone within the sessi
   t.log(`pods answered again ${Date.now() - started} ms after the daemon died (session TTL ${SESSION_TTL_S} s)`);
   // The agent fails open at once (no client to splice to); the manager also forgets the intercept.
   await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
-  await eventually(async () => {
+  const left = await eventually(async () => {
     const list = JSON.parse((await env.tp(laptop, ['list', '-n', env.namespace, '--output', 'json'])).stdout) as { workloads: { name: string; intercepts: unknown[] }[] };
-    if (list.workloads.find((w) => w.name === 'web')!.intercepts.length !== 0) throw new Error('the intercept is still listed');
+    const intercepts = list.workloads.find((w) => w.name === 'web')!.intercepts;
+    if (intercepts.length !== 0) throw new Error('the intercept is still listed');
+    return intercepts;
   }, (SESSION_TTL_S + 10) * 1000);
-  t.pass();
+  t.deepEqual(left, []);
 });
 
 test.serial('after the manager restarts, the daemon creates its intercept again and traffic reaches the laptop', async (t) => {
