@@ -102,7 +102,7 @@ export class RedirectListener {
   private nextId = 1;
 
   constructor(private readonly options: RedirectListenerOptions) {
-    this.server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
+    this.server = createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (error) => log('!! listener error %s', error.message));
     this.handoverSocket = createSocket('udp4');
     this.handoverSocket.on('message', (datagram, from) => this.receive(datagram, from.address));
