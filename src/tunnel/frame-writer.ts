@@ -2,9 +2,13 @@
 // The first batch of an event-loop turn leaves at the end of the current task (a lone reply
 // waits for nothing); later batches in the same turn wait for the turn's check phase, so a busy
 // turn (many sockets readable at once) costs one WebSocket message instead of one per socket.
-// maxMessageBytes queued are sent at once. It also holds back writers while the transport is
-// over its high-water mark and wakes them as it drains.
+// maxMessageBytes queued are sent at once; a large DATA payload goes as its own message so it is
+// never copied (and the receiving decoder takes it whole). It also holds back writers while the
+// transport is over its high-water mark and wakes them as it drains.
 import type { Transport } from './transport.js';
+
+/** Payloads at least this large are sent as their own transport message instead of being copied into a batch. */
+const UNCOPIED_PAYLOAD_BYTES = 16 * 1024;
 
 export interface Waiter {
   continueWriting(): void;
@@ -32,6 +36,16 @@ export class FrameWriter {
 
   enqueue(first: Buffer, second?: Buffer): void {
     if (this.stopped) return;
+    if (second && second.length >= UNCOPIED_PAYLOAD_BYTES) {
+      // A large payload travels as its own message, never copied: what is queued, with this
+      // frame's header last, goes first (the transport keeps order, not message boundaries).
+      this.out.push(first);
+      this.outBytes += first.length;
+      this.flush();
+      this.bytesSent += second.length;
+      this.transport.send(second);
+      return;
+    }
     this.out.push(first);
     this.outBytes += first.length;
     if (second) {
