@@ -18,11 +18,11 @@ import httpProxy from 'http-proxy';
 import { pipeBothWays } from '../proxy/pipe.js';
 import type { InterceptRule, InterceptTable, RequestRoute } from './intercept-table.js';
 import { createStreamAgent } from './stream-agent.js';
+import { stripHopByHop } from '../proxy/hop-by-hop.js';
 
 const log = createDebug('tp:agent:http');
 
 /** RFC 9110 §7.6.1 hop-by-hop headers: each side's keep-alive is its own. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection']);
 /** Longest request head accepted (Node's maxHeaderSize); larger gets 431. */
 export const MAX_HEADER_BYTES = 32 * 1024;
 /** Idle keep-alive client connections are closed after this (Node's 5 s default is shorter than most clients expect). */
@@ -194,15 +194,6 @@ function describe(route: RequestRoute): string {
   return route.to === 'app' ? 'app' : `intercept ${route.intercept.id}`;
 }
 
-function stripHopByHop(headers: IncomingMessage['headers']): void {
-  const listed = String(headers.connection ?? '')
-    .split(',')
-    .map((name) => name.trim().toLowerCase())
-    .filter((name) => name !== '');
-  for (const name of Object.keys(headers)) {
-    if (HOP_BY_HOP.has(name) || listed.includes(name)) delete headers[name];
-  }
-}
 
 function failureReply(error: Error, route: RequestRoute): [number, string] {
   const side = route.to === 'app' ? 'the app' : `intercept "${route.intercept.name ?? route.intercept.id}"`;

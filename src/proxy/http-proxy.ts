@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
+import { stripHopByHop } from './hop-by-hop.js';
 import { createDialAgent } from './dial-agent.js';
 import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, type DialError } from './dial.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
@@ -37,19 +38,6 @@ export interface HttpProxyServerOptions {
 
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
-
-/** RFC 9110 §7.6.1 hop-by-hop headers, plus every Proxy-* header (for this proxy alone). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate']);
-
-function stripHopByHop(headers: IncomingMessage['headers']): void {
-  const listed = String(headers.connection ?? '')
-    .split(',')
-    .map((name) => name.trim().toLowerCase())
-    .filter((name) => name !== '');
-  for (const name of Object.keys(headers)) {
-    if (HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.includes(name)) delete headers[name];
-  }
-}
 
 /** Parses CONNECT's authority-form target: `host:port` or `[v6]:port`. */
 export function parseAuthority(authority: string): RouteTarget & { port: number } | undefined {
@@ -84,7 +72,7 @@ export class HttpProxyServer {
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
     this.server.on('error', (error) => log('!! listener error %s', error.message));
     this.proxy.on('proxyRes', (proxyResponse, _request, response) => {
-      stripHopByHop(proxyResponse.headers);
+      stripHopByHop(proxyResponse.headers, { proxyHeaders: true });
       // The client's own keep-alive state decides, not the destination's.
       proxyResponse.headers.connection = (response as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
     });
@@ -146,7 +134,7 @@ export class HttpProxyServer {
       return;
     }
     log('-> %s %s %s', id, request.method, `${target.protocol}//${target.host}${target.pathname}`);
-    stripHopByHop(request.headers);
+    stripHopByHop(request.headers, { proxyHeaders: true });
     request.headers.host = target.host;
     this.proxy.web(request, response, { target: target.origin, agent: this.agentFor(request.socket) }, (error) => {
       const port = Number(target.port || 80);
