@@ -7,6 +7,7 @@ import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/c
 import { loadKubeConfig } from '../health.js';
 import { podExecArgv } from '../pod-exec.js';
 import { sandboxPaths } from '../state.js';
+import { waitFor as waitForValue } from '../../helpers/wait-for.js';
 
 const execFileAsync = promisify(execFile);
 export const paths = sandboxPaths();
@@ -59,17 +60,6 @@ export async function readyPods(selector: string, namespace = 'default'): Promis
   return pods.filter((pod) => !pod.metadata?.deletionTimestamp && pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message ?? String(last)}` : ''}`);
+export function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  return waitForValue(what, probe, timeoutMs, 200);
 }

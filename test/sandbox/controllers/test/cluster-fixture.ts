@@ -11,6 +11,7 @@ import { startApiServer } from '../../apiserver/server.js';
 import { API_SERVER_IPS, API_SERVER_NAMES, createCa, issueServerCert } from '../../certs.js';
 import { adminKubeConfig, kubeconfigYaml } from '../../kubeconfig.js';
 import { startControllers } from '../index.js';
+import { waitFor as waitForValue } from '../../../helpers/wait-for.js';
 
 export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -75,19 +76,8 @@ export function isReady(pod: V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+export function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  return waitForValue(what, probe, timeoutMs, 50);
 }
 
 export async function podsOf(core: CoreV1Api, namespace: string, selector: string): Promise<V1Pod[]> {
