@@ -156,7 +156,7 @@ export class HttpRouter {
 
   private dialApp(): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = connectTcp({ host: this.options.appHost, port: this.options.appPort, noDelay: true });
+      const socket = connectTcp({ host: this.options.appHost, port: this.options.appPort, noDelay: true, allowHalfOpen: true });
       socket.once('connect', () => {
         socket.off('error', reject);
         resolve(socket);

@@ -16,7 +16,7 @@ export interface AppAddress {
 
 /** Pipes `client` to a new connection to the app; a client whose app cannot be reached is reset. */
 export function forwardToApp(client: Socket, app: AppAddress, id: string): void {
-  const upstream = connect({ host: app.host, port: app.port, noDelay: true });
+  const upstream = connect({ host: app.host, port: app.port, noDelay: true, allowHalfOpen: true });
   client.setNoDelay(true);
   const onConnectError = (error: Error): void => {
     log('!! %s app %s:%d: %s', id, app.host, app.port, (error as NodeJS.ErrnoException).code ?? error.message);

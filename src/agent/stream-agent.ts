@@ -1,13 +1,13 @@
 // A keep-alive http.Agent whose connections come from an async `connect` hook instead of a TCP
 // dial: the HTTP router uses one per client connection and side (the app, or one intercept), so
 // each client connection keeps its own upstream connections and a request never rides another
-// client's. The hook may return any Duplex (a tunnel stream); socket-only calls the agent makes
-// become no-ops on one. A connection the hook marks `reuse: false` (a fail-open fallback to the
-// app behind an intercept agent) serves one request and is closed, so the next request asks the
-// hook again. Leaves out TLS (the agent only sees cleartext HTTP).
+// client's. The hook may return any Duplex (a tunnel stream), adapted by asSocket (dial-agent.ts).
+// A connection the hook marks `reuse: false` (a fail-open fallback to the app behind an intercept
+// agent) serves one request and is closed, so the next request asks the hook again. Leaves out TLS (the agent only sees cleartext HTTP).
 import { Agent } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { asSocket } from '../proxy/dial-agent.js';
 
 export interface StreamConnection {
   stream: Duplex;
@@ -16,17 +16,6 @@ export interface StreamConnection {
 }
 
 export type ConnectHook = () => Promise<StreamConnection>;
-
-function asSocket(stream: Duplex): Socket {
-  const socket = stream as Partial<Socket> & Duplex;
-  const noop = function (this: Duplex): Duplex {
-    return this;
-  };
-  for (const method of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref'] as const) {
-    if (typeof socket[method] !== 'function') Object.assign(socket, { [method]: noop });
-  }
-  return socket as Socket;
-}
 
 export function createStreamAgent(connect: ConnectHook): Agent {
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });

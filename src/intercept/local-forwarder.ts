@@ -26,7 +26,7 @@ export interface LocalTarget {
 export function forwardToLaptop(open: IncomingOpen, target: LocalTarget): void {
   const where = `${target.localAddress}:${target.localPort}`;
   const peer = typeof open.metadata?.peer === 'string' ? open.metadata.peer : '?';
-  const socket = net.connect({ host: target.localAddress, port: target.localPort });
+  const socket = net.connect({ host: target.localAddress, port: target.localPort, allowHalfOpen: true });
   const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
   socket.once('connect', () => {
     clearTimeout(timer);

@@ -5,7 +5,7 @@
 // shares a destination connection between two clients. Leaves out TLS to the destination (the
 // proxy only forwards http:// URLs; https goes through CONNECT).
 import { Agent, type AgentOptions } from 'node:http';
-import type { Socket } from 'node:net';
+import { Socket as NetSocket, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { toDialError, type Dial } from './dial.js';
 import type { RouteDecision, RouteTarget } from './routing.js';
@@ -20,18 +20,25 @@ export interface DialAgentOptions {
 }
 
 /**
- * Node's agent keeps idle sockets with setKeepAlive/ref/unref/setTimeout; a Dial may return any
- * Duplex (a tunnel stream), so those become no-ops where the stream has none.
+ * Node's agents keep idle sockets with setKeepAlive/ref/unref/setTimeout; a Dial may return any
+ * Duplex (a tunnel stream), so those become no-ops where the stream has none. Node's HTTP client
+ * destroy()s its socket when the server's FIN ends a response; once that FIN is read, an
+ * error-free destroy() of a stream not yet ended becomes end() instead (the stream then closes by
+ * itself), so an orderly close stays one: a tunnel stream's destroy() sends RESET, which would
+ * reach the server as a TCP reset.
  */
-function asSocket(stream: Duplex): Socket {
+export function asSocket(stream: Duplex): Socket {
   const socket = stream as Partial<Socket> & Duplex;
   const noop = function (this: Duplex): Duplex {
     return this;
   };
-  for (const method of ['setKeepAlive', 'setNoDelay', 'ref', 'unref'] as const) {
+  for (const method of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref'] as const) {
     if (typeof socket[method] !== 'function') Object.assign(socket, { [method]: noop });
   }
-  if (typeof socket.setTimeout !== 'function') Object.assign(socket, { setTimeout: noop });
+  if (!(stream instanceof NetSocket)) {
+    const destroy = stream.destroy.bind(stream);
+    stream.destroy = (error?: Error): Duplex => (error || !stream.readableEnded || stream.writableEnded ? destroy(error) : stream.end());
+  }
   return socket as Socket;
 }
 

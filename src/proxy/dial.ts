@@ -137,7 +137,7 @@ export interface DirectDialOptions {
 export function connectTcp(target: DialTarget, options: DirectDialOptions = {}): Promise<Socket> {
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port, noDelay: true });
+    const socket = connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new DialError('TP_DIAL_TIMEOUT', target, `could not connect to ${formatTarget(target)}: no answer after ${timeoutMs} ms`));

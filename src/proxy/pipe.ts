@@ -1,7 +1,11 @@
-// Joins two byte streams both ways (a proxied client and its destination) and reports once when
-// the pair is finished. Half-close passes through: when one side ends, the other side's writable
-// half is ended and the reverse direction keeps flowing. An error or early close on either side
-// destroys both. Used by the SOCKS5 server and the HTTP proxy's CONNECT.
+// Joins two byte streams both ways (a proxied client and its destination) with TCP semantics
+// and reports once when the pair is finished. Both are made half-open whatever their creator
+// said: when one side ends, the other side's writable half is ended after every byte before the
+// FIN, and the reverse direction keeps flowing. An error (a reset) on either side, or a side
+// that goes away without its FIN, resets the other: a TCP socket with an RST
+// (resetAndDestroy), any other stream (a tunnel stream) with destroy(), which sends RESET. Used
+// by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener and the agent.
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 export function pipeBothWays(left: Duplex, right: Duplex, onDone: (error?: Error) => void): void {
@@ -10,21 +14,40 @@ export function pipeBothWays(left: Duplex, right: Duplex, onDone: (error?: Error
   const done = (error?: Error): void => {
     if (finished) return;
     finished = true;
-    left.destroy();
-    right.destroy();
+    reset(left);
+    reset(right);
     onDone(error);
   };
-  const onClose = (other: Duplex): void => {
+  const onClose = (side: Duplex, other: Duplex): void => {
     closed += 1;
-    if (closed === 2) done();
-    // The side that closed never ended the other's writable half (no FIN passed through): it went
-    // away abruptly, so the other side goes too. Otherwise the other side flushes and closes itself.
-    else if (!other.writableEnded) done();
+    if (closed === 2) return done();
+    // Went away before its FIN (destroyed, or an error already handled): the other side is reset.
+    if (!side.readableEnded) return done();
+    // An orderly close: its FIN was passed on; the other side flushes and closes by itself. Bytes
+    // still coming for the closed side have nowhere to go.
+    if (!other.readableEnded) {
+      other.unpipe(side);
+      other.resume();
+    }
   };
-  left.on('error', done);
-  right.on('error', done);
-  left.on('close', () => onClose(right));
-  right.on('close', () => onClose(left));
+  for (const [side, other] of [[left, right], [right, left]] as const) {
+    side.allowHalfOpen = true;
+    side.on('error', done);
+    side.on('close', () => onClose(side, other));
+  }
   left.pipe(right);
   right.pipe(left);
+}
+
+/** Ends a side that is still open abruptly: an RST for a TCP socket, destroy() for others. */
+export function reset(side: Duplex): void {
+  if (side.destroyed) return;
+  if (side instanceof Socket && !side.connecting) {
+    try {
+      return void side.resetAndDestroy();
+    } catch {
+      // Not a TCP handle (a Unix socket): destroy() below.
+    }
+  }
+  side.destroy();
 }

@@ -1,13 +1,14 @@
 // Joins a TunnelStream and a TCP socket both ways with TCP semantics: bytes flow with
-// backpressure (pipe), a FIN on either side becomes a half-close on the other, and an error or
-// reset on either side resets the other (socket.resetAndDestroy sends a TCP RST). Used by the
-// dialer (manager side) and by local forwarders (laptop side). Give it sockets made with
-// `allowHalfOpen: true`, or Node ends the socket's write side as soon as its peer half-closes
-// and the stream gets reset when the socket closes early.
+// backpressure (pipe), a FIN on either side becomes a half-close on the other after every byte
+// before it, and an error or reset on either side resets the other (socket.resetAndDestroy sends
+// a TCP RST). Used by the dialer (manager side), the traffic-agent and local forwarders (laptop
+// side). The socket is made half-open here whatever its creator said: without that, Node ends the
+// socket's write side as soon as its peer half-closes, and answers still on their way are lost.
 import type { Socket } from 'node:net';
 import type { TunnelStream } from './stream.js';
 
 export function pipeSocket(stream: TunnelStream, socket: Socket): void {
+  socket.allowHalfOpen = true;
   socket.setNoDelay(true);
   stream.pipe(socket);
   socket.pipe(stream);
@@ -15,8 +16,15 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
     if (!stream.destroyed) stream.destroy(error);
   });
   socket.on('close', (hadError) => {
-    // A socket that went away before both directions ended cleanly aborts the stream.
-    if (!stream.destroyed && (hadError || !socket.readableEnded || !stream.readableEnded)) stream.destroy();
+    if (stream.destroyed) return;
+    // Gone before its peer's FIN and without an error event: destroyed abruptly, so reset.
+    if (hadError || !socket.readableEnded) return void stream.destroy();
+    // An orderly close. What the socket sent still flushes to the stream as credit allows, with
+    // a FIN after it (the pipe ends the stream); only bytes for the socket have nowhere to go.
+    if (!stream.readableEnded) {
+      stream.unpipe(socket);
+      stream.resume();
+    }
   });
   stream.on('error', () => {
     if (!socket.destroyed) socket.resetAndDestroy();
