@@ -15,7 +15,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import httpProxy from 'http-proxy';
-import { pipeBothWays } from '../proxy/pipe.js';
+import { pipeBothWays, reset, resetClientIfCut } from '../proxy/pipe.js';
 import type { InterceptRule, InterceptTable, RequestRoute } from './intercept-table.js';
 import { createStreamAgent } from './stream-agent.js';
 import { stripHopByHop } from '../proxy/hop-by-hop.js';
@@ -57,10 +57,15 @@ export class HttpRouter {
     this.server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (request, response) =>
       this.onRequest(request, response),
     );
+    // A client that sends its request and shuts its write side (HTTP/1.0 style) still gets the
+    // answer: without httpAllowHalfOpen (a Server property since Node 0.x, not in its types) Node
+    // aborts the request in flight when it reads that FIN.
+    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(request, socket as Socket, head));
     this.server.on('connect', (_request: IncomingMessage, socket: Duplex) => endRaw(socket, 405, 'tp agent: CONNECT is not forwarded\n'));
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
     this.proxy.on('proxyRes', (proxyResponse, _request, response) => {
+      resetClientIfCut(proxyResponse, response as ServerResponse);
       stripHopByHop(proxyResponse.headers);
       // The client connection's own keep-alive state decides, not the upstream's.
       proxyResponse.headers.connection = (response as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
@@ -108,7 +113,8 @@ export class HttpRouter {
     stripHopByHop(request.headers);
     this.proxy.web(request, response, { target: this.target, agent: this.agentFor(client, route) }, (error) => {
       log('!! %s %s', tag, error.message);
-      if (response.headersSent) return void response.destroy();
+      // Cut mid-answer (the intercepted side reset): the client sees a reset, not a short answer.
+      if (response.headersSent) return void (response.socket ? reset(response.socket) : response.destroy());
       const [status, text] = failureReply(error, route);
       sendText(response, status, text);
     });

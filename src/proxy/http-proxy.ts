@@ -16,7 +16,7 @@ import { stripHopByHop } from './hop-by-hop.js';
 import { createDialAgent } from './dial-agent.js';
 import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, type DialError } from './dial.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
-import { pipeBothWays } from './pipe.js';
+import { pipeBothWays, reset, resetClientIfCut } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
 
 const log = createDebug('tp:proxy:http');
@@ -67,11 +67,14 @@ export class HttpProxyServer {
     this.server = createServer({ maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES }, (request, response) =>
       this.onRequest(request, response),
     );
+    // A client that half-closes after its request still gets the answer (see agent/http-router.ts).
+    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on('connection', (socket: Socket) => this.connections.add(socket));
     this.server.on('connect', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnect(request, socket as Socket, head));
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
     this.server.on('error', (error) => log('!! listener error %s', error.message));
     this.proxy.on('proxyRes', (proxyResponse, _request, response) => {
+      resetClientIfCut(proxyResponse, response as ServerResponse);
       stripHopByHop(proxyResponse.headers, { proxyHeaders: true });
       // The client's own keep-alive state decides, not the destination's.
       proxyResponse.headers.connection = (response as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
@@ -140,8 +143,10 @@ export class HttpProxyServer {
       const port = Number(target.port || 80);
       const dialError = toDialError(error, { host: target.hostname.replace(/^\[|\]$/g, ''), port });
       log('!! %s %s: %s', id, dialError.code, dialError.message);
-      if (response.headersSent) response.destroy();
-      else sendText(response, httpStatusFor(dialError), describeFailure(dialError));
+      if (!response.headersSent) sendText(response, httpStatusFor(dialError), describeFailure(dialError));
+      // Cut mid-answer (the destination reset): the client sees a reset, not a short answer.
+      else if (response.socket) reset(response.socket);
+      else response.destroy();
     });
   }
 

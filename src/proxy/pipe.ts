@@ -1,12 +1,14 @@
 // Joins two byte streams both ways (a proxied client and its destination) with TCP semantics
 // and reports once when the pair is finished. Both are made half-open whatever their creator
-// said: when one side ends, the other side's writable half is ended after every byte before the
-// FIN, and the reverse direction keeps flowing. An error (a reset) on either side, or a side
+// said: when one side ends (a FIN, not a reset: onPeerEnd checks), the other side's writable half
+// is ended after every byte before the FIN, and the reverse direction keeps flowing. An error (a reset) on either side, or a side
 // that goes away without its FIN, resets the other: a TCP socket with an RST
 // (resetAndDestroy), any other stream (a tunnel stream) with destroy(), which sends RESET. Used
 // by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener and the agent.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { onPeerEnd } from '../tunnel/socket-pipe.js';
 
 export function pipeBothWays(left: Duplex, right: Duplex, onDone: (error?: Error) => void): void {
   let finished = false;
@@ -34,9 +36,10 @@ export function pipeBothWays(left: Duplex, right: Duplex, onDone: (error?: Error
     side.allowHalfOpen = true;
     side.on('error', done);
     side.on('close', () => onClose(side, other));
+    // The FIN passes on only once known not to be a reset (see onPeerEnd).
+    side.pipe(other, { end: false });
+    onPeerEnd(side, () => other.end());
   }
-  left.pipe(right);
-  right.pipe(left);
 }
 
 /** Ends a side that is still open abruptly: an RST for a TCP socket, destroy() for others. */
@@ -50,4 +53,15 @@ export function reset(side: Duplex): void {
     }
   }
   side.destroy();
+}
+
+/**
+ * For the HTTP proxy and the agent's router, which re-frame answers: an answer cut short upstream
+ * (a reset, or a FIN before its declared length) resets the client's connection, so the client
+ * sees a failure instead of waiting for the rest or taking a short answer as whole.
+ */
+export function resetClientIfCut(upstream: IncomingMessage, response: ServerResponse): void {
+  upstream.once('close', () => {
+    if (!upstream.complete && response.socket) reset(response.socket);
+  });
 }

@@ -4,14 +4,18 @@
 // a TCP RST). Used by the dialer (manager side), the traffic-agent and local forwarders (laptop
 // side). The socket is made half-open here whatever its creator said: without that, Node ends the
 // socket's write side as soon as its peer half-closes, and answers still on their way are lost.
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TunnelStream } from './stream.js';
+
+const NOTHING = Buffer.alloc(0);
 
 export function pipeSocket(stream: TunnelStream, socket: Socket): void {
   socket.allowHalfOpen = true;
   socket.setNoDelay(true);
   stream.pipe(socket);
-  socket.pipe(stream);
+  socket.pipe(stream, { end: false });
+  onPeerEnd(socket, () => stream.end());
   socket.on('error', (error) => {
     if (!stream.destroyed) stream.destroy(error);
   });
@@ -20,7 +24,7 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
     // Gone before its peer's FIN and without an error event: destroyed abruptly, so reset.
     if (hadError || !socket.readableEnded) return void stream.destroy();
     // An orderly close. What the socket sent still flushes to the stream as credit allows, with
-    // a FIN after it (the pipe ends the stream); only bytes for the socket have nowhere to go.
+    // a FIN after it; only bytes for the socket have nowhere to go.
     if (!stream.readableEnded) {
       stream.unpipe(socket);
       stream.resume();
@@ -31,5 +35,22 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
   });
   stream.on('close', () => {
     if (!socket.destroyed && !(stream.readableEnded && stream.writableFinished)) socket.resetAndDestroy();
+  });
+}
+
+/**
+ * Calls `onFin` once the peer of a socket (or of any stream) has ended its side with a FIN. For
+ * a TCP socket it first makes sure that the end was not a reset: libuv reports end of stream for
+ * an RST that arrives while bytes are still unread, so a zero-length write, which fails with
+ * ECONNRESET on a reset socket and succeeds on a half-closed one, tells them apart; a reset then
+ * arrives as the socket's 'error' instead. Once our side has sent its own FIN no write can ask,
+ * and the end counts as a FIN.
+ */
+export function onPeerEnd(side: Duplex, onFin: () => void): void {
+  side.once('end', () => {
+    if (!(side instanceof Socket) || !side.writable) return onFin();
+    side.write(NOTHING, (error) => {
+      if (!error) onFin();
+    });
   });
 }

@@ -33,7 +33,8 @@ interface Harness {
 }
 
 async function start(t: { teardown(fn: () => unknown): void }, options: { handoverWaitMs?: number } = {}): Promise<Harness> {
-  const echo = createServer((socket) => socket.pipe(socket));
+  // A connection the listener destroys is reset (an abort), which the echo side sees as ECONNRESET.
+  const echo = createServer((socket) => socket.on('error', () => undefined).pipe(socket));
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   t.teardown(() => echo.close());
   const echoPort = (echo.address() as AddressInfo).port;

@@ -32,7 +32,11 @@ function read(socket: net.Socket, slow = false): Promise<{ data: Buffer; ended: 
       socket.pause();
       setTimeout(() => socket.resume(), 1);
     });
-    socket.once('end', () => resolve({ data: Buffer.concat(chunks), ended: 'end' }));
+    // libuv reports an RST that arrives while bytes are unread as an end: a zero-length write
+    // fails with ECONNRESET on a reset socket (then the 'error' below answers), works after a FIN.
+    // (Once our own FIN is sent no write can ask; the end counts as one.)
+    const ended = (): void => resolve({ data: Buffer.concat(chunks), ended: 'end' });
+    socket.once('end', () => (socket.writable ? socket.write(Buffer.alloc(0), (error) => error || ended()) : ended()));
     socket.once('error', (error: NodeJS.ErrnoException) => resolve({ data: Buffer.concat(chunks), ended: error.code ?? error.message }));
   });
 }
@@ -80,7 +84,7 @@ export function tcpEndings(title: string, makeRelay: MakeRelay): void {
   test(`${title}: the server resets; the client sees ECONNRESET, not an end`, async (t) => {
     const origin = await listen(t, (socket) => {
       socket.on('error', () => undefined);
-      socket.write(randomBytes(64 * 1024), () => socket.resetAndDestroy());
+      socket.write(randomBytes(BIG / 2), () => socket.resetAndDestroy());
     });
     const client = dial(await makeRelay(t, origin));
     const { ended } = await read(client);

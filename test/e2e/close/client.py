@@ -72,7 +72,7 @@ def open_connection(via, host, port):
 
 def read_answer(sock, rate=0):
     """Reads to the end: (body bytes, 'end' | 'reset'), pacing to `rate` bytes/s if given."""
-    data = b''
+    data = bytearray()
     ended = 'end'
     started = time.monotonic()
     try:
@@ -88,7 +88,7 @@ def read_answer(sock, rate=0):
     except ConnectionResetError:
         ended = 'reset'
     head_end = data.find(b'\r\n\r\n')
-    return (data[head_end + 4:] if head_end >= 0 else b''), ended, data[:max(head_end, 0)]
+    return (bytes(data[head_end + 4:]) if head_end >= 0 else b''), ended, bytes(data[:max(head_end, 0)])
 
 
 def request(target, method, path, host, port):

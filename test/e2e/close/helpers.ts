@@ -1,5 +1,5 @@
 // Shared by the close-semantics matrix: its namespace and traffic-manager, the clients it drives
-// (client.py, client.cjs, curl) on the laptop or in the `client` pod, and what each ending must
+// (client.py, client.mjs, curl) on the laptop or in the `client` pod, and what each ending must
 // look like: every byte with the right SHA-256 and an end for an orderly close, a reset for a reset.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { CHECKOUT, newLaptop } from '../helpers/laptop.js';
 import { SESSION_TTL_S, type InterceptEnv } from '../intercept/helpers.js';
 
 export const CLIENT_PY = join(CHECKOUT, 'test/e2e/close/client.py');
-export const CLIENT_CJS = join(CHECKOUT, 'test/e2e/close/client.cjs');
+export const CLIENT_MJS = join(CHECKOUT, 'test/e2e/close/client.mjs');
 /** The large body of ending (a), and the pace its slow reader takes it at (bytes/s). */
 export const BIG = 32 * 1024 * 1024;
 export const SLOW_RATE = 16 * 1024 * 1024;
@@ -59,7 +59,7 @@ export interface ClientResult {
 
 export type Ending = 'big' | 'get-shut' | 'upload' | 'reset' | 'hold';
 
-/** The client arguments of an ending (the same for client.py and client.cjs). */
+/** The client arguments of an ending (the same for client.py and client.mjs). */
 export function endingArgs(ending: Ending, id: string): string[] {
   switch (ending) {
     case 'big':

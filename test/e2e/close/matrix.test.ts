@@ -15,7 +15,7 @@ import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
 import { startCloseServer, type CloseServer } from '../../sandbox/node/images/close-server.js';
 import { connect, type Laptop } from '../helpers/laptop.js';
 import { tearDownNamespace, type InterceptEnv } from '../intercept/helpers.js';
-import { BIG, CLIENT_CJS, CLIENT_PY, checkEnding, curlBigScript, endingArgs, patternDigest, pyInPod, pythonHttpServer, setUpMatrix, type Ending } from './helpers.js';
+import { BIG, CLIENT_MJS, CLIENT_PY, checkEnding, curlBigScript, endingArgs, patternDigest, pyInPod, pythonHttpServer, setUpMatrix, type Ending } from './helpers.js';
 
 type Output = { code: number; stdout: string; stderr: string };
 
@@ -104,7 +104,7 @@ const paths: Path[] = [
     client: (args) => tpRun(['--no-node-shim'], ['python3', CLIENT_PY, 'direct', far(), '80', ...args]),
     curl: () => tpRun(['--no-node-shim'], curlBigScript(['--noproxy', '*'], bigUrl(far()))),
   },
-  { name: 'tp run (Node preload)', endings: RAW, client: (args) => tpRun(['--no-preload'], [process.execPath, CLIENT_CJS, far(), '80', ...args]) },
+  { name: 'tp run (Node preload)', endings: RAW, client: (args) => tpRun(['--no-preload'], [process.execPath, CLIENT_MJS, far(), '80', ...args]) },
   {
     name: 'global intercept',
     endings: RAW,

@@ -1,10 +1,9 @@
 // The close-semantics matrix's Node client, for `tp run` through the Node preload: the same
 // endings as client.py, over a plain net.connect() that the preload redirects. Prints one JSON
 // line: body bytes, their SHA-256, how the connection ended ("end" or "reset").
-// usage: node client.cjs HOST PORT big N RATE | upload M N | reset N | hold ID
-'use strict';
-const net = require('node:net');
-const crypto = require('node:crypto');
+// usage: node client.mjs HOST PORT big N RATE | upload M N | reset N | hold ID
+import net from 'node:net';
+import crypto from 'node:crypto';
 
 const [host, portText, ending, ...args] = process.argv.slice(2);
 const port = Number(portText);
@@ -44,9 +43,12 @@ function exchange(request, { rate = 0, upload = null, onReady = null } = {}) {
       const headEnd = data.indexOf('\r\n\r\n');
       resolve({ body: headEnd < 0 ? Buffer.alloc(0) : data.subarray(headEnd + 4), ended });
     };
+    // libuv reports an RST that arrives while bytes are unread as an end: a zero-length write
+    // fails with ECONNRESET on a reset socket (the 'error' below then answers), works after a FIN.
+    // (Once our own FIN is sent no write can ask; the end counts as one.)
     socket.on('end', () => {
-      socket.end();
-      finish('end');
+      if (!socket.writable) return finish('end');
+      socket.write(Buffer.alloc(0), (error) => error || (socket.end(), finish('end')));
     });
     socket.on('error', (error) => (error.code === 'ECONNRESET' ? finish('reset') : reject(error)));
   });
