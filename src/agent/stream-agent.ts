@@ -3,7 +3,8 @@
 // each client connection keeps its own upstream connections and a request never rides another
 // client's. The hook may return any Duplex (a tunnel stream), adapted by asSocket (dial-agent.ts).
 // A connection the hook marks `reuse: false` (a fail-open fallback to the app behind an intercept
-// agent) serves one request and is closed, so the next request asks the hook again. Leaves out TLS (the agent only sees cleartext HTTP).
+// agent) serves one request and is closed, so the next request asks the hook again. Leaves out
+// TLS (the agent only sees cleartext HTTP).
 import { Agent } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -1,10 +1,11 @@
 // Joins two byte streams both ways (a proxied client and its destination) with TCP semantics
 // and reports once when the pair is finished. Both are made half-open whatever their creator
-// said: when one side ends (a FIN, not a reset: onPeerEnd checks), the other side's writable half
-// is ended after every byte before the FIN, and the reverse direction keeps flowing. An error (a reset) on either side, or a side
-// that goes away without its FIN, resets the other: a TCP socket with an RST
-// (resetAndDestroy), any other stream (a tunnel stream) with destroy(), which sends RESET. Used
-// by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener and the agent.
+// said: when one side ends (a FIN, not a reset: onPeerEnd checks), the other side's writable
+// half is ended after every byte before the FIN, and the reverse direction keeps flowing. An
+// error (a reset) on either side, or a side that goes away without its FIN, resets the other: a
+// TCP socket with an RST (resetAndDestroy), any other stream (a tunnel stream) with destroy(),
+// which sends RESET. Used by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener
+// and the agent.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

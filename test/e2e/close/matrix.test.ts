@@ -56,9 +56,11 @@ test.before(async () => {
   socksPort = Number(listeners.socks.split(':').at(-1));
   httpPort = Number(listeners.http.split(':').at(-1));
   const tp = (args: string[]) => env.tp(laptop, [...args, '-n', env.namespace]);
-  await tp(['intercept', 'glob', '--port', `${server.port}:http`]);
-  await tp(['intercept', 'pers', '--port', `${server.port}:http`, '--http-header', 'x-close=me']);
-  await tp(['intercept', 'bench', '--port', `${handler.port}:http`]);
+  await Promise.all([
+    tp(['intercept', 'glob', '--port', `${server.port}:http`]),
+    tp(['intercept', 'pers', '--port', `${server.port}:http`, '--http-header', 'x-close=me']),
+    tp(['intercept', 'bench', '--port', `${handler.port}:http`]),
+  ]);
 });
 
 test.after.always(async () => {
