@@ -140,7 +140,8 @@ export class HttpProxyServer {
       const port = Number(target.port || 80);
       const dialError = toDialError(error, { host: target.hostname.replace(/^\[|\]$/g, ''), port });
       log('!! %s %s: %s', id, dialError.code, dialError.message);
-      if (response.headersSent) response.destroy();
+      // Mid-answer the client must see a reset: ending the connection would complete a close-delimited body.
+      if (response.headersSent) request.socket.resetAndDestroy();
       else sendText(response, httpStatusFor(dialError), describeFailure(dialError));
     });
   }

@@ -1,0 +1,73 @@
+// The traffic-manager goes away in the middle of downloads. Three downloads of a close-delimited
+// HTTP/1.0 body (no Content-Length: only the connection's end says the body is complete, so a
+// reset passed on as an end would look like success) run at once, through SOCKS5, through the HTTP
+// proxy and through `tp run`; the manager pod is force-deleted (`kubectl delete --grace-period=0
+// --force`, as a user would) once each has received some bytes. Every client must see an error,
+// and the daemon must reach the Deployment's new manager pod by itself, so new requests on every
+// path succeed again within RECOVERY_BOUND_MS.
+import test from 'ava';
+import { join } from 'node:path';
+import { kubectl } from '../../sandbox/e2e/sandbox-client.js';
+import { eventually } from '../helpers/laptop.js';
+import { bulkSha256, curlThrough, fileSha256, linkStatus, managerPods, setUpFaults, startDownload, tearDownFaults, type Download, type FaultEnv } from './helpers.js';
+
+/** New requests succeed on every path within this long after the manager pod was deleted. */
+const RECOVERY_BOUND_MS = 90_000;
+/** Big and slow enough (64 MiB at 2 MiB/s) to still be running when the manager goes. */
+const BIG = 64 << 20;
+const RATE = '2M';
+const SMALL = 1 << 20;
+const PATHS = ['socks5', 'http-proxy', 'tp-run'] as const;
+
+let env: FaultEnv;
+let listeners: { socks: string; http: string };
+
+test.before(async () => {
+  env = await setUpFaults('tp-fault-mgr');
+  listeners = (JSON.parse((await env.laptop.tp(['status', '--output', 'json'])).stdout) as { listeners: { socks: string; http: string } }).listeners;
+});
+
+test.after.always(async () => {
+  await tearDownFaults(env);
+});
+
+const bulkUrl = (bytes: number) => `http://bulk.${env.namespace}/${bytes}`;
+
+test.serial('the manager force-deleted mid-download: every client sees an error, and new requests succeed on every path', async (t) => {
+  const before = await managerPods(env);
+  t.is(before.length, 1);
+  const downloads: Download[] = PATHS.map((path) => {
+    const file = join(env.laptop.home, `big-${path}`);
+    return startDownload(env.laptop, path, curlThrough(path, listeners, bulkUrl(BIG), ['--limit-rate', RATE, '--max-time', '300', '-o', file]), file);
+  });
+  await eventually(async () => {
+    const slow = downloads.filter((d) => d.received() < SMALL);
+    if (slow.length > 0) throw new Error(`still waiting for the first MiB: ${slow.map((d) => `${d.name} ${d.received()} B`).join(', ')}`);
+  }, 60_000, 200);
+
+  const killedAt = Date.now();
+  await kubectl(['-n', env.managerNamespace, 'delete', 'pod', before[0], '--grace-period=0', '--force']);
+  const ends = [];
+  for (const download of downloads) {
+    const { code, stderr } = await download.done;
+    const received = download.received();
+    t.log(`${download.name}: curl exit ${code} after ${received} of ${BIG} bytes, ${Date.now() - killedAt} ms after the delete: ${stderr.trim().split('\n').pop()}`);
+    ends.push({ path: download.name, failed: code !== 0, short: received < BIG });
+  }
+  t.deepEqual(ends, PATHS.map((path) => ({ path, failed: true, short: true })), 'a download cut short must end in an error');
+
+  for (const path of PATHS) {
+    const file = join(env.laptop.home, `small-${path}`);
+    await eventually(async () => {
+      const { code, stderr } = await startDownload(env.laptop, path, curlThrough(path, listeners, bulkUrl(SMALL), ['--fail', '--max-time', '20', '-o', file]), file).done;
+      if (code !== 0) throw new Error(`${path}: curl exit ${code}: ${stderr.trim()}`);
+    }, RECOVERY_BOUND_MS - (Date.now() - killedAt), 500);
+    t.log(`${path}: first complete download ${Date.now() - killedAt} ms after the manager pod was deleted`);
+    t.is(fileSha256(file), bulkSha256(SMALL), `${path} got different bytes`);
+  }
+
+  const after = await linkStatus(env);
+  t.is(after.state, 'connected');
+  t.not(after.managerPod, before[0]);
+  t.true(after.reconnects > 0);
+});
