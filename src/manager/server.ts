@@ -169,7 +169,7 @@ async function dialFor(open: IncomingOpen, helloed: boolean, forbidden: Cidr[], 
   }
   await acceptByDialing(open, {
     connectTimeoutMs,
-    dial: (_host, port) => net.connect({ host: verdict.address, port, noDelay: true }),
+    dial: (_host, port) => net.connect({ host: verdict.address, port, noDelay: true, allowHalfOpen: true }),
   });
 }
 

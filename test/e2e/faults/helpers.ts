@@ -48,9 +48,16 @@ export async function managerPods(env: FaultEnv): Promise<string[]> {
 }
 
 /** What `tp status --output json` says about the manager link. */
-export async function linkStatus(env: FaultEnv): Promise<{ state: string; reconnects: number; lastError?: string; managerPod?: string }> {
-  const status = JSON.parse((await env.laptop.tp(['status', '--output', 'json'])).stdout) as { manager: { state: string; reconnects: number; lastError?: string; managerPod?: string } };
-  return status.manager;
+export interface LinkStatus {
+  state: string;
+  reconnects: number;
+  lastError?: string;
+  managerPod?: string;
+  outage?: { since: string; until?: string; attempts: number; lastError?: string };
+}
+
+export async function linkStatus(env: FaultEnv): Promise<LinkStatus> {
+  return (JSON.parse((await env.laptop.tp(['status', '--output', 'json'])).stdout) as { manager: LinkStatus }).manager;
 }
 
 export interface Download {

@@ -60,14 +60,23 @@ test.serial('the manager force-deleted mid-download: every client sees an error,
     const file = join(env.laptop.home, `small-${path}`);
     await eventually(async () => {
       const { code, stderr } = await startDownload(env.laptop, path, curlThrough(path, listeners, bulkUrl(SMALL), ['--fail', '--max-time', '20', '-o', file]), file).done;
-      if (code !== 0) throw new Error(`${path}: curl exit ${code}: ${stderr.trim()}`);
+      if (code !== 0) {
+        t.log(`${path}: ${Date.now() - killedAt} ms: curl exit ${code}: ${stderr.trim()}`);
+        throw new Error(`${path}: curl exit ${code}: ${stderr.trim()}`);
+      }
     }, RECOVERY_BOUND_MS - (Date.now() - killedAt), 500);
     t.log(`${path}: first complete download ${Date.now() - killedAt} ms after the manager pod was deleted`);
     t.is(fileSha256(file), bulkSha256(SMALL), `${path} got different bytes`);
   }
 
+  // tp status tells what happened: connected to the new pod, and the outage with its times and cause.
   const after = await linkStatus(env);
   t.is(after.state, 'connected');
   t.not(after.managerPod, before[0]);
   t.true(after.reconnects > 0);
+  t.truthy(after.outage?.until, JSON.stringify(after.outage));
+  t.true(Date.parse(after.outage!.since) >= killedAt - 1000 && Date.parse(after.outage!.until!) > Date.parse(after.outage!.since), JSON.stringify(after.outage));
+  t.regex(after.outage?.lastError ?? '', /\S/);
+  t.log(`outage as tp status reports it: ${JSON.stringify(after.outage)}`);
+  t.regex((await env.laptop.tp(['status'])).stdout, /last outage \S+ for \d+\.\d s/);
 });
