@@ -46,6 +46,13 @@ export function reconnectDelayMs(failures: number, random: () => number = Math.r
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
+/** Error text as shown in status and logs: credentials in URLs, bearer tokens and the given secrets removed. */
+export function scrubSecrets(text: string, secrets: Iterable<string> = []): string {
+  let clean = text.replace(/(\w+:\/\/)[^/\s:@]+(?::[^/\s@]*)?@/g, '$1[redacted]@').replace(/\b(Bearer|token=)\s*[\w.~+/=-]+/gi, '$1 [redacted]');
+  for (const secret of secrets) clean = clean.split(secret).join('[redacted]');
+  return clean;
+}
+
 /** A period without any live tunnel. */
 export interface LinkOutage {
   /** ISO time the last tunnel went down. */
@@ -245,11 +252,8 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     log('!! connecting to the manager failed (attempt %d): %s', this.failures, this.lastError);
   }
 
-  /** Error text as shown in status and logs: the client token and any credentials in a URL removed. */
   private scrub(text: string): string {
-    let clean = text.replace(/(\w+:\/\/)[^/\s:@]+(?::[^/\s@]*)?@/g, '$1[redacted]@').replace(/\b(Bearer|token=)\s*[\w.~+/=-]+/gi, '$1 [redacted]');
-    for (const secret of this.secrets) clean = clean.split(secret).join('[redacted]');
-    return clean;
+    return scrubSecrets(text, this.secrets);
   }
 
   private async connectByPortForward(): Promise<Session> {
