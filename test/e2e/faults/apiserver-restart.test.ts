@@ -56,11 +56,17 @@ test.serial('after an API server restart the daemon reconnects by itself and a g
   const restartedAt = Date.now();
   t.log(`the restart command took ${restartedAt - started} ms`);
 
-  await eventually(async () => {
-    const link = await linkStatus(env);
-    if (link.reconnects <= before.reconnects || link.state !== 'connected') throw new Error(`link ${link.state}, ${link.reconnects} reconnects: ${link.lastError ?? ''}`);
+  const link = await eventually(async () => {
+    const current = await linkStatus(env);
+    if (current.reconnects <= before.reconnects || current.state !== 'connected') throw new Error(`link ${current.state}, ${current.reconnects} reconnects: ${current.lastError ?? ''}`);
+    return current;
   }, RECOVERY_BOUND_MS, 250);
-  t.log(`tunnels up again ${Date.now() - restartedAt} ms after the API server answered`);
+  t.log(`tunnels up again ${Date.now() - restartedAt} ms after the API server answered (seen through tp status)`);
+  // The daemon recorded the outage: when its tunnels died (during the restart) and when one was back.
+  const outage = link.outage;
+  t.truthy(outage?.until, JSON.stringify(link));
+  t.true(Date.parse(outage!.since) >= started - 1000, JSON.stringify(outage));
+  t.log(`outage as tp status reports it: ${Date.parse(outage!.until!) - Date.parse(outage!.since)} ms, ${JSON.stringify(outage)}`);
   await eventually(async () => {
     const states = await interceptStates();
     if (states.length !== 1 || states[0].state !== 'ACTIVE') throw new Error(`intercepts ${JSON.stringify(states)}`);
