@@ -1,6 +1,7 @@
 import { TpCommand } from '../cli/base-command.js';
 import { status } from '../daemon/client.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
+import type { ManagerLinkStatus } from '../daemon/manager-link.js';
 import type { InterceptStatus } from '../intercept/daemon-feature.js';
 
 type StatusResult = { connected: false } | ({ connected: true } & DaemonStatus);
@@ -25,8 +26,8 @@ export default class Status extends TpCommand<StatusResult> {
     ];
     if (result.error) lines.push(`Error:      ${result.error.message} (${result.error.code})`);
     if (m) {
-      lines.push(`Manager:    ${m.state} via ${m.via}${m.managerPod ? ` (pod ${result.managerNamespace}/${m.managerPod})` : ''}, version ${m.managerVersion ?? '?'}, session ${m.sessionId ?? '-'}`);
-      lines.push(`            reconnects ${m.reconnects}${m.lastError ? `, last error: ${m.lastError}` : ''}`);
+      lines.push(`Manager:    ${m.state} since ${m.stateSince} via ${m.via}${m.managerPod ? ` (pod ${result.managerNamespace}/${m.managerPod})` : ''}, version ${m.managerVersion ?? '?'}, session ${m.sessionId ?? '-'}`);
+      lines.push(`            ${describeLink(m)}`);
       for (const t of m.tunnels) lines.push(`  tunnel ${t.id}: ${t.openStreams} streams, ${t.bytesIn} B in, ${t.bytesOut} B out, rtt ${t.rttMs?.toFixed(1) ?? '?'} ms`);
     }
     if (result.listeners) {
@@ -43,4 +44,21 @@ export default class Status extends TpCommand<StatusResult> {
     lines.push(`Log:        ${result.logFile}`);
     return lines.join('\n');
   }
+}
+
+/** The link's health in one line: an outage going on (since when, attempts, next try, last error) or the last one. */
+export function describeLink(m: ManagerLinkStatus, now = Date.now()): string {
+  const outage = m.outage;
+  if (m.state === 'reconnecting' && outage && !outage.until) {
+    const next = outage.nextAttemptAt ? `, next try in ${seconds(Date.parse(outage.nextAttemptAt) - now)}` : ', trying now';
+    return `no tunnel since ${outage.since} (${seconds(now - Date.parse(outage.since))}), ${outage.attempts} failed attempt${outage.attempts === 1 ? '' : 's'}${next}; last error: ${outage.lastError ?? m.lastError ?? 'none'}`;
+  }
+  const parts = [`reconnects ${m.reconnects}`];
+  if (outage?.until) parts.push(`last outage ${outage.since} for ${seconds(Date.parse(outage.until) - Date.parse(outage.since))}${outage.lastError ? ` (${outage.lastError})` : ''}`);
+  else if (m.lastError) parts.push(`last error: ${m.lastError}`);
+  return parts.join(', ');
+}
+
+function seconds(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 }

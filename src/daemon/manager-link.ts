@@ -3,7 +3,10 @@
 // with --manager-url (then with the client token read from the manager's Secret, which only
 // users RBAC lets read it can get). Each new tunnel says hello and resumes the client session, so
 // a manager restart or a dropped port-forward heals itself: the pool replaces dead tunnels and
-// the next one finds the manager's new pod.
+// the next one finds the manager's new pod. After a failed attempt the next waits a bounded,
+// jittered back-off (so a crowd of daemons does not hammer a restarting API server together), and
+// status() says since when the link is down, how often it tried and what went wrong, with any
+// token scrubbed from the error text.
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -31,14 +34,51 @@ export interface ManagerLinkOptions {
 
 export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
+/** Back-off after the first failed reconnect attempt; doubles per failure up to the maximum. */
+const RECONNECT_FIRST_DELAY_MS = 250;
+/** The longest wait between attempts: a request made meanwhile waits at most about this long. */
+const RECONNECT_MAX_DELAY_MS = 5_000;
+
+/** The wait before attempt `failures + 1`: exponential, capped, with jitter in [half, full]. */
+export function reconnectDelayMs(failures: number, random: () => number = Math.random): number {
+  if (failures <= 0) return 0;
+  const ceiling = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_FIRST_DELAY_MS * 2 ** Math.min(failures - 1, 16));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Error text as shown in status and logs: credentials in URLs, bearer tokens and the given secrets removed. */
+export function scrubSecrets(text: string, secrets: Iterable<string> = []): string {
+  let clean = text.replace(/(\w+:\/\/)[^/\s:@]+(?::[^/\s@]*)?@/g, '$1[redacted]@').replace(/\b(Bearer|token=)\s*[\w.~+/=-]+/gi, '$1 [redacted]');
+  for (const secret of secrets) clean = clean.split(secret).join('[redacted]');
+  return clean;
+}
+
+/** A period without any live tunnel. */
+export interface LinkOutage {
+  /** ISO time the last tunnel went down. */
+  since: string;
+  /** ISO time a tunnel was up again (absent while the outage lasts). */
+  until?: string;
+  /** Failed attempts to reconnect so far. */
+  attempts: number;
+  /** What the last attempt (or the tunnel's end) said. */
+  lastError?: string;
+  /** ISO time of the next attempt while one is waiting. */
+  nextAttemptAt?: string;
+}
+
 export interface ManagerLinkStatus {
   state: LinkState;
   via: 'port-forward' | 'url';
   managerPod?: string;
   managerVersion?: string;
   sessionId?: string;
+  /** ISO time the link entered its current state. */
+  stateSince: string;
   reconnects: number;
   lastError?: string;
+  /** The outage going on now, or else the last one. */
+  outage?: LinkOutage;
   tunnels: { id: string; openStreams: number; bytesIn: number; bytesOut: number; rttMs?: number }[];
 }
 
@@ -64,6 +104,12 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   private managerPod: string | undefined;
   private reconnects = 0;
   private lastError: string | undefined;
+  private stateSince = new Date().toISOString();
+  private outage: LinkOutage | undefined;
+  /** Failed connects since the last good one: sets the back-off. */
+  private failures = 0;
+  /** Strings never to show (the client token once read). */
+  private readonly secrets = new Set<string>();
   private readonly client = `${userInfo().username}@${hostname()}`;
 
   constructor(private readonly options: ManagerLinkOptions) {
@@ -116,8 +162,10 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       managerPod: this.managerPod,
       managerVersion: this.managerVersion,
       sessionId: this.sessionId,
+      stateSince: this.stateSince,
       reconnects: this.reconnects,
       lastError: this.lastError,
+      outage: this.outage && { ...this.outage },
       tunnels: (this.pool?.liveSessions ?? []).map((s) => {
         const stats = s.stats();
         return { id: stats.id, openStreams: stats.openStreams, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, rttMs: stats.rttMs };
@@ -137,6 +185,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
 
   /** One tunnel: reach the manager, say hello (resuming our session), follow its events. */
   private async connect(): Promise<Session> {
+    await this.backOff();
     let session: Session;
     try {
       session = this.options.managerUrl ? await this.connectByUrl(this.options.managerUrl) : await this.connectByPortForward();
@@ -152,8 +201,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       this.emit('clusterInfo', hello.clusterInfo);
       this.emit('hello', hello);
     } catch (err) {
-      this.lastError = (err as Error).message;
-      if (this.state === 'connected') this.setState('reconnecting');
+      this.failed(err as Error);
       throw err;
     }
     session.on('control', (event: { type: string; body: unknown }) => {
@@ -161,15 +209,51 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       else this.emit('event', event.type, event.body);
     });
     session.on('stream', (open: IncomingOpen) => this.incoming(open));
-    session.once('close', () => {
+    session.once('close', (error?: Error) => {
       if (this.state === 'closed') return;
       this.reconnects++;
-      if ((this.pool?.liveSessions.length ?? 0) === 0) this.setState('reconnecting');
+      if ((this.pool?.liveSessions.length ?? 0) > 0) return;
+      const reason = this.scrub(error?.message ?? 'the tunnel closed');
+      log('!! no tunnel to the manager left (%s); reconnecting', reason);
+      if (!this.outage || this.outage.until) this.outage = { since: new Date().toISOString(), attempts: 0, lastError: reason };
+      this.setState('reconnecting');
     });
+    this.failures = 0;
     this.lastError = undefined;
+    if (this.outage && !this.outage.until) {
+      this.outage = { ...this.outage, until: new Date().toISOString(), nextAttemptAt: undefined };
+      log('-> reconnected after %d ms and %d failed attempts', Date.parse(this.outage.until!) - Date.parse(this.outage.since), this.outage.attempts);
+    }
     this.setState('connected');
     log('-> tunnel %s up (session %s)', session.id, this.sessionId);
     return session;
+  }
+
+  /** Waits before an attempt that follows failed ones (never before the first). */
+  private async backOff(): Promise<void> {
+    const delay = reconnectDelayMs(this.failures);
+    if (delay === 0 || this.state === 'closed') return;
+    if (this.outage && !this.outage.until) this.outage.nextAttemptAt = new Date(Date.now() + delay).toISOString();
+    await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    if (this.outage) this.outage.nextAttemptAt = undefined;
+  }
+
+  private failed(error: Error): void {
+    this.failures++;
+    this.lastError = this.scrub(error.message);
+    if (this.state === 'connected' && (this.pool?.liveSessions.length ?? 0) === 0) {
+      this.outage = { since: new Date().toISOString(), attempts: 0 };
+      this.setState('reconnecting');
+    }
+    if (this.outage && !this.outage.until) {
+      this.outage.attempts++;
+      this.outage.lastError = this.lastError;
+    }
+    log('!! connecting to the manager failed (attempt %d): %s', this.failures, this.lastError);
+  }
+
+  private scrub(text: string): string {
+    return scrubSecrets(text, this.secrets);
   }
 
   private async connectByPortForward(): Promise<Session> {
@@ -187,12 +271,12 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       return await connectTunnel(url, { token });
     } catch (err) {
       if ((err as TunnelError).code === 'TUNNEL_ERR_UNAUTHORIZED') {
-        throw new TpError('TP_ERR_MANAGER_UNAUTHORIZED', `The traffic-manager at ${url} refused the client token.`, {
+        throw new TpError('TP_ERR_MANAGER_UNAUTHORIZED', `The traffic-manager at ${this.scrub(url)} refused the client token.`, {
           cause: err,
           hints: ['The manager may have been reinstalled with a new token: run `tp quit`, then `tp connect` again.'],
         });
       }
-      throw new TpError('TP_ERR_MANAGER_UNREACHABLE', `Could not reach the traffic-manager at ${url}: ${(err as Error).message}`, {
+      throw new TpError('TP_ERR_MANAGER_UNREACHABLE', `Could not reach the traffic-manager at ${this.scrub(url)}: ${this.scrub((err as Error).message)}`, {
         cause: err,
         category: 'config',
         hints: ['Check the URL, or leave out --manager-url to go through the Kubernetes API.'],
@@ -207,7 +291,9 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       const secret = await core.readNamespacedSecret({ name: CLIENT_TOKEN_SECRET, namespace: ns });
       const value = secret.data?.[CLIENT_TOKEN_KEY];
       if (!value) throw new Error(`secret ${ns}/${CLIENT_TOKEN_SECRET} has no "${CLIENT_TOKEN_KEY}" key`);
-      return Buffer.from(value, 'base64').toString('utf8');
+      const token = Buffer.from(value, 'base64').toString('utf8');
+      if (token.length >= 8) this.secrets.add(token);
+      return token;
     } catch (err) {
       if (isNotFound(err)) throw notInstalled(ns);
       throw kubeError(`reading the client token (secret ${ns}/${CLIENT_TOKEN_SECRET})`, err);
@@ -236,6 +322,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   private setState(state: LinkState): void {
     if (this.state === state) return;
     this.state = state;
+    this.stateSince = new Date().toISOString();
     this.emit('state', state);
   }
 }

@@ -27,8 +27,11 @@ import { remoteError } from './remote-error.js';
 const log = createDebug('tp:intercept');
 /** A create waits for the pods to roll: far longer than an ordinary request. */
 const CREATE_TIMEOUT_MS = 300_000;
-const RECREATE_RETRY_MS = 1000;
-const RECREATE_ATTEMPTS = 60;
+/** Re-creating an intercept after the manager forgot us: first wait, doubling up to the cap, jittered. */
+const RECREATE_FIRST_DELAY_MS = 500;
+const RECREATE_MAX_DELAY_MS = 10_000;
+/** After this long the intercept stays WAITING with a message saying so; the user decides. */
+const RECREATE_GIVE_UP_MS = 300_000;
 const MAX_PROGRESS_LINES = 200;
 
 export const InterceptControl = {
@@ -203,7 +206,8 @@ class InterceptFeature implements DaemonFeature {
     for (const local of [...this.mine.values()]) {
       if (local.info.clientSession === sessionId) continue;
       const staleId = local.info.id;
-      for (let attempt = 1; attempt <= RECREATE_ATTEMPTS && !this.closed && this.mine.get(local.info.name) === local; attempt++) {
+      const giveUpAt = Date.now() + RECREATE_GIVE_UP_MS;
+      for (let attempt = 1; !this.closed && this.mine.get(local.info.name) === local; attempt++) {
         try {
           const result = (await this.context.link.request(InterceptMethod.create, local.spec, CREATE_TIMEOUT_MS)) as InterceptCreateResult;
           local.info = result.intercept;
@@ -215,8 +219,14 @@ class InterceptFeature implements DaemonFeature {
           // An earlier attempt may have reached the manager after all: an event brought the new
           // intercept, or the manager holds one of ours under this name.
           if (local.info.id !== staleId || (await this.adoptExisting(local, sessionId))) break;
-          local.info = { ...local.info, state: 'WAITING', message: `resuming after the manager restarted: ${(err as Error).message}` };
-          await new Promise((resolve) => setTimeout(resolve, RECREATE_RETRY_MS));
+          if (Date.now() >= giveUpAt) {
+            local.info = { ...local.info, state: 'WAITING', message: `could not resume after the manager restarted (gave up after ${attempt} attempts): ${(err as Error).message}; leave it (tp leave ${local.info.name}) and intercept again` };
+            break;
+          }
+          const ceiling = Math.min(RECREATE_MAX_DELAY_MS, RECREATE_FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 16));
+          const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+          local.info = { ...local.info, state: 'WAITING', message: `resuming after the manager restarted (attempt ${attempt}, next in ${(delay / 1000).toFixed(1)} s): ${(err as Error).message}` };
+          await new Promise((resolve) => setTimeout(resolve, delay));
         }
       }
     }

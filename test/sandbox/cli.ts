@@ -1,7 +1,7 @@
-// `npm run sandbox -- <command>`: up, down, status, exec. Parses arguments, calls lifecycle.ts or
+// `npm run sandbox -- <command>`: up, down, status, restart apiserver, exec. Parses arguments, calls lifecycle.ts or
 // pod-exec.ts, prints a human summary; a failure prints its message and "Try this:" hints and
 // exits 1 (exec exits with the command's own code). Leaves out --json (nothing scripts this yet).
-import { sandboxDown, sandboxUp, SandboxError } from './lifecycle.js';
+import { sandboxDown, sandboxRestartApiServer, sandboxUp, SandboxError } from './lifecycle.js';
 import { clusterSummary, apiReady } from './health.js';
 import { execInPod, parseExecArgs } from './pod-exec.js';
 import { isAlive, readPid, readStatus, sandboxPaths, sandboxPort } from './state.js';
@@ -10,6 +10,9 @@ const USAGE = `usage: npm run sandbox -- <command>
   up                                  start the sandbox cluster (idempotent)
   down                                stop it and remove everything it made
   status                              is it running; nodes and pods
+  restart apiserver                   restart the API server as a control-plane restart would:
+                                      every watch and port-forward drops, the same API comes
+                                      back on the same address with the same objects
   exec <pod> [-n ns] [-c container] -- <cmd> [args…]
                                       run a command inside a pod's network namespace`;
 
@@ -54,6 +57,13 @@ async function status(): Promise<number> {
   return 0;
 }
 
+async function restart(what: string | undefined): Promise<number> {
+  if (what !== 'apiserver') throw new SandboxError('SANDBOX_USAGE', `cannot restart ${JSON.stringify(what ?? '')}: only "apiserver"`, [USAGE]);
+  const result = await sandboxRestartApiServer();
+  console.log(`API server restarted; ready again after ${(result.readyMs / 1000).toFixed(1)} s (sandbox pid ${result.pid})`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -63,6 +73,8 @@ async function main(argv: string[]): Promise<number> {
       return down();
     case 'status':
       return status();
+    case 'restart':
+      return restart(rest[0]);
     case 'exec':
       return execInPod(parseExecArgs(rest));
     case undefined:

@@ -2,7 +2,8 @@
 // crash, starts sandbox.ts detached in its own session with output to the log, waits until the
 // API is ready and the node is Ready) and `down` (SIGTERM, then SIGKILL of the whole process group
 // if it lingers, then the node part's stale cleanup, then the state dir; idempotent, reports what
-// it removed). Leaves out printing: cli.ts and run-tests.ts decide what to show.
+// it removed), and `restart apiserver` (SIGUSR2 to the main process, then waits until the API
+// answers again). Leaves out printing: cli.ts and run-tests.ts decide what to show.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import path from 'node:path';
@@ -139,6 +140,31 @@ export async function sandboxDown(paths: SandboxPaths = sandboxPaths(), options:
     }
   }
   return result;
+}
+
+export interface RestartResult {
+  pid: number;
+  /** Milliseconds from the signal until the restarted API server answered /readyz. */
+  readyMs: number;
+}
+
+/** Restarts the running sandbox's API server in place (SIGUSR2 to the main process) and waits until it answers again. */
+export async function sandboxRestartApiServer(paths: SandboxPaths = sandboxPaths(), port = sandboxPort()): Promise<RestartResult> {
+  requireRoot('restart apiserver');
+  const pid = readPid(paths);
+  const before = readStatus(paths);
+  if (pid === undefined || !isAlive(pid) || before?.pid !== pid) {
+    throw new SandboxError('SANDBOX_NOT_RUNNING', 'the sandbox is not running (or not ready yet)', ['npm run sandbox -- up']);
+  }
+  const started = Date.now();
+  signal(pid, 'SIGUSR2');
+  const deadline = started + UP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) throw new SandboxError('SANDBOX_RESTART_FAILED', `the sandbox died while restarting its API server; last log lines:\n${logTail(paths)}`);
+    if ((readStatus(paths)?.apiRestarts ?? 0) > (before.apiRestarts ?? 0) && (await apiReady(paths, port))) return { pid, readyMs: Date.now() - started };
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  throw new SandboxError('SANDBOX_RESTART_FAILED', `the API server did not come back within ${UP_TIMEOUT_MS / 1000} s; last log lines:\n${logTail(paths)}`, [`read ${paths.log}`]);
 }
 
 /** Signals the whole process group (sandbox.ts leads its own session), then the pid itself. */

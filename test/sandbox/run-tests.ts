@@ -15,10 +15,20 @@ function testFiles(dir: string): string[] {
   return (readdirSync(abs, { recursive: true }) as string[]).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name));
 }
 
-function ava(files: string[]): Promise<number> {
+/**
+ * Hooks tp's end-to-end tests call for faults they cannot cause through the Kubernetes API (each a
+ * shell command; a run against a real cluster sets its own): restarting the API server.
+ */
+function faultHooks(): NodeJS.ProcessEnv {
+  const sandboxCli = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(path.join(CHECKOUT, 'test/sandbox/cli.ts'))}`;
+  return { TP_E2E_RESTART_APISERVER: process.env.TP_E2E_RESTART_APISERVER || `${sandboxCli} restart apiserver` };
+}
+
+function ava(files: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(CHECKOUT, 'node_modules/ava/entrypoints/cli.mjs'), '--serial', ...files], {
       cwd: CHECKOUT,
+      env: { ...process.env, ...env },
       stdio: 'inherit',
     });
     child.on('error', () => resolve(1));
@@ -40,7 +50,7 @@ async function main(): Promise<number> {
     if ((await ava(testFiles('test/sandbox/e2e'))) !== 0) failed = true;
     console.log(`sandbox e2e tests took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const tpStarted = Date.now();
-    if ((await ava(testFiles('test/e2e'))) !== 0) failed = true;
+    if ((await ava(testFiles('test/e2e'), faultHooks())) !== 0) failed = true;
     console.log(`tp e2e tests took ${((Date.now() - tpStarted) / 1000).toFixed(1)} s`);
   } catch (error) {
     console.error(`sandbox run failed: ${(error as Error).message}`);

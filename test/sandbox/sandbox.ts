@@ -3,8 +3,10 @@
 // unix socket, with the node's dialPod and podLogs hooks), the node agent, kubelet, kube-proxy and
 // controllers, publishes the kubeconfig, CA and the demo TLS Secret, then writes status.json. On
 // SIGTERM/SIGINT it stops the parts in reverse order (controllers, kube-proxy, kubelet and its
-// pods, agent, API server, network) and removes its pid and status files. Leaves out restarts of
-// anything but the node agent: a broken sandbox is brought down and up again.
+// pods, agent, API server, network) and removes its pid and status files. On SIGUSR2 it restarts the
+// API server in place, as a control-plane restart: connections drop, the same API comes back on the
+// same address. Leaves out restarts of the other parts (but the node agent's): a broken sandbox is
+// brought down and up again.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -27,6 +29,11 @@ const paths = sandboxPaths();
 const port = sandboxPort();
 const stops: { name: string; close: () => Promise<void> }[] = [];
 let stopping: Promise<void> | undefined;
+/** Set once everything is up: drops every API connection and listens again (same port, certs, objects). */
+let restartApi: (() => Promise<void>) | undefined;
+let restarting: Promise<void> = Promise.resolve();
+/** How long a restarted API server refuses connections, as a real one does while it starts. */
+const API_RESTART_DOWN_MS = 1_000;
 
 function base64(text: string): string {
   return Buffer.from(text).toString('base64');
@@ -129,6 +136,13 @@ async function start(): Promise<void> {
   };
   writeFileSync(paths.status, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
   log(`ready in ${status.startupMs} ms`);
+  restartApi = async () => {
+    log('restarting the API server');
+    await api.restart(API_RESTART_DOWN_MS);
+    status.apiRestarts = (status.apiRestarts ?? 0) + 1;
+    writeFileSync(paths.status, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
+    log(`API server restarted (${status.apiRestarts})`);
+  };
 }
 
 function stop(reason: string): Promise<void> {
@@ -149,6 +163,11 @@ function stop(reason: string): Promise<void> {
   return stopping;
 }
 
+// SIGUSR2 (sent by `npm run sandbox -- restart apiserver`): restart the API server in place.
+process.on('SIGUSR2', () => {
+  if (stopping || !restartApi) return;
+  restarting = restarting.then(restartApi).catch((error: unknown) => log(`restarting the API server failed: ${(error as Error)?.stack ?? String(error)}`));
+});
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   process.on(signal, () => {
     void stop(signal).then(() => process.exit(0));

@@ -72,6 +72,8 @@ export interface SandboxStatus {
   startedAt: string;
   /** Milliseconds from process start until the API server, controllers and node were all up. */
   startupMs: number;
+  /** How many times the API server was restarted (`npm run sandbox -- restart apiserver`). */
+  apiRestarts?: number;
 }
 
 export function readStatus(paths: SandboxPaths): SandboxStatus | undefined {

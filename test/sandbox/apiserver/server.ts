@@ -1,7 +1,7 @@
 // The sandbox's Kubernetes API server: HTTPS on host:port (and the same API on an optional unix
 // socket), bearer-token authentication, RBAC authorization, discovery, health, and the resource
 // routes of router.ts; WebSocket upgrades go to port-forward. Everything lives in memory and is
-// gone after close(). This file wires the parts; each concern has its own module.
+// gone after close(); restart() keeps it. This file wires the parts; each concern has its own module.
 // Leaves out: exec/attach, proxy subresources, server-side apply, protobuf.
 // Used by the sandbox main process (test/sandbox/sandbox.ts) and the API server's tests.
 import https from 'node:https';
@@ -55,6 +55,9 @@ export interface ApiServer {
   url: string;
   port: number;
   close(): Promise<void>;
+  /** As a control-plane restart: every connection (watches, port-forwards) drops, the port is
+   * closed for `downMs`, then the same API answers on the same address with the same objects. */
+  restart(downMs?: number): Promise<void>;
 }
 
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
@@ -105,7 +108,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
   registry.hooks = composeHooks(lifecycleHooks({ registry, ips: new ClusterIpAllocator(), tokens, caCert: options.caCert }), garbageCollectorHooks(registry));
   bootstrap(registry, options.apiEndpoint ?? DEFAULT_API_ENDPOINT, options.dnsEndpoint ?? DEFAULT_DNS_ENDPOINT);
-  const portForward = new PortForwardServer(ctx);
+  let portForward = new PortForwardServer(ctx);
   const host = options.host ?? '127.0.0.1';
   let serverAddress = `${host}:${options.port}`;
 
@@ -160,52 +163,63 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     return server;
   };
 
-  const tcpServer = makeServer();
-  await new Promise<void>((resolve, reject) => {
-    tcpServer.once('error', reject);
-    tcpServer.listen(options.port, host, () => {
-      tcpServer.off('error', reject);
-      resolve();
+  // Listening and stopping, apart from the state above, so restart() can drop every connection
+  // (watches, port-forwards) and listen again on the same address with the same store and keys.
+  const listen = async (): Promise<https.Server[]> => {
+    const tcpServer = makeServer();
+    await new Promise<void>((resolve, reject) => {
+      tcpServer.once('error', reject);
+      tcpServer.listen(port, host, () => {
+        tcpServer.off('error', reject);
+        resolve();
+      });
     });
-  });
-  const port = (tcpServer.address() as AddressInfo).port;
-  serverAddress = `${host}:${port}`;
-
-  let socketServer: https.Server | undefined;
-  if (options.socketPath) {
+    if (!options.socketPath) return [tcpServer];
     await unlink(options.socketPath).catch(() => undefined);
-    socketServer = makeServer();
-    const server = socketServer;
+    const socketServer = makeServer();
     const path = options.socketPath;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
+      socketServer.once('error', reject);
+      socketServer.listen(path, () => {
+        socketServer.off('error', reject);
         resolve();
       });
     }).catch(async (error: unknown) => {
       await new Promise((resolve) => tcpServer.close(resolve));
       throw error;
     });
-  }
+    return [tcpServer, socketServer];
+  };
+  const stop = async (servers: https.Server[]): Promise<void> => {
+    ctx.watches.closeAll();
+    portForward.close();
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    })));
+    if (options.socketPath) await unlink(options.socketPath).catch(() => undefined);
+  };
+
+  let port = options.port;
+  let servers = await listen();
+  port = (servers[0].address() as AddressInfo).port;
+  serverAddress = `${host}:${port}`;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closing ??= (async () => {
-      ctx.watches.closeAll();
-      portForward.close();
-      const servers = [tcpServer, socketServer].filter((s): s is https.Server => s !== undefined);
-      await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })));
-      if (options.socketPath) await unlink(options.socketPath).catch(() => undefined);
-    })();
+    closing ??= stop(servers);
     return closing;
+  };
+  const restart = async (downMs = 0): Promise<void> => {
+    if (closing) throw new Error('the API server is closed');
+    await stop(servers);
+    portForward = new PortForwardServer(ctx);
+    if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+    servers = await listen();
   };
 
   const displayHost = host.includes(':') ? `[${host}]` : host;
-  return { url: `https://${displayHost}:${port}`, port, close };
+  return { url: `https://${displayHost}:${port}`, port, close, restart };
 }
 
 function resolveNamespaced(info: RequestInfo): boolean {

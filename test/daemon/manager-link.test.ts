@@ -1,0 +1,41 @@
+import test from 'ava';
+import { describeLink } from '../../src/commands/status.js';
+import { reconnectDelayMs, scrubSecrets, type ManagerLinkStatus } from '../../src/daemon/manager-link.js';
+
+test('the reconnect back-off starts at once, doubles per failure, stays under its cap and is jittered', (t) => {
+  t.is(reconnectDelayMs(0), 0);
+  const lowest = [1, 2, 3, 4, 5, 6, 10, 100].map((failures) => reconnectDelayMs(failures, () => 0));
+  const highest = [1, 2, 3, 4, 5, 6, 10, 100].map((failures) => reconnectDelayMs(failures, () => 1));
+  t.deepEqual(highest, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  t.deepEqual(lowest, highest.map((ms) => ms / 2));
+  const spread = new Set(Array.from({ length: 50 }, () => reconnectDelayMs(3)));
+  t.true(spread.size > 1, 'no jitter');
+  t.true([...spread].every((ms) => ms >= 500 && ms <= 1000), [...spread].join(' '));
+});
+
+test('error text in status and logs loses URL credentials, bearer tokens and known secrets', (t) => {
+  const secret = 's3cr3t-client-token-value';
+  const text = `Could not reach https://alice:pw@manager.example/tunnel?token=abc.def: Authorization: Bearer eyJhbGciOi.x-y echoed ${secret}`;
+  const clean = scrubSecrets(text, [secret]);
+  t.is(clean, 'Could not reach https://[redacted]@manager.example/tunnel?token= [redacted]: Authorization: Bearer [redacted] echoed [redacted]');
+  for (const leaked of ['alice', 'pw@', 'abc.def', 'eyJhbGciOi', secret]) t.false(clean.includes(leaked), leaked);
+});
+
+const base: ManagerLinkStatus = { state: 'connected', via: 'port-forward', stateSince: '2026-01-01T00:00:00.000Z', reconnects: 0, tunnels: [] };
+
+test('tp status says since when the link is down, how often it tried, when it tries next and why it failed', (t) => {
+  const now = Date.parse('2026-01-01T00:00:12.000Z');
+  const line = describeLink({
+    ...base,
+    state: 'reconnecting',
+    reconnects: 2,
+    outage: { since: '2026-01-01T00:00:00.000Z', attempts: 4, nextAttemptAt: '2026-01-01T00:00:14.500Z', lastError: 'The traffic-manager has no ready pod.' },
+  }, now);
+  t.is(line, 'no tunnel since 2026-01-01T00:00:00.000Z (12.0 s), 4 failed attempts, next try in 2.5 s; last error: The traffic-manager has no ready pod.');
+});
+
+test('tp status keeps the last outage once the link is back', (t) => {
+  const line = describeLink({ ...base, reconnects: 3, outage: { since: '2026-01-01T00:00:00.000Z', until: '2026-01-01T00:00:06.250Z', attempts: 5, lastError: 'the tunnel transport closed' } });
+  t.is(line, 'reconnects 3, last outage 2026-01-01T00:00:00.000Z for 6.3 s (the tunnel transport closed)');
+  t.is(describeLink(base), 'reconnects 0');
+});
