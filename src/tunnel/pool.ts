@@ -89,13 +89,26 @@ export class SessionPool {
     await this.anyLive();
   }
 
+  /** Opens a stream on a session with room, growing the pool or waiting for room as needed. */
   async open(request: OpenRequest, options: { timeoutMs?: number } = {}): Promise<TunnelStream> {
-    const session = await this.pickForStream(Date.now() + (options.timeoutMs ?? Defaults.OPEN_TIMEOUT_MS));
-    try {
-      return await session.open(request, options);
-    } finally {
-      // A settled open frees a pending slot (or a stream slot): someone may be waiting for it.
-      this.wake();
+    const deadline = Date.now() + (options.timeoutMs ?? Defaults.OPEN_TIMEOUT_MS);
+    for (;;) {
+      if (this.closed) throw new TunnelError('TUNNEL_ERR_NO_SESSION', 'the session pool is closed');
+      this.fill();
+      await this.anyLive();
+      // Choosing and calling session.open() in one synchronous step, so concurrent opens see each other.
+      const session = this.pickWithRoom();
+      if (session) {
+        try {
+          return await session.open(request, options);
+        } finally {
+          // A settled open frees a pending slot (or a stream slot): someone may be waiting for it.
+          this.wake();
+        }
+      }
+      // Either a session is connecting, or every session with room has its most opens in flight.
+      if (Date.now() >= deadline) throw this.fullError();
+      await this.waitForChange(deadline);
     }
   }
 
@@ -126,26 +139,22 @@ export class SessionPool {
     this.wake();
   }
 
-  /** A live session with room for one more stream, growing the pool or waiting for room as needed. */
-  private async pickForStream(deadline: number): Promise<Session> {
-    for (;;) {
-      if (this.closed) throw new TunnelError('TUNNEL_ERR_NO_SESSION', 'the session pool is closed');
-      this.fill();
-      await this.anyLive();
-      const total = this.openStreamCount;
-      if (total >= this.maxStreams) {
-        throw new TunnelError('TUNNEL_ERR_LIMIT', `${total} streams are open, the most this pool allows (${this.maxStreams})`, { reason: 'limit' });
-      }
-      const active = this.liveSessions.filter((session) => !this.retiring.has(session));
-      if (active.every((session) => session.openStreamCount >= session.maxStreams * this.growAt)) this.grow();
-      const withRoom = this.liveSessions.filter((session) => !this.retiring.has(session) && session.openStreamCount < session.maxStreams);
-      const ready = leastLoaded(withRoom.filter((session) => session.pendingOpenCount < session.maxPendingOpens));
-      if (ready) return ready;
-      if (withRoom.length === 0 && this.connecting === 0) throw this.fullError();
-      // Either a session is connecting, or every session with room has its most opens in flight.
-      if (Date.now() >= deadline) throw this.fullError();
-      await this.waitForChange(deadline);
+  /**
+   * The least-loaded live session with room for a stream and an open in flight, growing the pool
+   * when the sessions near their limit; null when the caller should wait; throws at the limit.
+   */
+  private pickWithRoom(): Session | null {
+    const total = this.openStreamCount;
+    if (total >= this.maxStreams) {
+      throw new TunnelError('TUNNEL_ERR_LIMIT', `${total} streams are open, the most this pool allows (${this.maxStreams})`, { reason: 'limit' });
     }
+    const active = this.liveSessions.filter((session) => !this.retiring.has(session));
+    if (active.every((session) => session.openStreamCount >= session.maxStreams * this.growAt)) this.grow();
+    const withRoom = this.liveSessions.filter((session) => !this.retiring.has(session) && session.openStreamCount < session.maxStreams);
+    const ready = leastLoaded(withRoom.filter((session) => session.pendingOpenCount < session.maxPendingOpens));
+    if (ready) return ready;
+    if (withRoom.length === 0 && this.connecting === 0) throw this.fullError();
+    return null;
   }
 
   /** Takes a retiring session back, or connects one more, within maxSessions. */
