@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { createTunnelDial } from '../../src/daemon/tunnel-dial.js';
 import { httpStatusFor, socksReplyFor, SOCKS_REPLY, toDialError } from '../../src/proxy/dial.js';
 import { HttpProxyServer } from '../../src/proxy/http-proxy.js';
-import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
+import { createRoutingTable, decideRoute, type RouteTarget } from '../../src/proxy/routing.js';
 import { SocksServer } from '../../src/proxy/socks-server.js';
 import { tokenAuthenticator } from '../../src/tunnel/auth.js';
 import { SessionPool } from '../../src/tunnel/pool.js';
@@ -11,7 +11,7 @@ import { TunnelServer } from '../../src/tunnel/ws-server.js';
 import { execAsUser } from '../helpers/unprivileged.js';
 
 const table = createRoutingTable({ namespace: 'team-a', namespaces: ['team-a'], serviceCidrs: ['10.96.0.0/12'] });
-const route = (target: { host: string; port: number }) => decideRoute(target, table);
+const route = (target: RouteTarget) => decideRoute(target, table);
 
 /** A tunnel pool of one session of `limit` streams to an echoing server, and the daemon's dial over it. */
 async function fullTunnel(t: ExecutionContext, limit: number) {
