@@ -221,38 +221,35 @@ export class SessionPool {
   /** While there are more sessions than `size`, retires and closes the ones the load does not need. */
   private watchIdle(): void {
     if (this.idleCheck || this.closed) return;
-    this.idleCheck = setInterval(() => this.shrink(), Math.max(10, Math.min(this.idleCloseMs / 2, 5000)));
+    this.idleCheck = setInterval(() => this.shrink(), Math.max(10, Math.min(this.idleCloseMs / 4, 5000)));
     this.idleCheck.unref();
   }
 
   private shrink(): void {
+    const active = this.liveSessions.filter((session) => !this.retiring.has(session));
+    // Half the load growth aims for, so a load near a growth step does not connect and retire in turns.
+    const perSession = Math.max(1, Math.floor(((active[0]?.maxStreams ?? Defaults.MAX_STREAMS) * this.growAt) / 2));
+    const needed = Math.max(this.size, Math.ceil(this.openStreamCount / perSession));
+    if (active.length <= needed) this.overSince = null;
+    else if (this.overSince === null) this.overSince = Date.now();
+    else if (Date.now() - this.overSince >= this.idleCloseMs) {
+      const spare = [...active].sort((a, b) => a.openStreamCount - b.openStreamCount).slice(0, active.length - needed);
+      for (const session of spare) {
+        this.retiring.add(session);
+        log('pool .. retiring session %s (%d streams left)', session.id, session.openStreamCount);
+      }
+      this.overSince = null;
+    }
     for (const session of this.retiring) {
       if (session.openStreamCount > 0) continue;
       this.retiring.delete(session);
       log('pool -> closing idle session %s', session.id);
       void session.close();
     }
-    const active = this.liveSessions.filter((session) => !this.retiring.has(session));
-    // Half the load growth aims for, so a load near a growth step does not connect and retire in turns.
-    const perSession = Math.max(1, Math.floor(((active[0]?.maxStreams ?? Defaults.MAX_STREAMS) * this.growAt) / 2));
-    const needed = Math.max(this.size, Math.ceil(this.openStreamCount / perSession));
-    const now = Date.now();
-    if (active.length <= needed) {
-      this.overSince = null;
-      if (this.retiring.size === 0 && this.sessions.size <= this.size && this.idleCheck) {
-        clearInterval(this.idleCheck);
-        this.idleCheck = null;
-      }
-      return;
+    if (this.retiring.size === 0 && this.liveSessions.length <= this.size && this.idleCheck) {
+      clearInterval(this.idleCheck);
+      this.idleCheck = null;
     }
-    this.overSince ??= now;
-    if (now - this.overSince < this.idleCloseMs) return;
-    const spare = [...active].sort((a, b) => a.openStreamCount - b.openStreamCount).slice(0, active.length - needed);
-    for (const session of spare) {
-      this.retiring.add(session);
-      log('pool .. retiring session %s (%d streams left)', session.id, session.openStreamCount);
-    }
-    this.overSince = null;
   }
 
   private connectOne(delayMs: number): void {
