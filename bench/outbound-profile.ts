@@ -86,6 +86,11 @@ export class InspectorProfiler {
     return ((await this.call('Profiler.stop')) as { profile: CpuProfile }).profile;
   }
 
+  /** A full garbage collection now (capacity.ts: is memory returned, or only not yet collected?). */
+  async collectGarbage(): Promise<void> {
+    await this.call('HeapProfiler.collectGarbage');
+  }
+
   /** Closes the process's inspector (it stops listening) and the bridge; idempotent. */
   async close(): Promise<void> {
     if (this.ws.readyState === WebSocket.OPEN) {
