@@ -4,10 +4,10 @@
 // Service (one Python client per step, test/e2e/helpers/hold-connections.py; every connection
 // echoes its own bytes before it counts) and prints the daemon's and the manager's RSS at 0,
 // 1,000 and 10,000 connections, and after they all closed (once the daemon's tunnels are back
-// to their base count and a settle time has passed), then once more after a forced garbage
-// collection in both (through the inspector), which tells memory held from memory V8 merely has
-// not collected yet. Per-connection cost = RSS growth from 0 to
-// 10,000 divided by 10,000. Writes bench/results/capacity-<date>.json. Not a test: nothing
+// to their base count and a settle time has passed); each reading is taken as is and again right
+// after a forced garbage collection in both (through the inspector), which tells memory held from
+// memory V8 merely has not collected yet. Per-connection cost = RSS growth from 0 to 10,000
+// divided by 10,000. Writes bench/results/capacity-<date>.json. Not a test: nothing
 // asserts a figure. tp runs from dist/: `npm run build` first when src/ changed.
 // Env: BENCH_STEPS (1000,10000: cumulative connection counts), BENCH_SETTLE_S (10: wait before
 // each reading, so buffers and garbage settle).
@@ -38,8 +38,12 @@ interface Reading {
   label: string;
   connections: number;
   tunnels: number;
+  /** RSS as the user sees it. */
   daemonRssKb: number;
   managerRssKb: number;
+  /** RSS right after a full garbage collection: what the connections really hold. */
+  daemonGcRssKb: number;
+  managerGcRssKb: number;
 }
 
 function config() {
@@ -83,11 +87,23 @@ async function main(): Promise<void> {
     const manager = managerAt.pid;
     const readings: Reading[] = [];
     let open = 0;
+    const collectGarbage = async (): Promise<void> => {
+      for (const [pid, netns] of [[daemon, undefined], [manager, managerAt.netns]] as const) {
+        const inspector = await InspectorProfiler.attach(pid, netns);
+        await inspector.collectGarbage();
+        await inspector.close();
+      }
+    };
     const read = async (label: string): Promise<void> => {
       await new Promise((resolve) => setTimeout(resolve, settleMs));
-      const reading = { label, connections: open, tunnels: (await status()).manager.tunnels.length, daemonRssKb: rssKb(daemon), managerRssKb: rssKb(manager) };
+      const tunnels = (await status()).manager.tunnels.length;
+      const [daemonRssKb, managerRssKb] = [rssKb(daemon), rssKb(manager)];
+      await collectGarbage();
+      const reading = { label, connections: open, tunnels, daemonRssKb, managerRssKb, daemonGcRssKb: rssKb(daemon), managerGcRssKb: rssKb(manager) };
       readings.push(reading);
-      console.log(`${label.padEnd(28)} ${String(reading.tunnels).padStart(3)} tunnels  daemon ${mb(reading.daemonRssKb)}  manager ${mb(reading.managerRssKb)}`);
+      console.log(
+        `${label.padEnd(24)} ${String(tunnels).padStart(3)} tunnels   daemon ${mb(daemonRssKb)} (${mb(reading.daemonGcRssKb)} after GC)   manager ${mb(managerRssKb)} (${mb(reading.managerGcRssKb)} after GC)`,
+      );
     };
     console.log(`tp ${TP_VERSION}, node ${process.version}, load average ${loadavg()[0].toFixed(1)}; SOCKS5 ${listeners.socks} -> ${ECHO.host}:${ECHO.port}`);
     await read('0 connections');
@@ -108,27 +124,23 @@ async function main(): Promise<void> {
       if (tunnels !== BASE_TUNNELS) throw new Error(`${tunnels} tunnels`);
     }, 120_000, 1000);
     await read('all closed');
-    for (const [pid, netns] of [[daemon, undefined], [manager, managerAt.netns]] as const) {
-      const inspector = await InspectorProfiler.attach(pid, netns);
-      await inspector.collectGarbage();
-      await inspector.close();
-    }
-    await read('all closed, after a full GC');
 
     const zero = readings[0];
-    const peak = readings[readings.length - 3];
+    const peak = readings[readings.length - 2];
     const closed = readings[readings.length - 1];
     const perConnection = (from: number, to: number) => (to - from) / peak.connections;
     const summary = {
       daemonKbPerConnection: perConnection(zero.daemonRssKb, peak.daemonRssKb),
+      daemonGcKbPerConnection: perConnection(zero.daemonGcRssKb, peak.daemonGcRssKb),
       managerKbPerConnection: perConnection(zero.managerRssKb, peak.managerRssKb),
-      daemonReturnedKb: peak.daemonRssKb - closed.daemonRssKb,
-      daemonAboveStartKb: closed.daemonRssKb - zero.daemonRssKb,
-      managerAboveStartKb: closed.managerRssKb - zero.managerRssKb,
+      managerGcKbPerConnection: perConnection(zero.managerGcRssKb, peak.managerGcRssKb),
+      daemonGcAboveStartKb: closed.daemonGcRssKb - zero.daemonGcRssKb,
+      managerGcAboveStartKb: closed.managerGcRssKb - zero.managerGcRssKb,
     };
     console.log(
-      `\nper idle connection: daemon ${summary.daemonKbPerConnection.toFixed(1)} KiB (target <= ${TARGET_KB_PER_CONNECTION}), manager ${summary.managerKbPerConnection.toFixed(1)} KiB` +
-        `\nafter close and a full GC: daemon ${mb(closed.daemonRssKb)} (${mb(summary.daemonAboveStartKb)} above the start), manager ${mb(closed.managerRssKb)} (${mb(summary.managerAboveStartKb)} above the start)`,
+      `\nper idle connection (0 -> ${peak.connections}): daemon ${summary.daemonKbPerConnection.toFixed(1)} KiB, ${summary.daemonGcKbPerConnection.toFixed(1)} KiB after GC (target <= ${TARGET_KB_PER_CONNECTION});` +
+        ` manager ${summary.managerKbPerConnection.toFixed(1)} KiB, ${summary.managerGcKbPerConnection.toFixed(1)} KiB after GC` +
+        `\nafter all closed, after GC, compared with the start: daemon ${signedMb(summary.daemonGcAboveStartKb)}, manager ${signedMb(summary.managerGcAboveStartKb)}`,
     );
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = `${RESULTS_DIR}capacity-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
@@ -143,7 +155,11 @@ async function main(): Promise<void> {
 }
 
 function mb(kb: number): string {
-  return `${(kb / 1024).toFixed(1).padStart(7)} MiB`;
+  return `${(kb / 1024).toFixed(1).padStart(6)} MiB`;
+}
+
+function signedMb(kb: number): string {
+  return `${kb >= 0 ? '+' : ''}${(kb / 1024).toFixed(1)} MiB`;
 }
 
 main().catch((error: unknown) => {

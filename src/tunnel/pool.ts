@@ -173,6 +173,9 @@ export class SessionPool {
 
   private fullError(): TunnelError {
     const live = this.liveSessions;
+    if (live.some((session) => !this.retiring.has(session) && session.openStreamCount < session.maxStreams)) {
+      return new TunnelError('TUNNEL_ERR_LIMIT', `every tunnel session has its most opens awaiting an answer; the peer answers too slowly`, { reason: 'timeout' });
+    }
     const limit = live.reduce((sum, session) => sum + session.maxStreams, 0);
     const cause = this.lastError ? `; connecting another failed: ${this.lastError.message}` : '';
     return new TunnelError(
