@@ -44,6 +44,9 @@ interface Reading {
   /** RSS right after a full garbage collection: what the connections really hold. */
   daemonGcRssKb: number;
   managerGcRssKb: number;
+  /** V8 heap in use after that collection: what JavaScript objects hold. */
+  daemonHeapKb: number;
+  managerHeapKb: number;
 }
 
 function config() {
@@ -87,10 +90,11 @@ async function main(): Promise<void> {
     const manager = managerAt.pid;
     const readings: Reading[] = [];
     let open = 0;
-    const collectGarbage = async (): Promise<void> => {
-      for (const [pid, netns] of [[daemon, undefined], [manager, managerAt.netns]] as const) {
-        const inspector = await InspectorProfiler.attach(pid, netns);
-        await inspector.collectGarbage();
+    const collectGarbage = async (pid: number, netns?: string): Promise<number> => {
+      const inspector = await InspectorProfiler.attach(pid, netns);
+      try {
+        return Math.round((await inspector.collectGarbage()).heapUsed / 1024);
+      } finally {
         await inspector.close();
       }
     };
@@ -98,11 +102,13 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, settleMs));
       const tunnels = (await status()).manager.tunnels.length;
       const [daemonRssKb, managerRssKb] = [rssKb(daemon), rssKb(manager)];
-      await collectGarbage();
-      const reading = { label, connections: open, tunnels, daemonRssKb, managerRssKb, daemonGcRssKb: rssKb(daemon), managerGcRssKb: rssKb(manager) };
+      const daemonHeapKb = await collectGarbage(daemon);
+      const managerHeapKb = await collectGarbage(manager, managerAt.netns);
+      const reading = { label, connections: open, tunnels, daemonRssKb, managerRssKb, daemonGcRssKb: rssKb(daemon), managerGcRssKb: rssKb(manager), daemonHeapKb, managerHeapKb };
       readings.push(reading);
       console.log(
-        `${label.padEnd(24)} ${String(tunnels).padStart(3)} tunnels   daemon ${mb(daemonRssKb)} (${mb(reading.daemonGcRssKb)} after GC)   manager ${mb(managerRssKb)} (${mb(reading.managerGcRssKb)} after GC)`,
+        `${label.padEnd(24)} ${String(tunnels).padStart(3)} tunnels   daemon ${mb(daemonRssKb)} (after GC ${mb(reading.daemonGcRssKb)}, heap ${mb(daemonHeapKb)})` +
+          `   manager ${mb(managerRssKb)} (after GC ${mb(reading.managerGcRssKb)}, heap ${mb(managerHeapKb)})`,
       );
     };
     console.log(`tp ${TP_VERSION}, node ${process.version}, load average ${loadavg()[0].toFixed(1)}; SOCKS5 ${listeners.socks} -> ${ECHO.host}:${ECHO.port}`);
@@ -136,11 +142,14 @@ async function main(): Promise<void> {
       managerGcKbPerConnection: perConnection(zero.managerGcRssKb, peak.managerGcRssKb),
       daemonGcAboveStartKb: closed.daemonGcRssKb - zero.daemonGcRssKb,
       managerGcAboveStartKb: closed.managerGcRssKb - zero.managerGcRssKb,
+      daemonHeapAboveStartKb: closed.daemonHeapKb - zero.daemonHeapKb,
+      managerHeapAboveStartKb: closed.managerHeapKb - zero.managerHeapKb,
     };
     console.log(
       `\nper idle connection (0 -> ${peak.connections}): daemon ${summary.daemonKbPerConnection.toFixed(1)} KiB, ${summary.daemonGcKbPerConnection.toFixed(1)} KiB after GC (target <= ${TARGET_KB_PER_CONNECTION});` +
         ` manager ${summary.managerKbPerConnection.toFixed(1)} KiB, ${summary.managerGcKbPerConnection.toFixed(1)} KiB after GC` +
-        `\nafter all closed, after GC, compared with the start: daemon ${signedMb(summary.daemonGcAboveStartKb)}, manager ${signedMb(summary.managerGcAboveStartKb)}`,
+        `\nafter all closed, after GC, compared with the start: daemon RSS ${signedMb(summary.daemonGcAboveStartKb)}, heap ${signedMb(summary.daemonHeapAboveStartKb)};` +
+        ` manager RSS ${signedMb(summary.managerGcAboveStartKb)}, heap ${signedMb(summary.managerHeapAboveStartKb)}`,
     );
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = `${RESULTS_DIR}capacity-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;

@@ -86,9 +86,11 @@ export class InspectorProfiler {
     return ((await this.call('Profiler.stop')) as { profile: CpuProfile }).profile;
   }
 
-  /** A full garbage collection now (capacity.ts: is memory returned, or only not yet collected?). */
-  async collectGarbage(): Promise<void> {
+  /** A full garbage collection now, then the process's heap in use (capacity.ts: is memory returned?). */
+  async collectGarbage(): Promise<{ heapUsed: number }> {
     await this.call('HeapProfiler.collectGarbage');
+    const answer = (await this.call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result: { value: number } };
+    return { heapUsed: answer.result.value };
   }
 
   /** Closes the process's inspector (it stops listening) and the bridge; idempotent. */
