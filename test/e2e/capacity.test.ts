@@ -9,6 +9,7 @@ import { connect, ensureDemoAndManager, eventually, newLaptop, TP_BIN, type Lapt
 const CONNECTIONS = 10_000;
 const BASE_TUNNELS = 2;
 const ECHO = { host: 'tcp-echo.default', port: 9000 };
+const HOLD_TIMEOUT_MS = 8 * 60_000;
 
 let laptop: Laptop;
 let socks: string;
@@ -30,6 +31,9 @@ async function tunnels(): Promise<number> {
 }
 
 async function holdAndRelease(t: import('ava').ExecutionContext, argv: string[]): Promise<void> {
+  // Each connection costs the daemon and the manager under a millisecond of CPU: seconds on a quiet
+  // machine, minutes on a shared one; the suite-wide two-minute timeout is too short for the latter.
+  t.timeout(HOLD_TIMEOUT_MS);
   const started = Date.now();
   const holder = ConnectionHolder.start(laptop.env, argv);
   t.teardown(() => holder.kill());
