@@ -86,6 +86,13 @@ export class InspectorProfiler {
     return ((await this.call('Profiler.stop')) as { profile: CpuProfile }).profile;
   }
 
+  /** A full garbage collection now, then the process's heap in use (capacity.ts: is memory returned?). */
+  async collectGarbage(): Promise<{ heapUsed: number }> {
+    await this.call('HeapProfiler.collectGarbage');
+    const answer = (await this.call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })) as { result: { value: number } };
+    return { heapUsed: answer.result.value };
+  }
+
   /** Closes the process's inspector (it stops listening) and the bridge; idempotent. */
   async close(): Promise<void> {
     if (this.ws.readyState === WebSocket.OPEN) {

@@ -19,6 +19,7 @@ import type { ClusterInfo } from '../manager/cluster-info.js';
 import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR } from '../manager/manifests.js';
 import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
+import { capacityFrom } from './capacity.js';
 
 const log = createDebug('tp:daemon:manager');
 
@@ -118,10 +119,13 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
 
   /** Connects the first tunnel (its errors are the user's to see), then fills the pool. */
   async start(): Promise<HelloResult> {
+    const capacity = capacityFrom(process.env);
     let first: Session | null = await this.connect();
     const hello = this.lastHello!;
     this.pool = new SessionPool({
       size: this.options.tunnels ?? 2,
+      maxSessions: capacity.maxTunnels,
+      maxStreams: capacity.maxConnections,
       connect: () => {
         const session = first;
         first = null;

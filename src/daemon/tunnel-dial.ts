@@ -2,12 +2,20 @@
 // manager (names qualified first, so `hello` means the connected namespace's `hello`, not the
 // manager's), everything else goes direct, through the user's own upstream proxy when one was
 // configured before tp. Tunnel open errors become the proxies' DialErrors with the same reason,
-// so curl sees "connection refused" when the pod refused it.
+// so curl sees "connection refused" when the pod refused it; a connection over tp's limit
+// (capacity.ts) gets TP_DIAL_LIMIT with a message that says how to raise it.
 import type { Duplex } from 'node:stream';
+import createDebug from 'debug';
 import { DialError, type Dial, type DialErrorCode } from '../proxy/dial.js';
 import { clusterQueryName, type RoutingTable } from '../proxy/routing.js';
 import { createUpstreamAwareDial } from '../proxy/upstream-proxy.js';
-import { OpenError, type ErrorCodeName } from '../tunnel/index.js';
+import { OpenError, TunnelError, type ErrorCodeName } from '../tunnel/index.js';
+import { capacityFrom, fdLimit, limitAdvice } from './capacity.js';
+
+const log = createDebug('tp:daemon');
+
+/** Descriptors the daemon needs besides one per connection (listeners, tunnels, logs, DNS). */
+const FD_HEADROOM = 256;
 
 const REASON_TO_DIAL: Partial<Record<ErrorCodeName, DialErrorCode>> = {
   refused: 'TP_DIAL_REFUSED',
@@ -15,6 +23,7 @@ const REASON_TO_DIAL: Partial<Record<ErrorCodeName, DialErrorCode>> = {
   timeout: 'TP_DIAL_TIMEOUT',
   dns: 'TP_DIAL_DNS',
   forbidden: 'TP_DIAL_FORBIDDEN',
+  limit: 'TP_DIAL_LIMIT',
 };
 
 export interface TunnelDialOptions {
@@ -26,14 +35,21 @@ export interface TunnelDialOptions {
 
 export function createTunnelDial(options: TunnelDialOptions): Dial {
   const direct = createUpstreamAwareDial({ env: options.env });
+  const capacity = capacityFrom(options.env);
+  const files = fdLimit();
+  if (files !== undefined && files < capacity.maxConnections + FD_HEADROOM) {
+    log('!! this process may open %d files, fewer than the %d connections tp allows; raise the hard limit (ulimit -Hn) or lower TP_MAX_CONNECTIONS', files, capacity.maxConnections);
+  }
   return async (target, context) => {
     if (context.via === 'direct') return direct(target, context);
     const host = clusterQueryName(target.host, options.table()) ?? target.host;
     try {
       return await options.open(host, target.port);
     } catch (err) {
-      const code = (err instanceof OpenError && REASON_TO_DIAL[err.reason]) || 'TP_DIAL_FAILED';
-      throw new DialError(code, target, `could not connect to ${target.host}:${target.port} in the cluster: ${(err as Error).message}`, err);
+      const reason = err instanceof OpenError || err instanceof TunnelError ? err.reason : undefined;
+      const code = (reason && REASON_TO_DIAL[reason]) || 'TP_DIAL_FAILED';
+      const advice = code === 'TP_DIAL_LIMIT' ? `. ${limitAdvice(capacity)}` : '';
+      throw new DialError(code, target, `could not connect to ${target.host}:${target.port} in the cluster: ${(err as Error).message}${advice}`, err);
     }
   };
 }

@@ -2,8 +2,8 @@
 // with, its typed failures, and the default direct dialer (plain TCP). The daemon plugs in a dial
 // that sends `via: 'cluster'` targets up the tunnel; tests plug in local servers. Each failure
 // kind maps to the protocol's own reply at the edge: `socksReplyFor` (RFC 1928 §6) and
-// `httpStatusFor`. Leaves out upstream corporate proxies (upstream-proxy.ts) and the routing
-// decision itself (routing.ts).
+// `httpStatusFor` (TP_DIAL_LIMIT, tp itself out of room, is 0x01 and 503). Leaves out upstream
+// corporate proxies (upstream-proxy.ts) and the routing decision itself (routing.ts).
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TpError } from '../errors.js';
@@ -31,6 +31,7 @@ export type DialErrorCode =
   | 'TP_DIAL_TIMEOUT'
   | 'TP_DIAL_DNS'
   | 'TP_DIAL_FORBIDDEN'
+  | 'TP_DIAL_LIMIT'
   | 'TP_DIAL_FAILED';
 
 export class DialError extends TpError {
@@ -82,6 +83,7 @@ const KIND_WORDS: Record<DialErrorCode, string> = {
   TP_DIAL_TIMEOUT: 'the connection timed out',
   TP_DIAL_DNS: 'the name did not resolve',
   TP_DIAL_FORBIDDEN: 'the connection is not allowed',
+  TP_DIAL_LIMIT: 'too many connections are open',
   TP_DIAL_FAILED: 'the connection failed',
 };
 
@@ -112,6 +114,7 @@ export function socksReplyFor(error: DialError): number {
       return SOCKS_REPLY.HOST_UNREACHABLE;
     case 'TP_DIAL_FORBIDDEN':
       return SOCKS_REPLY.NOT_ALLOWED;
+    // TP_DIAL_LIMIT: RFC 1928 has no "busy"; 0x01 is the server's own failure, and the log says which limit.
     default:
       return SOCKS_REPLY.GENERAL_FAILURE;
   }
@@ -124,6 +127,9 @@ export function httpStatusFor(error: DialError): number {
       return 504;
     case 'TP_DIAL_FORBIDDEN':
       return 403;
+    case 'TP_DIAL_LIMIT':
+      // The proxy itself is out of room, not the destination (RFC 9110 section 15.6.4).
+      return 503;
     default:
       return 502;
   }

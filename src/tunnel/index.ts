@@ -16,4 +16,4 @@ export { TunnelServer, type TunnelServerOptions } from './ws-server.js';
 export { bearerToken, tokenAuthenticator, tokensEqual, type Authenticate } from './auth.js';
 export { acceptByDialing, openErrorCode, type DialOptions } from './dialer.js';
 export { pipeSocket } from './socket-pipe.js';
-export { SessionPool, type SessionPoolOptions } from './pool.js';
+export { SessionPool, PoolDefaults, type SessionPoolOptions } from './pool.js';

@@ -89,9 +89,19 @@ export const PING_PAYLOAD_BYTES = 8;
 export const WINDOW_PAYLOAD_BYTES = 4;
 export const HELLO_PAYLOAD_BYTES = 2;
 
-/** Default tuning, documented on SessionOptions. */
+/**
+ * Default tuning, documented on SessionOptions. The memory they allow: a receive window is credit,
+ * not an allocation, so an idle stream buffers nothing; what the peer can make a session buffer
+ * is at most MAX_SESSION_BUFFER + MAX_STREAMS × MIN_WINDOW (64 + 16 MiB). Streams start with
+ * INITIAL_WINDOW (HTTP/2's default size: a typical response arrives in one round trip) while the
+ * session's budget lasts, so MAX_STREAMS × INITIAL_WINDOW = MAX_SESSION_BUFFER; bulk streams grow
+ * toward MAX_WINDOW from the budget that idle ones leave. More connections take more sessions
+ * (the daemon's pool opens them on demand), each with its own budget.
+ */
 export const Defaults = {
-  INITIAL_WINDOW: 256 * 1024,
+  INITIAL_WINDOW: 64 * 1024,
+  /** A stream opened when the session's budget is spent starts with this window. */
+  MIN_WINDOW: 16 * 1024,
   MAX_WINDOW: 16 * 1024 * 1024,
   MAX_SESSION_BUFFER: 64 * 1024 * 1024,
   MAX_DATA_FRAME: 128 * 1024,

@@ -7,7 +7,7 @@ export interface SessionOptions {
   role: Role;
   /** Id used in logs; random by default. */
   id?: string;
-  /** Receive window each stream starts with. Default 256 KiB. */
+  /** Receive window each stream starts with while the session's buffer budget lasts (then Defaults.MIN_WINDOW). Default 64 KiB. */
   initialWindow?: number;
   /** Largest receive window a bulk stream may grow to. Default 16 MiB. */
   maxWindow?: number;

@@ -24,6 +24,7 @@ import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions
 import { StreamTracker } from './stream-tracker.js';
 import { TunnelStream, type StreamHost } from './stream.js';
 import type { Transport } from './transport.js';
+import { WindowBudget } from './window-budget.js';
 
 const log = createDebug('tp:tunnel');
 
@@ -44,6 +45,8 @@ export interface SessionEvents {
 
 interface PendingOpen {
   request: OpenRequest;
+  /** The receive window announced in our OPEN, reserved from the budget. */
+  window: number;
   resolve(stream: TunnelStream): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
@@ -55,6 +58,10 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   readonly label: string;
   readonly maxDataFrame: number;
   readonly maxWindow: number;
+  /** Concurrent streams (both directions, pending opens included) this side allows. */
+  readonly maxStreams: number;
+  /** Opens of ours awaiting an answer that this side allows. */
+  readonly maxPendingOpens: number;
   private readonly options: ResolvedSessionOptions;
   private readonly transport: Transport;
   private readonly decoder: FrameDecoder;
@@ -66,7 +73,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   private readonly writer: FrameWriter;
   private readonly keepalive: Keepalive;
   private nextStreamId: number;
-  private windowBudget: number;
+  private readonly budget: WindowBudget;
   private helloReceived = false;
   private draining = false;
   private peerDraining = false;
@@ -85,7 +92,9 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.label = this.id;
     this.maxDataFrame = this.options.maxDataFrame;
     this.maxWindow = this.options.maxWindow;
-    this.windowBudget = this.options.maxSessionBuffer;
+    this.maxStreams = this.options.maxStreams;
+    this.maxPendingOpens = this.options.maxPendingOpens;
+    this.budget = new WindowBudget(this.options.maxSessionBuffer);
     this.nextStreamId = this.role === 'client' ? 1 : 2;
     this.transport = transport;
     this.writer = new FrameWriter(transport, this.options.maxMessageBytes, this.options.transportHighWater);
@@ -124,6 +133,11 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     return this.streams.size + this.pendingOpens.size;
   }
 
+  /** Our opens awaiting the peer's answer. */
+  get pendingOpenCount(): number {
+    return this.pendingOpens.size;
+  }
+
   stats(): SessionStats {
     let unread = 0;
     for (const stream of this.streams.values()) unread += stream.bufferedIn;
@@ -146,17 +160,21 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     if (this.draining || this.peerDraining) {
       return Promise.reject(new TunnelError('TUNNEL_ERR_GOING_AWAY', `session ${this.id} is draining and opens no new streams`, { reason: 'going-away' }));
     }
-    if (this.pendingOpens.size >= this.options.maxPendingOpens || this.openStreamCount >= this.options.maxStreams) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} is at its stream limit`, { reason: 'limit' }));
+    if (this.openStreamCount >= this.maxStreams) {
+      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} is at its limit of ${this.maxStreams} streams`, { reason: 'limit' }));
+    }
+    if (this.pendingOpens.size >= this.maxPendingOpens) {
+      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} has ${this.maxPendingOpens} opens awaiting an answer`, { reason: 'limit' }));
     }
     const streamId = this.nextStreamId;
     if (streamId > Limits.MAX_STREAM_ID) {
       return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} has used all its stream ids; open a new session`, { reason: 'limit' }));
     }
+    const window = this.budget.reserveInitial(this.options.initialWindow);
     const frame: Frame = {
       kind: 'open',
       streamId,
-      window: this.options.initialWindow,
+      window,
       host: request.host,
       port: request.port,
       metadata: request.metadata ?? {},
@@ -165,6 +183,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     try {
       bytes = encodeFrame(frame);
     } catch (error) {
+      this.budget.release(window);
       return Promise.reject(error);
     }
     this.nextStreamId += 2;
@@ -173,12 +192,13 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     return new Promise<TunnelStream>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingOpens.delete(streamId);
+        this.budget.release(window);
         this.tracker.closed(streamId, false);
         this.sendFrame({ kind: 'reset', streamId, code: 'cancel', message: 'open timed out' });
         reject(new OpenError('timeout', `opening ${request.host}:${request.port} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       timer.unref();
-      this.pendingOpens.set(streamId, { request, resolve, reject, timer });
+      this.pendingOpens.set(streamId, { request, window, resolve, reject, timer });
       log('%s -> open %d %s:%d', this.id, streamId, request.host, request.port);
       this.writer.enqueue(bytes);
     });
@@ -275,13 +295,11 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   }
 
   reserveWindow(bytes: number): number {
-    const granted = Math.max(0, Math.min(bytes, this.windowBudget));
-    this.windowBudget -= granted;
-    return granted;
+    return this.budget.reserveGrowth(bytes);
   }
 
   releaseWindow(bytes: number): void {
-    this.windowBudget += bytes;
+    this.budget.release(bytes);
   }
 
   growIntervalMs(): number {
@@ -302,11 +320,11 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.incomingOpens.delete(open.streamId);
     if (this.destroyedWith) throw this.destroyedWith;
     const info = { id: open.streamId, host: open.host, port: open.port, metadata: open.metadata, direction: 'incoming' as const };
-    const stream = new TunnelStream(this, info, open.peerWindow, this.options.initialWindow);
-    this.windowBudget -= this.options.initialWindow;
+    const window = this.budget.reserveInitial(this.options.initialWindow);
+    const stream = new TunnelStream(this, info, open.peerWindow, window);
     this.streams.set(open.streamId, stream);
     log('%s -> open-ok %d', this.id, open.streamId);
-    this.sendFrame({ kind: 'open-ok', streamId: open.streamId, window: this.options.initialWindow });
+    this.sendFrame({ kind: 'open-ok', streamId: open.streamId, window });
     return stream;
   }
 
@@ -405,8 +423,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       this.sendFrame({ kind: 'open-error', streamId: frame.streamId, code, message });
     };
     if (this.draining) return refuse('going-away', 'the session is draining');
-    if (this.streams.size + this.incomingOpens.size >= this.options.maxStreams) return refuse('limit', 'too many streams');
-    if (this.incomingOpens.size >= this.options.maxPendingOpens) return refuse('limit', 'too many pending opens');
+    if (this.streams.size + this.incomingOpens.size >= this.maxStreams) return refuse('limit', `this side's limit of ${this.maxStreams} streams per tunnel is reached`);
+    if (this.incomingOpens.size >= this.maxPendingOpens) return refuse('limit', `this side already has ${this.maxPendingOpens} opens awaiting an answer on this tunnel`);
     if (this.listenerCount('stream') === 0) return refuse('refused', 'this side accepts no streams');
     const open = new IncomingOpen(this, frame.streamId, frame.host, frame.port, frame.metadata, frame.window);
     this.incomingOpens.set(frame.streamId, open);
@@ -425,14 +443,14 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     if (frame.kind === 'open-error') {
       log('%s <- open-error %d %s %s', this.id, frame.streamId, frame.code, frame.message);
       this.tracker.closed(frame.streamId, true);
+      this.budget.release(pending.window);
       pending.reject(new OpenError(frame.code, `opening ${host}:${port} failed (${frame.code}): ${frame.message}`));
       this.emit('stream-closed');
       return;
     }
     log('%s <- open-ok %d', this.id, frame.streamId);
     const info = { id: frame.streamId, host, port, metadata: pending.request.metadata ?? {}, direction: 'outgoing' as const };
-    const stream = new TunnelStream(this, info, frame.window, this.options.initialWindow);
-    this.windowBudget -= this.options.initialWindow;
+    const stream = new TunnelStream(this, info, frame.window, pending.window);
     this.streams.set(frame.streamId, stream);
     pending.resolve(stream);
   }
