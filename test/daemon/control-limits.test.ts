@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TpError } from '../../src/errors.js';
 import { ControlClient } from '../../src/daemon/control-client.js';
 import { ControlServer, type ControlServerLimits } from '../../src/daemon/control-server.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -93,6 +94,10 @@ test('past the connection cap a client gets one TP_ERR_CONTROL_BUSY line and is 
   const answer = JSON.parse(refused.received.toString()) as { id: number; error: { code: string; message: string } };
   t.is(answer.error.code, 'TP_ERR_CONTROL_BUSY');
   t.regex(answer.error.message, /already has 2 control connections open/);
+  const client = await ControlClient.connect(socketPath);
+  t.teardown(() => client.close());
+  const busy = await t.throwsAsync(client.call('echo', 'over the cap'));
+  t.is((busy as TpError).code, 'TP_ERR_CONTROL_BUSY', 'the CLI shows the daemon\'s reason, not "the daemon closed the connection"');
   first.destroy();
   t.is(await waitFor('a free connection slot', () => echo(socketPath, 'again'), 10_000, 100), 'again');
 });
