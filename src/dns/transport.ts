@@ -3,8 +3,9 @@
 // RFC 7766: 2-byte length framing, several queries per connection (answers in any order), idle
 // connections closed. Bounds (limits.ts): a TCP message must be complete within a deadline of
 // its first byte, TCP connections and in-flight UDP queries are capped (over the TCP cap a
-// connection is closed at once; over the UDP cap a query gets SERVFAIL). Written on node:dgram and node:net rather than dns2's servers, which parse
-// every packet with Packet.parse before tp can check it (message-check.ts says why that matters).
+// connection is closed at once; over the UDP cap a query gets SERVFAIL). Written on node:dgram
+// and node:net rather than dns2's servers, which parse every packet with Packet.parse before tp
+// can check it (message-check.ts says why that matters).
 // Leaves out what a query means (stub.ts).
 import createDebug from 'debug';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -27,8 +28,11 @@ const log = createDebug('tp:dns');
 export type QueryHandler = (query: Buffer, transport: 'udp' | 'tcp', client: string) => Promise<Buffer | undefined>;
 
 const BIND_ATTEMPTS = 5;
-/** How long a TCP client has to read its last answer after we end the connection. */
-const END_GRACE_MS = 1_000;
+/**
+ * How long a TCP client has to read its last answers and close after we end the connection;
+ * an answer is at most 64 KiB, so this is generous even for a slow reader on a loaded machine.
+ */
+const END_GRACE_MS = 5_000;
 
 /** Each defaults to the limits.ts constant of the same meaning; tests shrink them. */
 export interface DnsLimits {
