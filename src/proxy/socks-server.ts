@@ -148,8 +148,9 @@ export class SocksServer {
       const check = checkHost(request.host);
       if (!check.ok) {
         // 0x04 "host unreachable", as for a name that does not resolve: no such host can exist.
-        // Clients read it as a problem with the destination, not the proxy (0x01 would make a
-        // browser with a PAC list mark the proxy bad and fall back to the next one).
+        // Clients read it as a problem with the destination, not the proxy: Chromium's
+        // CanFalloverToNextProxy keeps the proxy for 0x04 but marks it bad and falls over to
+        // the next PAC entry on 0x01, which would take every later request away from tp.
         log('!! %s refused a bad host name: %s', id, check.why);
         endWith(socket, encodeReply(SOCKS_REPLY.HOST_UNREACHABLE));
         return;
