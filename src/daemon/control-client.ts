@@ -7,6 +7,8 @@ import { lineSplitter, type ControlResponse } from './control-protocol.js';
 
 export class ControlClient {
   private nextId = 1;
+  /** Why the connection can take no more calls (the first connection-level error wins). */
+  private failed: Error | undefined;
   private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
 
   private constructor(private readonly socket: Socket) {
@@ -41,6 +43,7 @@ export class ControlClient {
   }
 
   async call<T>(method: string, params?: unknown, timeoutMs = 30_000): Promise<T> {
+    if (this.failed) throw this.failed;
     const id = this.nextId++;
     const answer = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -67,6 +70,8 @@ export class ControlClient {
   }
 
   private settle(response: ControlResponse): void {
+    // id -1: the daemon answered the connection, not a request (over its cap, or a line it could not read).
+    if (response.id === -1 && 'error' in response) return this.failAll(new TpError(response.error.code, response.error.message, { hints: response.error.hints }));
     const waiter = this.waiting.get(response.id);
     if (!waiter) return;
     this.waiting.delete(response.id);
@@ -75,6 +80,7 @@ export class ControlClient {
   }
 
   private failAll(err: Error): void {
+    this.failed ??= err;
     for (const waiter of this.waiting.values()) waiter.reject(err);
     this.waiting.clear();
   }

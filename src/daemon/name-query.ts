@@ -131,6 +131,9 @@ export class NameQueryServer {
   private accept(socket: Socket): void {
     this.connections.add(socket);
     socket.setTimeout(QUERY_IDLE_TIMEOUT_MS, () => socket.destroy());
+    // The idle timer restarts on every byte: the question line also has a deadline from accept.
+    const questionDeadline = setTimeout(() => socket.destroy(), QUERY_IDLE_TIMEOUT_MS);
+    socket.once('close', () => clearTimeout(questionDeadline));
     socket.on('error', (error) => log('!! %s', error.message));
     let buffered = '';
     const onData = (chunk: Buffer): void => {
@@ -140,6 +143,7 @@ export class NameQueryServer {
         if (buffered.length > MAX_QUERY_BYTES) socket.end(formatNameAnswer({ kind: 'error', message: 'question too long' }));
         return;
       }
+      clearTimeout(questionDeadline);
       socket.off('data', onData);
       const question = parseNameQuestion(buffered.slice(0, newline));
       if (!question) {

@@ -16,6 +16,7 @@ import createDebug from 'debug';
 import { TpError } from '../errors.js';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
 import { toDialError, type Dial, type DialTarget } from '../proxy/dial.js';
+import { ConnectionCap, MAX_PROXY_CONNECTIONS } from '../proxy/limits.js';
 import { pipeBothWays } from '../proxy/pipe.js';
 import type { RouteDecision, RouteTarget } from '../proxy/routing.js';
 
@@ -79,6 +80,8 @@ export interface RedirectListenerOptions {
   handoverTtlMs?: number;
   /** Unclaimed hand-overs kept at most; the oldest go first. Default 4096. */
   maxPending?: number;
+  /** Connections open at once, piped ones included; past it a new one is reset. Default MAX_PROXY_CONNECTIONS. */
+  maxConnections?: number;
   closeTimeoutMs?: number;
 }
 
@@ -96,12 +99,14 @@ export class RedirectListener {
   private readonly server: Server;
   private readonly handoverSocket: UdpSocket;
   private readonly connections = new ConnectionSet();
+  private readonly clients: ConnectionCap;
   private readonly pending = new Map<number, Pending>();
   private readonly waiters = new Map<number, (target: DialTarget) => void>();
   private closing: Promise<void> | null = null;
   private nextId = 1;
 
   constructor(private readonly options: RedirectListenerOptions) {
+    this.clients = new ConnectionCap(options.maxConnections ?? MAX_PROXY_CONNECTIONS);
     this.server = createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (error) => log('!! listener error %s', error.message));
     this.handoverSocket = createSocket('udp4');
@@ -204,6 +209,13 @@ export class RedirectListener {
     const laptopPort = socket.remotePort ?? 0;
     this.connections.add(socket);
     socket.on('error', (error) => log('!! %s %s', id, error.message));
+    if (!this.clients.admit(socket)) {
+      // A reset, as for a failed dial: the program's connect() has already succeeded.
+      log('!! %s from 127.0.0.1:%d refused: %d connections open, the most this listener takes', id, laptopPort, this.clients.max);
+      socket.resetAndDestroy();
+      return;
+    }
+    // Reading stays paused until the hand-over, so the wait for it is the only deadline needed.
     void this.claim(laptopPort).then(async (target) => {
       if (!target) {
         log('!! %s from 127.0.0.1:%d: no hand-over arrived', id, laptopPort);

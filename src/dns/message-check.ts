@@ -52,3 +52,21 @@ export function formerrReply(query: Buffer): Buffer {
   reply.writeUInt16BE(0x8000 | opcodeAndRd | 0x0080 | 1, 2);
   return reply;
 }
+
+/**
+ * A reply with `rcode` that repeats the query's question, as resolvers match answers on it
+ * (glibc ignores one without it), built from the bytes alone; undefined for a query checkQuery
+ * rejects. For answers that must not cost a parse (the stub over its cap).
+ */
+export function rcodeReply(query: Buffer, rcode: number): Buffer | undefined {
+  if (!checkQuery(query).ok) return undefined;
+  let at = HEADER_BYTES;
+  while (query[at] !== 0) at += query[at] + 1;
+  const reply = Buffer.from(query.subarray(0, at + 1 + 4));
+  const opcodeAndRd = query.readUInt16BE(2) & 0x7900;
+  reply.writeUInt16BE(0x8000 | opcodeAndRd | 0x0080 | rcode, 2);
+  reply.writeUInt16BE(1, 4);
+  reply.writeUInt32BE(0, 6);
+  reply.writeUInt16BE(0, 10);
+  return reply;
+}

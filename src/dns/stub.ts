@@ -19,7 +19,7 @@ import { AnswerCache, type AnswerCacheOptions, type ClusterAnswer } from './answ
 import { Packet, RCODE, toWireResource, typeName, type WirePacket } from './dns2-wire.js';
 import { forwardQuery, systemResolvers, type Resolver } from './forwarder.js';
 import { checkQuery, formerrReply } from './message-check.js';
-import { DnsListeners, type DnsAddresses } from './transport.js';
+import { DnsListeners, type DnsAddresses, type DnsLimits } from './transport.js';
 
 const log = createDebug('tp:dns');
 
@@ -41,6 +41,8 @@ export interface DnsStubOptions {
   forwardTimeoutMs?: number;
   cache?: AnswerCacheOptions;
   closeTimeoutMs?: number;
+  /** Deadlines and caps of the sockets; each defaults to its limits.ts constant. */
+  limits?: DnsLimits;
 }
 
 export type DnsStubAddresses = DnsAddresses;
@@ -91,7 +93,7 @@ export class DnsStub {
     const defaultTable = createRoutingTable();
     this.routingTable = options.routingTable ?? (() => defaultTable);
     this.resolvers = options.resolvers ?? systemResolvers();
-    this.listeners = new DnsListeners((query, transport, client) => this.handle(query, transport, client));
+    this.listeners = new DnsListeners((query, transport, client) => this.handle(query, transport, client), options.limits);
   }
 
   /** Binds UDP and TCP on the same port; resolves with both addresses. */

@@ -1,24 +1,47 @@
 // The DNS stub's sockets: one UDP socket and one TCP listener on the same address and port,
 // handing each query's raw bytes to a handler and sending back what it returns. TCP follows
 // RFC 7766: 2-byte length framing, several queries per connection (answers in any order), idle
-// connections closed. Written on node:dgram and node:net rather than dns2's servers, which parse
-// every packet with Packet.parse before tp can check it (message-check.ts says why that matters).
+// connections closed. Bounds (limits.ts): a TCP message must be complete within a deadline of
+// its first byte, TCP connections and in-flight UDP queries are capped (over the TCP cap a
+// connection is closed at once; over the UDP cap a query gets SERVFAIL). Written on node:dgram
+// and node:net rather than dns2's servers, which parse every packet with Packet.parse before tp
+// can check it (message-check.ts says why that matters).
 // Leaves out what a query means (stub.ts).
 import createDebug from 'debug';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
+import {
+  ConnectionCap,
+  DNS_TCP_IDLE_MS,
+  DNS_TCP_MESSAGE_DEADLINE_MS,
+  MAX_DNS_TCP_CONNECTIONS,
+  MAX_DNS_TCP_IN_FLIGHT,
+  MAX_DNS_UDP_IN_FLIGHT,
+} from '../proxy/limits.js';
+import { RCODE } from './dns2-wire.js';
+import { rcodeReply } from './message-check.js';
 
 const log = createDebug('tp:dns');
 
 /** Returns the reply's bytes, or undefined to send nothing. */
 export type QueryHandler = (query: Buffer, transport: 'udp' | 'tcp', client: string) => Promise<Buffer | undefined>;
 
-/** RFC 7766 §6.2.3: close TCP connections idle this long. */
-export const TCP_IDLE_TIMEOUT_MS = 10_000;
-/** Queries one TCP connection may have unanswered at once; past it the connection is closed. */
-export const MAX_TCP_IN_FLIGHT = 32;
 const BIND_ATTEMPTS = 5;
+/**
+ * How long a TCP client has to read its last answers and close after we end the connection;
+ * an answer is at most 64 KiB, so this is generous even for a slow reader on a loaded machine.
+ */
+const END_GRACE_MS = 5_000;
+
+/** Each defaults to the limits.ts constant of the same meaning; tests shrink them. */
+export interface DnsLimits {
+  tcpMessageDeadlineMs?: number;
+  tcpIdleMs?: number;
+  maxTcpConnections?: number;
+  maxTcpInFlight?: number;
+  maxUdpInFlight?: number;
+}
 
 export interface DnsAddresses {
   udp: AddressInfo;
@@ -29,9 +52,18 @@ export class DnsListeners {
   private udp: UdpSocket | undefined;
   private tcp: Server | undefined;
   private readonly connections = new ConnectionSet();
+  private readonly tcpClients: ConnectionCap;
+  private udpInFlight = 0;
+  /** UDP queries refused since the cap was reached, logged once when it clears. */
+  private udpRefused = 0;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly handler: QueryHandler) {}
+  constructor(
+    private readonly handler: QueryHandler,
+    private readonly limits: DnsLimits = {},
+  ) {
+    this.tcpClients = new ConnectionCap(limits.maxTcpConnections ?? MAX_DNS_TCP_CONNECTIONS);
+  }
 
   /** Binds UDP, then TCP on the same port (port 0: retried if TCP finds that port taken). */
   async listen(host: string, port: number): Promise<DnsAddresses> {
@@ -88,34 +120,79 @@ export class DnsListeners {
   }
 
   private onDatagram(udp: UdpSocket, message: Buffer, client: string, port: number, address: string): void {
-    this.handler(message, 'udp', client).then(
-      (reply) => {
-        if (reply && this.closing === undefined) udp.send(reply, port, address);
-      },
-      (error: unknown) => log('!! %s %s', client, (error as Error).message),
-    );
+    const max = this.limits.maxUdpInFlight ?? MAX_DNS_UDP_IN_FLIGHT;
+    if (this.udpInFlight >= max) {
+      if (this.udpRefused++ === 0) log('!! udp: %d queries in flight, the most the stub takes; answering SERVFAIL until some finish', max);
+      const reply = rcodeReply(message, RCODE.SERVFAIL);
+      if (reply) udp.send(reply, port, address);
+      return;
+    }
+    if (this.udpRefused > 0) {
+      log('udp: below the cap again; %d queries got SERVFAIL meanwhile', this.udpRefused);
+      this.udpRefused = 0;
+    }
+    this.udpInFlight += 1;
+    this.handler(message, 'udp', client)
+      .then(
+        (reply) => {
+          if (reply && this.closing === undefined) udp.send(reply, port, address);
+        },
+        (error: unknown) => log('!! %s %s', client, (error as Error).message),
+      )
+      .finally(() => {
+        this.udpInFlight -= 1;
+      });
   }
 
   private acceptTcp(socket: Socket): void {
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
     this.connections.add(socket);
-    socket.setTimeout(TCP_IDLE_TIMEOUT_MS, () => socket.end());
     socket.on('error', (error) => log('!! tcp %s %s', client, error.message));
+    if (!this.tcpClients.admit(socket)) {
+      log('!! tcp %s refused: %d connections open, the most the stub takes', client, this.tcpClients.max);
+      socket.destroy();
+      return;
+    }
+    const endSoon = (): void => {
+      socket.end();
+      setTimeout(() => socket.destroy(), END_GRACE_MS).unref();
+    };
+    const idleMs = this.limits.tcpIdleMs ?? DNS_TCP_IDLE_MS;
+    socket.setTimeout(idleMs, () => {
+      log('!! tcp %s idle for %d ms; closing', client, idleMs);
+      endSoon();
+    });
+    // Runs while a message is partly received; an idle connection is the idle timer's.
+    const deadlineMs = this.limits.tcpMessageDeadlineMs ?? DNS_TCP_MESSAGE_DEADLINE_MS;
+    let deadline: NodeJS.Timeout | undefined;
+    const startDeadline = (): void => {
+      deadline = setTimeout(() => {
+        log('!! tcp %s: a message was not complete %d ms after its first byte; closing', client, deadlineMs);
+        socket.destroy();
+      }, deadlineMs);
+    };
+    socket.once('close', () => clearTimeout(deadline));
+    const maxInFlight = this.limits.maxTcpInFlight ?? MAX_DNS_TCP_IN_FLIGHT;
     let buffered: Buffer = Buffer.alloc(0);
     let inFlight = 0;
     let peerEnded = false;
     socket.on('end', () => {
       peerEnded = true;
-      if (inFlight === 0) socket.end();
+      if (inFlight === 0) endSoon();
     });
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      if (deadline === undefined) startDeadline();
       // RFC 1035 §4.2.2: each message is preceded by its 16-bit length, so never above 65,535.
       while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
         const size = buffered.readUInt16BE(0);
         const query = buffered.subarray(2, 2 + size);
         buffered = buffered.subarray(2 + size);
-        if (++inFlight > MAX_TCP_IN_FLIGHT) {
+        clearTimeout(deadline);
+        deadline = undefined;
+        // The next message's clock starts with its first byte, which is already here.
+        if (buffered.length > 0) startDeadline();
+        if (++inFlight > maxInFlight) {
           log('!! tcp %s has too many unanswered queries; closing', client);
           socket.destroy();
           return;
@@ -130,7 +207,7 @@ export class DnsListeners {
             const length = Buffer.alloc(2);
             length.writeUInt16BE(reply.length);
             if (socket.writable) socket.write(Buffer.concat([length, reply]));
-            if (peerEnded && inFlight === 0) socket.end();
+            if (peerEnded && inFlight === 0) endSoon();
           },
           (error: unknown) => {
             log('!! tcp %s %s', client, (error as Error).message);

@@ -4,6 +4,11 @@
 // `GET /proxy.pac` for requests addressed to the proxy itself. Every request is routed by its own
 // Host through routing.ts. Proxy-* and other hop-by-hop headers are dropped. A failed dial gets
 // 502/504/403 with a plain-text body; a malformed request gets 400; the server lives on.
+// Bounds (limits.ts): a request head must arrive within a deadline (from accept, and from the
+// first byte of each next head on a keep-alive connection; 408) and within a size (431); past
+// the connection cap a client gets 503. The destination host (CONNECT authority, absolute-form
+// URL host) must pass host-name.ts or gets 400; the Host header is never used for routing (it is
+// replaced by the URL's host), so it is not checked.
 // Leaves out proxy authentication (loopback only), https:// absolute-form and WebSocket upgrades
 // over absolute-form (clients use CONNECT for those).
 import createDebug from 'debug';
@@ -15,6 +20,8 @@ import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import { createDialAgent } from './dial-agent.js';
 import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, type DialError } from './dial.js';
+import { checkHost } from './host-name.js';
+import { ConnectionCap, HTTP_HEAD_DEADLINE_MS, HTTP_KEEP_ALIVE_IDLE_MS, HTTP_MAX_HEAD_BYTES, MAX_PROXY_CONNECTIONS } from './limits.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
 import { pipeBothWays, reset, resetClientIfCut } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
@@ -32,12 +39,17 @@ export interface HttpProxyServerOptions {
   port?: number;
   /** close() waits this long for requests and tunnels to finish. Default 5 s. */
   closeTimeoutMs?: number;
-  /** Longest request head accepted, in bytes (Node's maxHeaderSize). Default 16 KiB. */
+  /** Longest request head accepted, in bytes (Node's maxHeaderSize). Default HTTP_MAX_HEAD_BYTES. */
   maxHeaderBytes?: number;
+  /** A request head must be complete this long after it starts. Default HTTP_HEAD_DEADLINE_MS. */
+  headDeadlineMs?: number;
+  /** Client connections open at once, tunnels included. Default MAX_PROXY_CONNECTIONS. */
+  maxConnections?: number;
 }
 
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
-export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+/** Node checks head deadlines on an interval: this many checks per deadline cut a head within 1¼ of it. */
+const HEAD_DEADLINE_CHECKS = 4;
 
 /** Parses CONNECT's authority-form target: `host:port` or `[v6]:port`. */
 export function parseAuthority(authority: string): RouteTarget & { port: number } | undefined {
@@ -56,6 +68,9 @@ export class HttpProxyServer {
   private readonly dial: Dial;
   private readonly options: HttpProxyServerOptions;
   private readonly agents = new WeakMap<Socket, Agent>();
+  private readonly clients: ConnectionCap;
+  /** Connections answered 503 at accept: whatever Node parses on them afterwards is ignored. */
+  private readonly refused = new WeakSet<Socket>();
   private nextId = 1;
   private closing: Promise<void> | undefined;
 
@@ -64,12 +79,22 @@ export class HttpProxyServer {
     const defaultTable = options.route ? undefined : createRoutingTable();
     this.route = options.route ?? ((target) => decideRoute(target, defaultTable!));
     this.dial = options.dial ?? createDirectDial();
-    this.server = createServer({ maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES }, (request, response) =>
-      this.onRequest(request, response),
+    this.clients = new ConnectionCap(options.maxConnections ?? MAX_PROXY_CONNECTIONS);
+    const headDeadlineMs = options.headDeadlineMs ?? HTTP_HEAD_DEADLINE_MS;
+    this.server = createServer(
+      {
+        maxHeaderSize: options.maxHeaderBytes ?? HTTP_MAX_HEAD_BYTES,
+        headersTimeout: headDeadlineMs,
+        // Node's default (300 s for the whole request, body included) would cut a long upload.
+        requestTimeout: 0,
+        connectionsCheckingInterval: Math.ceil(headDeadlineMs / HEAD_DEADLINE_CHECKS),
+        keepAliveTimeout: HTTP_KEEP_ALIVE_IDLE_MS,
+      },
+      (request, response) => this.onRequest(request, response),
     );
     // A client that half-closes after its request still gets the answer (see agent/http-router.ts).
     (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-    this.server.on('connection', (socket: Socket) => this.connections.add(socket));
+    this.server.on('connection', (socket: Socket) => this.onConnection(socket));
     this.server.on('connect', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnect(request, socket as Socket, head));
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
     this.server.on('error', (error) => log('!! listener error %s', error.message));
@@ -118,7 +143,17 @@ export class HttpProxyServer {
     return agent;
   }
 
+  private onConnection(socket: Socket): void {
+    this.connections.add(socket);
+    if (this.clients.admit(socket)) return;
+    log('!! %s:%d refused: %d connections open, the most this proxy takes', socket.remoteAddress, socket.remotePort, this.clients.max);
+    this.refused.add(socket);
+    socket.on('error', () => undefined);
+    endRaw(socket, 503, `tp proxy: too many connections (${this.clients.max} open, the most tp's HTTP proxy takes); try again when some have closed\n`);
+  }
+
   private onRequest(request: IncomingMessage, response: ServerResponse): void {
+    if (this.refused.has(request.socket)) return;
     const id = `h${this.nextId++}`;
     const url = request.url ?? '';
     if (url.startsWith('/')) {
@@ -134,6 +169,12 @@ export class HttpProxyServer {
     }
     if (target.protocol !== 'http:') {
       sendText(response, 400, `tp proxy: only http:// URLs are forwarded; use CONNECT for ${target.protocol}//\n`);
+      return;
+    }
+    const check = checkHost(target.hostname);
+    if (!check.ok) {
+      log('!! %s refused a bad host name: %s', id, check.why);
+      sendText(response, 400, `tp proxy: the URL's host is not a valid host name or IP address: ${check.why}\n`);
       return;
     }
     log('-> %s %s %s', id, request.method, `${target.protocol}//${target.host}${target.pathname}`);
@@ -163,6 +204,7 @@ export class HttpProxyServer {
   }
 
   private onConnect(request: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (this.refused.has(socket)) return;
     const id = `c${this.nextId++}`;
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('error', (error) => log('!! %s client error %s', id, error.message));
@@ -170,6 +212,12 @@ export class HttpProxyServer {
     if (!target) {
       log('!! %s bad CONNECT target %s', id, (request.url ?? '').slice(0, 200));
       endRaw(socket, 400, `tp proxy: CONNECT needs host:port, got "${(request.url ?? '').slice(0, 200)}"\n`);
+      return;
+    }
+    const check = checkHost(target.host);
+    if (!check.ok) {
+      log('!! %s refused a bad host name: %s', id, check.why);
+      endRaw(socket, 400, `tp proxy: the CONNECT host is not a valid host name or IP address: ${check.why}\n`);
       return;
     }
     const decision = this.route(target);
@@ -200,12 +248,25 @@ export class HttpProxyServer {
       socket.destroy();
       return;
     }
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      endRaw(socket, 408, `tp proxy: the request head did not arrive within ${this.server.headersTimeout} ms\n`);
+      return;
+    }
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     endRaw(socket, status, `tp proxy: the request could not be parsed (${error.code ?? error.message})\n`);
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
 
 function describeFailure(error: DialError): string {
   return `tp proxy ${error.message}\n(code ${error.code})\n`;

@@ -2,6 +2,9 @@
 // IPv6; BIND and UDP ASSOCIATE get reply 0x07. Each request is routed by routing.ts and opened
 // with the Dial hook; a failed dial gets its own RFC 1928 §6 reply code. A client that breaks the
 // protocol gets an error reply (where the protocol has one) and is closed; the server lives on.
+// Bounds (limits.ts): the greeting and request must arrive within a deadline from accept; a
+// domain name must pass host-name.ts or gets reply 0x04; past the connection cap a client gets
+// reply 0x01 at once.
 // Leaves out authentication (loopback only) and the tunnel (that is the daemon's Dial).
 // The parser is hand-written (socks5-protocol.ts says why socksv5 is not used).
 import createDebug from 'debug';
@@ -9,6 +12,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Duplex } from 'node:stream';
 import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
 import { createDirectDial, formatTarget, socksReplyFor, SOCKS_REPLY, toDialError, type Dial } from './dial.js';
+import { checkHost } from './host-name.js';
+import { ConnectionCap, MAX_PROXY_CONNECTIONS, SOCKS_HANDSHAKE_DEADLINE_MS } from './limits.js';
 import { pipeBothWays } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
 import {
@@ -19,6 +24,7 @@ import {
   parseGreeting,
   parseRequest,
   Socks5ProtocolError,
+  SOCKS_ATYP,
   SOCKS_COMMAND,
   SOCKS_METHOD,
 } from './socks5-protocol.js';
@@ -35,18 +41,22 @@ export interface SocksServerOptions {
   host?: string;
   /** Default 0: the system picks. */
   port?: number;
-  /** A client must finish greeting and request within this time. Default 10 s. */
+  /** A client must finish greeting and request within this time of connecting. Default SOCKS_HANDSHAKE_DEADLINE_MS. */
   handshakeTimeoutMs?: number;
+  /** Client connections open at once, established ones included. Default MAX_PROXY_CONNECTIONS. */
+  maxConnections?: number;
   /** close() waits this long for connections to finish before destroying them. Default 5 s. */
   closeTimeoutMs?: number;
 }
 
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+/** How long a refused client has to read its reply before the connection is destroyed. */
+const REFUSAL_GRACE_MS = 1_000;
 
 export class SocksServer {
   private readonly server: Server;
   private readonly connections = new ConnectionSet();
+  private readonly clients: ConnectionCap;
   private readonly route: (target: RouteTarget) => RouteDecision;
   private readonly dial: Dial;
   private readonly options: SocksServerOptions;
@@ -55,6 +65,7 @@ export class SocksServer {
 
   constructor(options: SocksServerOptions = {}) {
     this.options = options;
+    this.clients = new ConnectionCap(options.maxConnections ?? MAX_PROXY_CONNECTIONS);
     const defaultTable = options.route ? undefined : createRoutingTable();
     this.route = options.route ?? ((target) => decideRoute(target, defaultTable!));
     this.dial = options.dial ?? createDirectDial();
@@ -88,20 +99,37 @@ export class SocksServer {
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
     this.connections.add(socket);
     socket.on('error', (error) => log('!! %s client error %s', id, error.message));
+    if (!this.clients.admit(socket)) {
+      log('!! %s %s refused: %d connections open, the most this listener takes', id, client, this.clients.max);
+      this.refuse(socket);
+      return;
+    }
+    const deadlineMs = this.options.handshakeTimeoutMs ?? SOCKS_HANDSHAKE_DEADLINE_MS;
     const timer = setTimeout(() => {
-      log('!! %s handshake timed out', id);
+      log('!! %s handshake not complete after %d ms; closing', id, deadlineMs);
       socket.destroy();
-    }, this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    this.handle(socket, id, client)
+    }, deadlineMs);
+    this.handle(socket, id, client, () => clearTimeout(timer))
       .catch((error: unknown) => this.fail(socket, id, error))
       .finally(() => clearTimeout(timer));
   }
 
-  private async handle(socket: Socket, id: string, client: string): Promise<void> {
+  /**
+   * Over the cap: the method choice and a general-failure reply (RFC 1928 §6, 0x01 "general SOCKS
+   * server failure") go out at once, without reading the greeting, so a refused client costs
+   * nothing while it reads them; what it sends is discarded.
+   */
+  private refuse(socket: Socket): void {
+    socket.resume();
+    endWith(socket, Buffer.concat([encodeMethodChoice(SOCKS_METHOD.NO_AUTH), encodeReply(SOCKS_REPLY.GENERAL_FAILURE)]));
+  }
+
+  /** `handshakeDone` stops the deadline: the dial that follows has its own timeout. */
+  private async handle(socket: Socket, id: string, client: string, handshakeDone: () => void): Promise<void> {
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
     if (!greeting.message.methods.includes(SOCKS_METHOD.NO_AUTH)) {
       log('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
-      socket.end(encodeMethodChoice(SOCKS_METHOD.NO_ACCEPTABLE));
+      endWith(socket, encodeMethodChoice(SOCKS_METHOD.NO_ACCEPTABLE));
       return;
     }
     socket.write(encodeMethodChoice(SOCKS_METHOD.NO_AUTH));
@@ -110,10 +138,23 @@ export class SocksServer {
       what: 'SOCKS5 request',
       initial: greeting.rest,
     });
+    handshakeDone();
     if (request.command !== SOCKS_COMMAND.CONNECT) {
       log('!! %s command 0x%s not supported', id, request.command.toString(16));
-      socket.end(encodeReply(SOCKS_REPLY.COMMAND_NOT_SUPPORTED));
+      endWith(socket, encodeReply(SOCKS_REPLY.COMMAND_NOT_SUPPORTED));
       return;
+    }
+    if (request.addressType === SOCKS_ATYP.DOMAIN) {
+      const check = checkHost(request.host);
+      if (!check.ok) {
+        // 0x04 "host unreachable", as for a name that does not resolve: no such host can exist.
+        // Clients read it as a problem with the destination, not the proxy: Chromium's
+        // CanFalloverToNextProxy keeps the proxy for 0x04 but marks it bad and falls over to
+        // the next PAC entry on 0x01, which would take every later request away from tp.
+        log('!! %s refused a bad host name: %s', id, check.why);
+        endWith(socket, encodeReply(SOCKS_REPLY.HOST_UNREACHABLE));
+        return;
+      }
     }
     const target = { host: request.host, port: request.port };
     const decision = this.route(target);
@@ -124,7 +165,7 @@ export class SocksServer {
     } catch (error) {
       const dialError = toDialError(error, target);
       log('!! %s %s: %s', id, dialError.code, dialError.message);
-      socket.end(encodeReply(socksReplyFor(dialError)));
+      endWith(socket, encodeReply(socksReplyFor(dialError)));
       return;
     }
     if (socket.destroyed) {
@@ -143,11 +184,15 @@ export class SocksServer {
     const message = error instanceof Error ? error.message : String(error);
     log('!! %s %s', id, message);
     if (socket.destroyed) return;
-    if (error instanceof Socks5ProtocolError && error.reply !== undefined) socket.end(encodeReply(error.reply));
-    else socket.end();
-    // A client that never reads our reply must not hold the connection open.
-    setTimeout(() => socket.destroy(), 1_000).unref();
+    endWith(socket, error instanceof Socks5ProtocolError && error.reply !== undefined ? encodeReply(error.reply) : undefined);
   }
+}
+
+/** Sends a last reply and ends; a client that never reads it or never closes is dropped after a grace. */
+function endWith(socket: Socket, reply: Buffer | undefined): void {
+  if (reply) socket.end(reply);
+  else socket.end();
+  setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS).unref();
 }
 
 /** The local address of a real socket (RFC 1928 BND.ADDR), or 0.0.0.0:0 for other streams. */

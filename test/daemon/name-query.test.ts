@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRoutingTable } from '../../src/proxy/routing.js';
+import { trickle } from '../proxy/helpers.js';
 import { formatNameAnswer, NameQueryServer, parseNameQuestion, type AddressAnswer } from '../../src/daemon/name-query.js';
 
 const table = createRoutingTable({ namespace: 'default', namespaces: ['default', 'kube-system'] });
@@ -84,4 +85,15 @@ test('question and answer formats', (t) => {
   t.is(parseNameQuestion('hello.default'), undefined);
   t.is(formatNameAnswer({ kind: 'error', message: 'a\nb' }), 'error a b\n');
   t.is(formatNameAnswer({ kind: 'cluster', addresses: ['1.2.3.4', 'fd00::1'] }), 'cluster 1.2.3.4 fd00::1\n');
+});
+
+test('a question trickled one byte a second is cut off 5 s after accept, though every byte is activity', async (t) => {
+  const { socketPath, asked } = await start(t, helloAnswer);
+  const question = Buffer.from('hello.default.svc.cluster.local 4\n');
+  const slow = await trickle(socketPath, question, 1_000);
+  t.true(slow.closedByServer);
+  t.true(slow.sent < question.length, `sent ${slow.sent} of ${question.length} bytes before the cut`);
+  t.true(slow.elapsedMs >= 5_000);
+  t.deepEqual(asked, []);
+  t.is(await ask(socketPath, 'hello 4\n'), formatNameAnswer({ kind: 'cluster', addresses: ['198.19.0.7'] }));
 });

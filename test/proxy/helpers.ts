@@ -74,3 +74,56 @@ export async function rawExchange(port: number, chunks: Buffer[], options: { pau
   clearTimeout(timer);
   return Buffer.concat(received);
 }
+
+export interface TrickleResult {
+  /** Bytes written before the server closed the connection. */
+  sent: number;
+  received: Buffer;
+  /** From just before connecting to the close: never less than a deadline the server started at accept. */
+  elapsedMs: number;
+  /** False when the helper gave up waiting (`giveUpMs` after the last byte) and closed it itself. */
+  closedByServer: boolean;
+}
+
+/**
+ * A slow client: connects to a TCP port on 127.0.0.1 (or a Unix socket path), writes `bytes` one
+ * at a time, the first at once and then one every `intervalMs`, and resolves when the server
+ * closes the connection, or `giveUpMs` after the last byte.
+ */
+export async function trickle(to: number | string, bytes: Buffer, intervalMs: number, giveUpMs = 10_000): Promise<TrickleResult> {
+  const started = Date.now();
+  const socket = typeof to === 'number' ? connect({ host: '127.0.0.1', port: to }) : connect(to);
+  socket.on('error', () => undefined);
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  let sent = 0;
+  let closedByServer = true;
+  let timer: NodeJS.Timeout | undefined;
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const next = (): void => {
+    if (socket.destroyed || socket.writableEnded) return;
+    if (sent === bytes.length) {
+      timer = setTimeout(() => {
+        closedByServer = false;
+        socket.destroy();
+      }, giveUpMs);
+      return;
+    }
+    socket.write(bytes.subarray(sent, sent + 1));
+    sent += 1;
+    timer = setTimeout(next, intervalMs);
+  };
+  socket.once('connect', next);
+  await closed;
+  clearTimeout(timer);
+  return { sent, received: Buffer.concat(received), elapsedMs: Date.now() - started, closedByServer };
+}
+
+/** Opens a TCP connection to 127.0.0.1 and resolves once connected; destroyed at teardown. */
+export async function openConnection(t: ExecutionContext, port: number): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  return socket;
+}
