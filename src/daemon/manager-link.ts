@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { isNotFound, kubeCall, kubeError } from '../k8s/api-errors.js';
 import { openPortForward } from '../k8s/port-forward.js';
@@ -17,7 +17,7 @@ import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWA
 import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
 
-const log = createDebug('tp:daemon:manager');
+const log = logger('tp:daemon:manager');
 
 export interface ManagerLinkOptions {
   kc: KubeConfig;
@@ -145,7 +145,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
         { client: this.client, namespace: this.options.namespace, version: TP_VERSION, resume: this.sessionId },
         { timeoutMs: 10_000 },
       )) as HelloResult;
-      if (this.sessionId && !hello.resumed) log('!! manager forgot session %s; now %s', this.sessionId, hello.sessionId);
+      if (this.sessionId && !hello.resumed) log.warn('!! manager forgot session %s; now %s', this.sessionId, hello.sessionId);
       this.sessionId = hello.sessionId;
       this.managerVersion = hello.managerVersion;
       this.lastHello = hello;
@@ -168,7 +168,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     });
     this.lastError = undefined;
     this.setState('connected');
-    log('-> tunnel %s up (session %s)', session.id, this.sessionId);
+    log.info('-> tunnel %s up (session %s)', session.id, this.sessionId);
     return session;
   }
 

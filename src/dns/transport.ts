@@ -4,12 +4,12 @@
 // connections closed. Written on node:dgram and node:net rather than dns2's servers, which parse
 // every packet with Packet.parse before tp can check it (message-check.ts says why that matters).
 // Leaves out what a query means (stub.ts).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
 
-const log = createDebug('tp:dns');
+const log = logger('tp:dns');
 
 /** Returns the reply's bytes, or undefined to send nothing. */
 export type QueryHandler = (query: Buffer, transport: 'udp' | 'tcp', client: string) => Promise<Buffer | undefined>;
@@ -56,8 +56,8 @@ export class DnsListeners {
           });
         });
         udp.on('message', (message, from) => this.onDatagram(udp, message, `${from.address}:${from.port}`, from.port, from.address));
-        udp.on('error', (error) => log('!! udp error %s', error.message));
-        tcp.on('error', (error) => log('!! tcp error %s', error.message));
+        udp.on('error', (error) => log.error('!! udp error %s', error.message));
+        tcp.on('error', (error) => log.error('!! tcp error %s', error.message));
         this.udp = udp;
         this.tcp = tcp;
         return { udp: udp.address(), tcp: tcp.address() as AddressInfo };
@@ -92,7 +92,7 @@ export class DnsListeners {
       (reply) => {
         if (reply && this.closing === undefined) udp.send(reply, port, address);
       },
-      (error: unknown) => log('!! %s %s', client, (error as Error).message),
+      (error: unknown) => log.info('!! %s %s', client, (error as Error).message),
     );
   }
 
@@ -116,7 +116,7 @@ export class DnsListeners {
         const query = buffered.subarray(2, 2 + size);
         buffered = buffered.subarray(2 + size);
         if (++inFlight > MAX_TCP_IN_FLIGHT) {
-          log('!! tcp %s has too many unanswered queries; closing', client);
+          log.info('!! tcp %s has too many unanswered queries; closing', client);
           socket.destroy();
           return;
         }
@@ -133,7 +133,7 @@ export class DnsListeners {
             if (peerEnded && inFlight === 0) socket.end();
           },
           (error: unknown) => {
-            log('!! tcp %s %s', client, (error as Error).message);
+            log.info('!! tcp %s %s', client, (error as Error).message);
             socket.destroy();
           },
         );

@@ -6,7 +6,7 @@
 // 502/504/403 with a plain-text body; a malformed request gets 400; the server lives on.
 // Leaves out proxy authentication (loopback only), https:// absolute-form and WebSocket upgrades
 // over absolute-form (clients use CONNECT for those).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -19,7 +19,7 @@ import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
 import { pipeBothWays } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
 
-const log = createDebug('tp:proxy:http');
+const log = logger('tp:proxy:http');
 
 export interface HttpProxyServerOptions {
   route?: (target: RouteTarget) => RouteDecision;
@@ -70,7 +70,7 @@ export class HttpProxyServer {
     this.server.on('connection', (socket: Socket) => this.connections.add(socket));
     this.server.on('connect', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnect(request, socket as Socket, head));
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
-    this.server.on('error', (error) => log('!! listener error %s', error.message));
+    this.server.on('error', (error) => log.error('!! listener error %s', error.message));
     this.proxy.on('proxyRes', (proxyResponse, _request, response) => {
       stripHopByHop(proxyResponse.headers, { proxyHeaders: true });
       // The client's own keep-alive state decides, not the destination's.
@@ -80,7 +80,7 @@ export class HttpProxyServer {
 
   async listen(): Promise<AddressInfo> {
     const address = await listen(this.server, this.options.port, this.options.host);
-    log('listening on %s:%d', address.address, address.port);
+    log.info('listening on %s:%d', address.address, address.port);
     return address;
   }
 
@@ -139,7 +139,7 @@ export class HttpProxyServer {
     this.proxy.web(request, response, { target: target.origin, agent: this.agentFor(request.socket) }, (error) => {
       const port = Number(target.port || 80);
       const dialError = toDialError(error, { host: target.hostname.replace(/^\[|\]$/g, ''), port });
-      log('!! %s %s: %s', id, dialError.code, dialError.message);
+      log.info('!! %s %s: %s', id, dialError.code, dialError.message);
       if (response.headersSent) response.destroy();
       else sendText(response, httpStatusFor(dialError), describeFailure(dialError));
     });
@@ -163,7 +163,7 @@ export class HttpProxyServer {
     socket.on('error', (error) => log('!! %s client error %s', id, error.message));
     const target = parseAuthority(request.url ?? '');
     if (!target) {
-      log('!! %s bad CONNECT target %s', id, (request.url ?? '').slice(0, 200));
+      log.info('!! %s bad CONNECT target %s', id, (request.url ?? '').slice(0, 200));
       endRaw(socket, 400, `tp proxy: CONNECT needs host:port, got "${(request.url ?? '').slice(0, 200)}"\n`);
       return;
     }
@@ -179,18 +179,18 @@ export class HttpProxyServer {
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length > 0) upstream.write(head);
         log('<- %s connected', id);
-        pipeBothWays(socket, upstream, (error) => log('-- %s closed%s', id, error ? ` (${error.message})` : ''));
+        pipeBothWays(socket, upstream, (error) => (error ? log.info : log)('-- %s %s closed%s', id, formatTarget(target), error ? ` (${error.message})` : ''));
       },
       (error: unknown) => {
         const dialError = toDialError(error, target);
-        log('!! %s %s: %s', id, dialError.code, dialError.message);
+        log.info('!! %s %s: %s', id, dialError.code, dialError.message);
         endRaw(socket, httpStatusFor(dialError), describeFailure(dialError));
       },
     );
   }
 
   private onClientError(error: Error & { code?: string }, socket: Duplex): void {
-    log('!! malformed request (%s): %s', error.code ?? 'unknown', error.message);
+    log.info('!! malformed request (%s): %s', error.code ?? 'unknown', error.message);
     if (!socket.writable) {
       socket.destroy();
       return;

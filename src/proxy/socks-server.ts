@@ -4,7 +4,7 @@
 // protocol gets an error reply (where the protocol has one) and is closed; the server lives on.
 // Leaves out authentication (loopback only) and the tunnel (that is the daemon's Dial).
 // The parser is hand-written (socks5-protocol.ts says why socksv5 is not used).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
@@ -24,7 +24,7 @@ import {
 } from './socks5-protocol.js';
 import { readMessage } from './stream-reader.js';
 
-const log = createDebug('tp:proxy:socks');
+const log = logger('tp:proxy:socks');
 
 export interface SocksServerOptions {
   /** The routing decision for a target. Default: routing.ts with a default table. */
@@ -60,13 +60,13 @@ export class SocksServer {
     this.dial = options.dial ?? createDirectDial();
     // allowHalfOpen: a client that shuts its write side still gets the destination's answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (error) => log('!! listener error %s', error.message));
+    this.server.on('error', (error) => log.error('!! listener error %s', error.message));
   }
 
   /** Starts listening; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
     const address = await listen(this.server, this.options.port, this.options.host);
-    log('listening on %s:%d', address.address, address.port);
+    log.info('listening on %s:%d', address.address, address.port);
     return address;
   }
 
@@ -89,7 +89,7 @@ export class SocksServer {
     this.connections.add(socket);
     socket.on('error', (error) => log('!! %s client error %s', id, error.message));
     const timer = setTimeout(() => {
-      log('!! %s handshake timed out', id);
+      log.info('!! %s handshake timed out', id);
       socket.destroy();
     }, this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.handle(socket, id, client)
@@ -100,7 +100,7 @@ export class SocksServer {
   private async handle(socket: Socket, id: string, client: string): Promise<void> {
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
     if (!greeting.message.methods.includes(SOCKS_METHOD.NO_AUTH)) {
-      log('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
+      log.info('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
       socket.end(encodeMethodChoice(SOCKS_METHOD.NO_ACCEPTABLE));
       return;
     }
@@ -111,7 +111,7 @@ export class SocksServer {
       initial: greeting.rest,
     });
     if (request.command !== SOCKS_COMMAND.CONNECT) {
-      log('!! %s command 0x%s not supported', id, request.command.toString(16));
+      log.info('!! %s command 0x%s not supported', id, request.command.toString(16));
       socket.end(encodeReply(SOCKS_REPLY.COMMAND_NOT_SUPPORTED));
       return;
     }
@@ -123,7 +123,7 @@ export class SocksServer {
       upstream = await this.dial(target, { via: decision.via, client, protocol: 'socks' });
     } catch (error) {
       const dialError = toDialError(error, target);
-      log('!! %s %s: %s', id, dialError.code, dialError.message);
+      log.info('!! %s %s: %s', id, dialError.code, dialError.message);
       socket.end(encodeReply(socksReplyFor(dialError)));
       return;
     }
@@ -136,12 +136,12 @@ export class SocksServer {
     socket.write(encodeReply(SOCKS_REPLY.SUCCEEDED, bound));
     if (rest.length > 0) upstream.write(rest);
     log('<- %s connected', id);
-    pipeBothWays(socket, upstream, (error) => log('-- %s closed%s', id, error ? ` (${error.message})` : ''));
+    pipeBothWays(socket, upstream, (error) => (error ? log.info : log)('-- %s %s closed%s', id, formatTarget(target), error ? ` (${error.message})` : ''));
   }
 
   private fail(socket: Socket, id: string, error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
-    log('!! %s %s', id, message);
+    log.info('!! %s %s', id, message);
     if (socket.destroyed) return;
     if (error instanceof Socks5ProtocolError && error.reply !== undefined) socket.end(encodeReply(error.reply));
     else socket.end();

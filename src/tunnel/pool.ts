@@ -3,13 +3,13 @@
 // picks the live session with the fewest streams; dead or draining sessions are replaced in the
 // background by calling `connect` again (with a delay after failures). It leaves out choosing
 // *where* to connect: `connect` does that.
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TunnelError } from './errors.js';
 import type { OpenRequest } from './incoming-open.js';
 import type { Session } from './session.js';
 import type { TunnelStream } from './stream.js';
 
-const log = createDebug('tp:tunnel');
+const log = logger('tp:tunnel');
 
 export interface SessionPoolOptions {
   /** Makes a new session (e.g. () => connectTunnel(url, options)). */
@@ -118,10 +118,10 @@ export class SessionPool {
         session.once('goaway', () => {
           if (!this.closed) this.fill();
         });
-        log('pool .. session %s joined (%d live)', session.id, this.liveSessions.length);
+        log.info('pool .. session %s joined (%d live)', session.id, this.liveSessions.length);
       } catch (error) {
         this.lastError = error as Error;
-        log('pool !! connect failed: %s', (error as Error).message);
+        log.warn('pool !! connect failed: %s', (error as Error).message);
       } finally {
         this.connecting--;
         this.wake();
