@@ -104,7 +104,7 @@ export class HttpRouter {
     if (!client) return void response.destroy();
     const route = this.route(request);
     const tag = `${client.id}.${++client.requests}`;
-    log('-> %s %s %s → %s', tag, request.method, (request.url ?? '').slice(0, 200), describe(route));
+    log('-> %s %s %s → %s', tag, request.method, (request.url ?? '').split('?')[0].slice(0, 200), describe(route));
     stripHopByHop(request.headers);
     this.proxy.web(request, response, { target: this.target, agent: this.agentFor(client, route) }, (error) => {
       log.info('!! %s %s', tag, error.message);
@@ -123,7 +123,7 @@ export class HttpRouter {
     if (!client) return void socket.destroy();
     const route = this.route(request);
     const tag = `${client.id}.${++client.requests}`;
-    log('-> %s upgrade %s %s → %s', tag, String(request.headers.upgrade).slice(0, 40), (request.url ?? '').slice(0, 200), describe(route));
+    log('-> %s upgrade %s %s → %s', tag, String(request.headers.upgrade).slice(0, 40), (request.url ?? '').split('?')[0].slice(0, 200), describe(route));
     const connecting = route.to === 'app' ? this.dialApp().then((stream) => ({ stream })) : this.dialIntercept(client, route.intercept);
     connecting.then(
       ({ stream }) => {

@@ -6,8 +6,8 @@
 import { closeSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 
 /**
- * ~10 MB per file: days of info lines, or about 100,000 proxied connections at debug; small enough
- * to open in an editor or attach to an issue.
+ * ~10 MB per file: months of info lines, or about 20,000 proxied connections at debug (~550 bytes
+ * each); small enough to open in an editor or attach to an issue.
  */
 export const LOG_FILE_MAX_BYTES = 10 * 1024 * 1024;
 /** Rotated files kept beside the current one (`.1` newest to `.3` oldest): at most ~40 MB in all. */
