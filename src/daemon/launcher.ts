@@ -77,8 +77,9 @@ export function writeState(paths: DaemonPaths, state: DaemonStateFile): void {
 
 /**
  * Spawns `tp daemon run` detached and waits for its control socket. The daemon writes and rotates
- * its log itself; its stdout and stderr go to the same file as it is at the start, so whatever Node
- * prints before the daemon's logger is up (or on a fatal error) is where the user is pointed.
+ * its log itself (an uncaught exception included); its stdout and stderr go to the same file as it
+ * is at the start, so what Node prints before the logger is up, or on a fatal error such as running
+ * out of memory, is in the file the user is pointed at (or, after rotations, in one of its `.N`).
  */
 export async function startDaemon(config: DaemonConfig, paths: DaemonPaths = daemonPaths(), timeoutMs = 60_000): Promise<ControlClient> {
   ensureDaemonDirs(paths);

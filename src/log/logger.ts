@@ -94,14 +94,15 @@ export function reportBadLogLevel(log: Logger, env: NodeJS.ProcessEnv = process.
 }
 
 /**
- * Writes an uncaught exception's stack to `log` (one error line per stack line) before Node's own
- * handler prints it to stderr and ends the process: a detached process's stderr is a file nobody
- * looks at, its log is the one the user is pointed at.
+ * Logs an uncaught exception (or unhandled rejection) with its stack, one error line per stack
+ * line, and ends the process with exit code 1 as Node would. Node's own report would go raw to
+ * stderr: a detached daemon's stderr is a file, and the message may hold bytes from the network.
  */
 export function logUncaught(log: Logger): void {
-  process.on('uncaughtExceptionMonitor', (error, origin) => {
+  process.on('uncaughtException', (error, origin) => {
     const [first, ...rest] = inspect(error).split('\n');
     log.error('crashed (%s): %s', origin, first);
     for (const line of rest) log.error('  %s', line);
+    process.exit(1);
   });
 }

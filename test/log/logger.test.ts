@@ -121,20 +121,25 @@ test('a process starts at the level TP_LOG_LEVEL names, case-insensitively, and 
   t.regex(unknown, /an info line/);
 });
 
-test('an uncaught exception leaves its stack in the log before the process ends as Node ends it', (t) => {
-  const program = [
-    `import { logger, logUncaught, setLogSink } from ${JSON.stringify(LOGGER_TS)};`,
-    `import { appendFileSync } from 'node:fs';`,
-    `setLogSink((line) => appendFileSync(1, 'LOG ' + line));`,
-    `logUncaught(logger('tp:daemon'));`,
-    `function deepInside() { throw new Error('boom\\nwith a second line'); }`,
-    `setTimeout(deepInside, 1);`,
-  ].join('\n');
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], { encoding: 'utf8', timeout: 60_000 });
-  t.is(result.status, 1, 'Node still exits as it does for an uncaught exception');
-  t.regex(result.stderr, /Error: boom/, 'and still prints it to stderr');
-  const logged = result.stdout.split('\n').filter((line) => line.startsWith('LOG '));
-  t.regex(logged[0], /ERROR tp:daemon crashed \(uncaughtException\): Error: boom$/);
-  t.regex(logged[1], /ERROR tp:daemon {3}with a second line$/);
-  t.true(logged.some((line) => / ERROR tp:daemon +at Timeout\.deepInside /.test(line)), logged.join('\n'));
+test('an uncaught exception or rejection leaves its stack, escaped, in the log and ends the process with code 1', (t) => {
+  for (const [how, origin] of [
+    ['setTimeout(deepInside, 1);', 'uncaughtException'],
+    ['Promise.resolve().then(deepInside);', 'unhandledRejection'],
+  ]) {
+    const program = [
+      `import { logger, logUncaught, setLogSink } from ${JSON.stringify(LOGGER_TS)};`,
+      `import { appendFileSync } from 'node:fs';`,
+      `setLogSink((line) => appendFileSync(1, 'LOG ' + line));`,
+      `logUncaught(logger('tp:daemon'));`,
+      `function deepInside() { throw new Error('boom from evil\\r\\x1b[2J.example\\nwith a second line'); }`,
+      how,
+    ].join('\n');
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], { encoding: 'utf8', timeout: 60_000 });
+    t.is(result.status, 1, 'the process ends as Node ends it on an uncaught exception');
+    t.false(result.stderr.includes('boom'), 'nothing raw reaches stderr');
+    const logged = result.stdout.split('\n').filter((line) => line.startsWith('LOG '));
+    t.regex(logged[0], new RegExp(`ERROR tp:daemon crashed \\(${origin}\\): Error: boom from evil\\\\r\\\\x1b\\[2J\\.example$`));
+    t.regex(logged[1], /ERROR tp:daemon {3}with a second line$/);
+    t.true(logged.some((line) => / ERROR tp:daemon +at .*deepInside /.test(line)), logged.join('\n'));
+  }
 });
