@@ -234,7 +234,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `tunnel session ${this.id} closed`, { cause: error });
     this.destroyedWith = reason;
     this.keepalive.stop();
-    (error ? log.warn : log.info)('%s %s session closed: %s', this.id, error ? '!!' : '..', reason.message);
+    log.info('%s %s session closed: %s', this.id, error ? '!!' : '..', reason.message);
     this.writer.stop();
     const streamError = reason.code === 'TUNNEL_ERR_PROTOCOL' || reason.code === 'TUNNEL_ERR_PEER_TIMEOUT' ? reason : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', reason.message, { cause: reason });
     for (const stream of [...this.streams.values()]) stream.abort(streamError, false);
