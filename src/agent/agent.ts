@@ -11,7 +11,7 @@
 // then destroys them and closes the tunnel. Used by `tp agent serve` and the tests.
 // Logs under `tp:agent`, one connection followable by its id (c1, c2…; requests c1.1, c1.2…).
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
 import type { SessionOptions } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
@@ -21,7 +21,7 @@ import { InterceptTable, type InterceptRule } from './intercept-table.js';
 import { ManagerClient, type ManagerClientStatus } from './manager-client.js';
 import { forwardToApp, forwardToIntercept } from './raw-forwarder.js';
 
-const log = createDebug('tp:agent');
+const log = logger('tp:agent');
 
 /** RFC 9113 §3.4: the client connection preface of HTTP/2 with prior knowledge. */
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -109,7 +109,7 @@ export class TrafficAgent {
     for (const [id, sockets] of this.globalConnections) {
       if (remaining.has(id)) continue;
       this.globalConnections.delete(id);
-      if (sockets.size > 0) log('-- intercept %s ended; closing its %d connection(s)', id, sockets.size);
+      if (sockets.size > 0) log.info('-- intercept %s ended; closing its %d connection(s)', id, sockets.size);
       for (const socket of sockets) socket.destroy();
     }
     for (const state of this.ports) state.router.dropIntercepts(remaining);
@@ -123,7 +123,7 @@ export class TrafficAgent {
       await this.destroy();
       throw error;
     }
-    log('.. agent for %s/%s in pod %s; environment keys: %s', this.config.workload.kind, this.config.workload.name, this.config.pod, Object.keys(this.config.environment).sort().join(' '));
+    log.info('.. agent for %s/%s in pod %s; environment keys: %s', this.config.workload.kind, this.config.workload.name, this.config.pod, Object.keys(this.config.environment).sort().join(' '));
     this.manager.start();
     return this.listeners();
   }
@@ -162,7 +162,7 @@ export class TrafficAgent {
       openIntercept: (intercept, peer) => this.manager.openInterceptStream(intercept, peer),
     });
     const server = createServer({ allowHalfOpen: true }, (socket) => this.onConnection(port, router, socket));
-    server.on('error', (error) => log('!! listener :%d error %s', port.agentPort, error.message));
+    server.on('error', (error) => log.error('!! listener :%d error %s', port.agentPort, error.message));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port.agentPort, this.options.listenHost ?? '0.0.0.0', () => {
@@ -171,7 +171,7 @@ export class TrafficAgent {
       });
     });
     const boundPort = (server.address() as AddressInfo).port;
-    log('.. listening on %s:%d for app port %d', this.options.listenHost ?? '0.0.0.0', boundPort, port.appPort);
+    log.info('.. listening on %s:%d for app port %d', this.options.listenHost ?? '0.0.0.0', boundPort, port.appPort);
     return { port, server, router, boundPort };
   }
 

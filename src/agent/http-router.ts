@@ -13,14 +13,14 @@
 import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import httpProxy from 'http-proxy';
 import { pipeBothWays, reset, resetClientIfCut } from '../proxy/pipe.js';
 import type { InterceptRule, InterceptTable, RequestRoute } from './intercept-table.js';
 import { createStreamAgent } from './stream-agent.js';
 import { stripHopByHop } from '../proxy/hop-by-hop.js';
 
-const log = createDebug('tp:agent:http');
+const log = logger('tp:agent:http');
 
 /** RFC 9110 §7.6.1 hop-by-hop headers: each side's keep-alive is its own. */
 /** Longest request head accepted (Node's maxHeaderSize); larger gets 431. */
@@ -71,7 +71,7 @@ export class HttpRouter {
       proxyResponse.headers.connection = (response as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
     });
     // http-proxy re-emits errors of requests given no callback; every call here gives one.
-    this.proxy.on('error', (error) => log('!! proxy error %s', error.message));
+    this.proxy.on('error', (error) => log.warn('!! proxy error %s', error.message));
   }
 
   /** Takes over an accepted client connection. */
@@ -92,7 +92,7 @@ export class HttpRouter {
     for (const client of this.live) {
       for (const [key, agent] of client.agents) {
         if (key === 'app' || remaining.has(key.slice(INTERCEPT_KEY.length))) continue;
-        log('-- %s intercept %s ended; its connections close', client.id, key.slice(INTERCEPT_KEY.length));
+        log.info('-- %s intercept %s ended; its connections close', client.id, key.slice(INTERCEPT_KEY.length));
         agent.destroy();
         client.agents.delete(key);
       }
@@ -109,10 +109,10 @@ export class HttpRouter {
     if (!client) return void response.destroy();
     const route = this.route(request);
     const tag = `${client.id}.${++client.requests}`;
-    log('-> %s %s %s → %s', tag, request.method, (request.url ?? '').slice(0, 200), describe(route));
+    log('-> %s %s %s → %s', tag, request.method, (request.url ?? '').split('?')[0].slice(0, 200), describe(route));
     stripHopByHop(request.headers);
     this.proxy.web(request, response, { target: this.target, agent: this.agentFor(client, route) }, (error) => {
-      log('!! %s %s', tag, error.message);
+      log.info('!! %s %s', tag, error.message);
       // Cut mid-answer (the intercepted side reset): the client sees a reset, not a short answer.
       if (response.headersSent) return void (response.socket ? reset(response.socket) : response.destroy());
       const [status, text] = failureReply(error, route);
@@ -129,17 +129,17 @@ export class HttpRouter {
     if (!client) return void socket.destroy();
     const route = this.route(request);
     const tag = `${client.id}.${++client.requests}`;
-    log('-> %s upgrade %s %s → %s', tag, String(request.headers.upgrade).slice(0, 40), (request.url ?? '').slice(0, 200), describe(route));
+    log('-> %s upgrade %s %s → %s', tag, String(request.headers.upgrade).slice(0, 40), (request.url ?? '').split('?')[0].slice(0, 200), describe(route));
     const connecting = route.to === 'app' ? this.dialApp().then((stream) => ({ stream })) : this.dialIntercept(client, route.intercept);
     connecting.then(
       ({ stream }) => {
         if (socket.destroyed) return void stream.destroy();
         stream.write(requestHead(request));
         if (head.length > 0) stream.write(head);
-        pipeBothWays(socket, stream, (error) => log('-- %s upgrade closed%s', tag, error ? ` (${error.message})` : ''));
+        pipeBothWays(socket, stream, (error) => (error ? log.info : log)('-- %s upgrade closed%s', tag, error ? ` (${error.message})` : ''));
       },
       (error: Error) => {
-        log('!! %s upgrade %s', tag, error.message);
+        log.info('!! %s upgrade %s', tag, error.message);
         const [status, text] = failureReply(error, route);
         endRaw(socket, status, text);
       },
@@ -176,13 +176,13 @@ export class HttpRouter {
     try {
       return { stream: await this.options.openIntercept(intercept, client.peer) };
     } catch (error) {
-      log('!! %s intercept %s unavailable (%s); this request goes to the app', client.id, intercept.id, (error as Error).message);
+      log.info('!! %s intercept %s unavailable (%s); this request goes to the app', client.id, intercept.id, (error as Error).message);
       return { stream: await this.dialApp(), reuse: false };
     }
   }
 
   private onClientError(error: Error & { code?: string }, socket: Duplex): void {
-    log('!! malformed request (%s): %s', error.code ?? 'unknown', error.message);
+    log.info('!! malformed request (%s): %s', error.code ?? 'unknown', error.message);
     if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     endRaw(socket, status, `tp agent: the request could not be parsed (${error.code ?? error.message})\n`);

@@ -6,12 +6,12 @@
 // close(). Leaves out listening and routing (agent.ts and the forwarders).
 // Logs under `tp:agent:manager`; the token and environment values never reach a log.
 import { EventEmitter } from 'node:events';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentReadyParams } from '../manager/api.js';
 import { connectTunnel, TunnelError, type ControlEvent, type Session, type SessionOptions, type TunnelStream } from '../tunnel/index.js';
 import { parseInterceptsBody, type InterceptRule, type InterceptTable } from './intercept-table.js';
 
-const log = createDebug('tp:agent:manager');
+const log = logger('tp:agent:manager');
 
 export const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 } as const;
 const HELLO_TIMEOUT_MS = 10_000;
@@ -113,7 +113,7 @@ export class ManagerClient extends EventEmitter<ManagerClientEvents> {
     try {
       await session.request(AgentMethod.hello, this.options.hello, { timeoutMs: HELLO_TIMEOUT_MS });
     } catch (error) {
-      log('!! %s hello refused: %s', session.id, (error as Error).message);
+      log.warn('!! %s hello refused: %s', session.id, (error as Error).message);
       session.destroy(error as Error);
       return;
     }
@@ -121,20 +121,20 @@ export class ManagerClient extends EventEmitter<ManagerClientEvents> {
     this.connects++;
     this.failures = 0;
     this.lastError = undefined;
-    log('-> tunnel %s up, hello said for %s/%s', session.id, this.options.hello.workload.kind, this.options.hello.workload.name);
+    log.info('-> tunnel %s up, hello said for %s/%s', session.id, this.options.hello.workload.kind, this.options.hello.workload.name);
     this.setState('connected');
   }
 
   private onControl(session: Session, event: ControlEvent): void {
     if (event.type !== InterceptEvent.agentIntercepts || session !== this.session) return;
     const { intercepts, problems } = parseInterceptsBody(event.body);
-    for (const problem of problems) log('!! %s intercept list: %s', session.id, problem);
+    for (const problem of problems) log.warn('!! %s intercept list: %s', session.id, problem);
     this.options.table.replace(intercepts);
     const ids = intercepts.map((rule) => rule.id);
-    log('<- %s intercept list: %s', session.id, ids.length === 0 ? '(none)' : intercepts.map((r) => `${r.id}(${r.mode} :${r.containerPort})`).join(' '));
+    log.info('<- %s intercept list: %s', session.id, ids.length === 0 ? '(none)' : intercepts.map((r) => `${r.id}(${r.mode} :${r.containerPort})`).join(' '));
     this.emit('applied', ids);
     const ready: AgentReadyParams = { ids };
-    session.request(AgentMethod.ready, ready).catch((error: unknown) => log('!! %s ready not confirmed: %s', session.id, (error as Error).message));
+    session.request(AgentMethod.ready, ready).catch((error: unknown) => log.warn('!! %s ready not confirmed: %s', session.id, (error as Error).message));
   }
 
   private onSessionClose(session: Session, error?: Error): void {
@@ -154,7 +154,7 @@ export class ManagerClient extends EventEmitter<ManagerClientEvents> {
     const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_BACKOFF;
     const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 30));
     const delay = Math.round(base * (1 - Math.random() * 0.2));
-    log('!! tunnel to %s: %s; retrying in %d ms', this.options.managerUrl, error.message, delay);
+    log.warn('!! tunnel to %s: %s; retrying in %d ms', this.options.managerUrl, error.message, delay);
     this.retryTimer = setTimeout(() => void this.connectOnce(), delay);
     this.retryTimer.unref();
   }

@@ -3,11 +3,11 @@
 // resets the other. A global intercept whose stream cannot be opened fails open to the app.
 // Leaves out any parsing (http-router.ts does HTTP) and the routing decision (agent.ts).
 import { connect, type Socket } from 'node:net';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { pipeBothWays } from '../proxy/pipe.js';
 import { pipeSocket, type TunnelStream } from '../tunnel/index.js';
 
-const log = createDebug('tp:agent');
+const log = logger('tp:agent');
 
 export interface AppAddress {
   host: string;
@@ -19,14 +19,14 @@ export function forwardToApp(client: Socket, app: AppAddress, id: string): void 
   const upstream = connect({ host: app.host, port: app.port, noDelay: true, allowHalfOpen: true });
   client.setNoDelay(true);
   const onConnectError = (error: Error): void => {
-    log('!! %s app %s:%d: %s', id, app.host, app.port, (error as NodeJS.ErrnoException).code ?? error.message);
+    log.info('!! %s app %s:%d: %s', id, app.host, app.port, (error as NodeJS.ErrnoException).code ?? error.message);
     if (!client.destroyed) client.resetAndDestroy();
   };
   upstream.once('error', onConnectError);
   upstream.once('connect', () => {
     upstream.off('error', onConnectError);
     if (client.destroyed) return void upstream.destroy();
-    pipeBothWays(client, upstream, (error) => log('-- %s app closed%s', id, error ? ` (${error.message})` : ''));
+    pipeBothWays(client, upstream, (error) => (error ? log.info : log)('-- %s app closed%s', id, error ? ` (${error.message})` : ''));
   });
   client.once('close', () => {
     if (upstream.connecting) upstream.destroy();
@@ -51,7 +51,7 @@ export function forwardToIntercept(client: Socket, open: () => Promise<TunnelStr
       forwardToStream(client, stream, id);
     },
     (error: Error) => {
-      log('!! %s intercept stream not opened (%s); failing open to the app', id, error.message);
+      log.info('!! %s intercept stream not opened (%s); failing open to the app', id, error.message);
       if (!client.destroyed) forwardToApp(client, app, id);
     },
   );

@@ -3,6 +3,8 @@
 // function that turns them into the daemon's configuration.
 import { Flags } from '@oclif/core';
 import type { DaemonConfig } from '../daemon/launcher.js';
+import { TpError } from '../errors.js';
+import { LOG_LEVEL_ENV, LOG_LEVELS, parseLogLevel, type LogLevel } from '../log/logger.js';
 
 export const kubeFlags = {
   kubeconfig: Flags.string({ description: 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).', helpGroup: 'KUBERNETES' }),
@@ -22,6 +24,11 @@ export const connectionFlags = {
   'manager-url': Flags.string({ description: 'Reach the manager at this ws:// or wss:// URL instead of through the Kubernetes API.', helpGroup: 'CONNECTION' }),
   'also-proxy': Flags.string({ description: 'CIDR or name pattern to reach through the cluster as well.', multiple: true, helpGroup: 'CONNECTION' }),
   'never-proxy': Flags.string({ description: 'CIDR or name pattern that always stays direct.', multiple: true, helpGroup: 'CONNECTION' }),
+  'log-level': Flags.string({
+    description: `How much the daemon logs: ${LOG_LEVELS.join(', ')}. Info (the default) has its lifecycle, errors and failed connections; debug adds a line per connection.`,
+    env: LOG_LEVEL_ENV,
+    helpGroup: 'CONNECTION',
+  }),
 };
 
 interface ConnectionFlagValues {
@@ -31,6 +38,7 @@ interface ConnectionFlagValues {
   'manager-url'?: string;
   'also-proxy'?: string[];
   'never-proxy'?: string[];
+  'log-level'?: string;
 }
 
 export function daemonConfigFrom(flags: ConnectionFlagValues, extra: Partial<DaemonConfig> = {}): DaemonConfig {
@@ -41,6 +49,18 @@ export function daemonConfigFrom(flags: ConnectionFlagValues, extra: Partial<Dae
     managerUrl: flags['manager-url'],
     alsoProxy: flags['also-proxy'] ?? [],
     neverProxy: flags['never-proxy'] ?? [],
+    logLevel: logLevelFrom(flags['log-level']),
     ...extra,
   };
+}
+
+/** The daemon's level from --log-level or TP_LOG_LEVEL (oclif reads the variable); undefined means the default. */
+export function logLevelFrom(value: string | undefined): LogLevel | undefined {
+  if (value === undefined || value === '') return undefined;
+  const level = parseLogLevel(value);
+  if (level) return level;
+  throw new TpError('TP_ERR_LOG_LEVEL', `"${value.slice(0, 40)}" is not a log level.`, {
+    category: 'user',
+    hints: [`Use one of ${LOG_LEVELS.join(', ')} with --log-level or ${LOG_LEVEL_ENV}.`],
+  });
 }

@@ -1,8 +1,9 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
+import { connectionFlags, daemonConfigFrom, logLevelFrom } from '../cli/kube-flags.js';
 import { connect, type ConnectResult } from '../daemon/client.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
+import type { LogLevel } from '../log/logger.js';
 
 export default class Connect extends TpCommand<ConnectResult> {
   static summary = 'Connect this machine to the cluster: start the daemon with its local SOCKS5, HTTP and DNS front doors.';
@@ -11,6 +12,7 @@ export default class Connect extends TpCommand<ConnectResult> {
     '<%= config.bin %> connect',
     '<%= config.bin %> connect --context staging --namespace team-a',
     '<%= config.bin %> connect --also-proxy 10.20.0.0/16 --also-proxy "*.rds.amazonaws.com"',
+    '<%= config.bin %> connect --log-level debug',
   ];
   static flags = {
     ...connectionFlags,
@@ -20,8 +22,11 @@ export default class Connect extends TpCommand<ConnectResult> {
     'dns-port': Flags.integer({ description: 'Port of the DNS stub (UDP and TCP).' }),
   };
 
+  private logLevel: LogLevel | undefined;
+
   async execute(): Promise<ConnectResult> {
     const { flags } = await this.parse(Connect);
+    this.logLevel = logLevelFrom(flags['log-level']);
     // Checked here as well, so that a wrong context fails before any daemon starts.
     loadKubeConfig(flags);
     return connect(daemonConfigFrom(flags, { namespace: flags.namespace, socksPort: flags['socks-port'], httpPort: flags['http-port'], dnsPort: flags['dns-port'] }));
@@ -37,6 +42,9 @@ export default class Connect extends TpCommand<ConnectResult> {
       `PAC file for browsers: ${l.pac}`,
       `SOCKS5: ${l.socks}   DNS: ${l.dns} (dig @127.0.0.1 -p ${l.dns.split(':')[1]} hello.${status.namespace})`,
       'Try: curl -x http://' + l.http + ' http://<service>.' + status.namespace + '/',
+      ...(alreadyConnected && this.logLevel && status.logLevel && this.logLevel !== status.logLevel
+        ? [`The running daemon logs at ${status.logLevel}; for ${this.logLevel}, run \`tp quit\`, then connect again.`]
+        : []),
     ].join('\n');
   }
 }

@@ -41,7 +41,7 @@ export default class Status extends TpCommand<StatusResult> {
       lines.push(`  ${i.name}: ${i.state} ${i.mode}, ${i.workload}, ${i.intercepting} -> ${i.destination}${i.message ? ` (${i.message})` : ''}`);
       if (i.warning) lines.push(`    warning: ${i.warning}`);
     }
-    lines.push(`Log:        ${result.logFile}`);
+    lines.push(`Log:        ${result.logFile}${result.logLevel ? ` (level ${result.logLevel})` : ''}`);
     return lines.join('\n');
   }
 }

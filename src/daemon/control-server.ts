@@ -6,12 +6,12 @@
 // line and is closed.
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { CONTROL_LINE_DEADLINE_MS, MAX_CONTROL_CONNECTIONS } from '../proxy/limits.js';
 import { lineSplitter, type ControlRequest, type ControlResponse } from './control-protocol.js';
 
-const log = createDebug('tp:daemon:control');
+const log = logger('tp:daemon:control');
 
 export type ControlHandler = (params: unknown) => Promise<unknown> | unknown;
 
@@ -126,7 +126,7 @@ export class ControlServer {
       return { id: request.id, result: (await handler(request.params)) ?? null };
     } catch (err) {
       const error = err instanceof TpError ? err : new TpError('TP_ERR_DAEMON_INTERNAL', (err as Error).message, { category: 'internal', cause: err });
-      log('!! %d %s: %s', request.id, request.method, error.code);
+      log.info('!! %d %s: %s', request.id, request.method, error.code);
       return { id: request.id, error: { code: error.code, message: error.message, hints: error.hints } };
     }
   }

@@ -5,7 +5,7 @@
 // A start-up failure is kept as the status's error for the CLI to show, then the daemon exits.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import createDebug from 'debug';
+import { currentLogLevel, logger, type LogLevel } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { contextNamespace, loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { ClusterInfo } from '../manager/cluster-info.js';
@@ -25,7 +25,7 @@ import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';
 import { createTunnelDial, withoutOwnProxies } from './tunnel-dial.js';
 
-const log = createDebug('tp:daemon');
+const log = logger('tp:daemon');
 
 /** How long a daemon that failed to start waits for the CLI to collect its error. */
 const FAILED_LINGER_MS = 30_000;
@@ -53,6 +53,7 @@ export interface DaemonStatus {
   /** Each feature's own status section, by name. */
   features?: Record<string, unknown>;
   logFile: string;
+  logLevel?: LogLevel;
 }
 
 interface FrontDoors {
@@ -77,6 +78,7 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
     namespace: config.namespace ?? '',
     managerNamespace: config.managerNamespace,
     logFile: paths.logFile,
+    logLevel: currentLogLevel(),
   };
   let link: ManagerLink | null = null;
   let doors: FrontDoors | null = null;
@@ -85,7 +87,7 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
 
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      log('stopping');
+      log.info('stopping');
       await Promise.allSettled(features.map((f) => f.close()));
       await Promise.allSettled([doors?.socks.close(), doors?.http.close(), doors?.dns.close(), link?.close()]);
       await control.close();
@@ -120,9 +122,9 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
       info = next;
       table = createRoutingTable({ ...next, namespace, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy });
       status = { ...status, routing: { ...next, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
-      log('routing: %d namespaces, services %s, pods %s', next.namespaces.length, next.serviceCidrs.join(' '), next.podCidrs.join(' '));
+      log.info('routing: %d namespaces, services %s, pods %s', next.namespaces.length, next.serviceCidrs.join(' '), next.podCidrs.join(' '));
     });
-    link.on('state', (state) => log('manager link %s', state));
+    link.on('state', (state) => log.info('manager link %s', state));
     await link.start();
 
     doors = await openFrontDoors(config, paths, () => table, link);
@@ -130,10 +132,10 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
     const context: DaemonContext = { config, paths, kc, namespace, link, control, table: () => table, dial: doors.dial, listeners, env: doors.env };
     for (const start of FEATURES) features.push(await start(context));
     status = { ...status, phase: 'connected', listeners, routing: info && { ...info, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
-    log('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
+    log.info('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
   } catch (err) {
     const error = err instanceof TpError ? err : new TpError('TP_ERR_DAEMON_START', (err as Error).message, { cause: err, category: 'internal' });
-    log('!! start failed: %s %s', error.code, error.message);
+    log.error('!! start failed: %s %s', error.code, error.message);
     status = { ...status, phase: 'failed', error: { code: error.code, message: error.message, hints: error.hints } };
     setTimeout(() => void stop(), FAILED_LINGER_MS).unref();
   }

@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TpError } from '../errors.js';
+import type { LogLevel } from '../log/logger.js';
+import { rotateIfFull } from '../log/rotating-file.js';
 import { ControlClient } from './control-client.js';
 import { daemonPaths, ensureDaemonDirs, type DaemonPaths } from './paths.js';
 
@@ -24,6 +26,8 @@ export interface DaemonConfig {
   socksPort?: number;
   httpPort?: number;
   dnsPort?: number;
+  /** The daemon's log level (default: info). */
+  logLevel?: LogLevel;
 }
 
 export interface DaemonStateFile {
@@ -71,9 +75,15 @@ export function writeState(paths: DaemonPaths, state: DaemonStateFile): void {
   writeFileSync(paths.stateFile, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
 }
 
-/** Spawns `tp daemon run` detached with its output in the log file, and waits for its control socket. */
+/**
+ * Spawns `tp daemon run` detached and waits for its control socket. The daemon writes and rotates
+ * its log itself (an uncaught exception included); its stdout and stderr go to the same file as it
+ * is at the start, so what Node prints before the logger is up, or on a fatal error such as running
+ * out of memory, is in the file the user is pointed at (or, after rotations, in one of its `.N`).
+ */
 export async function startDaemon(config: DaemonConfig, paths: DaemonPaths = daemonPaths(), timeoutMs = 60_000): Promise<ControlClient> {
   ensureDaemonDirs(paths);
+  rotateIfFull(paths.logFile);
   const log = openSync(paths.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [RUN_JS, 'daemon', 'run', '--config', JSON.stringify(config)], {
     detached: true,

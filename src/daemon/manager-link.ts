@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { isNotFound, kubeCall, kubeError } from '../k8s/api-errors.js';
 import { openPortForward } from '../k8s/port-forward.js';
@@ -21,7 +21,7 @@ import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type Sessio
 import { TP_VERSION } from '../version.js';
 import { capacityFrom } from './capacity.js';
 
-const log = createDebug('tp:daemon:manager');
+const log = logger('tp:daemon:manager');
 
 export interface ManagerLinkOptions {
   kc: KubeConfig;
@@ -198,7 +198,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
         { client: this.client, namespace: this.options.namespace, version: TP_VERSION, resume: this.sessionId },
         { timeoutMs: 10_000 },
       )) as HelloResult;
-      if (this.sessionId && !hello.resumed) log('!! manager forgot session %s; now %s', this.sessionId, hello.sessionId);
+      if (this.sessionId && !hello.resumed) log.warn('!! manager forgot session %s; now %s', this.sessionId, hello.sessionId);
       this.sessionId = hello.sessionId;
       this.managerVersion = hello.managerVersion;
       this.lastHello = hello;
@@ -229,7 +229,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       log('-> reconnected after %d ms and %d failed attempts', Date.parse(this.outage.until!) - Date.parse(this.outage.since), this.outage.attempts);
     }
     this.setState('connected');
-    log('-> tunnel %s up (session %s)', session.id, this.sessionId);
+    log.info('-> tunnel %s up (session %s)', session.id, this.sessionId);
     return session;
   }
 

@@ -11,11 +11,11 @@
 // addresses (the DNS stub serves those).
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { clusterQueryName, type RoutingTable } from '../proxy/routing.js';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
 
-const log = createDebug('tp:daemon:names');
+const log = logger('tp:daemon:names');
 
 /** A question is a DNS name (≤ 253 bytes) plus a family; anything longer is not one. */
 export const MAX_QUERY_BYTES = 300;
@@ -67,7 +67,7 @@ export class NameQueryServer {
 
   constructor(private readonly options: NameQueryOptions) {
     this.server = createServer((socket) => this.accept(socket));
-    this.server.on('error', (error) => log('!! listener error %s', error.message));
+    this.server.on('error', (error) => log.error('!! listener error %s', error.message));
   }
 
   async listen(): Promise<void> {
@@ -80,7 +80,7 @@ export class NameQueryServer {
       });
     });
     chmodSync(this.options.socketPath, 0o600);
-    log('listening on %s', this.options.socketPath);
+    log.info('listening on %s', this.options.socketPath);
   }
 
   close(): Promise<void> {

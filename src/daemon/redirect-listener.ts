@@ -12,7 +12,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
 import { toDialError, type Dial, type DialTarget } from '../proxy/dial.js';
@@ -20,7 +20,7 @@ import { ConnectionCap, MAX_PROXY_CONNECTIONS } from '../proxy/limits.js';
 import { pipeBothWays } from '../proxy/pipe.js';
 import type { RouteDecision, RouteTarget } from '../proxy/routing.js';
 
-const log = createDebug('tp:daemon:redirect');
+const log = logger('tp:daemon:redirect');
 
 /** A hand-over datagram is never longer than this (token, two ports, an IPv6 address or a name). */
 export const MAX_HANDOVER_BYTES = 512;
@@ -108,10 +108,10 @@ export class RedirectListener {
   constructor(private readonly options: RedirectListenerOptions) {
     this.clients = new ConnectionCap(options.maxConnections ?? MAX_PROXY_CONNECTIONS);
     this.server = createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.accept(socket));
-    this.server.on('error', (error) => log('!! listener error %s', error.message));
+    this.server.on('error', (error) => log.error('!! listener error %s', error.message));
     this.handoverSocket = createSocket('udp4');
     this.handoverSocket.on('message', (datagram, from) => this.receive(datagram, from.address));
-    this.handoverSocket.on('error', (error) => log('!! hand-over socket error %s', error.message));
+    this.handoverSocket.on('error', (error) => log.error('!! hand-over socket error %s', error.message));
   }
 
   async listen(): Promise<RedirectAddresses> {
@@ -131,7 +131,7 @@ export class RedirectListener {
       });
     });
     const addresses = { redirectPort: (this.server.address() as AddressInfo).port, handoverPort: this.handoverSocket.address().port };
-    log('listening: redirect %s:%d, hand-over udp %s:%d', host, addresses.redirectPort, host, addresses.handoverPort);
+    log.info('listening: redirect %s:%d, hand-over udp %s:%d', host, addresses.redirectPort, host, addresses.handoverPort);
     return addresses;
   }
 
@@ -163,7 +163,7 @@ export class RedirectListener {
     try {
       handover = parseHandover(datagram, this.options.token);
     } catch (err) {
-      log('!! dropped a datagram from %s: %s', from, (err as Error).message);
+      log.info('!! dropped a datagram from %s: %s', from, (err as Error).message);
       return;
     }
     const waiter = this.waiters.get(handover.laptopPort);
@@ -218,7 +218,7 @@ export class RedirectListener {
     // Reading stays paused until the hand-over, so the wait for it is the only deadline needed.
     void this.claim(laptopPort).then(async (target) => {
       if (!target) {
-        log('!! %s from 127.0.0.1:%d: no hand-over arrived', id, laptopPort);
+        log.info('!! %s from 127.0.0.1:%d: no hand-over arrived', id, laptopPort);
         socket.resetAndDestroy();
         return;
       }
@@ -232,9 +232,9 @@ export class RedirectListener {
           return;
         }
         socket.resume();
-        pipeBothWays(socket, upstream, (error) => log('-- %s closed%s', id, error ? ` (${error.message})` : ''));
+        pipeBothWays(socket, upstream, (error) => (error ? log.info : log)('-- %s %s:%d closed%s', id, target.host, target.port, error ? ` (${error.message})` : ''));
       } catch (err) {
-        log('!! %s %s', id, toDialError(err, target).message);
+        log.info('!! %s %s', id, toDialError(err, target).message);
         if (!socket.destroyed) socket.resetAndDestroy();
       }
     });

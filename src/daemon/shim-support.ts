@@ -3,7 +3,7 @@
 // they are. The daemon starts it after its front doors, calls update() when the routing table
 // changes, and close() when it stops. Leaves out the shims themselves (shims/) and the command.
 import { randomBytes } from 'node:crypto';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { systemResolvers } from '../dns/forwarder.js';
 import type { Dial } from '../proxy/dial.js';
 import { decideRoute, type RoutingTable } from '../proxy/routing.js';
@@ -12,7 +12,7 @@ import type { DaemonPaths } from './paths.js';
 import { RedirectListener } from './redirect-listener.js';
 import { removeRoutesFile, shimFiles, writeRoutesFile, type ShimFiles } from './routes-file.js';
 
-const log = createDebug('tp:daemon:shims');
+const log = logger('tp:daemon:shims');
 const TOKEN_BYTES = 16;
 
 export interface ShimSupportOptions {

@@ -5,14 +5,14 @@
 // so curl sees "connection refused" when the pod refused it; a connection over tp's limit
 // (capacity.ts) gets TP_DIAL_LIMIT with a message that says how to raise it.
 import type { Duplex } from 'node:stream';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { DialError, type Dial, type DialErrorCode } from '../proxy/dial.js';
 import { clusterQueryName, type RoutingTable } from '../proxy/routing.js';
 import { createUpstreamAwareDial } from '../proxy/upstream-proxy.js';
 import { OpenError, TunnelError, type ErrorCodeName } from '../tunnel/index.js';
 import { capacityFrom, fdLimit, limitAdvice } from './capacity.js';
 
-const log = createDebug('tp:daemon');
+const log = logger('tp:daemon');
 
 /** Descriptors the daemon needs besides one per connection (listeners, tunnels, logs, DNS). */
 const FD_HEADROOM = 256;
@@ -38,7 +38,7 @@ export function createTunnelDial(options: TunnelDialOptions): Dial {
   const capacity = capacityFrom(options.env);
   const files = fdLimit();
   if (files !== undefined && files < capacity.maxConnections + FD_HEADROOM) {
-    log('!! this process may open %d files, fewer than the %d connections tp allows; raise the hard limit (ulimit -Hn) or lower TP_MAX_CONNECTIONS', files, capacity.maxConnections);
+    log.warn('!! this process may open %d files, fewer than the %d connections tp allows; raise the hard limit (ulimit -Hn) or lower TP_MAX_CONNECTIONS', files, capacity.maxConnections);
   }
   return async (target, context) => {
     if (context.via === 'direct') return direct(target, context);

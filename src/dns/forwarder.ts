@@ -3,13 +3,13 @@
 // in turn, accepting only a reply from that resolver with the same id; over TCP (RFC 7766) when
 // the client asked over TCP. Also reads the resolvers from /etc/resolv.conf. Leaves out caching
 // and DNSSEC (the answer is relayed as it came).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { connect, isIPv6 } from 'node:net';
 import { TpError } from '../errors.js';
 
-const log = createDebug('tp:dns');
+const log = logger('tp:dns');
 
 export interface Resolver {
   host: string;
@@ -39,7 +39,7 @@ export function systemResolvers(path = '/etc/resolv.conf'): Resolver[] {
   try {
     return parseResolvConf(readFileSync(path, 'utf8'));
   } catch (error) {
-    log('!! cannot read %s: %s', path, (error as Error).message);
+    log.warn('!! cannot read %s: %s', path, (error as Error).message);
     return [];
   }
 }
@@ -106,7 +106,7 @@ export async function forwardQuery(query: Buffer, resolvers: readonly Resolver[]
       return await ask(query, resolver, options.timeoutMs);
     } catch (error) {
       lastError = error;
-      log('!! forward to %s:%d failed: %s', resolver.host, resolver.port, (error as Error).message);
+      log.info('!! forward to %s:%d failed: %s', resolver.host, resolver.port, (error as Error).message);
     }
   }
   throw lastError instanceof ForwardError ? lastError : new ForwardError('no resolver answered', lastError);

@@ -12,7 +12,7 @@
 // dns2 2.4's servers are not used: its DNSServer.listen() with port 0 binds TCP to every
 // interface (it passes `{port: 0, address}` to net.Server.listen, which reads `host`), and both
 // its UDP and TCP servers run Packet.parse on untrusted bytes first (see message-check.ts).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { formatIp, parseIp } from '../proxy/cidr.js';
 import { clusterQueryName, createRoutingTable, decideRoute, normalizeHost, type RouteDecision, type RouteTarget, type RoutingTable } from '../proxy/routing.js';
 import { AnswerCache, type AnswerCacheOptions, type ClusterAnswer } from './answer-cache.js';
@@ -21,7 +21,7 @@ import { forwardQuery, systemResolvers, type Resolver } from './forwarder.js';
 import { checkQuery, formerrReply } from './message-check.js';
 import { DnsListeners, type DnsAddresses, type DnsLimits } from './transport.js';
 
-const log = createDebug('tp:dns');
+const log = logger('tp:dns');
 
 /** Answers a question about a cluster name (fully qualified, no trailing dot) or reverse name. */
 export type ResolveCluster = (name: string, type: string) => Promise<ClusterAnswer>;
@@ -99,7 +99,7 @@ export class DnsStub {
   /** Binds UDP and TCP on the same port; resolves with both addresses. */
   async listen(): Promise<DnsStubAddresses> {
     const addresses = await this.listeners.listen(this.options.host ?? '127.0.0.1', this.options.port ?? 0);
-    log('listening on %s:%d (udp and tcp)', addresses.udp.address, addresses.udp.port);
+    log.info('listening on %s:%d (udp and tcp)', addresses.udp.address, addresses.udp.port);
     return addresses;
   }
 
@@ -116,21 +116,21 @@ export class DnsStub {
     const id = `d${this.nextId++}`;
     const check = checkQuery(query);
     if (!check.ok) {
-      log('!! %s %s %s: %s', id, transport, client, check.why);
+      log.info('!! %s %s %s: %s', id, transport, client, check.why);
       return check.reply === 'formerr' ? formerrReply(query) : undefined;
     }
     let request: WirePacket;
     try {
       request = Packet.parse(query);
     } catch (error) {
-      log('!! %s unreadable query: %s', id, (error as Error).message);
+      log.info('!! %s unreadable query: %s', id, (error as Error).message);
       return formerrReply(query);
     }
     let response: WirePacket | Buffer;
     try {
       response = await this.respond(request, transport, id, client);
     } catch (error) {
-      log('!! %s %s', id, (error as Error).message);
+      log.info('!! %s %s', id, (error as Error).message);
       response = this.reply(request, RCODE.SERVFAIL);
     }
     if (Buffer.isBuffer(response)) return response;

@@ -7,7 +7,7 @@
 // and node:net rather than dns2's servers, which parse every packet with Packet.parse before tp
 // can check it (message-check.ts says why that matters).
 // Leaves out what a query means (stub.ts).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
@@ -22,7 +22,7 @@ import {
 import { RCODE } from './dns2-wire.js';
 import { rcodeReply } from './message-check.js';
 
-const log = createDebug('tp:dns');
+const log = logger('tp:dns');
 
 /** Returns the reply's bytes, or undefined to send nothing. */
 export type QueryHandler = (query: Buffer, transport: 'udp' | 'tcp', client: string) => Promise<Buffer | undefined>;
@@ -88,8 +88,8 @@ export class DnsListeners {
           });
         });
         udp.on('message', (message, from) => this.onDatagram(udp, message, `${from.address}:${from.port}`, from.port, from.address));
-        udp.on('error', (error) => log('!! udp error %s', error.message));
-        tcp.on('error', (error) => log('!! tcp error %s', error.message));
+        udp.on('error', (error) => log.error('!! udp error %s', error.message));
+        tcp.on('error', (error) => log.error('!! tcp error %s', error.message));
         this.udp = udp;
         this.tcp = tcp;
         return { udp: udp.address(), tcp: tcp.address() as AddressInfo };
@@ -122,13 +122,13 @@ export class DnsListeners {
   private onDatagram(udp: UdpSocket, message: Buffer, client: string, port: number, address: string): void {
     const max = this.limits.maxUdpInFlight ?? MAX_DNS_UDP_IN_FLIGHT;
     if (this.udpInFlight >= max) {
-      if (this.udpRefused++ === 0) log('!! udp: %d queries in flight, the most the stub takes; answering SERVFAIL until some finish', max);
+      if (this.udpRefused++ === 0) log.info('!! udp: %d queries in flight, the most the stub takes; answering SERVFAIL until some finish', max);
       const reply = rcodeReply(message, RCODE.SERVFAIL);
       if (reply) udp.send(reply, port, address);
       return;
     }
     if (this.udpRefused > 0) {
-      log('udp: below the cap again; %d queries got SERVFAIL meanwhile', this.udpRefused);
+      log.info('udp: below the cap again; %d queries got SERVFAIL meanwhile', this.udpRefused);
       this.udpRefused = 0;
     }
     this.udpInFlight += 1;
@@ -137,7 +137,7 @@ export class DnsListeners {
         (reply) => {
           if (reply && this.closing === undefined) udp.send(reply, port, address);
         },
-        (error: unknown) => log('!! %s %s', client, (error as Error).message),
+        (error: unknown) => log.info('!! %s %s', client, (error as Error).message),
       )
       .finally(() => {
         this.udpInFlight -= 1;
@@ -149,7 +149,7 @@ export class DnsListeners {
     this.connections.add(socket);
     socket.on('error', (error) => log('!! tcp %s %s', client, error.message));
     if (!this.tcpClients.admit(socket)) {
-      log('!! tcp %s refused: %d connections open, the most the stub takes', client, this.tcpClients.max);
+      log.info('!! tcp %s refused: %d connections open, the most the stub takes', client, this.tcpClients.max);
       socket.destroy();
       return;
     }
@@ -159,7 +159,7 @@ export class DnsListeners {
     };
     const idleMs = this.limits.tcpIdleMs ?? DNS_TCP_IDLE_MS;
     socket.setTimeout(idleMs, () => {
-      log('!! tcp %s idle for %d ms; closing', client, idleMs);
+      log.info('!! tcp %s idle for %d ms; closing', client, idleMs);
       endSoon();
     });
     // Runs while a message is partly received; an idle connection is the idle timer's.
@@ -167,7 +167,7 @@ export class DnsListeners {
     let deadline: NodeJS.Timeout | undefined;
     const startDeadline = (): void => {
       deadline = setTimeout(() => {
-        log('!! tcp %s: a message was not complete %d ms after its first byte; closing', client, deadlineMs);
+        log.info('!! tcp %s: a message was not complete %d ms after its first byte; closing', client, deadlineMs);
         socket.destroy();
       }, deadlineMs);
     };
@@ -193,7 +193,7 @@ export class DnsListeners {
         // The next message's clock starts with its first byte, which is already here.
         if (buffered.length > 0) startDeadline();
         if (++inFlight > maxInFlight) {
-          log('!! tcp %s has too many unanswered queries; closing', client);
+          log.info('!! tcp %s has too many unanswered queries; closing', client);
           socket.destroy();
           return;
         }
@@ -210,7 +210,7 @@ export class DnsListeners {
             if (peerEnded && inFlight === 0) endSoon();
           },
           (error: unknown) => {
-            log('!! tcp %s %s', client, (error as Error).message);
+            log.info('!! tcp %s %s', client, (error as Error).message);
             socket.destroy();
           },
         );

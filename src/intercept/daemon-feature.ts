@@ -3,7 +3,7 @@
 // the streams the manager opens for our intercepts, dialled on the laptop (local-forwarder.ts);
 // the manager's `changed` events; and, after a reconnect to a manager that forgot us (a restart),
 // creating our intercepts again so they resume. Its status section lists our intercepts.
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import type { DaemonContext, DaemonFeature, StartFeature } from '../daemon/feature.js';
 import { TpError } from '../errors.js';
 import {
@@ -24,7 +24,7 @@ import type { IncomingOpen } from '../tunnel/index.js';
 import { forwardToLaptop } from './local-forwarder.js';
 import { remoteError } from './remote-error.js';
 
-const log = createDebug('tp:intercept');
+const log = logger('tp:intercept');
 /** A create waits for the pods to roll: far longer than an ordinary request. */
 const CREATE_TIMEOUT_MS = 300_000;
 /** Re-creating an intercept after the manager forgot us: first wait, doubling up to the cap, jittered. */
@@ -179,7 +179,7 @@ class InterceptFeature implements DaemonFeature {
     const local = info && ([...this.mine.values()].find((m) => m.info.id === info.id) ?? (info.clientSession === this.context.link.session ? this.mine.get(info.name) : undefined));
     if (!local) return;
     if (info.state === 'REMOVED') {
-      log('!! %s removed by the manager: %s', info.name, info.message);
+      log.warn('!! %s removed by the manager: %s', info.name, info.message);
       this.mine.delete(local.info.name);
     } else {
       local.info = info;
@@ -212,10 +212,10 @@ class InterceptFeature implements DaemonFeature {
           const result = (await this.context.link.request(InterceptMethod.create, local.spec, CREATE_TIMEOUT_MS)) as InterceptCreateResult;
           local.info = result.intercept;
           local.environment = result.environment;
-          log('-> %s resumed as %s', local.info.name, local.info.id);
+          log.info('-> %s resumed as %s', local.info.name, local.info.id);
           break;
         } catch (err) {
-          log('!! resuming %s (attempt %d): %s', local.info.name, attempt, (err as Error).message);
+          log.warn('!! resuming %s (attempt %d): %s', local.info.name, attempt, (err as Error).message);
           // An earlier attempt may have reached the manager after all: an event brought the new
           // intercept, or the manager holds one of ours under this name.
           if (local.info.id !== staleId || (await this.adoptExisting(local, sessionId))) break;

@@ -5,10 +5,10 @@
 // starts with an HTTP request it is answered with a 502 that says so (anything else is reset).
 // Used by daemon-feature.ts.
 import net from 'node:net';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { pipeSocket, type IncomingOpen, type TunnelStream } from '../tunnel/index.js';
 
-const log = createDebug('tp:intercept:local');
+const log = logger('tp:intercept:local');
 /** How much of the first request we read to see whether it is HTTP. */
 const MAX_PEEK_BYTES = 8192;
 const PEEK_TIMEOUT_MS = 5000;
@@ -39,7 +39,7 @@ export function forwardToLaptop(open: IncomingOpen, target: LocalTarget): void {
   socket.once('error', (err: NodeJS.ErrnoException) => {
     clearTimeout(timer);
     const warning = `nothing is listening on ${where} (${err.code ?? err.message})`;
-    log('!! %s: %s', target.name, warning);
+    log.info('!! %s: %s', target.name, warning);
     target.setWarning(warning);
     if (open.settled) return;
     answerUnreachable(open.accept(), target.name, where);

@@ -5,9 +5,9 @@
 // intercepts are removed then).
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 
-const log = createDebug('tp:manager:sessions');
+const log = logger('tp:manager:sessions');
 
 export interface ClientSession {
   id: string;
@@ -37,7 +37,7 @@ export class ClientSessions extends EventEmitter<{ expired: [ClientSession] }> {
       existing.expiry = null;
       existing.tunnels++;
       existing.namespace = hello.namespace;
-      log('<- %s resumed by %s (%d tunnels)', existing.id, existing.client, existing.tunnels);
+      log.info('<- %s resumed by %s (%d tunnels)', existing.id, existing.client, existing.tunnels);
       return { session: view(existing), resumed: true };
     }
     const entry: Entry = {
@@ -50,7 +50,7 @@ export class ClientSessions extends EventEmitter<{ expired: [ClientSession] }> {
       expiry: null,
     };
     this.entries.set(entry.id, entry);
-    log('<- %s new for %s', entry.id, entry.client);
+    log.info('<- %s new for %s', entry.id, entry.client);
     return { session: view(entry), resumed: false };
   }
 
@@ -61,7 +61,7 @@ export class ClientSessions extends EventEmitter<{ expired: [ClientSession] }> {
     if (entry.tunnels > 0 || entry.expiry) return;
     entry.expiry = setTimeout(() => {
       this.entries.delete(id);
-      log('!! %s of %s expired', id, entry.client);
+      log.info('!! %s of %s expired', id, entry.client);
       this.emit('expired', view(entry));
     }, this.ttlMs);
     entry.expiry.unref();

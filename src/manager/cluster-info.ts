@@ -10,10 +10,10 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type KubernetesObject, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { formatIp, parseIp } from '../proxy/cidr.js';
 
-const log = createDebug('tp:manager:cluster');
+const log = logger('tp:manager:cluster');
 
 export interface ClusterInfo {
   clusterDomain: string;
@@ -55,7 +55,7 @@ export class ClusterWatcher extends EventEmitter {
       informer.on('update', (obj) => this.apply(() => update(obj, false)));
       informer.on('delete', (obj) => this.apply(() => update(obj, true)));
       informer.on('error', (err) => {
-        log('!! watch %s: %s; restarting in 2 s', path, (err as Error)?.message ?? err);
+        log.warn('!! watch %s: %s; restarting in 2 s', path, (err as Error)?.message ?? err);
         setTimeout(() => !this.closed && void informer.start().catch(() => undefined), 2000);
       });
       this.informers.push(informer as unknown as Informer<KubernetesObject>);

@@ -9,7 +9,7 @@
 // Used by the manager (intercept-service.ts) and by `tp manager uninstall` (install.ts), which
 // removes agents with the user's own credentials before the manager goes.
 import { CoreV1Api, type KubeConfig, type V1Pod, type V1Secret } from '@kubernetes/client-node';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { isNotFound, kubeCall, statusCode } from '../k8s/api-errors.js';
 import {
   AGENT_CONTAINER,
@@ -28,7 +28,7 @@ import { InterceptError } from './intercept-errors.js';
 import { selectorOf, templateOf, WorkloadApi, type Workload, type WorkloadObject } from './workload-api.js';
 import { findTarget, selects, type InterceptTarget } from './workload-target.js';
 
-const log = createDebug('tp:manager:injector');
+const log = logger('tp:manager:injector');
 const POLL_MS = 500;
 
 export interface InjectorOptions {
@@ -111,7 +111,7 @@ export class Injector {
       await this.workloads.update(workload, (object) => restoreWorkload(object));
       await this.restoreServices(workload);
       if (workload.kind === 'ReplicaSet') await this.deleteStalePods(workload, false);
-      log('-> restored %s/%s/%s', workload.namespace, workload.kind, workload.name);
+      log.info('-> restored %s/%s/%s', workload.namespace, workload.kind, workload.name);
     }
     for (const ns of new Set(withAgent.map((w) => w.namespace))) {
       const left = (await this.workloads.list(ns)).some((w) => readAgentOriginal(w.object.metadata?.annotations));

@@ -8,11 +8,11 @@
 // through a `send` hook. A manager restart forgets all of this; clients re-create their intercepts.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import type { AgentHelloParams, AgentInterceptsBody, InterceptInfo, InterceptState } from './api.js';
 import { InterceptError } from './intercept-errors.js';
 
-const log = createDebug('tp:manager:intercepts');
+const log = logger('tp:manager:intercepts');
 
 export interface AgentRecord {
   hello: AgentHelloParams;
@@ -49,7 +49,7 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
     }
     const info: InterceptInfo = { ...spec, id: randomUUID(), state: 'WAITING', message: 'waiting for the traffic-agent', createdAt: new Date().toISOString() };
     this.intercepts.set(info.id, info);
-    log('<- %s %s on %s for %s', info.id, info.name, key, info.client);
+    log.info('<- %s %s on %s for %s', info.id, info.name, key, info.client);
     this.pushTo(key);
     return info;
   }
@@ -63,7 +63,7 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
     if (!info) return undefined;
     this.intercepts.delete(id);
     const removed: InterceptInfo = { ...info, state: 'REMOVED', message: reason };
-    log('-> %s removed: %s', id, reason);
+    log.info('-> %s removed: %s', id, reason);
     this.pushTo(workloadKey(info.workload));
     this.emit('changed', removed);
     return removed;
@@ -90,13 +90,13 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
     let set = this.agents.get(key);
     if (!set) this.agents.set(key, (set = new Set()));
     set.add(record);
-    log('<- agent %s of %s', record.hello.pod, key);
+    log.info('<- agent %s of %s', record.hello.pod, key);
     record.send(this.agentBody(key));
     this.recompute(key);
     return () => {
       set.delete(record);
       if (set.size === 0) this.agents.delete(key);
-      log('!! agent %s of %s gone', record.hello.pod, key);
+      log.info('!! agent %s of %s gone', record.hello.pod, key);
       this.recompute(key);
     };
   }
@@ -148,7 +148,7 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
       try {
         agent.send(body);
       } catch (err) {
-        log('!! sending intercepts to agent %s: %s', agent.hello.pod, (err as Error).message);
+        log.warn('!! sending intercepts to agent %s: %s', agent.hello.pod, (err as Error).message);
       }
     }
     this.recompute(key);

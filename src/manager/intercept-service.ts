@@ -5,7 +5,7 @@
 // (serves the app). A client session that expires loses its intercepts. Leaves out Kubernetes
 // details (injector.ts) and the bookkeeping (intercept-registry.ts). Used by server.ts.
 import type { KubeConfig } from '@kubernetes/client-node';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import type { IncomingOpen, Session, TunnelStream } from '../tunnel/index.js';
 import {
   AgentMethod,
@@ -31,7 +31,7 @@ import { InterceptError } from './intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
 import { validateSpec } from './intercept-spec.js';
 
-const log = createDebug('tp:manager:intercepts');
+const log = logger('tp:manager:intercepts');
 
 export interface InterceptServiceOptions {
   kc: KubeConfig;
@@ -157,7 +157,7 @@ export class InterceptService {
       const active = await this.registry.waitActive(info.id, timeoutMs);
       const agent = this.registry.agentsOf(key)[0];
       const environment = { ...agent?.hello.environment, TP_INTERCEPT_ID: info.id, TP_CONTAINER: info.container, TP_POD_IP: agent?.hello.podIp ?? '' };
-      log('-> %s active for %s', info.name, who.client);
+      log.info('-> %s active for %s', info.name, who.client);
       return { intercept: active, environment };
     } catch (err) {
       this.registry.remove(info.id, `could not be set up: ${(err as Error).message}`);
@@ -212,7 +212,7 @@ export class InterceptService {
     try {
       toClient = await tunnel.open({ host: info.localAddress, port: info.localPort, metadata: open.metadata }, { timeoutMs: 10_000 });
     } catch (err) {
-      log('!! %s: client open failed: %s', info.name, (err as Error).message);
+      log.info('!! %s: client open failed: %s', info.name, (err as Error).message);
       return open.reject('unreachable', `the client holding intercept ${info.name} did not take the connection: ${(err as Error).message}`);
     }
     if (open.settled) return void toClient.destroy();

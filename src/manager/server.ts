@@ -10,7 +10,7 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { AppsV1Api, type KubeConfig } from '@kubernetes/client-node';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { acceptByDialing, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
@@ -24,7 +24,7 @@ import { tunnelAuthenticator, type TunnelIdentity } from './agent-token.js';
 import { InterceptService } from './intercept-service.js';
 import { MANAGER_NAME } from './manifests.js';
 
-const log = createDebug('tp:manager');
+const log = logger('tp:manager');
 
 export interface ManagerOptions {
   kc: KubeConfig;
@@ -81,7 +81,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   });
 
   const serveTunnel = (tunnel: Session, identity: Identity): void => {
-    log('<- tunnel %s via %s as %s', tunnel.label, identity.via, identity.role);
+    log.info('<- tunnel %s via %s as %s', tunnel.label, identity.via, identity.role);
     if (identity.role === 'agent') return intercepts.serveAgent(tunnel, identity.namespace);
     tunnel.handle(ManagerMethod.hello, (params): HelloResult => {
       const hello = params as HelloParams;
@@ -137,7 +137,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
 
   await cluster.start();
   ready = true;
-  log('ready: tunnel port %d, port-forward port %s', listeners[0].port, listeners[1]?.port ?? 'off');
+  log.info('ready: tunnel port %d, port-forward port %s', listeners[0].port, listeners[1]?.port ?? 'off');
 
   let closing: Promise<void> | null = null;
   return {
@@ -164,7 +164,7 @@ async function dialFor(open: IncomingOpen, helloed: boolean, forbidden: Cidr[], 
   if (open.host === INTERCEPT_STREAM_HOST) return open.reject('forbidden', 'only traffic-agents open intercept streams');
   const verdict = await checkDestination(open.host, forbidden);
   if (!verdict.allowed) {
-    log('!! refused %s:%d: %s', open.host, open.port, verdict.message);
+    log.info('!! refused %s:%d: %s', open.host, open.port, verdict.message);
     return open.reject(verdict.code, verdict.message);
   }
   await acceptByDialing(open, {

@@ -11,7 +11,7 @@
 // replaced by the URL's host), so it is not checked.
 // Leaves out proxy authentication (loopback only), https:// absolute-form and WebSocket upgrades
 // over absolute-form (clients use CONNECT for those).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -26,7 +26,7 @@ import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
 import { pipeBothWays, reset, resetClientIfCut } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
 
-const log = createDebug('tp:proxy:http');
+const log = logger('tp:proxy:http');
 
 export interface HttpProxyServerOptions {
   route?: (target: RouteTarget) => RouteDecision;
@@ -97,7 +97,7 @@ export class HttpProxyServer {
     this.server.on('connection', (socket: Socket) => this.onConnection(socket));
     this.server.on('connect', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnect(request, socket as Socket, head));
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
-    this.server.on('error', (error) => log('!! listener error %s', error.message));
+    this.server.on('error', (error) => log.error('!! listener error %s', error.message));
     this.proxy.on('proxyRes', (proxyResponse, _request, response) => {
       resetClientIfCut(proxyResponse, response as ServerResponse);
       stripHopByHop(proxyResponse.headers, { proxyHeaders: true });
@@ -108,7 +108,7 @@ export class HttpProxyServer {
 
   async listen(): Promise<AddressInfo> {
     const address = await listen(this.server, this.options.port, this.options.host);
-    log('listening on %s:%d', address.address, address.port);
+    log.info('listening on %s:%d', address.address, address.port);
     return address;
   }
 
@@ -146,7 +146,7 @@ export class HttpProxyServer {
   private onConnection(socket: Socket): void {
     this.connections.add(socket);
     if (this.clients.admit(socket)) return;
-    log('!! %s:%d refused: %d connections open, the most this proxy takes', socket.remoteAddress, socket.remotePort, this.clients.max);
+    log.info('!! %s:%d refused: %d connections open, the most this proxy takes', socket.remoteAddress, socket.remotePort, this.clients.max);
     this.refused.add(socket);
     socket.on('error', () => undefined);
     endRaw(socket, 503, `tp proxy: too many connections (${this.clients.max} open, the most tp's HTTP proxy takes); try again when some have closed\n`);
@@ -173,7 +173,7 @@ export class HttpProxyServer {
     }
     const check = checkHost(target.hostname);
     if (!check.ok) {
-      log('!! %s refused a bad host name: %s', id, check.why);
+      log.info('!! %s refused a bad host name: %s', id, check.why);
       sendText(response, 400, `tp proxy: the URL's host is not a valid host name or IP address: ${check.why}\n`);
       return;
     }
@@ -183,7 +183,7 @@ export class HttpProxyServer {
     this.proxy.web(request, response, { target: target.origin, agent: this.agentFor(request.socket) }, (error) => {
       const port = Number(target.port || 80);
       const dialError = toDialError(error, { host: target.hostname.replace(/^\[|\]$/g, ''), port });
-      log('!! %s %s: %s', id, dialError.code, dialError.message);
+      log.info('!! %s %s: %s', id, dialError.code, dialError.message);
       if (!response.headersSent) sendText(response, httpStatusFor(dialError), describeFailure(dialError));
       // Cut mid-answer (the destination reset): the client sees a reset, not a short answer.
       else if (response.socket) reset(response.socket);
@@ -210,13 +210,13 @@ export class HttpProxyServer {
     socket.on('error', (error) => log('!! %s client error %s', id, error.message));
     const target = parseAuthority(request.url ?? '');
     if (!target) {
-      log('!! %s bad CONNECT target %s', id, (request.url ?? '').slice(0, 200));
+      log.info('!! %s bad CONNECT target %s', id, (request.url ?? '').slice(0, 200));
       endRaw(socket, 400, `tp proxy: CONNECT needs host:port, got "${(request.url ?? '').slice(0, 200)}"\n`);
       return;
     }
     const check = checkHost(target.host);
     if (!check.ok) {
-      log('!! %s refused a bad host name: %s', id, check.why);
+      log.info('!! %s refused a bad host name: %s', id, check.why);
       endRaw(socket, 400, `tp proxy: the CONNECT host is not a valid host name or IP address: ${check.why}\n`);
       return;
     }
@@ -232,18 +232,18 @@ export class HttpProxyServer {
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length > 0) upstream.write(head);
         log('<- %s connected', id);
-        pipeBothWays(socket, upstream, (error) => log('-- %s closed%s', id, error ? ` (${error.message})` : ''));
+        pipeBothWays(socket, upstream, (error) => (error ? log.info : log)('-- %s %s closed%s', id, formatTarget(target), error ? ` (${error.message})` : ''));
       },
       (error: unknown) => {
         const dialError = toDialError(error, target);
-        log('!! %s %s: %s', id, dialError.code, dialError.message);
+        log.info('!! %s %s: %s', id, dialError.code, dialError.message);
         endRaw(socket, httpStatusFor(dialError), describeFailure(dialError));
       },
     );
   }
 
   private onClientError(error: Error & { code?: string }, socket: Duplex): void {
-    log('!! malformed request (%s): %s', error.code ?? 'unknown', error.message);
+    log.info('!! malformed request (%s): %s', error.code ?? 'unknown', error.message);
     if (!socket.writable) {
       socket.destroy();
       return;

@@ -7,7 +7,7 @@
 // reply 0x01 at once.
 // Leaves out authentication (loopback only) and the tunnel (that is the daemon's Dial).
 // The parser is hand-written (socks5-protocol.ts says why socksv5 is not used).
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
@@ -30,7 +30,7 @@ import {
 } from './socks5-protocol.js';
 import { readMessage } from './stream-reader.js';
 
-const log = createDebug('tp:proxy:socks');
+const log = logger('tp:proxy:socks');
 
 export interface SocksServerOptions {
   /** The routing decision for a target. Default: routing.ts with a default table. */
@@ -71,13 +71,13 @@ export class SocksServer {
     this.dial = options.dial ?? createDirectDial();
     // allowHalfOpen: a client that shuts its write side still gets the destination's answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (error) => log('!! listener error %s', error.message));
+    this.server.on('error', (error) => log.error('!! listener error %s', error.message));
   }
 
   /** Starts listening; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
     const address = await listen(this.server, this.options.port, this.options.host);
-    log('listening on %s:%d', address.address, address.port);
+    log.info('listening on %s:%d', address.address, address.port);
     return address;
   }
 
@@ -100,13 +100,13 @@ export class SocksServer {
     this.connections.add(socket);
     socket.on('error', (error) => log('!! %s client error %s', id, error.message));
     if (!this.clients.admit(socket)) {
-      log('!! %s %s refused: %d connections open, the most this listener takes', id, client, this.clients.max);
+      log.info('!! %s %s refused: %d connections open, the most this listener takes', id, client, this.clients.max);
       this.refuse(socket);
       return;
     }
     const deadlineMs = this.options.handshakeTimeoutMs ?? SOCKS_HANDSHAKE_DEADLINE_MS;
     const timer = setTimeout(() => {
-      log('!! %s handshake not complete after %d ms; closing', id, deadlineMs);
+      log.info('!! %s handshake not complete after %d ms; closing', id, deadlineMs);
       socket.destroy();
     }, deadlineMs);
     this.handle(socket, id, client, () => clearTimeout(timer))
@@ -128,7 +128,7 @@ export class SocksServer {
   private async handle(socket: Socket, id: string, client: string, handshakeDone: () => void): Promise<void> {
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
     if (!greeting.message.methods.includes(SOCKS_METHOD.NO_AUTH)) {
-      log('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
+      log.info('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
       endWith(socket, encodeMethodChoice(SOCKS_METHOD.NO_ACCEPTABLE));
       return;
     }
@@ -140,7 +140,7 @@ export class SocksServer {
     });
     handshakeDone();
     if (request.command !== SOCKS_COMMAND.CONNECT) {
-      log('!! %s command 0x%s not supported', id, request.command.toString(16));
+      log.info('!! %s command 0x%s not supported', id, request.command.toString(16));
       endWith(socket, encodeReply(SOCKS_REPLY.COMMAND_NOT_SUPPORTED));
       return;
     }
@@ -151,7 +151,7 @@ export class SocksServer {
         // Clients read it as a problem with the destination, not the proxy: Chromium's
         // CanFalloverToNextProxy keeps the proxy for 0x04 but marks it bad and falls over to
         // the next PAC entry on 0x01, which would take every later request away from tp.
-        log('!! %s refused a bad host name: %s', id, check.why);
+        log.info('!! %s refused a bad host name: %s', id, check.why);
         endWith(socket, encodeReply(SOCKS_REPLY.HOST_UNREACHABLE));
         return;
       }
@@ -164,7 +164,7 @@ export class SocksServer {
       upstream = await this.dial(target, { via: decision.via, client, protocol: 'socks' });
     } catch (error) {
       const dialError = toDialError(error, target);
-      log('!! %s %s: %s', id, dialError.code, dialError.message);
+      log.info('!! %s %s: %s', id, dialError.code, dialError.message);
       endWith(socket, encodeReply(socksReplyFor(dialError)));
       return;
     }
@@ -177,12 +177,12 @@ export class SocksServer {
     socket.write(encodeReply(SOCKS_REPLY.SUCCEEDED, bound));
     if (rest.length > 0) upstream.write(rest);
     log('<- %s connected', id);
-    pipeBothWays(socket, upstream, (error) => log('-- %s closed%s', id, error ? ` (${error.message})` : ''));
+    pipeBothWays(socket, upstream, (error) => (error ? log.info : log)('-- %s %s closed%s', id, formatTarget(target), error ? ` (${error.message})` : ''));
   }
 
   private fail(socket: Socket, id: string, error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
-    log('!! %s %s', id, message);
+    log.info('!! %s %s', id, message);
     if (socket.destroyed) return;
     endWith(socket, error instanceof Socks5ProtocolError && error.reply !== undefined ? encodeReply(error.reply) : undefined);
   }

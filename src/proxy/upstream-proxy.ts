@@ -8,7 +8,7 @@
 //
 // Which variable applies: plain HTTP requests use http_proxy, then all_proxy; CONNECT and SOCKS
 // (any TCP) use https_proxy, then all_proxy, then http_proxy. Lower-case names win over upper-case.
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { lookup } from 'node:dns/promises';
 import type { Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
@@ -28,7 +28,7 @@ import {
 } from './socks5-protocol.js';
 import { readMessage } from './stream-reader.js';
 
-const log = createDebug('tp:proxy:upstream');
+const log = logger('tp:proxy:upstream');
 
 export const MAX_PROXY_RESPONSE_HEAD_BYTES = 16 * 1024;
 
@@ -88,7 +88,7 @@ export function parseNoProxy(value: string | undefined): NoProxyRule[] {
       try {
         rules.push({ kind: 'cidr', cidr: parseCidr(entry), port });
       } catch {
-        log('ignoring NO_PROXY entry that is not a valid CIDR');
+        log.warn('ignoring NO_PROXY entry that is not a valid CIDR');
       }
       continue;
     }

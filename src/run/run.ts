@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { connect, quit, status as daemonStatus } from '../daemon/client.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
@@ -19,7 +19,7 @@ import { buildRunEnv, withoutShims } from './env.js';
 import { inspectExecutable, type Linking } from './executable.js';
 import { nodePreload, preloadLibrary } from './shim-files.js';
 
-const log = createDebug('tp:run');
+const log = logger('tp:run');
 
 /** The exit code of a command that could not be started (the shell's convention). */
 export const EXIT_NOT_FOUND = 127;
@@ -100,7 +100,7 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
   } finally {
     if (connectedHere && !options.keepConnected) {
       log('stopping the daemon started for this command');
-      await quit(paths).catch((err: Error) => log('!! quit failed: %s', err.message));
+      await quit(paths).catch((err: Error) => log.warn('!! quit failed: %s', err.message));
     }
   }
 }

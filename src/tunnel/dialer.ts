@@ -3,12 +3,12 @@
 // dns, timeout, unreachable). `dial` is a hook (default net.connect) so callers can add policy
 // (forbidden destinations) or a different network. Used by the traffic-manager and the benchmark.
 import net, { type Socket } from 'node:net';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import type { IncomingOpen } from './incoming-open.js';
 import type { ErrorCodeName } from './protocol.js';
 import { pipeSocket } from './socket-pipe.js';
 
-const log = createDebug('tp:tunnel');
+const log = logger('tp:tunnel');
 
 export interface DialOptions {
   /** Opens the TCP connection. Default net.connect({ host, port, allowHalfOpen: true }). */
@@ -63,7 +63,7 @@ export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): 
     const fail = (error: NodeJS.ErrnoException): void => {
       clearTimeout(timer);
       open.signal.removeEventListener('abort', onAbort);
-      log('.. !! dial %s:%d: %s', open.host, open.port, error.code ?? error.message);
+      log.info('.. !! dial %s:%d: %s', open.host, open.port, error.code ?? error.message);
       open.reject(openErrorCode(error), `${open.host}:${open.port}: ${error.code ?? error.message}`);
       resolve();
     };

@@ -1,5 +1,5 @@
 // Errors of the tunnel, each with a stable `code` callers match on. src/tunnel imports nothing else
-// of tp, so it has its own class; the CLI wraps these into TpError where a user meets them.
+// of tp but the leaf logger (src/log), so it has its own class; the CLI wraps these into TpError where a user meets them.
 // A `reason` (an ErrorCodeName from protocol.ts) says what the wire carried, when it carried one.
 import type { ErrorCodeName } from './protocol.js';
 

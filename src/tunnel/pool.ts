@@ -11,14 +11,14 @@
 // - Limits: beyond maxStreams streams in all, or when every session is full and no more may be
 //   connected, open() fails with TUNNEL_ERR_LIMIT (reason 'limit') saying which limit it met.
 // It leaves out choosing *where* to connect: `connect` does that.
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { TunnelError } from './errors.js';
 import type { OpenRequest } from './incoming-open.js';
 import { Defaults } from './protocol.js';
 import type { Session } from './session.js';
 import type { TunnelStream } from './stream.js';
 
-const log = createDebug('tp:tunnel');
+const log = logger('tp:tunnel');
 
 export const PoolDefaults = {
   SIZE: 2,
@@ -166,7 +166,7 @@ export class SessionPool {
       return;
     }
     if (this.connecting >= MAX_CONCURRENT_GROWTH || this.liveSessions.length + this.connecting >= this.maxSessions) return;
-    log('pool -> growing to %d sessions (%d streams)', this.liveSessions.length + this.connecting + 1, this.openStreamCount);
+    log.info('pool -> growing to %d sessions (%d streams)', this.liveSessions.length + this.connecting + 1, this.openStreamCount);
     this.connectOne(0);
     this.watchIdle();
   }
@@ -246,7 +246,7 @@ export class SessionPool {
     for (const session of this.retiring) {
       if (session.openStreamCount > 0) continue;
       this.retiring.delete(session);
-      log('pool -> closing idle session %s', session.id);
+      log.info('pool -> closing idle session %s', session.id);
       void session.close();
     }
     if (this.retiring.size === 0 && this.liveSessions.length <= this.size && this.idleCheck) {
@@ -279,10 +279,10 @@ export class SessionPool {
           this.retiring.delete(session);
           if (!this.closed) this.fill();
         });
-        log('pool .. session %s joined (%d live)', session.id, this.liveSessions.length);
+        log.info('pool .. session %s joined (%d live)', session.id, this.liveSessions.length);
       } catch (error) {
         this.lastError = error as Error;
-        log('pool !! connect failed: %s', (error as Error).message);
+        log.warn('pool !! connect failed: %s', (error as Error).message);
       } finally {
         this.connecting--;
         this.wake();

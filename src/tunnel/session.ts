@@ -8,7 +8,7 @@
 // session id and stream id.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { ControlChannel, type ControlEvent, type RpcHandler } from './control-channel.js';
 import { OpenError, TunnelError } from './errors.js';
 import { encodeFrame, encodeHeader } from './frame-encoder.js';
@@ -26,7 +26,7 @@ import { TunnelStream, type StreamHost } from './stream.js';
 import type { Transport } from './transport.js';
 import { WindowBudget } from './window-budget.js';
 
-const log = createDebug('tp:tunnel');
+const log = logger('tp:tunnel');
 
 export interface SessionEvents {
   /** The peer wants a stream: call accept() or reject(code, message) on it. */
@@ -104,7 +104,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       (message) => this.sendControl(message),
       (event: ControlEvent) => this.emit('control', event),
     );
-    log('%s .. session on %s as %s', this.id, transport.label, this.role);
+    log.info('%s .. session on %s as %s', this.id, transport.label, this.role);
     // Before attach: the transport may hand over early messages synchronously.
     this.keepalive = new Keepalive({
       pingIntervalMs: this.options.pingIntervalMs,
@@ -221,7 +221,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   goAway(reason = 'going away', code: ErrorCodeName = 'normal'): void {
     if (this.draining || this.destroyedWith) return;
     this.draining = true;
-    log('%s -> go-away %s', this.id, reason);
+    log.info('%s -> go-away %s', this.id, reason);
     this.sendFrame({ kind: 'go-away', streamId: 0, code, reason });
   }
 
@@ -254,7 +254,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `tunnel session ${this.id} closed`, { cause: error });
     this.destroyedWith = reason;
     this.keepalive.stop();
-    log('%s %s session closed: %s', this.id, error ? '!!' : '..', reason.message);
+    log.info('%s %s session closed: %s', this.id, error ? '!!' : '..', reason.message);
     this.writer.stop();
     const streamError = reason.code === 'TUNNEL_ERR_PROTOCOL' || reason.code === 'TUNNEL_ERR_PEER_TIMEOUT' ? reason : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', reason.message, { cause: reason });
     for (const stream of [...this.streams.values()]) stream.abort(streamError, false);
@@ -367,7 +367,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     } catch (error) {
       // Anything but a TunnelError is a bug on this side (e.g. a throwing 'stream' listener), not the peer's fault.
       const tunnelError = error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `handling a frame failed on this side: ${(error as Error).message}`, { cause: error, reason: 'internal' });
-      log('%s !! %s', this.id, tunnelError.message);
+      log.warn('%s !! %s', this.id, tunnelError.message);
       this.sendFrame({ kind: 'go-away', streamId: 0, code: tunnelError.reason ?? 'protocol', reason: tunnelError.message });
       this.destroy(tunnelError);
     }
@@ -395,7 +395,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
         }
         return;
       case 'go-away':
-        log('%s <- go-away %s %s', this.id, frame.code, frame.reason);
+        log.info('%s <- go-away %s %s', this.id, frame.code, frame.reason);
         this.peerDraining = true;
         this.emit('goaway', frame);
         if (frame.code === 'protocol') this.destroy(new TunnelError('TUNNEL_ERR_PROTOCOL', `peer reported a protocol error: ${frame.reason}`, { reason: 'protocol' }));

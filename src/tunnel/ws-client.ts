@@ -6,13 +6,13 @@
 import type { ClientRequestArgs } from 'node:http';
 import type { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import WebSocket from 'ws';
 import { TunnelError } from './errors.js';
 import { Session, type SessionOptions } from './session.js';
 import { WebSocketTransport, zeroMask } from './ws-transport.js';
 
-const log = createDebug('tp:tunnel');
+const log = logger('tp:tunnel');
 
 /** ws accepts messages up to this size; sessions send at most about maxMessageBytes + one frame. */
 export const WS_MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -55,7 +55,7 @@ export function connectWebSocket(url: string, options: ConnectOptions = {}): Pro
       request.destroy();
       ws.terminate();
       response.resume();
-      log('.. !! %s refused the upgrade with HTTP %d', label, status);
+      log.warn('.. !! %s refused the upgrade with HTTP %d', label, status);
       reject(
         status === 401 || status === 403
           ? new TunnelError('TUNNEL_ERR_UNAUTHORIZED', `tunnel server ${label} refused our credentials (HTTP ${status})`)

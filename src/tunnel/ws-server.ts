@@ -9,14 +9,14 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import createDebug from 'debug';
+import { logger } from '../log/logger.js';
 import { WebSocketServer } from 'ws';
 import { bearerToken, type Authenticate } from './auth.js';
 import { Session, type SessionOptions } from './session.js';
 import { WS_MAX_PAYLOAD } from './ws-client.js';
 import { WebSocketTransport } from './ws-transport.js';
 
-const log = createDebug('tp:tunnel');
+const log = logger('tp:tunnel');
 
 /** Node's default suites with AES-128-GCM first: as strong for this use and cheaper per byte with
  *  AES-NI, which matters for a bulk tunnel. */
@@ -122,12 +122,12 @@ export class TunnelServer<Identity = unknown> extends EventEmitter<TunnelServerE
       try {
         identity = await this.options.authenticate(token);
       } catch (error) {
-        log('.. !! authenticate hook failed for %s: %s', peer, (error as Error).message);
+        log.warn('.. !! authenticate hook failed for %s: %s', peer, (error as Error).message);
         return refuse(socket, 500, 'Internal Server Error');
       }
     }
     if (identity === null) {
-      log('.. !! %s refused: %s bearer token', peer, token === null ? 'no' : 'a wrong');
+      log.warn('.. !! %s refused: %s bearer token', peer, token === null ? 'no' : 'a wrong');
       return refuse(socket, 401, 'Unauthorized', 'www-authenticate: Bearer realm="tp"\r\n');
     }
     if (socket.destroyed || this.closing) return;

@@ -1,21 +1,17 @@
-import { format } from 'node:util';
 import test from 'ava';
-import createDebug from 'debug';
+import { currentLogLevel, setLogLevel, setLogSink } from '../../src/log/logger.js';
 import { startAgentRig } from './helpers/agent.js';
 import { AGENT_TOKEN } from './helpers/fake-manager.js';
 import { get, startNamedHttpServer } from './helpers/servers.js';
 
 test('logs follow a connection by id and name environment keys but never values or the token', async (t) => {
   const lines: string[] = [];
-  const previous = createDebug.log;
-  const namespaces = createDebug.disable();
-  createDebug.enable('tp:agent*');
-  // debug leaves %s and %d to the log function (util.format), as its Node default does.
-  createDebug.log = (...args: unknown[]) => void lines.push(format(...args));
+  const level = currentLogLevel();
+  setLogLevel('debug');
+  const previous = setLogSink((line) => void lines.push(line));
   t.teardown(() => {
-    createDebug.log = previous;
-    createDebug.disable();
-    if (namespaces) createDebug.enable(namespaces);
+    setLogSink(previous);
+    setLogLevel(level);
   });
   const app = await startNamedHttpServer(t, 'app');
   const laptop = await startNamedHttpServer(t, 'laptop');

@@ -165,15 +165,14 @@ test('server close drains sessions and the client sees go-away', async (t) => {
 });
 
 test('tokens never reach the logs, accepted or refused', async (t) => {
-  const { default: createDebug } = await import('debug');
+  const { currentLogLevel, setLogLevel, setLogSink } = await import('../../src/log/logger.js');
   const lines: string[] = [];
-  const previousLog = createDebug.log;
-  const previousNamespaces = createDebug.disable();
-  createDebug.log = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
-  createDebug.enable('tp:tunnel');
+  const level = currentLogLevel();
+  setLogLevel('debug');
+  const previousSink = setLogSink((line) => void lines.push(line));
   t.teardown(() => {
-    createDebug.log = previousLog;
-    createDebug.enable(previousNamespaces);
+    setLogSink(previousSink);
+    setLogLevel(level);
   });
   const { server } = await startServer(t);
   await t.throwsAsync(connectTunnel(server.url, { token: 'wrong-secret-value' }));

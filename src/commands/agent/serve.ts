@@ -1,6 +1,7 @@
 import { TpCommand } from '../../cli/base-command.js';
 import { parseAgentConfig } from '../../agent/config.js';
 import { TrafficAgent } from '../../agent/agent.js';
+import { logger, reportBadLogLevel } from '../../log/logger.js';
 
 interface ServeResult {
   workload: string;
@@ -16,6 +17,7 @@ export default class AgentServe extends TpCommand<ServeResult> {
 
   async execute(): Promise<ServeResult> {
     await this.parse(AgentServe);
+    reportBadLogLevel(logger('tp:agent'));
     const config = parseAgentConfig(process.env);
     const agent = new TrafficAgent(config);
     const listeners = await agent.start();

@@ -1,9 +1,10 @@
 import { Flags } from '@oclif/core';
-import createDebug from 'debug';
 import { TpCommand } from '../../cli/base-command.js';
 import { runDaemon } from '../../daemon/daemon.js';
 import type { DaemonConfig } from '../../daemon/launcher.js';
 import { daemonPaths, ensureDaemonDirs } from '../../daemon/paths.js';
+import { logger, logUncaught, setLogLevel, setLogSink } from '../../log/logger.js';
+import { RotatingFile } from '../../log/rotating-file.js';
 
 export default class DaemonRun extends TpCommand<void> {
   static summary = 'Run the user daemon in the foreground (tp connect starts it for you).';
@@ -14,11 +15,15 @@ export default class DaemonRun extends TpCommand<void> {
 
   async execute(): Promise<void> {
     const { flags } = await this.parse(DaemonRun);
-    // The daemon's log is for people debugging a connection: keep tp's own namespaces on.
-    if (!process.env.DEBUG) createDebug.enable('tp:*');
+    const config = JSON.parse(flags.config) as DaemonConfig;
     const paths = daemonPaths();
     ensureDaemonDirs(paths);
-    await runDaemon(JSON.parse(flags.config) as DaemonConfig, paths);
+    // The daemon writes its own log so that it can rotate it; the level comes from tp connect.
+    const file = new RotatingFile(paths.logFile);
+    setLogSink((line) => file.write(line));
+    if (config.logLevel) setLogLevel(config.logLevel);
+    logUncaught(logger('tp:daemon'));
+    await runDaemon(config, paths);
     // runDaemon returns once started; the control socket and front doors keep the process alive.
     await new Promise<never>(() => undefined);
   }

@@ -4,6 +4,7 @@ import { TpCommand } from '../../cli/base-command.js';
 import { kubeFlags } from '../../cli/kube-flags.js';
 import { TpError } from '../../errors.js';
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
+import { logger, reportBadLogLevel } from '../../log/logger.js';
 import { MANAGER_PORT_FORWARD_PORT, MANAGER_TUNNEL_PORT } from '../../manager/manifests.js';
 import { startManager } from '../../manager/server.js';
 
@@ -13,7 +14,7 @@ interface ServeResult {
 
 export default class ManagerServe extends TpCommand<ServeResult> {
   static summary = 'Run the traffic-manager (inside the cluster, or outside it with a kubeconfig for development).';
-  static description = 'Settings come from flags or the environment the manager Deployment sets (TP_MANAGER_*). The client token is read from TP_MANAGER_CLIENT_TOKEN or --client-token-file, never from a flag value.';
+  static description = 'Settings come from flags or the environment the manager Deployment sets (TP_MANAGER_*); TP_LOG_LEVEL (debug, info, warn, error; default info) sets how much it logs. The client token is read from TP_MANAGER_CLIENT_TOKEN or --client-token-file, never from a flag value.';
   static examples = ['<%= config.bin %> manager serve', '<%= config.bin %> manager serve --kubeconfig ~/.kube/config --port 8081 --client-token-file token.txt'];
   static flags = {
     ...kubeFlags,
@@ -29,6 +30,7 @@ export default class ManagerServe extends TpCommand<ServeResult> {
 
   async execute(): Promise<ServeResult> {
     const { flags } = await this.parse(ManagerServe);
+    reportBadLogLevel(logger('tp:manager'));
     const clientToken = flags['client-token-file'] ? readFileSync(flags['client-token-file'], 'utf8').trim() : process.env.TP_MANAGER_CLIENT_TOKEN;
     if (!clientToken) {
       throw new TpError('TP_ERR_MANAGER_NO_TOKEN', 'The manager has no client token.', {
