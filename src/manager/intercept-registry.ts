@@ -28,7 +28,7 @@ export function workloadKey(w: { kind: string; name: string; namespace: string }
   return `${w.namespace}/${w.kind}/${w.name}`;
 }
 
-export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }> {
+export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo]; applied: [string] }> {
   private readonly intercepts = new Map<string, InterceptInfo>();
   private readonly agents = new Map<string, Set<AgentRecord>>();
   /** Intercepts not yet sent to agents (see release()). */
@@ -115,7 +115,32 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
 
   agentReady(record: AgentRecord, ids: string[]): void {
     record.applied = new Set(ids);
-    this.recompute(workloadKey(record.hello.workload));
+    const key = workloadKey(record.hello.workload);
+    this.recompute(key);
+    this.emit('applied', key);
+  }
+
+  /**
+   * Resolves once no connected agent of the workload still applies intercept `id` (after remove(),
+   * so the next connection reaches the app), or after timeoutMs: an agent that does not answer has
+   * lost the manager and fails open by itself.
+   */
+  waitDropped(key: string, id: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (changedKey?: string): void => {
+        if (changedKey !== undefined && changedKey !== key) return;
+        if (this.agentsOf(key).some((a) => a.applied.has(id))) return;
+        finish();
+      };
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.off('applied', check);
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.on('applied', check);
+      check();
+    });
   }
 
   /** Resolves when the intercept is ACTIVE; rejects when it is removed or the time is up. */

@@ -36,6 +36,8 @@ import { validateSpec } from './intercept-spec.js';
 import { waitForServicePath } from './service-path.js';
 
 const log = createDebug('tp:manager:intercepts');
+/** How long a leave waits for the agents to confirm they dropped the intercept. */
+const LEAVE_CONFIRM_MS = 10_000;
 
 export interface InterceptServiceOptions {
   kc: KubeConfig;
@@ -83,11 +85,14 @@ export class InterceptService {
       return c;
     };
     tunnel.handle(InterceptMethod.create, (params) => this.create(tunnel, who(), params));
-    tunnel.handle(InterceptMethod.remove, (params) => {
+    tunnel.handle(InterceptMethod.remove, async (params) => {
       const { id, name } = (params ?? {}) as InterceptRemoveParams;
       const mine = this.registry.bySession(who().sessionId).find((i) => i.id === id || (name !== undefined && i.name === name));
       if (!mine) throw new InterceptError('TP_ERR_INTERCEPT_NOT_FOUND', `You have no intercept named "${name ?? id}".`);
-      return { intercept: this.registry.remove(mine.id, 'left') };
+      const removed = this.registry.remove(mine.id, 'left');
+      // Answer once the agents route to the app again, so that `tp leave` means it.
+      await this.registry.waitDropped(workloadKey(mine.workload), mine.id, LEAVE_CONFIRM_MS);
+      return { intercept: removed };
     });
     tunnel.handle(InterceptMethod.list, (params) => this.list(String((params as InterceptListParams)?.namespace ?? '')));
     tunnel.handle(AgentMethod.uninstall, (params) => this.uninstall(params as AgentUninstallParams));

@@ -87,3 +87,23 @@ test('a held intercept reaches no agent and stays WAITING until released, yet st
   registry.agentReady(a, [info.id]);
   t.is(registry.get(info.id)!.state, 'ACTIVE');
 });
+
+test('after remove(), waitDropped resolves once every agent has confirmed a list without the intercept', async (t) => {
+  const registry = new InterceptRegistry();
+  const a = agent();
+  const b = agent();
+  registry.addAgent(a);
+  registry.addAgent(b);
+  const info = registry.add(spec());
+  registry.agentReady(a, [info.id]);
+  registry.agentReady(b, [info.id]);
+  registry.remove(info.id, 'left');
+  let dropped = false;
+  const waiting = registry.waitDropped('default/Deployment/web', info.id, 5_000).then(() => { dropped = true; });
+  registry.agentReady(a, []);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.false(dropped, 'one agent still applies it');
+  registry.agentReady(b, []);
+  await waiting;
+  t.true(dropped);
+});

@@ -1,8 +1,8 @@
 // When `tp intercept` says ACTIVE, traffic reaches the laptop: requests sent from a pod through
 // the Service right after it returns all come to the laptop, none time out on a pod that is
 // going away and none reach the app, though the cluster deletes pods gracefully and kube-proxy
-// follows the Endpoints with a lag. The same holds the other way for `tp uninstall`: when it
-// returns, every request reaches the app again.
+// follows the Endpoints with a lag. The same holds the other way for `tp leave` and
+// `tp uninstall`: when they return, every request reaches the app again.
 import test from 'ava';
 import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
 import type { Laptop } from '../helpers/laptop.js';
@@ -62,13 +62,15 @@ function tally(answers: string[]): Record<string, number> {
 }
 
 for (const [workload, port] of [['web', 'http'], ['webnum', '80']] as const) {
-  test.serial(`right after tp intercept ${workload} returns, every request through the Service reaches the laptop`, async (t) => {
+  test.serial(`right after tp intercept ${workload} returns, every request through the Service reaches the laptop; right after tp leave, the app`, async (t) => {
     const { stderr } = await tp(['intercept', workload, '--port', `${server.port}:${port}`]);
     const answers = await burst(`http://${workload}.${env.namespace}`);
     t.log(`progress shown:\n${stderr.trim()}`);
     t.is(answers.length, REQUESTS);
     t.deepEqual(tally(answers), { 'laptop rita': REQUESTS });
+
     await laptop.tp(['leave', workload]);
+    t.deepEqual(tally(await burst(`http://${workload}.${env.namespace}`)), { 'pod (the app)': REQUESTS }, 'and right after tp leave, every request reaches the app');
   });
 
   test.serial(`right after tp uninstall --agent ${workload} returns, every request reaches the app again`, async (t) => {
@@ -84,4 +86,5 @@ test.serial('tp intercept shows what it is waiting for while the pods roll', asy
   t.teardown(() => laptop.tp(['leave', 'envapp']).then(() => undefined, () => undefined));
   t.regex(stderr, /injected the traffic-agent into Deployment\/envapp/);
   t.regex(stderr, /pods? ready with the traffic-agent/);
+  t.regex(stderr, /Service envapp: endpoints are in place; giving kube-proxy \d s to apply them/);
 });
