@@ -2,13 +2,15 @@
 // - prepare(): find the workload, the Service and port to intercept (workload-target.ts);
 // - ensureAgent(): make sure the agent takes that port (patch the pod template, and the Service
 //   for a numeric targetPort; keep the originals in annotations; create the namespace's agent
-//   token Secret), then wait until every pod runs the new template (bare ReplicaSets do not roll
-//   by themselves: their old pods are deleted), reporting progress;
+//   token Secret), then wait until every pod runs the new template and no pod of the old one is
+//   left, not even terminating (a terminating pod may still take connections; bare ReplicaSets do
+//   not roll by themselves: their old pods are deleted), reporting progress;
 // - uninstall(): restore workloads and Services from their annotations, and drop the Secret when
-//   no agent is left in the namespace.
+//   no agent is left in the namespace; for the manager, also wait until the agents' pods are gone
+//   and traffic through the Services reaches the app again (service-path.ts).
 // Used by the manager (intercept-service.ts) and by `tp manager uninstall` (install.ts), which
 // removes agents with the user's own credentials before the manager goes.
-import { CoreV1Api, type KubeConfig, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod, type V1Secret, type V1Service } from '@kubernetes/client-node';
 import { logger } from '../log/logger.js';
 import { isNotFound, kubeCall, statusCode } from '../k8s/api-errors.js';
 import {
@@ -25,6 +27,7 @@ import {
 } from './agent-patch.js';
 import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, agentToken } from './agent-token.js';
 import { InterceptError } from './intercept-errors.js';
+import { waitForServicePath } from './service-path.js';
 import { selectorOf, templateOf, WorkloadApi, type Workload, type WorkloadObject } from './workload-api.js';
 import { findTarget, selects, type InterceptTarget } from './workload-target.js';
 
@@ -45,6 +48,17 @@ export interface Prepared {
   original: AgentOriginal | null;
 }
 
+export interface EnsuredAgent {
+  mapping: PortMapping;
+  /** False when the agent was already in place and every pod ran it: nothing moved. */
+  changed: boolean;
+}
+
+export interface UninstallOptions {
+  /** Wait until the agents' pods are gone and each Service reaches the app again (the manager does; `tp manager uninstall` cannot probe ClusterIPs from the laptop). */
+  waitForPods?: { timeoutMs: number; progress(message: string): void };
+}
+
 export class Injector {
   readonly workloads: WorkloadApi;
   private readonly core: CoreV1Api;
@@ -62,8 +76,8 @@ export class Injector {
     return { workload, target, original };
   }
 
-  /** Makes the agent take the target's port; resolves once every pod runs it. Returns its mapping. */
-  async ensureAgent(prepared: Prepared, progress: (message: string) => void, timeoutMs = 120_000): Promise<PortMapping> {
+  /** Makes the agent take the target's port; resolves once every pod runs it and no old pod is left. */
+  async ensureAgent(prepared: Prepared, progress: (message: string) => void, timeoutMs = 120_000): Promise<EnsuredAgent> {
     const { workload, target } = prepared;
     const what = `${workload.kind}/${workload.name}`;
     if (!this.options.image) throw new Error('the injector needs the agent image to inject agents');
@@ -99,19 +113,31 @@ export class Injector {
       );
       progress(`pointed Service ${target.service.metadata!.name} port ${target.servicePort.port} at the traffic-agent`);
     }
-    await this.waitForPods(workload, progress, timeoutMs);
-    return mapping;
+    const rolled = await this.waitForPods(workload, true, progress, timeoutMs);
+    return { mapping, changed: Boolean(updated) || Boolean(patched) || rolled };
+  }
+
+  /** The pods the workload's selector picks, terminating ones included. */
+  async podsOf(workload: Workload): Promise<V1Pod[]> {
+    const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
+    return (await kubeCall('listing pods', () => this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) }))).items;
   }
 
   /** Restores one workload (or every one with an agent of this manager in the namespace, or in all namespaces when namespace is null). */
-  async uninstall(namespace: string | null, workloadName?: string): Promise<Workload[]> {
+  async uninstall(namespace: string | null, workloadName?: string, options: UninstallOptions = {}): Promise<Workload[]> {
     const all = workloadName ? [await this.workloads.find(namespace!, workloadName)] : await this.workloads.list(namespace);
     const withAgent = all.filter((w) => readAgentOriginal(w.object.metadata?.annotations)?.managerNamespace === this.options.managerNamespace || (workloadName && readAgentOriginal(w.object.metadata?.annotations)));
+    const restored: { workload: Workload; services: V1Service[] }[] = [];
     for (const workload of withAgent) {
       await this.workloads.update(workload, (object) => restoreWorkload(object));
-      await this.restoreServices(workload);
+      restored.push({ workload, services: await this.restoreServices(workload) });
       if (workload.kind === 'ReplicaSet') await this.deleteStalePods(workload, false);
       log.info('-> restored %s/%s/%s', workload.namespace, workload.kind, workload.name);
+    }
+    const wait = options.waitForPods;
+    for (const { workload, services } of wait ? restored : []) {
+      await this.waitForPods(workload, false, wait!.progress, wait!.timeoutMs);
+      for (const service of services) await this.waitForAppPath(workload, service, wait!.progress, wait!.timeoutMs);
     }
     for (const ns of new Set(withAgent.map((w) => w.namespace))) {
       const left = (await this.workloads.list(ns)).some((w) => readAgentOriginal(w.object.metadata?.annotations));
@@ -120,15 +146,33 @@ export class Injector {
     return withAgent;
   }
 
-  private async restoreServices(workload: Workload): Promise<void> {
+  /** Puts back the targetPorts of the Services selecting the workload; returns every such Service. */
+  private async restoreServices(workload: Workload): Promise<V1Service[]> {
     const services = (await kubeCall(`listing Services in namespace ${workload.namespace}`, () => this.core.listNamespacedService({ namespace: workload.namespace }))).items;
     const template = originalTemplate(templateOf(workload.object), readAgentOriginal(workload.object.metadata?.annotations));
-    for (const service of services.filter((s) => selects(s, template))) {
+    const selecting = services.filter((s) => selects(s, template));
+    for (const service of selecting) {
       const restored = restoreService(service);
       if (!restored) continue;
       await kubeCall(`restoring Service ${workload.namespace}/${service.metadata!.name}`, () =>
         this.core.replaceNamespacedService({ name: service.metadata!.name!, namespace: workload.namespace, body: restored }),
       );
+    }
+    return selecting;
+  }
+
+  /** After an uninstall: every port of the Service reaches pods without the agent. */
+  private async waitForAppPath(workload: Workload, service: V1Service, progress: (message: string) => void, timeoutMs: number): Promise<void> {
+    for (const servicePort of service.spec?.ports ?? []) {
+      if ((servicePort.protocol ?? 'TCP') !== 'TCP') continue;
+      await waitForServicePath({
+        core: this.core, namespace: workload.namespace, service, servicePort, changed: true, progress, timeoutMs,
+        check: async (addresses) => {
+          const withAgent = new Set((await this.podsOf(workload)).filter((p) => agentPortsOf(p.spec?.containers ?? []) !== '').map((p) => p.metadata!.name!));
+          const stale = addresses.filter((a) => withAgent.has(a.targetRef?.name ?? ''));
+          return stale.length ? `Service ${service.metadata!.name} still sends traffic to ${stale.length} pod(s) with the traffic-agent` : null;
+        },
+      });
     }
   }
 
@@ -146,25 +190,36 @@ export class Injector {
     await this.core.createNamespacedSecret({ namespace, body }).catch((err: unknown) => (statusCode(err) === 409 ? undefined : kubeCall(`creating ${what}`, () => Promise.reject(err))));
   }
 
-  /** Waits until the workload's pods all run its current template (by the agent's port list). */
-  private async waitForPods(workload: Workload, progress: (message: string) => void, timeoutMs: number): Promise<void> {
+  /**
+   * Waits until the workload's pods all run its current template (by the agent's port list; with
+   * the agent or, after an uninstall, without it) and no pod of an older template is left at all:
+   * a terminating pod is out of the Endpoints but may still take connections until it exits.
+   * Returns whether it saw anything to wait for.
+   */
+  private async waitForPods(workload: Workload, withAgent: boolean, progress: (message: string) => void, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    const label = withAgent ? 'with the traffic-agent' : 'without the traffic-agent';
     let last = '';
-    for (;;) {
+    for (let round = 0; ; round++) {
       const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
       const want = object.spec?.replicas ?? 1;
       const wantedPorts = agentPortsOf(templateOf(object).spec?.containers ?? []);
-      const pods = (await kubeCall('listing pods', () => this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) }))).items.filter((p) => !p.metadata?.deletionTimestamp);
-      const current = pods.filter((p) => agentPortsOf(p.spec?.containers ?? []) === wantedPorts);
+      const pods = (await kubeCall('listing pods', () => this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) }))).items;
+      const current = pods.filter((p) => !p.metadata?.deletionTimestamp && agentPortsOf(p.spec?.containers ?? []) === wantedPorts);
       const ready = current.filter(isReady);
-      const stale = pods.length - current.length;
-      if (ready.length >= want && stale === 0) return;
-      if (workload.kind === 'ReplicaSet' && stale > 0) await this.deleteStalePods(workload, true);
-      const message = `${workload.kind}/${workload.name}: ${ready.length} of ${want} pods ready with the traffic-agent${stale ? `, ${stale} old pods still running` : ''}`;
+      const old = pods.filter((p) => agentPortsOf(p.spec?.containers ?? []) !== wantedPorts);
+      const terminating = old.filter((p) => p.metadata?.deletionTimestamp);
+      if (ready.length >= want && old.length === 0) return round > 0;
+      if (workload.kind === 'ReplicaSet' && old.length > terminating.length) await this.deleteStalePods(workload, withAgent);
+      const running = old.length - terminating.length;
+      const message = `${workload.kind}/${workload.name}: ${ready.length} of ${want} pods ready ${label}${running ? `, ${running} old pod(s) still running` : ''}${terminating.length ? `, ${terminating.length} old pod(s) terminating${graceLeft(terminating)}` : ''}`;
       if (message !== last) progress(message);
       last = message;
       if (Date.now() > deadline) {
-        throw new InterceptError('TP_ERR_INTERCEPT_ROLLOUT', `The pods of ${workload.kind}/${workload.name} did not all restart with the traffic-agent within ${Math.round(timeoutMs / 1000)} s (${message}). See why: kubectl -n ${workload.namespace} describe pods -l ${selectorOf(object)}`);
+        const why = terminating.length && ready.length >= want
+          ? ` The old pods are still shutting down: Kubernetes gives them their terminationGracePeriodSeconds before killing them, and they keep taking connections until they exit.`
+          : '';
+        throw new InterceptError('TP_ERR_INTERCEPT_ROLLOUT', `The pods of ${workload.kind}/${workload.name} did not all restart ${label} within ${Math.round(timeoutMs / 1000)} s (${message}).${why} See why: kubectl -n ${workload.namespace} describe pods -l ${selectorOf(object)}`);
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
@@ -195,6 +250,12 @@ export function restoreWorkload(object: WorkloadObject): WorkloadObject | null {
 function agentPortsOf(containers: { name: string; env?: { name: string; value?: string }[] }[]): string {
   const agent = containers.find((c) => c.name === AGENT_CONTAINER);
   return agent?.env?.find((e) => e.name === 'TP_AGENT_PORTS')?.value ?? '';
+}
+
+/** " (grace period N s)": how long Kubernetes lets them take before killing them. */
+function graceLeft(pods: V1Pod[]): string {
+  const grace = Math.max(...pods.map((p) => p.metadata?.deletionGracePeriodSeconds ?? 0));
+  return grace > 0 ? ` (grace period ${grace} s)` : '';
 }
 
 function isReady(pod: V1Pod): boolean {

@@ -1,7 +1,8 @@
 // The manager's intercept state, in memory: intercepts (id, name, state, owning client session),
 // the connected traffic-agents per workload, and which intercepts each agent has applied. An
 // intercept is ACTIVE while at least one agent of its workload is connected and every connected
-// agent has applied it; WAITING otherwise. Whenever a workload's list changes, each of its agents
+// agent has applied it; WAITING otherwise. A new intercept is held back from the agents until
+// release(): the manager first makes sure traffic through the Service reaches the agents at all. Whenever a workload's list changes, each of its agents
 // is sent the full list (replace semantics). Conflicts are checked here: two global intercepts of
 // one port, a personal one beside a global one, two personal ones matching the same requests.
 // Leaves out Kubernetes (injector.ts) and tunnels (intercept-service.ts): agents are reached
@@ -27,11 +28,13 @@ export function workloadKey(w: { kind: string; name: string; namespace: string }
   return `${w.namespace}/${w.kind}/${w.name}`;
 }
 
-export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }> {
+export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo]; applied: [string] }> {
   private readonly intercepts = new Map<string, InterceptInfo>();
   private readonly agents = new Map<string, Set<AgentRecord>>();
+  /** Intercepts not yet sent to agents (see release()). */
+  private readonly held = new Set<string>();
 
-  add(spec: NewIntercept): InterceptInfo {
+  add(spec: NewIntercept, options: { held?: boolean } = {}): InterceptInfo {
     const key = workloadKey(spec.workload);
     for (const other of this.intercepts.values()) {
       if (other.clientSession === spec.clientSession && other.name === spec.name) {
@@ -49,9 +52,17 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
     }
     const info: InterceptInfo = { ...spec, id: randomUUID(), state: 'WAITING', message: 'waiting for the traffic-agent', createdAt: new Date().toISOString() };
     this.intercepts.set(info.id, info);
+    if (options.held) this.held.add(info.id);
     log.info('<- %s %s on %s for %s', info.id, info.name, key, info.client);
     this.pushTo(key);
     return info;
+  }
+
+  /** Sends a held intercept to its workload's agents. */
+  release(id: string): void {
+    const info = this.intercepts.get(id);
+    if (!this.held.delete(id) || !info) return;
+    this.pushTo(workloadKey(info.workload));
   }
 
   get(id: string): InterceptInfo | undefined {
@@ -62,6 +73,7 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
     const info = this.intercepts.get(id);
     if (!info) return undefined;
     this.intercepts.delete(id);
+    this.held.delete(id);
     const removed: InterceptInfo = { ...info, state: 'REMOVED', message: reason };
     log.info('-> %s removed: %s', id, reason);
     this.pushTo(workloadKey(info.workload));
@@ -103,7 +115,32 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
 
   agentReady(record: AgentRecord, ids: string[]): void {
     record.applied = new Set(ids);
-    this.recompute(workloadKey(record.hello.workload));
+    const key = workloadKey(record.hello.workload);
+    this.recompute(key);
+    this.emit('applied', key);
+  }
+
+  /**
+   * Resolves once no connected agent of the workload still applies intercept `id` (after remove(),
+   * so the next connection reaches the app), or after timeoutMs: an agent that does not answer has
+   * lost the manager and fails open by itself.
+   */
+  waitDropped(key: string, id: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (changedKey?: string): void => {
+        if (changedKey !== undefined && changedKey !== key) return;
+        if (this.agentsOf(key).some((a) => a.applied.has(id))) return;
+        finish();
+      };
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.off('applied', check);
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.on('applied', check);
+      check();
+    });
   }
 
   /** Resolves when the intercept is ACTIVE; rejects when it is removed or the time is up. */
@@ -133,12 +170,13 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
   close(): void {
     this.intercepts.clear();
     this.agents.clear();
+    this.held.clear();
     this.removeAllListeners();
   }
 
   private agentBody(key: string): AgentInterceptsBody {
     // Personal intercepts in creation order (first match wins), then any global one.
-    const ordered = this.byWorkload(key).sort((a, b) => (a.mode === b.mode ? a.createdAt.localeCompare(b.createdAt) : a.mode === 'personal' ? -1 : 1));
+    const ordered = this.byWorkload(key).filter((i) => !this.held.has(i.id)).sort((a, b) => (a.mode === b.mode ? a.createdAt.localeCompare(b.createdAt) : a.mode === 'personal' ? -1 : 1));
     return { intercepts: ordered.map(({ id, name, mode, headers, pathPrefix, containerPort, client }) => ({ id, name, mode, headers, pathPrefix, containerPort, client })) };
   }
 
@@ -160,7 +198,9 @@ export class InterceptRegistry extends EventEmitter<{ changed: [InterceptInfo] }
       if (workloadKey(info.workload) !== key) continue;
       let state: InterceptState = 'WAITING';
       let message: string | undefined = 'waiting for the traffic-agent';
-      if (agents.length > 0 && agents.every((a) => a.applied.has(info.id))) {
+      if (this.held.has(info.id)) {
+        message = 'waiting until traffic through the Service reaches the traffic-agents';
+      } else if (agents.length > 0 && agents.every((a) => a.applied.has(info.id))) {
         state = 'ACTIVE';
         message = undefined;
       } else if (agents.length > 0) {

@@ -2,9 +2,12 @@
 // uninstall agents), what agents call (hello, ready), and splicing each stream an agent opens for
 // an intercepted connection to a stream toward the client holding the intercept. If that client
 // has no live tunnel, or its open fails, the agent's open is rejected so the agent fails open
-// (serves the app). A client session that expires loses its intercepts. Leaves out Kubernetes
-// details (injector.ts) and the bookkeeping (intercept-registry.ts). Used by server.ts.
-import type { KubeConfig } from '@kubernetes/client-node';
+// (serves the app). A client session that expires loses its intercepts. A create answers ACTIVE
+// only once no pod of the old template is left, every endpoint of the Service port is an agent
+// of this manager, connections through the Service get through, and then every agent applied
+// the intercept (until then it is held back from them). Leaves out Kubernetes details
+// (injector.ts, service-path.ts) and the bookkeeping (intercept-registry.ts). Used by server.ts.
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../log/logger.js';
 import type { IncomingOpen, Session, TunnelStream } from '../tunnel/index.js';
 import {
@@ -26,12 +29,15 @@ import {
 } from './api.js';
 import { readAgentOriginal } from './agent-patch.js';
 import type { ClientSessions } from './client-sessions.js';
-import { Injector } from './injector.js';
+import { Injector, type Prepared } from './injector.js';
 import { InterceptError } from './intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
 import { validateSpec } from './intercept-spec.js';
+import { waitForServicePath } from './service-path.js';
 
 const log = logger('tp:manager:intercepts');
+/** How long a leave waits for the agents to confirm they dropped the intercept. */
+const LEAVE_CONFIRM_MS = 10_000;
 
 export interface InterceptServiceOptions {
   kc: KubeConfig;
@@ -49,9 +55,11 @@ type Caller = () => { sessionId: string; client: string } | undefined;
 export class InterceptService {
   readonly registry = new InterceptRegistry();
   private readonly injector: Injector;
+  private readonly core: CoreV1Api;
   private readonly clientTunnels = new Map<string, Set<Session>>();
 
   constructor(private readonly options: InterceptServiceOptions) {
+    this.core = options.kc.makeApiClient(CoreV1Api);
     this.injector = new Injector(options.kc, { managerNamespace: options.managerNamespace, clientToken: options.clientToken, image: options.image });
     options.sessions.on('expired', (session) => {
       for (const info of this.registry.bySession(session.id)) this.registry.remove(info.id, `the client session of ${session.client} expired`);
@@ -77,11 +85,14 @@ export class InterceptService {
       return c;
     };
     tunnel.handle(InterceptMethod.create, (params) => this.create(tunnel, who(), params));
-    tunnel.handle(InterceptMethod.remove, (params) => {
+    tunnel.handle(InterceptMethod.remove, async (params) => {
       const { id, name } = (params ?? {}) as InterceptRemoveParams;
       const mine = this.registry.bySession(who().sessionId).find((i) => i.id === id || (name !== undefined && i.name === name));
       if (!mine) throw new InterceptError('TP_ERR_INTERCEPT_NOT_FOUND', `You have no intercept named "${name ?? id}".`);
-      return { intercept: this.registry.remove(mine.id, 'left') };
+      const removed = this.registry.remove(mine.id, 'left');
+      // Answer once the agents route to the app again, so that `tp leave` means it.
+      await this.registry.waitDropped(workloadKey(mine.workload), mine.id, LEAVE_CONFIRM_MS);
+      return { intercept: removed };
     });
     tunnel.handle(InterceptMethod.list, (params) => this.list(String((params as InterceptListParams)?.namespace ?? '')));
     tunnel.handle(AgentMethod.uninstall, (params) => this.uninstall(params as AgentUninstallParams));
@@ -144,18 +155,13 @@ export class InterceptService {
       localPort: spec.localPort,
       clientSession: who.sessionId,
       client: who.client,
-    });
+    }, { held: true });
     try {
-      await this.injector.ensureAgent(prepared, progress, timeoutMs);
-      const key = workloadKey(info.workload);
-      const want = (await this.injector.workloads.read(workload.kind, workload.name, workload.namespace))?.spec?.replicas ?? 1;
-      const deadline = Date.now() + Math.min(timeoutMs, 30_000);
-      while (this.registry.agentsOf(key).length < want && Date.now() < deadline) {
-        progress(`${this.registry.agentsOf(key).length} of ${want} traffic-agents connected`);
-        await new Promise((resolve) => setTimeout(resolve, 300));
-      }
+      const { changed } = await this.injector.ensureAgent(prepared, progress, timeoutMs);
+      await this.waitForAgentPath(prepared, changed, progress, timeoutMs);
+      this.registry.release(info.id);
       const active = await this.registry.waitActive(info.id, timeoutMs);
-      const agent = this.registry.agentsOf(key)[0];
+      const agent = this.registry.agentsOf(workloadKey(info.workload))[0];
       const environment = { ...agent?.hello.environment, TP_INTERCEPT_ID: info.id, TP_CONTAINER: info.container, TP_POD_IP: agent?.hello.podIp ?? '' };
       log.info('-> %s active for %s', info.name, who.client);
       return { intercept: active, environment };
@@ -163,6 +169,37 @@ export class InterceptService {
       this.registry.remove(info.id, `could not be set up: ${(err as Error).message}`);
       throw err;
     }
+  }
+
+  /**
+   * Until every ready endpoint of the intercepted Service port that belongs to the workload is a
+   * pod whose traffic-agent has connected to this manager, and connections through the Service
+   * get through (service-path.ts). Endpoints of pods outside the workload (a Service selecting
+   * several) are reported once and not waited for: tp never changes those pods.
+   */
+  private async waitForAgentPath(prepared: Prepared, changed: boolean, progress: (message: string) => void, timeoutMs: number): Promise<void> {
+    const { workload, target } = prepared;
+    const key = workloadKey(workload);
+    const service = target.service.metadata!.name!;
+    let warned = false;
+    await waitForServicePath({
+      core: this.core, namespace: workload.namespace, service: target.service, servicePort: target.servicePort, changed, progress, timeoutMs,
+      check: async (addresses) => {
+        const agents = this.registry.agentsOf(key);
+        const missing = addresses.filter((a) => !agents.some((agent) => agent.hello.pod === a.targetRef?.name && agent.hello.podIp === a.ip));
+        if (missing.length === 0) return null;
+        const ours = new Set((await this.injector.podsOf(workload)).map((p) => p.metadata!.name!));
+        const waiting = missing.filter((a) => !a.targetRef?.name || ours.has(a.targetRef.name));
+        const others = missing.length - waiting.length;
+        if (others > 0 && !warned) {
+          warned = true;
+          progress(`Service ${service} also sends traffic to ${others} pod(s) outside ${workload.kind}/${workload.name}: that share will not reach you`);
+        }
+        if (waiting.length === 0) return null;
+        const names = waiting.slice(0, 3).map((a) => a.targetRef?.name ?? a.ip).join(', ');
+        return `${waiting.length} of ${addresses.length} endpoints of Service ${service} have no connected traffic-agent yet (${names}${waiting.length > 3 ? ', …' : ''})`;
+      },
+    });
   }
 
   private async list(namespace: string): Promise<InterceptListResult> {
@@ -179,7 +216,10 @@ export class InterceptService {
 
   private async uninstall(params: AgentUninstallParams): Promise<AgentUninstallResult> {
     if (!params?.namespace || (!params.workload && !params.all)) throw new InterceptError('TP_ERR_INTERCEPT_BAD_SPEC', 'uninstall needs a namespace and a workload, or all');
-    const restored = await this.injector.uninstall(params.namespace, params.all ? undefined : params.workload);
+    const timeoutMs = this.options.rolloutTimeoutMs ?? 120_000;
+    const restored = await this.injector.uninstall(params.namespace, params.all ? undefined : params.workload, {
+      waitForPods: { timeoutMs, progress: (message) => log('.. uninstall: %s', message) },
+    });
     const removedIntercepts: string[] = [];
     for (const w of restored) {
       for (const info of this.registry.byWorkload(workloadKey(w))) {

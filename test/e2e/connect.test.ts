@@ -91,7 +91,10 @@ test.serial('a server on the laptop side is reached DIRECT through the same prox
 });
 
 test.serial('a refused cluster port comes back as a readable error, and garbage sent to the proxies harms nobody', async (t) => {
-  const refused = await t.throwsAsync(curl(['-x', `http://${listeners.http}`, 'http://hello.default:81/']));
+  // A pod's own port where nothing listens is refused (a Service port the Service does not define
+  // would be dropped by kube-proxy, and time out instead).
+  const pod = (await coreApi().listNamespacedPod({ namespace: 'default', labelSelector: 'app=hello' })).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)!;
+  const refused = await t.throwsAsync(curl(['-x', `http://${listeners.http}`, `http://${pod.status!.podIP}:81/`]));
   t.regex(String((refused as { stderr?: string }).stderr), /502/);
   for (const address of [listeners.socks, listeners.http]) {
     const [host, port] = address.split(':');

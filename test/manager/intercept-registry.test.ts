@@ -70,3 +70,40 @@ test('waiting for an intercept that is removed fails with the reason', async (t)
   registry.remove(info.id, 'the client session expired');
   await t.throwsAsync(waiting, { message: /client session expired/ });
 });
+
+test('a held intercept reaches no agent and stays WAITING until released, yet still blocks a conflicting one', (t) => {
+  const registry = new InterceptRegistry();
+  const a = agent();
+  registry.addAgent(a);
+  const info = registry.add(spec(), { held: true });
+  t.deepEqual(a.bodies.at(-1)!.intercepts, [], 'the agent is not told yet');
+  registry.agentReady(a, []);
+  t.is(registry.get(info.id)!.state, 'WAITING');
+  t.regex(registry.get(info.id)!.message ?? '', /traffic through the Service/);
+  t.throws(() => registry.add(spec({ clientSession: 's2', client: 'bob@laptop' })), { message: /held by alice@laptop/ });
+
+  registry.release(info.id);
+  t.deepEqual(a.bodies.at(-1)!.intercepts.map((i) => i.id), [info.id]);
+  registry.agentReady(a, [info.id]);
+  t.is(registry.get(info.id)!.state, 'ACTIVE');
+});
+
+test('after remove(), waitDropped resolves once every agent has confirmed a list without the intercept', async (t) => {
+  const registry = new InterceptRegistry();
+  const a = agent();
+  const b = agent();
+  registry.addAgent(a);
+  registry.addAgent(b);
+  const info = registry.add(spec());
+  registry.agentReady(a, [info.id]);
+  registry.agentReady(b, [info.id]);
+  registry.remove(info.id, 'left');
+  let dropped = false;
+  const waiting = registry.waitDropped('default/Deployment/web', info.id, 5_000).then(() => { dropped = true; });
+  registry.agentReady(a, []);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.false(dropped, 'one agent still applies it');
+  registry.agentReady(b, []);
+  await waiting;
+  t.true(dropped);
+});

@@ -19,7 +19,7 @@ import { startKubelet, type Kubelet } from './node/kubelet.js';
 import { setUpNodeNetwork } from './node/network.js';
 import { dialPodLoopback, podNetnsByIp } from './pod-loopback.js';
 import { superviseNodeAgent } from './node-agent-supervisor.js';
-import { NETWORK_PREFIX, sandboxPaths, sandboxPort, type SandboxStatus } from './state.js';
+import { kubeProxyDelayMs, NETWORK_PREFIX, sandboxPaths, sandboxPort, type SandboxStatus } from './state.js';
 
 export const TLS_ECHO_SECRET = 'tls-echo-tls';
 const TLS_ECHO_NAMES = ['tls-echo', 'tls-echo.default', 'tls-echo.default.svc', 'tls-echo.default.svc.cluster.local'];
@@ -113,7 +113,7 @@ async function start(): Promise<void> {
   const kc = adminKubeConfig(access);
   const [startedKubelet, kubeProxy, controllers] = await Promise.all([
     startKubelet({ kubeconfig: kc, caCert: pki.ca.cert, network, stateDir: paths.dir, agentSocket: paths.dialerSocket }),
-    startKubeProxy({ kubeconfig: kc, network }),
+    startKubeProxy({ kubeconfig: kc, network, syncDelayMs: kubeProxyDelayMs() }),
     startControllers({ kubeConfig: kc }),
   ]);
   late.kubelet = startedKubelet;

@@ -2,7 +2,8 @@
 // or $TP_SANDBOX_DIR), the API port ($TP_SANDBOX_PORT, default 6443), the prefix of its network
 // namespaces and links ($TP_SANDBOX_PREFIX, default tpsbx: a second sandbox on the same machine,
 // e.g. a test run beside a developer's, takes another dir, port and prefix), and the paths of the
-// kubeconfig, CA, keys, token, pid, status and log files; plus reading the status file and
+// kubeconfig, CA, keys, token, pid, status and log files; kube-proxy's rule delay
+// ($TP_SANDBOX_KUBE_PROXY_DELAY_MS, default 1 s); plus reading the status file and
 // checking whether the recorded process still lives. Leaves out creating anything (sandbox.ts
 // does). Used by sandbox.ts, cli.ts, run-tests.ts and the end-to-end tests.
 import { readFileSync } from 'node:fs';
@@ -42,6 +43,15 @@ export function sandboxPort(env: NodeJS.ProcessEnv = process.env): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`TP_SANDBOX_PORT=${raw} is not a TCP port number`);
   return port;
+}
+
+/** $TP_SANDBOX_KUBE_PROXY_DELAY_MS: how long kube-proxy takes to apply a change (undefined = its default, 1 s). */
+export function kubeProxyDelayMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.TP_SANDBOX_KUBE_PROXY_DELAY_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0) throw new Error(`TP_SANDBOX_KUBE_PROXY_DELAY_MS=${raw} is not a number of milliseconds`);
+  return ms;
 }
 
 export function sandboxPaths(dir = sandboxDir()): SandboxPaths {

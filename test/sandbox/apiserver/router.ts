@@ -143,7 +143,12 @@ async function deleteOptions(r: ResourceRequest): Promise<DeleteOptions> {
     throw badRequest(`propagationPolicy: Unsupported value: "${String(policy)}": supported values: "Foreground", "Background", "Orphan"`);
   }
   const bodyDryRun = Array.isArray(given.dryRun) && given.dryRun.includes('All');
-  return { propagationPolicy: policy, preconditions: given.preconditions as DeleteOptions['preconditions'], dryRun: dryRun(r.url) || bodyDryRun };
+  const grace = given.gracePeriodSeconds ?? q.get('gracePeriodSeconds') ?? undefined;
+  if (grace !== undefined && !/^-?\d+$/.test(String(grace))) throw badRequest(`gracePeriodSeconds: Invalid value: "${String(grace)}": must be an integer`);
+  return {
+    propagationPolicy: policy, preconditions: given.preconditions as DeleteOptions['preconditions'], dryRun: dryRun(r.url) || bodyDryRun,
+    gracePeriodSeconds: grace === undefined ? undefined : Number(grace),
+  };
 }
 
 async function handleMain(r: ResourceRequest): Promise<void> {

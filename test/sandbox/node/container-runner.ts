@@ -177,25 +177,28 @@ export class ContainerRunner {
   }
 
   /** SIGTERM to the process group, SIGKILL after the grace period; resolves when it has exited. */
-  private kill(): Promise<void> {
+  private kill(graceMs = this.launch.graceMs): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
       const pgid = child.pid!;
       const signal = (name: NodeJS.Signals): void => { try { process.kill(-pgid, name); } catch { /* gone */ } };
-      const timer = setTimeout(() => signal('SIGKILL'), this.launch.graceMs);
+      const timer = setTimeout(() => signal('SIGKILL'), graceMs);
       child.once('close', () => { clearTimeout(timer); resolve(); });
       signal('SIGTERM');
     });
   }
 
-  /** Stops for good: no more restarts or probes; kills the current run. Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Stops for good: no more restarts or probes; kills the current run (SIGKILL after `graceMs`,
+   * default the container's own grace period). The process keeps serving until it exits. Idempotent.
+   */
+  async stop(graceMs?: number): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.stopProbes();
-    await this.kill();
+    await this.kill(graceMs);
   }
 
   status(): V1ContainerStatus {

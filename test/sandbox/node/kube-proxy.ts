@@ -1,7 +1,10 @@
 // The sandbox's kube-proxy: watches Services and Endpoints through the API, turns them into
 // ServiceRules (a service port matches the endpoint port of the same name; ready addresses only;
-// no endpoints → a reject rule) and applies the whole set with network.syncServices(), debounced so
-// a burst of changes becomes one nft transaction. Leaves out EndpointSlices (Endpoints carry the
+// no endpoints → a reject rule) and applies the whole set with network.syncServices(). Like a real
+// kube-proxy (iptables/nftables mode, --min-sync-period 1s), a change reaches the rules only after a
+// delay (syncDelayMs, default 1 s; env TP_SANDBOX_KUBE_PROXY_DELAY_MS in the sandbox): for that long
+// a pod that has left the Endpoints still gets new connections, and a new one gets none. Changes
+// within a few milliseconds of each other become one nft transaction. Leaves out EndpointSlices (Endpoints carry the
 // same data here), NodePorts, LoadBalancers and session affinity. Used by the sandbox main process.
 import { CoreV1Api, type KubeConfig, type V1Endpoints, type V1Service } from '@kubernetes/client-node';
 import debug from 'debug';
@@ -9,16 +12,21 @@ import { makeKubeConfig, WatchCache, type ApiAccess } from './kube-client.js';
 import type { NodeNetwork, ServiceRule } from './network.js';
 
 const log = debug('tp:sandbox:kube-proxy');
+/** Real kube-proxy's default --iptables-min-sync-period / --nftables-min-sync-period. */
+export const DEFAULT_SYNC_DELAY_MS = 1000;
+/** Changes this close together are one snapshot (one nft transaction). */
 const DEBOUNCE_MS = 20;
 
 export interface KubeProxyOptions {
   api?: ApiAccess;
   kubeconfig?: KubeConfig;
   network: Pick<NodeNetwork, 'syncServices'>;
+  /** How long after a change of Services or Endpoints the rules follow (default 1 s). */
+  syncDelayMs?: number;
 }
 
 export interface KubeProxy {
-  /** Resolves once the rules for the current API state are applied (for tests). */
+  /** Resolves once the rules for the API state seen so far are applied, after the usual delay (for tests). */
   synced(): Promise<void>;
   close(): Promise<void>;
 }
@@ -53,16 +61,16 @@ export async function startKubeProxy(options: KubeProxyOptions): Promise<KubePro
   const core = kc.makeApiClient(CoreV1Api);
   const services = new WatchCache<V1Service>(kc, '/api/v1/services', () => core.listServiceForAllNamespaces());
   const endpoints = new WatchCache<V1Endpoints>(kc, '/api/v1/endpoints', () => core.listEndpointsForAllNamespaces());
-  let timer: NodeJS.Timeout | undefined;
+  const delayMs = options.syncDelayMs ?? DEFAULT_SYNC_DELAY_MS;
+  const timers = new Set<NodeJS.Timeout>();
   let running: Promise<void> = Promise.resolve();
-  let pending = false;
+  let debounce: NodeJS.Timeout | undefined;
   let closed = false;
 
-  const sync = (): Promise<void> => {
+  /** Applies one snapshot of the rules, in order after the ones before it. */
+  const apply = (rules: ServiceRule[]): Promise<void> => {
     running = running.then(async () => {
       if (closed) return;
-      pending = false;
-      const rules = computeServiceRules(services.list(), endpoints.list());
       try {
         await options.network.syncServices(rules);
         log('-> %d rules', rules.length);
@@ -72,25 +80,35 @@ export async function startKubeProxy(options: KubeProxyOptions): Promise<KubePro
     });
     return running;
   };
+  // A delay line: the state seen now (a burst of changes within DEBOUNCE_MS counts as one) reaches
+  // the node delayMs later, so every change lags by the same amount, whatever follows it.
   const schedule = (): void => {
-    pending = true;
-    clearTimeout(timer);
-    timer = setTimeout(() => void sync(), DEBOUNCE_MS);
+    if (debounce || closed) return;
+    debounce = setTimeout(() => {
+      debounce = undefined;
+      const rules = computeServiceRules(services.list(), endpoints.list());
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        void apply(rules);
+      }, delayMs);
+      timers.add(timer);
+    }, DEBOUNCE_MS);
   };
   services.onChange(schedule);
   endpoints.onChange(schedule);
   await Promise.all([services.start(), endpoints.start()]);
-  await sync();
+  await apply(computeServiceRules(services.list(), endpoints.list()));
 
   return {
     synced: async () => {
-      if (pending) { clearTimeout(timer); await sync(); }
+      while (debounce || timers.size > 0) await new Promise((resolve) => setTimeout(resolve, DEBOUNCE_MS));
       await running;
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      clearTimeout(timer);
+      clearTimeout(debounce);
+      for (const timer of timers) clearTimeout(timer);
       await Promise.all([services.close(), endpoints.close()]);
       await running;
     },

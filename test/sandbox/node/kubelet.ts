@@ -1,7 +1,9 @@
 // The sandbox's kubelet, an API client in the main (root) process: registers the Node
 // `sandbox-node` and keeps it Ready, watches every pod (single node, no scheduler: it binds any
-// unbound pod to itself), runs each in a PodWorker, stops a pod's processes when the pod is deleted,
-// and serves container logs to the API server (podLogs, its log hook).
+// unbound pod to itself), runs each in a PodWorker, and serves container logs to the API server
+// (podLogs, its log hook). A deleted pod is terminating (deletionTimestamp set, the object kept):
+// the kubelet sends its processes SIGTERM, SIGKILL after deletionGracePeriodSeconds, and once they
+// have exited removes the pod for good (a delete with grace 0), as a real kubelet does.
 //
 //   const kubelet = await startKubelet({ api: { server, caCert, token }, network, stateDir, agentSocket });
 //   apiServer hooks: { podLogs: kubelet.podLogs, dialPod: (ip, port) => dialPod(agentSocket, ip, port) }
@@ -23,6 +25,8 @@ import { PodWorker } from './pod-worker.js';
 const log = debug('tp:sandbox:kubelet');
 export const NODE_NAME = 'sandbox-node';
 const HEARTBEAT_MS = 10_000;
+/** A pod removed from the API without the kubelet (grace 0, "force"): its processes get this long after SIGTERM. */
+const FORCED_GRACE_MS = 1_000;
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export interface KubeletOptions {
@@ -117,20 +121,35 @@ export async function startKubelet(options: KubeletOptions): Promise<Kubelet> {
     })().catch((error: Error) => log('!! pod %s: %s', worker.key, error.message));
   }
 
-  async function remove(pod: V1Pod): Promise<void> {
+  async function remove(pod: V1Pod, graceMs?: number): Promise<void> {
     const uid = pod.metadata?.uid;
     const worker = uid ? workers.get(uid) : undefined;
     if (!worker) return;
-    workers.delete(uid!);
     log('<- pod %s deleted', worker.key);
-    await worker.stop().catch((error: Error) => log('!! stopping %s: %s', worker.key, error.message));
+    // Its logs stay readable while it terminates.
+    await worker.stop(graceMs).catch((error: Error) => log('!! stopping %s: %s', worker.key, error.message));
+    workers.delete(uid!);
+  }
+
+  /** A terminating pod: stop it within its grace period, then remove the object (once per pod). */
+  const terminating = new Set<string>();
+  async function terminate(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    if (terminating.has(uid)) return;
+    terminating.add(uid);
+    const graceMs = (pod.metadata?.deletionGracePeriodSeconds ?? 0) * 1000;
+    log('<- pod %s/%s terminating (grace %d ms)', pod.metadata?.namespace, pod.metadata?.name, graceMs);
+    await remove(pod, graceMs);
+    await core.deleteNamespacedPod({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, gracePeriodSeconds: 0, body: { preconditions: { uid } } })
+      .catch((error: Error) => log('!! removing %s: %s', pod.metadata?.name, error.message));
   }
 
   pods.onChange((pod, kind) => {
-    if (kind === 'delete') void remove(pod);
-    else if (pod.metadata?.deletionTimestamp) {
-      void remove(pod).then(() => core.deleteNamespacedPod({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, gracePeriodSeconds: 0 }).catch(() => undefined));
-    } else admit(pod);
+    if (kind === 'delete') {
+      terminating.delete(pod.metadata?.uid ?? '');
+      void remove(pod, FORCED_GRACE_MS);
+    } else if (pod.metadata?.deletionTimestamp) void terminate(pod);
+    else admit(pod);
   });
   await pods.start();
 

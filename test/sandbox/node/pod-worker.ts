@@ -3,7 +3,8 @@
 // and service-account token, runs init containers in order and then the containers
 // (container-runner.ts), and keeps the pod's status (phase, IPs, conditions, container statuses)
 // current through the status subresource, coalescing bursts of changes into one patch.
-// stop() kills the processes and removes the network and the pod dir. Leaves out ephemeral
+// stop() kills the processes (SIGTERM, then SIGKILL after the grace period) and only then removes
+// the network and the pod dir. Leaves out ephemeral
 // containers, resize and pod-level security. Used by the kubelet.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -156,12 +157,15 @@ export class PodWorker {
     }
   }
 
-  /** Kills every container (SIGTERM, SIGKILL after the grace period), then removes network and files. */
-  async stop(): Promise<void> {
+  /**
+   * Kills every container (SIGTERM, SIGKILL after `graceMs`, default the pod's grace period), then
+   * removes network and files: until its processes have exited the pod keeps its IP and serves.
+   */
+  async stop(graceMs?: number): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.patchTimer);
-    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    await Promise.all([...this.runners.values()].map((r) => r.stop(graceMs)));
     await this.deps.network.deletePodNetwork(this.pod.metadata!.uid!);
     rmSync(this.podDir, { recursive: true, force: true });
   }

@@ -1,8 +1,10 @@
 // The nftables ruleset that does kube-proxy's job inside the node netns, as a pure function of the
 // desired services (tests and network.ts share it). ClusterIP:port → a random ready endpoint
 // (`numgen random mod N` into an `ip . port` map), masquerade of DNAT'd traffic so replies return
-// through the node (pods share one bridge, and a pod may reach itself through its Service), and
-// reject (TCP reset / ICMP port unreachable) for service ports without endpoints. The whole table is
+// through the node (pods share one bridge, and a pod may reach itself through its Service),
+// reject (TCP reset / ICMP port unreachable) for service ports without endpoints, and a silent drop
+// for anything else sent to the service range (a port the Service does not define: the client
+// times out, as with kube-proxy in iptables mode, where no rule matches). The whole table is
 // deleted and redefined in one `nft -f` transaction. Leaves out NodePorts, session affinity, IPv6.
 
 export type ServiceProtocol = 'TCP' | 'UDP';
@@ -68,10 +70,12 @@ export function renderServiceRuleset(table: string, rules: ServiceRule[]): strin
     '    type nat hook postrouting priority srcnat; policy accept;',
     '    ct status dnat masquerade',
     '  }',
-    // ClusterIPs are routed `local` in the node netns, so a port with no endpoints ends up here.
+    // ClusterIPs are routed `local` in the node netns, so a port with no endpoints ends up here,
+    // and so does a port no Service defines (dropped, never answered by the node's own sockets).
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
     ...reject,
+    `    ip daddr ${SERVICE_CIDR} drop`,
     '  }',
     '}',
     '',

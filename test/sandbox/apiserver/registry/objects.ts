@@ -2,7 +2,9 @@
 // generateName, uid, timestamps, generation, defaults, validation, AlreadyExists), update with
 // optimistic concurrency (409 on a stale resourceVersion), main-resource vs status writes, no-op
 // updates that write nothing, finalizers, and delete with preconditions and propagation (GC in
-// gc.ts). Kind-specific side effects (namespaces, services, token secrets) live in lifecycle.ts.
+// gc.ts), graceful deletion of pods (a DELETE of a running pod only sets deletionTimestamp and
+// deletionGracePeriodSeconds; the kubelet removes it with a grace of 0 once its processes have
+// exited). Kind-specific side effects (namespaces, services, token secrets) live in lifecycle.ts.
 // Leaves out: admission plugins, managedFields. Used by router.ts and the subresource handlers.
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
@@ -18,6 +20,8 @@ export interface WriteOptions { dryRun?: boolean }
 export interface DeleteOptions extends WriteOptions {
   propagationPolicy?: PropagationPolicy;
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** Pods only: how long the kubelet has to stop it (default: the pod's terminationGracePeriodSeconds). */
+  gracePeriodSeconds?: number;
 }
 
 /** Side effects per kind, implemented by lifecycle.ts and gc.ts. */
@@ -29,6 +33,8 @@ export interface LifecycleHooks {
   beforeDelete?(kind: KindInfo, object: K8sObject, policy: PropagationPolicy): void;
 }
 
+/** Pod spec.terminationGracePeriodSeconds when not given (defaults.ts sets the same). */
+const DEFAULT_POD_GRACE_S = 30;
 const GENERATE_NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 function randomSuffix(): string {
@@ -168,7 +174,7 @@ export class ObjectRegistry {
     }
     validateObject(kind.group, kind.kind, next);
     this.hooks.beforeUpdate?.(kind, next, previous);
-    if (meta.deletionTimestamp && (meta.finalizers ?? []).length === 0) {
+    if (meta.deletionTimestamp && (meta.finalizers ?? []).length === 0 && !meta.deletionGracePeriodSeconds) {
       if (options.dryRun) return next;
       this.store.delete(storeKey(kind), meta.namespace, meta.name ?? '');
       this.hooks.afterDelete?.(kind, next, 'Background');
@@ -189,6 +195,8 @@ export class ObjectRegistry {
     }
     const policy = options.propagationPolicy ?? 'Background';
     if (options.dryRun) return existing;
+    const grace = gracePeriodOf(kind, existing, options.gracePeriodSeconds);
+    if (grace > 0) return this.markTerminating(kind, existing, grace);
     this.hooks.beforeDelete?.(kind, existing, policy);
     if ((existing.metadata.finalizers ?? []).length > 0) {
       if (existing.metadata.deletionTimestamp) return existing;
@@ -202,6 +210,16 @@ export class ObjectRegistry {
     return deleted;
   }
 
+  /** Graceful deletion: the object stays, terminating, until a delete with grace 0; a later delete may only shorten the grace. */
+  private markTerminating(kind: KindInfo, existing: K8sObject, grace: number): K8sObject {
+    const meta = existing.metadata;
+    if (meta.deletionTimestamp && (meta.deletionGracePeriodSeconds ?? 0) <= grace) return existing;
+    const marked = structuredClone(existing);
+    marked.metadata.deletionTimestamp = timestamp(this.now() + grace * 1000);
+    marked.metadata.deletionGracePeriodSeconds = grace;
+    return this.store.update(storeKey(kind), marked);
+  }
+
   /** Every stored object of every kind (GC and namespace deletion scan these). */
   *allObjects(): Generator<{ kind: KindInfo; object: K8sObject }> {
     for (const key of this.store.keys()) {
@@ -211,4 +229,18 @@ export class ObjectRegistry {
       for (const object of this.store.list(key)) yield { kind, object };
     }
   }
+}
+
+/**
+ * The grace period a delete gets, as the pod strategy upstream decides it: only pods have one; a
+ * pod no node runs (unscheduled, or finished) goes at once; otherwise the request's value, else the
+ * pod's terminationGracePeriodSeconds (default 30).
+ */
+function gracePeriodOf(kind: KindInfo, object: K8sObject, requested: number | undefined): number {
+  if (kind.group !== '' || kind.resource !== 'pods') return 0;
+  const spec = (object.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+  const phase = (object.status as { phase?: string } | undefined)?.phase;
+  if (!spec.nodeName || phase === 'Succeeded' || phase === 'Failed') return 0;
+  const grace = requested ?? spec.terminationGracePeriodSeconds ?? DEFAULT_POD_GRACE_S;
+  return Math.max(0, Math.floor(grace));
 }

@@ -209,3 +209,28 @@ test('a secret\'s stringData is folded into data on create and on patch, and nev
   t.is(Buffer.from(patched.data!.kept, 'base64').toString(), 'new');
   t.is((await core.readNamespacedSecret({ name: 'string-data', namespace: 'default' })).stringData, undefined);
 });
+
+test('deleting a pod a node runs is graceful: marked with its grace period, shortened by a later delete, removed by grace 0', async (t) => {
+  const unscheduled = await core.createNamespacedPod({ namespace: 'default', body: podManifest('unscheduled') });
+  await core.deleteNamespacedPod({ name: unscheduled.metadata!.name!, namespace: 'default' });
+  await t.throwsAsync(core.readNamespacedPod({ name: 'unscheduled', namespace: 'default' }), undefined, 'a pod no node runs goes at once');
+
+  await core.createNamespacedPod({ namespace: 'default', body: { ...podManifest('graceful'), spec: { ...podManifest('graceful').spec!, nodeName: 'sandbox-node', terminationGracePeriodSeconds: 45 } } });
+  const before = Date.now();
+  await core.deleteNamespacedPod({ name: 'graceful', namespace: 'default' });
+  const marked = await core.readNamespacedPod({ name: 'graceful', namespace: 'default' });
+  t.is(marked.metadata?.deletionGracePeriodSeconds, 45);
+  const due = new Date(marked.metadata!.deletionTimestamp!).getTime();
+  t.true(due >= before + 44_000, 'deletionTimestamp is when the grace period ends');
+
+  await core.patchNamespacedPodStatus({ name: 'graceful', namespace: 'default', body: { status: { phase: 'Running' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  t.truthy(await core.readNamespacedPod({ name: 'graceful', namespace: 'default' }), 'a status write does not remove a terminating pod');
+
+  await core.deleteNamespacedPod({ name: 'graceful', namespace: 'default', gracePeriodSeconds: 120 });
+  t.is((await core.readNamespacedPod({ name: 'graceful', namespace: 'default' })).metadata?.deletionGracePeriodSeconds, 45, 'a longer grace does not extend it');
+  await core.deleteNamespacedPod({ name: 'graceful', namespace: 'default', gracePeriodSeconds: 5 });
+  t.is((await core.readNamespacedPod({ name: 'graceful', namespace: 'default' })).metadata?.deletionGracePeriodSeconds, 5, 'a shorter one does');
+  await core.deleteNamespacedPod({ name: 'graceful', namespace: 'default', gracePeriodSeconds: 0 });
+  const error = await t.throwsAsync(core.readNamespacedPod({ name: 'graceful', namespace: 'default' }));
+  t.is((error as { code?: number }).code, 404);
+});

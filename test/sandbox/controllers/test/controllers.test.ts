@@ -183,6 +183,52 @@ test('Endpoints and EndpointSlices follow pod readiness and resolve named target
   });
 });
 
+test('a terminating pod leaves the Endpoints, stays in the EndpointSlice as serving and terminating, and is replaced at once', async (t) => {
+  const ns = await namespace('terminating');
+  await cluster.apps.createNamespacedDeployment({ namespace: ns, body: deployment('web', 1) });
+  await cluster.core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } });
+  const [pod] = await waitFor('1 pod', async () => {
+    const found = await podsOf(cluster.core, ns, 'app=web');
+    return found.length === 1 && found;
+  });
+  const name = pod!.metadata!.name!;
+  // Bound to a node, as the kubelet does: only then is deletion graceful.
+  await cluster.core.createNamespacedPodBinding({ namespace: ns, name, body: { metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: 'sandbox-node' } } });
+  await setPodReady(cluster.core, await cluster.core.readNamespacedPod({ name, namespace: ns }), true);
+  await waitFor('the pod in the Endpoints', async () => (await cluster.core.readNamespacedEndpoints({ name: 'web', namespace: ns })).subsets?.[0]?.addresses?.length === 1);
+
+  await cluster.core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 60 });
+  const terminating = await cluster.core.readNamespacedPod({ name, namespace: ns });
+  t.truthy(terminating.metadata?.deletionTimestamp, 'the pod stays, marked for deletion');
+  t.is(terminating.metadata?.deletionGracePeriodSeconds, 60);
+
+  const replacement = await waitFor('a replacement beside the terminating pod', async () => {
+    const found = await podsOf(cluster.core, ns, 'app=web');
+    return found.length === 2 && found.find((p) => p.metadata?.name !== name);
+  });
+  await setPodReady(cluster.core, replacement, true);
+  const ep = await waitFor('only the replacement in the Endpoints', async () => {
+    const e = await cluster.core.readNamespacedEndpoints({ name: 'web', namespace: ns });
+    const addresses = [...(e.subsets?.[0]?.addresses ?? []), ...(e.subsets?.[0]?.notReadyAddresses ?? [])];
+    return addresses.length === 1 && addresses[0]!.targetRef?.name === replacement.metadata?.name && e;
+  });
+  t.falsy(ep.subsets?.[0]?.notReadyAddresses, 'a terminating pod is not even a not-ready address');
+  const old = await waitFor('the terminating pod in the EndpointSlice', async () => {
+    const slices = (await cluster.discovery.listNamespacedEndpointSlice({ namespace: ns, labelSelector: 'kubernetes.io/service-name=web' })).items;
+    return slices[0]?.endpoints?.length === 2 && slices[0].endpoints.find((e) => e.targetRef?.name === name);
+  });
+  t.deepEqual({ ...old.conditions }, { ready: false, serving: true, terminating: true });
+  const rs = (await cluster.apps.listNamespacedReplicaSet({ namespace: ns })).items[0]!;
+  t.is((await waitFor('the ReplicaSet to count 1 replica', async () => {
+    const current = await cluster.apps.readNamespacedReplicaSet({ name: rs.metadata!.name!, namespace: ns });
+    return current.status?.readyReplicas === 1 && current;
+  })).status?.replicas, 1, 'the terminating pod is not counted');
+
+  await cluster.core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 0 });
+  await waitFor('the pod gone after a delete with grace 0', async () => !(await podsOf(cluster.core, ns, 'app=web')).some((p) => p.metadata?.name === name));
+  t.is((await podsOf(cluster.core, ns, 'app=web')).length, 1);
+});
+
 test('a Service without a selector keeps the Endpoints its user wrote', async (t) => {
   const ns = await namespace('manual');
   await cluster.core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'ext' }, spec: { ports: [{ port: 80 }] } } });

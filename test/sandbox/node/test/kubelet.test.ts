@@ -127,3 +127,51 @@ test.serial('deleting a pod kills its processes and removes its network', async 
   await eventually(async () => !(await new Promise<string>((resolve) => execFile('ip', ['netns', 'list'], (_e, out) => resolve(out)))).includes(netns));
   for (const pid of pids) t.throws(() => process.kill(Number(pid), 0));
 });
+
+/** A TCP server on :8080 that answers "alive" and only logs SIGTERM: it lives until SIGKILL. */
+const STUBBORN_SERVER = [
+  'import signal, socketserver',
+  'signal.signal(signal.SIGTERM, lambda *_: print("got SIGTERM", flush=True))',
+  'class Alive(socketserver.BaseRequestHandler):',
+  '    def handle(self): self.request.sendall(b"alive\\n")',
+  'socketserver.TCPServer.allow_reuse_address = True',
+  'print("serving", flush=True)',
+  'socketserver.TCPServer(("0.0.0.0", 8080), Alive).serve_forever()',
+].join('\n');
+
+test.serial('a deleted pod terminates gracefully: it stays, marked, and serves after SIGTERM until SIGKILL at the end of its grace period', async (t) => {
+  await createPod({ metadata: { name: 'stubborn' }, spec: { terminationGracePeriodSeconds: 8, containers: [{ name: 'main', image: 'busybox', command: ['python3', '-u', '-c', STUBBORN_SERVER] }] } });
+  const pod = await eventually(async () => { const p = await readPod('stubborn'); return p.status?.phase === 'Running' && (await logs('stubborn', 'main')).includes('serving') ? p : undefined; });
+  const ask = () => inNetns(cluster.network.nodeNetns, ['socat', '-T2', '-', `TCP:${pod.status!.podIP}:8080`], '');
+  t.is((await eventually(async () => (await ask()).trim() || undefined)), 'alive');
+
+  await cluster.core.deleteNamespacedPod({ namespace: NS, name: 'stubborn' });
+  const marked = await readPod('stubborn');
+  t.truthy(marked.metadata?.deletionTimestamp);
+  t.is(marked.metadata?.deletionGracePeriodSeconds, 8, "the pod's terminationGracePeriodSeconds");
+  await eventually(async () => (await logs('stubborn', 'main')).includes('got SIGTERM'));
+  t.is((await ask()).trim(), 'alive', 'after SIGTERM the process still has its IP and answers');
+  t.truthy((await readPod('stubborn')).metadata?.deletionTimestamp, 'and the pod object is still there');
+
+  const gone = await eventually(async () => {
+    try {
+      await readPod('stubborn');
+      return false;
+    } catch (error) {
+      return (error as { code?: number }).code === 404;
+    }
+  }, 30_000);
+  t.true(gone, 'removed once SIGKILL ended it');
+  await t.throwsAsync(ask(), undefined, 'and its address no longer answers');
+});
+
+test.serial('a delete with grace period 0 removes the pod object at once and kills its processes', async (t) => {
+  await createPod({ metadata: { name: 'forced' }, spec: { containers: [{ name: 'main', image: 'busybox', command: ['python3', '-u', '-c', STUBBORN_SERVER] }] } });
+  const pod = await eventually(async () => { const p = await readPod('forced'); return p.status?.phase === 'Running' ? p : undefined; });
+  const netns = podNetnsName(cluster.network.prefix, pod.metadata!.uid!);
+  await cluster.core.deleteNamespacedPod({ namespace: NS, name: 'forced', gracePeriodSeconds: 0 });
+  const error = await t.throwsAsync(readPod('forced'));
+  t.is((error as { code?: number }).code, 404);
+  const removed = await eventually(async () => !(await new Promise<string>((resolve) => execFile('ip', ['netns', 'list'], (_e, out) => resolve(out)))).includes(netns), 20_000);
+  t.true(removed, 'its processes were killed and its network removed');
+});

@@ -63,6 +63,15 @@ test.serial('a ClusterIP port without endpoints is refused at once', async (t) =
   t.true(Date.now() - started < 4000, 'refused, not timed out');
 });
 
+test.serial('a ClusterIP port the Service does not define is dropped: the client times out', async (t) => {
+  const e = await network.createPodNetwork('pod-e2');
+  await network.syncServices([{ clusterIP: '198.19.0.23', port: 80, protocol: 'TCP', endpoints: [] }]);
+  const error = await t.throwsAsync(inNetns(e.netns, ['socat', '-T5', '-', 'TCP:198.19.0.23:81,connect-timeout=2'], ''));
+  t.regex(error!.message, /Operation timed out|Connection timed out/);
+  const unknownIp = await t.throwsAsync(inNetns(e.netns, ['socat', '-T5', '-', 'TCP:198.19.0.99:80,connect-timeout=2'], ''));
+  t.regex(unknownIp!.message, /Operation timed out|Connection timed out/, 'as is a service address no Service has');
+});
+
 test.serial('the host cannot reach pod IPs or ClusterIPs: attempts fail at once', async (t) => {
   const f = await network.createPodNetwork('pod-f');
   t.true(await hostUnreachableRoute());
