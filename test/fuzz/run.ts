@@ -1,0 +1,138 @@
+// Runs the coverage-guided fuzzer (jsfuzz, see docs/fuzzing.md) on one target or all of them for
+// a bounded time: `npm run fuzz -- <target|all> [seconds]`. Each target (targets/<name>.ts) is
+// bundled into one CommonJS file, because jsfuzz instruments code through require() hooks only;
+// the fuzzer then starts from the committed seeds in corpus/<name>/ and writes what it finds to a
+// scratch directory (printed at the end, so an interesting input can be promoted to the corpus).
+// A crash or a hang fails the run and prints the input as hex and as a file.
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const jsfuzzBin = createRequire(import.meta.url).resolve('jsfuzz/build/src/index.js');
+
+/** One input taking longer than this counts as a hang (jsfuzz checks every 3 s). */
+const HANG_SECONDS = 10;
+/** The fuzzing process is killed past this; no parser is allowed near it. */
+const RSS_LIMIT_MB = 1024;
+
+export const TARGETS = readdirSync(join(here, 'targets'))
+  .filter((file) => file.endsWith('.ts'))
+  .map((file) => file.slice(0, -3))
+  .sort();
+
+export interface FuzzResult {
+  target: string;
+  seconds: number;
+  executions: number;
+  execsPerSecond: number;
+  coverage: number;
+  corpusSize: number;
+  crashed: boolean;
+  output: string;
+  workDir: string;
+}
+
+async function bundle(target: string, workDir: string): Promise<string> {
+  const entry = join(here, 'targets', `${target}.ts`);
+  const outfile = join(workDir, `${target}.js`);
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'error',
+    // Modules that find their package files through import.meta.url (dns2-wire.ts) resolve from here.
+    define: { 'import.meta.url': JSON.stringify(pathToFileURL(entry).href) },
+  });
+  return outfile;
+}
+
+/** Fuzzes one target for `seconds`; resolves with its figures (crashed: true on a crash or hang). */
+export async function fuzzTarget(target: string, seconds: number): Promise<FuzzResult> {
+  if (!TARGETS.includes(target)) throw new Error(`unknown fuzz target "${target}"; targets: ${TARGETS.join(', ')}`);
+  const workDir = mkdtempSync(join(tmpdir(), `tp-fuzz-${target}-`));
+  await bundle(target, workDir);
+  const found = join(workDir, 'found');
+  mkdirSync(found);
+  const seeds = join(here, 'corpus', target);
+  const args = [jsfuzzBin, `./${target}.js`, found, ...(existsSync(seeds) ? [seeds] : [])];
+  args.push('--timeout', String(HANG_SECONDS), '--rss-limit-mb', String(RSS_LIMIT_MB), '--exact-artifact-path', join(workDir, 'crash'));
+  // Its own process group, so the stop signal reaches jsfuzz's worker too.
+  const child = spawn(process.execPath, args, { cwd: workDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const started = Date.now();
+  // SIGINT makes the worker stop after its current input; jsfuzz's parent then exits by itself.
+  const stop = setTimeout(() => signalGroup(child.pid, 'SIGINT'), seconds * 1000);
+  const kill = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), (seconds + HANG_SECONDS + 10) * 1000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(stop);
+  clearTimeout(kill);
+  const elapsed = (Date.now() - started) / 1000;
+  const stats = [...output.matchAll(/^#(\d+) \w+\s+cov: (\d+) corp: (\d+)/gm)].at(-1);
+  const executions = stats ? Number(stats[1]) : 0;
+  const crashed = code !== 0 || /crash was written/.test(output);
+  if (crashed && existsSync(join(workDir, 'crash'))) copyFileSync(join(workDir, 'crash'), join(workDir, `crash-${target}`));
+  return {
+    target,
+    seconds: elapsed,
+    executions,
+    execsPerSecond: Math.round(executions / elapsed),
+    coverage: stats ? Number(stats[2]) : 0,
+    corpusSize: stats ? Number(stats[3]) : 0,
+    crashed,
+    output,
+    workDir,
+  };
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function report(result: FuzzResult): void {
+  const figures = `${result.executions} runs in ${result.seconds.toFixed(0)} s (${result.execsPerSecond}/s), coverage ${result.coverage}, corpus ${result.corpusSize}`;
+  if (!result.crashed) {
+    console.log(`ok   ${result.target}: ${figures}; new inputs in ${join(result.workDir, 'found')}`);
+    return;
+  }
+  console.log(`FAIL ${result.target}: ${figures}`);
+  console.log(result.output.split('\n').slice(-40).join('\n'));
+  console.log(`The failing input is ${join(result.workDir, 'crash')}; add it to test/fuzz/corpus/${result.target}/ and fix the parser.`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [which, secondsText = '60'] = argv;
+  const seconds = Number(secondsText);
+  if (!which || !Number.isFinite(seconds) || seconds <= 0) {
+    console.error(`usage: npm run fuzz -- <target|all> [seconds]\ntargets: ${TARGETS.join(', ')}`);
+    return 2;
+  }
+  const targets = which === 'all' ? TARGETS : [which];
+  let failed = 0;
+  // One at a time: the fuzzer takes a core, and the machine has two.
+  for (const target of targets) {
+    const result = await fuzzTarget(target, seconds);
+    report(result);
+    if (result.crashed) failed += 1;
+  }
+  console.log(`fuzz: ${targets.length - failed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main(process.argv.slice(2));
+}
