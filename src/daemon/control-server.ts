@@ -5,7 +5,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import createDebug from 'debug';
 import { TpError } from '../errors.js';
-import { lineSplitter, type ControlRequest, type ControlResponse } from './control-protocol.js';
+import { lineSplitter, parseControlRequest, type ControlResponse } from './control-protocol.js';
 
 const log = createDebug('tp:daemon:control');
 
@@ -65,11 +65,8 @@ export class ControlServer {
   }
 
   private async dispatch(line: string): Promise<ControlResponse> {
-    let request: ControlRequest;
-    try {
-      request = JSON.parse(line) as ControlRequest;
-      if (typeof request?.id !== 'number' || typeof request.method !== 'string') throw new Error('not a request');
-    } catch {
+    const request = parseControlRequest(line);
+    if (!request) {
       return { id: -1, error: { code: 'TP_ERR_CONTROL_MALFORMED', message: 'The control request was not valid JSON with an id and a method.' } };
     }
     const handler = this.handlers.get(request.method);
