@@ -5,12 +5,12 @@
 // scratch directory (printed at the end, so an interesting input can be promoted to the corpus).
 // A crash or a hang fails the run and prints the input as hex and as a file.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const jsfuzzBin = createRequire(import.meta.url).resolve('jsfuzz/build/src/index.js');
@@ -37,6 +37,17 @@ export interface FuzzResult {
   workDir: string;
 }
 
+/** Each source module keeps its own import.meta.url (version.ts reads package.json, dns2-wire.ts requires dns2 through it). */
+const ownImportMetaUrl: Plugin = {
+  name: 'own-import-meta-url',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /\.ts$/ }, (args) => ({
+      contents: readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+      loader: 'ts',
+    }));
+  },
+};
+
 async function bundle(target: string, workDir: string): Promise<string> {
   const entry = join(here, 'targets', `${target}.ts`);
   const outfile = join(workDir, `${target}.js`);
@@ -48,8 +59,7 @@ async function bundle(target: string, workDir: string): Promise<string> {
     format: 'cjs',
     target: 'node20',
     logLevel: 'error',
-    // Modules that find their package files through import.meta.url (dns2-wire.ts) resolve from here.
-    define: { 'import.meta.url': JSON.stringify(pathToFileURL(entry).href) },
+    plugins: [ownImportMetaUrl],
   });
   return outfile;
 }
@@ -79,7 +89,8 @@ export async function fuzzTarget(target: string, seconds: number): Promise<FuzzR
   const elapsed = (Date.now() - started) / 1000;
   const stats = [...output.matchAll(/^#(\d+) \w+\s+cov: (\d+) corp: (\d+)/gm)].at(-1);
   const executions = stats ? Number(stats[1]) : 0;
-  const crashed = code !== 0 || /crash was written/.test(output);
+  // A target that fails to load makes jsfuzz's worker exit before its first run, and jsfuzz exit 0.
+  const crashed = code !== 0 || executions === 0 || /crash was written/.test(output);
   if (crashed && existsSync(join(workDir, 'crash'))) copyFileSync(join(workDir, 'crash'), join(workDir, `crash-${target}`));
   return {
     target,
