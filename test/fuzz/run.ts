@@ -5,7 +5,7 @@
 // scratch directory (printed at the end, so an interesting input can be promoted to the corpus).
 // A crash or a hang fails the run and prints the input as hex and as a file.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -91,7 +91,6 @@ export async function fuzzTarget(target: string, seconds: number): Promise<FuzzR
   const executions = stats ? Number(stats[1]) : 0;
   // A target that fails to load makes jsfuzz's worker exit before its first run, and jsfuzz exit 0.
   const crashed = code !== 0 || executions === 0 || /crash was written/.test(output);
-  if (crashed && existsSync(join(workDir, 'crash'))) copyFileSync(join(workDir, 'crash'), join(workDir, `crash-${target}`));
   return {
     target,
     seconds: elapsed,
@@ -117,7 +116,8 @@ function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 function report(result: FuzzResult): void {
   const figures = `${result.executions} runs in ${result.seconds.toFixed(0)} s (${result.execsPerSecond}/s), coverage ${result.coverage}, corpus ${result.corpusSize}`;
   if (!result.crashed) {
-    console.log(`ok   ${result.target}: ${figures}; new inputs in ${join(result.workDir, 'found')}`);
+    console.log(`ok   ${result.target}: ${figures}`);
+    console.log(`     inputs it found: ${join(result.workDir, 'found')}`);
     return;
   }
   console.log(`FAIL ${result.target}: ${figures}`);
@@ -139,6 +139,8 @@ async function main(argv: string[]): Promise<number> {
     const result = await fuzzTarget(target, seconds);
     report(result);
     if (result.crashed) failed += 1;
+    // `all` is the test suite's short run: only a failure's scratch directory is worth keeping.
+    else if (which === 'all') rmSync(result.workDir, { recursive: true, force: true });
   }
   console.log(`fuzz: ${targets.length - failed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
