@@ -11,8 +11,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { formatCoverage, sourceCoverage, type SourceCoverage } from './coverage.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
 const jsfuzzBin = createRequire(import.meta.url).resolve('jsfuzz/build/src/index.js');
 
 /** One input taking longer than this counts as a hang (jsfuzz checks every 3 s). */
@@ -33,6 +35,8 @@ export interface FuzzResult {
   coverage: number;
   corpusSize: number;
   crashed: boolean;
+  /** Statements and branches of the parser's own files that the run reached. */
+  parsers: SourceCoverage[];
   output: string;
   workDir: string;
 }
@@ -59,6 +63,7 @@ async function bundle(target: string, workDir: string): Promise<string> {
     format: 'cjs',
     target: 'node20',
     logLevel: 'error',
+    sourcemap: true,
     plugins: [ownImportMetaUrl],
   });
   return outfile;
@@ -68,7 +73,8 @@ async function bundle(target: string, workDir: string): Promise<string> {
 export async function fuzzTarget(target: string, seconds: number): Promise<FuzzResult> {
   if (!TARGETS.includes(target)) throw new Error(`unknown fuzz target "${target}"; targets: ${TARGETS.join(', ')}`);
   const workDir = mkdtempSync(join(tmpdir(), `tp-fuzz-${target}-`));
-  await bundle(target, workDir);
+  const bundled = await bundle(target, workDir);
+  const { covers } = (await import(`./targets/${target}.js`)) as { covers: string[] };
   const found = join(workDir, 'found');
   mkdirSync(found);
   const seeds = join(here, 'corpus', target);
@@ -99,6 +105,7 @@ export async function fuzzTarget(target: string, seconds: number): Promise<FuzzR
     coverage: stats ? Number(stats[2]) : 0,
     corpusSize: stats ? Number(stats[3]) : 0,
     crashed,
+    parsers: sourceCoverage(workDir, bundled, repoRoot).filter((entry) => covers.includes(entry.file)),
     output,
     workDir,
   };
@@ -117,6 +124,7 @@ function report(result: FuzzResult): void {
   const figures = `${result.executions} runs in ${result.seconds.toFixed(0)} s (${result.execsPerSecond}/s), coverage ${result.coverage}, corpus ${result.corpusSize}`;
   if (!result.crashed) {
     console.log(`ok   ${result.target}: ${figures}`);
+    for (const entry of result.parsers) console.log(`     ${formatCoverage(entry)}`);
     console.log(`     inputs it found: ${join(result.workDir, 'found')}`);
     return;
   }

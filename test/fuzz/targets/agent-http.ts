@@ -13,6 +13,9 @@ import { MAX_HEADER_BYTES, requestHead } from '../../../src/agent/http-router.js
 import { InterceptTable } from '../../../src/agent/intercept-table.js';
 import { check } from '../contract.js';
 
+/** The files this target is about (run.ts reports their coverage). */
+export const covers = ['src/agent/agent.ts', 'src/agent/header-match.ts', 'src/agent/http-router.ts', 'src/agent/intercept-table.ts'];
+
 const APP_PORT = 8080;
 const table = new InterceptTable();
 table.replace([

@@ -8,6 +8,9 @@ import { deepStrictEqual } from 'node:assert';
 import { MAX_CONTROL_LINE_BYTES, lineSplitter, parseControlRequest } from '../../../src/daemon/control-protocol.js';
 import { check, chunks } from '../contract.js';
 
+/** The files this target is about (run.ts reports their coverage). */
+export const covers = ['src/daemon/control-protocol.ts'];
+
 function split(parts: Buffer[]): { lines: string[]; overflowed: boolean } {
   const lines: string[] = [];
   let overflowed = false;

@@ -8,6 +8,9 @@ import { Packet, RCODE } from '../../../src/dns/dns2-wire.js';
 import { HEADER_BYTES, checkQuery, formerrReply } from '../../../src/dns/message-check.js';
 import { check } from '../contract.js';
 
+/** The files this target is about (run.ts reports their coverage). */
+export const covers = ['src/dns/message-check.ts', 'src/dns/dns2-wire.ts'];
+
 /** The question name as checkQuery walks it: labels joined with dots, a byte per character as dns2 reads them. */
 function questionName(bytes: Buffer): string {
   const labels: string[] = [];

@@ -11,6 +11,9 @@ import type { Frame } from '../../../src/tunnel/frame.js';
 import { FRAME_HEADER_BYTES, Limits } from '../../../src/tunnel/protocol.js';
 import { check, chunks, expectTyped } from '../contract.js';
 
+/** The files this target is about (run.ts reports their coverage). */
+export const covers = ['src/tunnel/frame-decoder.ts'];
+
 /** Small, so the fuzzer reaches the over-the-limit paths with short inputs. */
 const MAX_FRAME_PAYLOAD = 64;
 /** The largest payload any frame type may declare with the limit above (OPEN's). */

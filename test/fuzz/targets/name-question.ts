@@ -6,6 +6,9 @@
 import { formatNameAnswer, parseNameQuestion } from '../../../src/daemon/name-query.js';
 import { check } from '../contract.js';
 
+/** The files this target is about (run.ts reports their coverage). */
+export const covers = ['src/daemon/name-query.ts'];
+
 export function fuzz(data: Buffer): void {
   const line = data.toString('latin1');
   const question = parseNameQuestion(line);

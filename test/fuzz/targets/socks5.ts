@@ -19,6 +19,9 @@ import {
 } from '../../../src/proxy/socks5-protocol.js';
 import { check, expectTyped } from '../contract.js';
 
+/** The files this target is about (run.ts reports their coverage). */
+export const covers = ['src/proxy/socks5-protocol.ts'];
+
 type Parser<T extends { consumed: number }> = (bytes: Buffer) => T | undefined;
 
 function attempt<T extends { consumed: number }>(parse: Parser<T>, bytes: Buffer, name: string): T | undefined | 'error' {
