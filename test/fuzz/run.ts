@@ -19,15 +19,15 @@ const jsfuzzBin = createRequire(import.meta.url).resolve('jsfuzz/build/src/index
 
 /** One input taking longer than this counts as a hang (jsfuzz checks every 3 s). */
 const HANG_SECONDS = 10;
-/** The fuzzing process is killed past this; no parser is allowed near it. */
+/** A worker past this much memory is killed and its input fails the run (inputs are at most 4 KiB). */
 const RSS_LIMIT_MB = 1024;
 
-export const TARGETS = readdirSync(join(here, 'targets'))
+const TARGETS = readdirSync(join(here, 'targets'))
   .filter((file) => file.endsWith('.ts'))
   .map((file) => file.slice(0, -3))
   .sort();
 
-export interface FuzzResult {
+interface FuzzResult {
   target: string;
   seconds: number;
   executions: number;
@@ -70,7 +70,7 @@ async function bundle(target: string, workDir: string): Promise<string> {
 }
 
 /** Fuzzes one target for `seconds`; resolves with its figures (crashed: true on a crash or hang). */
-export async function fuzzTarget(target: string, seconds: number): Promise<FuzzResult> {
+async function fuzzTarget(target: string, seconds: number): Promise<FuzzResult> {
   if (!TARGETS.includes(target)) throw new Error(`unknown fuzz target "${target}"; targets: ${TARGETS.join(', ')}`);
   const workDir = mkdtempSync(join(tmpdir(), `tp-fuzz-${target}-`));
   const bundled = await bundle(target, workDir);
@@ -93,6 +93,7 @@ export async function fuzzTarget(target: string, seconds: number): Promise<FuzzR
   clearTimeout(stop);
   clearTimeout(kill);
   const elapsed = (Date.now() - started) / 1000;
+  // jsfuzz prints its figures on each new input and every 3 s; the last line is the closest to the end.
   const stats = [...output.matchAll(/^#(\d+) \w+\s+cov: (\d+) corp: (\d+)/gm)].at(-1);
   const executions = stats ? Number(stats[1]) : 0;
   // A target that fails to load makes jsfuzz's worker exit before its first run, and jsfuzz exit 0.
