@@ -122,7 +122,7 @@ function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 }
 
 function report(result: FuzzResult): void {
-  const figures = `${result.executions} runs in ${result.seconds.toFixed(0)} s (${result.execsPerSecond}/s), coverage ${result.coverage}, corpus ${result.corpusSize}`;
+  const figures = `${result.executions} runs in ${result.seconds.toFixed(0)} s (${result.execsPerSecond}/s), counters ${result.coverage}, corpus ${result.corpusSize}`;
   if (!result.crashed) {
     console.log(`ok   ${result.target}: ${figures}`);
     for (const entry of result.parsers) console.log(`     ${formatCoverage(entry)}`);
