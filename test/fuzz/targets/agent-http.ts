@@ -28,6 +28,7 @@ type Head = Pick<IncomingMessage, 'method' | 'url' | 'httpVersion' | 'rawHeaders
 
 // The router's server options; it is never listening: sockets are handed to it, as in the agent.
 const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0 });
+server.on('clientError', (_error: Error, socket: Duplex) => socket.destroy());
 
 /** The request heads Node's parser reads from `bytes` sent on one connection that then ends. */
 function parseHeads(bytes: Buffer): Promise<Head[]> {
@@ -57,13 +58,11 @@ function parseHeads(bytes: Buffer): Promise<Head[]> {
     server.on('request', onRequest);
     server.on('upgrade', onTakeover);
     server.on('connect', onTakeover);
-    server.on('clientError', (_error: Error, bad: Duplex) => bad.destroy());
     socket.on('error', () => {});
     socket.once('close', () => {
       server.off('request', onRequest);
       server.off('upgrade', onTakeover);
       server.off('connect', onTakeover);
-      server.removeAllListeners('clientError');
       resolve(heads);
     });
     server.emit('connection', socket);
