@@ -190,10 +190,11 @@ export class HttpRouter {
 }
 
 /** The request head as received (method, target, version, headers in their order and casing). */
-function requestHead(request: IncomingMessage): string {
+export function requestHead(request: IncomingMessage): Buffer {
   const lines = [`${request.method} ${request.url} HTTP/${request.httpVersion}`];
   for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) lines.push(`${request.rawHeaders[i]}: ${request.rawHeaders[i + 1]}`);
-  return lines.join('\r\n') + '\r\n\r\n';
+  // Node's parser reads a head's bytes as latin1; encoded the same way, they are the bytes received.
+  return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
 }
 
 function describe(route: RequestRoute): string {

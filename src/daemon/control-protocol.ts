@@ -3,6 +3,7 @@
 // `{id, method, params}`, one answer per request `{id, result}` or `{id, error}`. Errors carry a
 // TpError's code, message and hints, so the CLI shows the daemon's advice as its own.
 // Used by control-server.ts (daemon) and control-client.ts (CLI).
+import { StringDecoder } from 'node:string_decoder';
 
 /** A line longer than this is a protocol error: no legitimate request comes close. */
 export const MAX_CONTROL_LINE_BYTES = 1 << 20;
@@ -26,11 +27,13 @@ export type ControlResponse = { id: number; result: unknown } | { id: number; er
  * line; calls `onLine` per complete line and `onOverflow` once if a line is too long.
  */
 export function lineSplitter(onLine: (line: string) => void, onOverflow: () => void): (chunk: Buffer) => void {
+  // A character may be cut between two reads; the decoder keeps its first bytes until the rest come.
+  const decoder = new StringDecoder('utf8');
   let pending = '';
   let overflowed = false;
   return (chunk) => {
     if (overflowed) return;
-    pending += chunk.toString('utf8');
+    pending += decoder.write(chunk);
     let newline = pending.indexOf('\n');
     while (newline !== -1) {
       const line = pending.slice(0, newline);
@@ -43,4 +46,15 @@ export function lineSplitter(onLine: (line: string) => void, onOverflow: () => v
       onOverflow();
     }
   };
+}
+
+/** The request on one line, or undefined when the line is not JSON with a numeric id and a string method. */
+export function parseControlRequest(line: string): ControlRequest | undefined {
+  try {
+    const request = JSON.parse(line) as ControlRequest | null;
+    if (typeof request?.id === 'number' && typeof request.method === 'string') return request;
+  } catch {
+    // not JSON: answered as malformed like any other line that is not a request
+  }
+  return undefined;
 }

@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { CONTROL_LINE_DEADLINE_MS, MAX_CONTROL_CONNECTIONS } from '../proxy/limits.js';
-import { lineSplitter, type ControlRequest, type ControlResponse } from './control-protocol.js';
+import { lineSplitter, parseControlRequest, type ControlResponse } from './control-protocol.js';
 
 const log = logger('tp:daemon:control');
 
@@ -110,11 +110,8 @@ export class ControlServer {
   }
 
   private async dispatch(line: string): Promise<ControlResponse> {
-    let request: ControlRequest;
-    try {
-      request = JSON.parse(line) as ControlRequest;
-      if (typeof request?.id !== 'number' || typeof request.method !== 'string') throw new Error('not a request');
-    } catch {
+    const request = parseControlRequest(line);
+    if (!request) {
       return { id: -1, error: { code: 'TP_ERR_CONTROL_MALFORMED', message: 'The control request was not valid JSON with an id and a method.' } };
     }
     const handler = this.handlers.get(request.method);

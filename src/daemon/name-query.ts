@@ -52,9 +52,11 @@ export function formatNameAnswer(answer: NameAnswer): string {
   }
 }
 
-/** Parses "<name> <family>"; undefined for anything else. */
+/** Parses "<name> <family>"; undefined for anything else (a name with control bytes too: they would reach routing and the log). */
 export function parseNameQuestion(line: string): { name: string; family: 0 | 4 | 6 } | undefined {
-  const match = /^(\S{1,253}) ([046])$/.exec(line.trim());
+  // Read as latin1, so bytes of a UTF-8 name are characters from \x80 up.
+  // eslint-disable-next-line no-control-regex
+  const match = /^([^\x00-\x20\x7f]{1,253}) ([046])$/.exec(line.trim());
   if (!match) return undefined;
   return { name: match[1], family: Number(match[2]) as 0 | 4 | 6 };
 }

@@ -52,7 +52,8 @@ export function parseHandover(datagram: Buffer, token: string): Handover {
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) throw new HandoverError('hand-over with a wrong token');
   const parsedLaptopPort = parsePort(laptopPort);
   const parsedPort = parsePort(port);
-  if (parsedLaptopPort === undefined || parsedPort === undefined || host === '') throw new HandoverError('hand-over with a bad port or host');
+  // The shims send an IP literal or a DNS name: printable ASCII. Anything else would reach routing and the log.
+  if (parsedLaptopPort === undefined || parsedPort === undefined || !/^[\x21-\x7e]+$/.test(host)) throw new HandoverError('hand-over with a bad port or host');
   return { laptopPort: parsedLaptopPort, target: { host, port: parsedPort } };
 }
 

@@ -28,7 +28,8 @@ export function checkQuery(bytes: Buffer): CheckResult {
     return { ok: false, reply: 'formerr', why: 'a query carries no answers or authorities and at most two additional records' };
   }
   let at = HEADER_BYTES;
-  let nameBytes = 0;
+  // RFC 1035 §2.3.4 counts the root label's zero byte too.
+  let nameBytes = 1;
   for (;;) {
     if (at >= bytes.length) return { ok: false, reply: 'formerr', why: 'the question name runs past the end of the packet' };
     const size = bytes[at];

@@ -250,3 +250,15 @@ test('on a port with personal intercepts, h2c prior knowledge and non-HTTP bytes
   t.is(laptop.received.length, 0);
   t.is(manager.streams.length, 0);
 });
+
+// Found by the fuzzer (test/fuzz/corpus/agent-http/utf8-header-rebuilt): the rebuilt head of an
+// upgrade was written as UTF-8, so a header byte above 0x7f reached the app encoded twice.
+test('an upgrade request reaches its side byte for byte, non-ASCII header bytes included', async (t) => {
+  const app = await startEchoServer(t);
+  const laptop = await startEchoServer(t);
+  const { manager, agentPorts } = await startAgentRig(t, [app.port]);
+  await manager.setIntercepts([personal('alice', laptop.port, { containerPort: app.port, headers: { 'x-dev': 'alice' } })]);
+  const request = Buffer.from('GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: tp-test\r\nX-Name: café ✓\r\n\r\nafter the head');
+  t.true((await exchange(agentPorts[0], request)).equals(request));
+  t.is(laptop.received.length, 0);
+});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TpError } from '../../src/errors.js';
 import { ControlClient } from '../../src/daemon/control-client.js';
-import { MAX_CONTROL_LINE_BYTES } from '../../src/daemon/control-protocol.js';
+import { MAX_CONTROL_LINE_BYTES, lineSplitter, parseControlRequest } from '../../src/daemon/control-protocol.js';
 import { ControlServer } from '../../src/daemon/control-server.js';
 
 async function startServer(t: { teardown: (fn: () => unknown) => void }): Promise<{ server: ControlServer; socketPath: string }> {
@@ -89,4 +89,22 @@ test('connecting when no daemon listens says the daemon is not running and how t
   const error = await t.throwsAsync(ControlClient.connect(join(tmpdir(), `tp-missing-${process.pid}.sock`)), { instanceOf: TpError });
   t.is(error?.code, 'TP_ERR_DAEMON_NOT_RUNNING');
   t.deepEqual(error?.hints, ['Run `tp connect` to start it.']);
+});
+
+// Found by the fuzzer (test/fuzz/corpus/control-line/utf8-cut-between-reads): each read was decoded
+// on its own, so a character cut between two reads became two U+FFFD.
+test('a character cut between two reads arrives whole', (t) => {
+  const lines: string[] = [];
+  const feed = lineSplitter((line) => lines.push(line), () => t.fail('no overflow'));
+  const bytes = Buffer.from('{"id":1,"method":"connect","params":{"context":"café ✓"}}\n');
+  const cut = bytes.indexOf(0xe2) + 1;
+  feed(bytes.subarray(0, cut));
+  feed(bytes.subarray(cut));
+  t.deepEqual(lines, [bytes.toString('utf8').trimEnd()]);
+  t.deepEqual(parseControlRequest(lines[0])?.params, { context: 'café ✓' });
+});
+
+test('a line that is not a request parses to nothing', (t) => {
+  for (const line of ['not json', 'null', '[]', '{"id":"1","method":"status"}', '{"id":1}', '{"method":"status"}']) t.is(parseControlRequest(line), undefined, line);
+  t.deepEqual(parseControlRequest('{"id":7,"method":"status"}'), { id: 7, method: 'status' });
 });

@@ -83,6 +83,10 @@ test('the socket only lets its owner in', async (t) => {
 test('question and answer formats', (t) => {
   t.deepEqual(parseNameQuestion('hello.default 6'), { name: 'hello.default', family: 6 });
   t.is(parseNameQuestion('hello.default'), undefined);
+  // Found by the fuzzer (test/fuzz/corpus/name-question/control-byte): \S lets control bytes through.
+  t.is(parseNameQuestion('ab\x02 4'), undefined);
+  t.is(parseNameQuestion('a\x7fb 0'), undefined);
+  t.deepEqual(parseNameQuestion(Buffer.from('café.example 4').toString('latin1')), { name: Buffer.from('café.example').toString('latin1'), family: 4 });
   t.is(formatNameAnswer({ kind: 'error', message: 'a\nb' }), 'error a b\n');
   t.is(formatNameAnswer({ kind: 'cluster', addresses: ['1.2.3.4', 'fd00::1'] }), 'cluster 1.2.3.4 fd00::1\n');
 });

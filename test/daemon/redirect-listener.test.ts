@@ -22,6 +22,10 @@ test('rejects hand-overs with a wrong token, bad fields or too many bytes', (t) 
     `${TOKEN} -1 198.51.100.7 80`,
     `short 40000 198.51.100.7 80`,
     `${TOKEN} 40000 ${'a'.repeat(MAX_HANDOVER_BYTES)} 80`,
+    // Found by the fuzzer (test/fuzz/corpus/handover/host-control-characters): control bytes in the host.
+    `${TOKEN} 40000 web.svc\x00\x01.local 80`,
+    `${TOKEN} 40000 web\tsvc 80`,
+    `${TOKEN} 40000 caf\xe9.example 80`,
   ];
   for (const text of bad) t.throws(() => parseHandover(Buffer.from(text), TOKEN), { instanceOf: HandoverError }, text);
 });

@@ -223,6 +223,12 @@ test('the query check accepts what dig sends and rejects compressed or overlong 
   t.like(checkQuery(pointer), { ok: false, reply: 'formerr' });
   const long = Buffer.concat([Buffer.from('000101000001000000000000', 'hex'), ...new Array(5).fill(Buffer.concat([Buffer.from([63]), Buffer.alloc(63, 0x61)])), Buffer.from([0, 0, 1, 0, 1])]);
   t.like(checkQuery(long), { ok: false, reply: 'formerr' });
+  // Found by fuzzing (test/fuzz/corpus/dns-query/name-256-octets): 255 bytes of labels plus the root label is 256 octets, one too many.
+  const labels = (...sizes: number[]): Buffer => Buffer.concat(sizes.map((size) => Buffer.concat([Buffer.from([size]), Buffer.alloc(size, 0x61)])));
+  const withName = (name: Buffer): Buffer => Buffer.concat([Buffer.from('000101000001000000000000', 'hex'), name, Buffer.from([0, 0, 1, 0, 1])]);
+  t.like(checkQuery(withName(labels(63, 63, 63, 62))), { ok: false, reply: 'formerr' });
+  t.deepEqual(checkQuery(withName(labels(63, 63, 63, 61))), { ok: true });
+  t.is(Packet.parse(withName(labels(63, 63, 63, 61))).questions.length, 1);
   t.like(checkQuery(Buffer.from('0001810000010000000000000000010001', 'hex')), { ok: false, reply: 'drop' });
   t.like(checkQuery(Buffer.from('abc')), { ok: false, reply: 'drop' });
 });
