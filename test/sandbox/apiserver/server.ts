@@ -1,5 +1,6 @@
 // The sandbox's Kubernetes API server: HTTPS on host:port (and the same API on an optional unix
-// socket), bearer-token authentication, RBAC authorization, discovery, health, and the resource
+// socket), bearer-token authentication (anonymous without a token), RBAC authorization (which lets
+// anyone read health and version, as upstream's defaults do), discovery, health, and the resource
 // routes of router.ts; WebSocket upgrades go to port-forward. Everything lives in memory and is
 // gone after close(). This file wires the parts; each concern has its own module.
 // Leaves out: exec/attach, proxy subresources, server-side apply, protobuf.
@@ -111,15 +112,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'https://sandbox.invalid');
-    if (HEALTH_PATHS.has(url.pathname) || HEALTH_PATHS.has(url.pathname.replace(/\/$/, ''))) {
-      sendText(res, 200, 'ok');
-      return;
-    }
     const user = impersonate(ctx.authorizer, tokens.authenticate(req.headers.authorization), req.headers);
     const info = parseRequestInfo(req.method ?? 'GET', url);
     if (!info.resourceRequest) {
       ctx.authorizer.authorize(attributes(user, info, false));
-      serveNonResource(res, info, serverAddress);
+      if (HEALTH_PATHS.has(url.pathname)) sendText(res, 200, 'ok');
+      else serveNonResource(res, info, serverAddress);
       return;
     }
     const namespaced = resolveNamespaced(info);
