@@ -2,6 +2,8 @@
 // controllers report them: a FailedCreate Warning event on the ReplicaSet or StatefulSet with the
 // API's message, and on the ReplicaSet the ReplicaFailure condition, cleared once pods can be made.
 import test from 'ava';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { CoreV1Event, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
 import { MERGE_PATCH, podsOf, startTestCluster, waitFor, type TestCluster } from './cluster-fixture.js';
 
@@ -51,6 +53,9 @@ test.serial('a Deployment whose pods violate the namespace level: its ReplicaSet
     return events.length === 1 && (events[0].count ?? 0) > 1 && events[0];
   });
   t.is(repeated.metadata?.name, event.metadata?.name);
+  const { stdout } = await promisify(execFile)('kubectl', ['--kubeconfig', cluster.kubeconfigPath, '-n', NS, 'get', 'events']);
+  t.regex(stdout, /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE\n/);
+  t.true(stdout.includes(`Warning   FailedCreate   replicaset/${rsName}   Error creating: pods "${rsName}-" is forbidden`), stdout);
   t.deepEqual(await podsOf(cluster.core, NS, 'app=web'), []);
 
   await cluster.core.patchNamespace({ name: NS, body: { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } }, MERGE_PATCH);
