@@ -18,6 +18,7 @@ import { ObjectRegistry, type LifecycleHooks } from './registry/objects.js';
 import { ClusterIpAllocator } from './registry/cluster-ips.js';
 import { lifecycleHooks } from './registry/lifecycle.js';
 import { garbageCollectorHooks } from './gc.js';
+import { eventTwinHooks } from './registry/event-twins.js';
 import { bootstrap, DEFAULT_API_ENDPOINT, DEFAULT_DNS_ENDPOINT } from './bootstrap.js';
 import { WatchRegistry } from './watch.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
@@ -104,7 +105,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     store, registry, tokens, authorizer: new Authorizer(store), watches: new WatchRegistry(),
     hooks: options.hooks ?? {}, caCert: options.caCert, now,
   };
-  registry.hooks = composeHooks(lifecycleHooks({ registry, ips: new ClusterIpAllocator(), tokens, caCert: options.caCert }), garbageCollectorHooks(registry));
+  registry.hooks = composeHooks(lifecycleHooks({ registry, ips: new ClusterIpAllocator(), tokens, caCert: options.caCert }), garbageCollectorHooks(registry), eventTwinHooks(store));
   bootstrap(registry, options.apiEndpoint ?? DEFAULT_API_ENDPOINT, options.dnsEndpoint ?? DEFAULT_DNS_ENDPOINT);
   const portForward = new PortForwardServer(ctx);
   const host = options.host ?? '127.0.0.1';
