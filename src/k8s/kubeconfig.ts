@@ -1,6 +1,6 @@
 // Loads the user's kubeconfig the way kubectl does ($KUBECONFIG, else ~/.kube/config, else the
 // in-cluster service account) and selects a context; a context that does not exist is a clear
-// error listing the ones that do. Used by every command that talks to a cluster and by the manager.
+// error listing the ones that do, and a context without a user still trusts its cluster's CA. Used by every command that talks to a cluster and by the manager.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +45,29 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
       hints: ['Pick a context with --context, or set one with `kubectl config use-context <name>`.'],
     });
   }
+  withEmptyUserIfNone(kc);
   return kc;
+}
+
+/**
+ * A context without a user still talks TLS to its cluster as kubectl does, with the cluster's CA
+ * (and skip-TLS and server-name settings). client-node applies those only when there is a user,
+ * so such a context gets an empty one: requests go without credentials, the server sees
+ * system:anonymous, and the user gets that answer rather than a certificate error.
+ */
+function withEmptyUserIfNone(kc: KubeConfig): void {
+  const current = kc.getContextObject(kc.getCurrentContext());
+  if (!current || kc.getCurrentUser()) return;
+  if (current.user) {
+    throw new TpError('TP_ERR_KUBECONFIG', `The kubeconfig's context "${current.name}" names user "${current.user}", which is not in the kubeconfig.`, {
+      category: 'config',
+      hints: ['Fix the context or add the user: kubectl config view'],
+    });
+  }
+  let name = 'tp-no-credentials';
+  while (kc.getUser(name)) name += '-';
+  kc.addUser({ name });
+  kc.contexts = kc.contexts.map((c) => (c.name === current.name ? { ...c, user: name } : c));
 }
 
 /** The namespace of the current context, as kubectl would default it. */

@@ -1,7 +1,8 @@
 // What injecting the traffic-agent does to Kubernetes objects, as pure functions on plain objects
 // (no API calls: injector.ts reads and writes). Per the agent contract:
 // - the pod template gets a container `traffic-agent` (the manager's image, `agent serve`) with
-//   the app container's env and envFrom, the TP_AGENT_* settings and one port per taken port;
+//   the app container's env and envFrom, the TP_AGENT_* settings, one port per taken port and a
+//   securityContext that passes Pod Security "restricted" (non-root uid, no capabilities);
 // - a NAMED Service targetPort moves to the agent: the app's port of that name becomes
 //   `tp-<name>` (probes that named it follow), so the Service is untouched;
 // - a NUMERIC targetPort stays on the app, and the Service's targetPort is pointed at the agent.
@@ -10,7 +11,7 @@
 // putting back what was recorded, field for field.
 import type { V1Container, V1ContainerPort, V1EnvVar, V1PodTemplateSpec, V1Probe, V1Service } from '@kubernetes/client-node';
 import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET } from './agent-token.js';
-import { MANAGER_NAME, MANAGER_TUNNEL_PORT } from './manifests.js';
+import { MANAGER_NAME, MANAGER_TUNNEL_PORT, restrictedSecurityContext } from './manifests.js';
 import type { WorkloadKind } from './api.js';
 
 export const AGENT_CONTAINER = 'traffic-agent';
@@ -111,6 +112,9 @@ function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentS
     ...(app.envFrom ? { envFrom: structuredClone(app.envFrom) } : {}),
     ports: containerPorts,
     readinessProbe: { tcpSocket: { port: ports[0].agentPort }, periodSeconds: 1 },
+    // Passes Pod Security "restricted" whatever the app sets: the agent only listens on its own
+    // ports (FIRST_AGENT_PORT and up, above 1024) and dials out, so it needs no root and no capability.
+    securityContext: restrictedSecurityContext(),
   };
 }
 

@@ -23,6 +23,24 @@ export const CLIENT_TOKEN_SECRET = 'traffic-manager-client-token';
 export const CLIENT_TOKEN_KEY = 'token';
 export const MANAGER_SELECTOR = { 'app.kubernetes.io/name': MANAGER_NAME };
 export const VERSION_ANNOTATION = 'tp.dev/version';
+/** The uid and gid tp's containers run as: not root, the conventional "nonroot" id of distroless images. */
+export const NON_ROOT_ID = 65532;
+
+/**
+ * A container securityContext that passes the Pod Security "restricted" profile: not root, no
+ * privilege escalation, no capabilities (tp only binds ports >= 1024), the runtime's default
+ * seccomp profile. The uid is explicit so any image of tp runs, whatever its USER line says.
+ */
+export function restrictedSecurityContext(): Record<string, unknown> {
+  return {
+    runAsNonRoot: true,
+    runAsUser: NON_ROOT_ID,
+    runAsGroup: NON_ROOT_ID,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
 
 export interface ManagerManifestOptions {
   namespace?: string;
@@ -103,6 +121,8 @@ export function managerManifests(options: ManagerManifestOptions = {}): Kubernet
           metadata: { labels, annotations: { [VERSION_ANNOTATION]: TP_VERSION } },
           spec: {
             serviceAccountName: MANAGER_NAME,
+            // Passes Pod Security "restricted", so the manager installs into namespaces that enforce it.
+            securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
               {
                 name: 'manager',
@@ -120,6 +140,7 @@ export function managerManifests(options: ManagerManifestOptions = {}): Kubernet
                 ],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'tunnel' }, periodSeconds: 2 },
                 livenessProbe: { httpGet: { path: '/healthz', port: 'tunnel' }, periodSeconds: 10, failureThreshold: 3 },
+                securityContext: restrictedSecurityContext(),
               },
             ],
           },

@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { AGENT_CONTAINER, injectAgent, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/manager/agent-patch.js';
+import { violations } from '../sandbox/apiserver/admission/pod-security-checks.js';
 
 const template = (): V1PodTemplateSpec => ({
   metadata: { labels: { app: 'web' } },
@@ -57,4 +58,20 @@ test('a numeric targetPort is pointed at the agent and restored from the annotat
 test('a named targetPort leaves the Service alone', (t) => {
   const service: V1Service = { metadata: { name: 'web' }, spec: { ports: [{ port: 80, targetPort: 'http' }] } };
   t.is(patchService(service, [{ name: 'http', agentPort: 9900, appPort: 8080 }]), null);
+});
+
+test('the agent passes Pod Security "restricted" on its own, so a compliant workload stays compliant; restoring removes it whole', (t) => {
+  const compliant = template();
+  compliant.spec!.securityContext = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } };
+  compliant.spec!.containers[0].securityContext = { runAsUser: 1000, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+  t.deepEqual(violations('restricted', compliant.spec!), []);
+  const ports = [{ name: 'http', agentPort: 9900, appPort: 8080 }];
+  const injected = injectAgent(compliant, 'echo', ports, settings);
+  t.deepEqual(violations('restricted', injected.spec!), []);
+  const agent = injected.spec!.containers.find((c) => c.name === AGENT_CONTAINER)!;
+  t.deepEqual(violations('restricted', { containers: [agent] }), [], 'without any pod-level setting too');
+  t.true((agent.securityContext?.runAsUser ?? 0) > 0);
+  t.true(agent.ports!.every((p) => p.containerPort >= 1024), 'no port that would need NET_BIND_SERVICE');
+  const record: AgentOriginal = { managerNamespace: 'tp', container: structuredClone(compliant.spec!.containers[0]), ports };
+  t.deepEqual(originalTemplate(injected, record), compliant);
 });

@@ -1,5 +1,7 @@
 import test from 'ava';
+import type { V1PodSpec } from '@kubernetes/client-node';
 import { CLIENT_TOKEN_SECRET, MANAGER_PORT_FORWARD_PORT, MANAGER_TUNNEL_PORT, managerManifests } from '../../src/manager/manifests.js';
+import { violations } from '../sandbox/apiserver/admission/pod-security-checks.js';
 
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
 
@@ -47,4 +49,13 @@ test('each manifest set gets its own random client token unless one is given', (
     (objects.find((o) => o.kind === 'Secret' && o.metadata?.name === CLIENT_TOKEN_SECRET) as unknown as { data: { token: string } }).data.token;
   t.not(token(managerManifests()), token(managerManifests()));
   t.is(Buffer.from(token(managerManifests({ clientToken: 'fixed' })), 'base64').toString(), 'fixed');
+});
+
+test('the manager\'s pod passes Pod Security "restricted" and runs as a non-root uid', (t) => {
+  const deployment = managerManifests().find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: V1PodSpec } } };
+  const spec = deployment.spec.template.spec;
+  t.deepEqual(violations('restricted', spec), []);
+  t.not(spec.containers[0].securityContext?.runAsUser ?? 0, 0);
+  t.deepEqual(violations('restricted', { ...spec, securityContext: undefined, containers: spec.containers.map((c) => ({ ...c, securityContext: undefined })) }).map((v) => v.reason),
+    ['allowPrivilegeEscalation != false', 'unrestricted capabilities', 'runAsNonRoot != true', 'seccompProfile'], 'the check can fail');
 });

@@ -1,7 +1,10 @@
 // Bearer-token authentication: the admin token and service-account tokens. SA tokens are JWTs
 // (HS256 over the sandbox signing key) naming namespace, SA name and uid, an expiry, and for
 // legacy Secret-bound tokens the Secret; a token whose SA (or Secret) is gone or was recreated
-// with a new uid is rejected. Leaves out: client certificates, OIDC, impersonation.
+// with a new uid is rejected (401). A request with no bearer token is anonymous, as with the
+// API server's default --anonymous-auth=true: user system:anonymous in group
+// system:unauthenticated, and RBAC decides (usually 403). Leaves out: client certificates, OIDC,
+// impersonation (impersonation.ts).
 // Used by server.ts (every request), reviews.ts (TokenReview) and service-account-tokens.ts.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ApiStatusError } from './status-errors.js';
@@ -15,6 +18,7 @@ export interface UserInfo {
 }
 
 export const ADMIN_USER = 'sandbox-admin';
+export const ANONYMOUS: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'] };
 export const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const DEFAULT_AUDIENCES = [ISSUER];
 
@@ -111,10 +115,15 @@ export class TokenAuthority {
     };
   }
 
-  /** The user of a request from its Authorization header; 401 Status when missing or bad. */
+  /**
+   * The user of a request from its Authorization header: anonymous without a bearer token (other
+   * schemes, such as Basic, have no authenticator and fall through to anonymous too, as upstream);
+   * 401 Status for a bearer token that is not valid.
+   */
   authenticate(authorization: string | undefined): UserInfo {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    const user = match ? this.verify(match[1]) : undefined;
+    if (!match) return { ...ANONYMOUS, groups: [...ANONYMOUS.groups] };
+    const user = this.verify(match[1]);
     if (!user) throw new ApiStatusError(401, 'Unauthorized', 'Unauthorized');
     const { audiences: _audiences, ...info } = user;
     return info;

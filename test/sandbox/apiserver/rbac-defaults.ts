@@ -1,6 +1,7 @@
 // The default ClusterRoles and ClusterRoleBindings a fresh sandbox starts with: cluster-admin,
 // admin, edit, view (written-out subsets of upstream's aggregated roles), system:discovery and
-// system:basic-user bound to system:authenticated, and the public-info viewer. Leaves out the
+// system:basic-user bound to system:authenticated, and the public-info viewer (health, version),
+// bound to system:authenticated and system:unauthenticated as upstream. Leaves out the
 // controller and node roles (the sandbox's parts use the admin token). Used by bootstrap.ts.
 import type { PolicyRule } from './rbac.js';
 
@@ -41,12 +42,12 @@ function clusterRole(name: string, rules: PolicyRule[]): Record<string, unknown>
   };
 }
 
-function groupBinding(name: string, role: string, group: string): Record<string, unknown> {
+function groupBinding(name: string, role: string, ...groups: string[]): Record<string, unknown> {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding',
     metadata: { name, labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' }, annotations: { 'rbac.authorization.kubernetes.io/autoupdate': 'true' } },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group }],
+    subjects: groups.map((group) => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group })),
   };
 }
 
@@ -67,5 +68,6 @@ export const DEFAULT_CLUSTER_ROLE_BINDINGS = [
   groupBinding('cluster-admin', 'cluster-admin', 'system:masters'),
   groupBinding('system:discovery', 'system:discovery', 'system:authenticated'),
   groupBinding('system:basic-user', 'system:basic-user', 'system:authenticated'),
-  groupBinding('system:public-info-viewer', 'system:public-info-viewer', 'system:authenticated'),
+  // Upstream lets anonymous callers (system:unauthenticated) read health and version, nothing else.
+  groupBinding('system:public-info-viewer', 'system:public-info-viewer', 'system:authenticated', 'system:unauthenticated'),
 ];

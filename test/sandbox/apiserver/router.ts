@@ -1,6 +1,6 @@
 // Serves resource requests (/api/v1/…, /apis/<g>/<v>/…) once server.ts has authenticated and
 // authorized them: get, list (selectors, limit/continue, tables), watch, create, update, patch,
-// delete and deletecollection on stored kinds, and hands subresources (status, scale, log, token,
+// delete and deletecollection on stored kinds (creates and updates pass Pod Security admission), and hands subresources (status, scale, log, token,
 // binding, finalize) and review kinds to their modules. Port-forward arrives as an upgrade, in
 // portforward.ts. Used by server.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -16,6 +16,7 @@ import { handleScale } from './scale.js';
 import { handlePodLog } from './pod-logs.js';
 import { handleReview } from './reviews.js';
 import { handleTokenRequest, handleBinding } from './token-request.js';
+import { admitPodSecurity, setWarningHeaders } from './admission/pod-security.js';
 import type { ApiContext } from './context.js';
 import type { RequestInfo } from './request-info.js';
 import type { UserInfo } from './auth.js';
@@ -173,18 +174,23 @@ async function handleMain(r: ResourceRequest): Promise<void> {
       if (info.name !== undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
       requireJson(r.req);
       const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
+      setWarningHeaders(res, admitPodSecurity(ctx.store, kind, ns, body, 'create').warnings);
       sendJson(res, 201, ctx.registry.create(kind, ns, body, { dryRun: dryRun(r.url) }));
       return;
     }
     case 'update': {
       requireJson(r.req);
       const body = parseJsonObject(await readBody(r.req), r.req.headers['content-type']);
+      setWarningHeaders(res, admitPodSecurity(ctx.store, kind, ns, body, 'update').warnings);
       sendJson(res, 200, ctx.registry.update(kind, ns, info.name ?? '', body, { dryRun: dryRun(r.url) }));
       return;
     }
-    case 'patch':
-      sendJson(res, 200, await patchObject(r, undefined));
+    case 'patch': {
+      const patched = await patchObject(r, undefined);
+      setWarningHeaders(res, admitPodSecurity(ctx.store, kind, ns, patched, 'update').warnings);
+      sendJson(res, 200, patched);
       return;
+    }
     case 'delete':
       sendJson(res, 200, ctx.registry.delete(kind, ns, info.name ?? '', await deleteOptions(r)));
       return;

@@ -1,5 +1,6 @@
 // The sandbox's Kubernetes API server: HTTPS on host:port (and the same API on an optional unix
-// socket), bearer-token authentication, RBAC authorization, discovery, health, and the resource
+// socket), bearer-token authentication (anonymous without a token), RBAC authorization (which lets
+// anyone read health and version, as upstream's defaults do), discovery, health, and the resource
 // routes of router.ts; WebSocket upgrades go to port-forward. Everything lives in memory and is
 // gone after close(); restart() keeps it. This file wires the parts; each concern has its own module.
 // Leaves out: exec/attach, proxy subresources, server-side apply, protobuf.
@@ -17,6 +18,7 @@ import { ObjectRegistry, type LifecycleHooks } from './registry/objects.js';
 import { ClusterIpAllocator } from './registry/cluster-ips.js';
 import { lifecycleHooks } from './registry/lifecycle.js';
 import { garbageCollectorHooks } from './gc.js';
+import { eventTwinHooks } from './registry/event-twins.js';
 import { bootstrap, DEFAULT_API_ENDPOINT, DEFAULT_DNS_ENDPOINT } from './bootstrap.js';
 import { WatchRegistry } from './watch.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
@@ -106,7 +108,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     store, registry, tokens, authorizer: new Authorizer(store), watches: new WatchRegistry(),
     hooks: options.hooks ?? {}, caCert: options.caCert, now,
   };
-  registry.hooks = composeHooks(lifecycleHooks({ registry, ips: new ClusterIpAllocator(), tokens, caCert: options.caCert }), garbageCollectorHooks(registry));
+  registry.hooks = composeHooks(lifecycleHooks({ registry, ips: new ClusterIpAllocator(), tokens, caCert: options.caCert }), garbageCollectorHooks(registry), eventTwinHooks(store));
   bootstrap(registry, options.apiEndpoint ?? DEFAULT_API_ENDPOINT, options.dnsEndpoint ?? DEFAULT_DNS_ENDPOINT);
   let portForward = new PortForwardServer(ctx);
   const host = options.host ?? '127.0.0.1';
@@ -114,15 +116,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'https://sandbox.invalid');
-    if (HEALTH_PATHS.has(url.pathname) || HEALTH_PATHS.has(url.pathname.replace(/\/$/, ''))) {
-      sendText(res, 200, 'ok');
-      return;
-    }
     const user = impersonate(ctx.authorizer, tokens.authenticate(req.headers.authorization), req.headers);
     const info = parseRequestInfo(req.method ?? 'GET', url);
     if (!info.resourceRequest) {
       ctx.authorizer.authorize(attributes(user, info, false));
-      serveNonResource(res, info, serverAddress);
+      if (HEALTH_PATHS.has(url.pathname)) sendText(res, 200, 'ok');
+      else serveNonResource(res, info, serverAddress);
       return;
     }
     const namespaced = resolveNamespaced(info);

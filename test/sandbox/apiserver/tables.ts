@@ -1,6 +1,6 @@
 // Server-side printing: the meta.k8s.io/v1 Table kubectl asks for with
 // `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`, with upstream-like columns for the
-// common kinds (wide-only columns at priority 1) and Name/Age for the rest; `includeObject`
+// common kinds and events (wide-only columns at priority 1) and Name/Age for the rest; `includeObject`
 // chooses full objects, PartialObjectMetadata (the default) or none per row.
 // Leaves out: CRD additionalPrinterColumns. Used by router.ts and watch.ts.
 import type { K8sObject } from './store.js';
@@ -11,7 +11,7 @@ type Cell = string | number;
 
 interface Column { name: string; type: string; format?: string; priority?: number; description?: string }
 
-interface Printer { columns: Column[]; cells(o: Obj, age: string): Cell[] }
+interface Printer { columns: Column[]; cells(o: Obj, age: string, now: number): Cell[] }
 
 const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.' };
 const AGE: Column = { name: 'Age', type: 'string', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.' };
@@ -151,6 +151,26 @@ const PRINTERS: Record<string, Printer> = {
   },
 };
 
+/** `5m` since a timestamp, as the event printer shows Last Seen and First Seen. */
+function since(value: unknown, now: number): string {
+  const at = Date.parse(String(value ?? ''));
+  return Number.isNaN(at) ? '<unknown>' : humanDuration(now - at);
+}
+
+PRINTERS.Event = {
+  columns: [{ name: 'Last Seen', type: 'string' }, { name: 'Type', type: 'string' }, { name: 'Reason', type: 'string' }, { name: 'Object', type: 'string' },
+    { name: 'Subobject', type: 'string', priority: 1 }, { name: 'Source', type: 'string', priority: 1 }, { name: 'Message', type: 'string' },
+    { name: 'First Seen', type: 'string', priority: 1 }, { name: 'Count', type: 'string', priority: 1 }, { ...NAME, priority: 1 }],
+  cells(o, _age, now) {
+    const involved = (o.involvedObject as Obj | undefined) ?? {};
+    const source = (o.source as Obj | undefined) ?? {};
+    const last = o.lastTimestamp ?? o.eventTime ?? get(o, 'metadata', 'creationTimestamp');
+    return [since(last, now), String(o.type ?? ''), String(o.reason ?? ''), `${String(involved.kind ?? '').toLowerCase()}/${String(involved.name ?? '')}`,
+      String(involved.fieldPath ?? ''), [source.component, source.host].filter(Boolean).join(', '), String(o.message ?? ''),
+      since(o.firstTimestamp ?? last, now), String(o.count ?? 1), String(get(o, 'metadata', 'name'))];
+  },
+};
+
 const GENERIC: Printer = { columns: [NAME, AGE], cells: (o, age) => [String(get(o, 'metadata', 'name')), age] };
 
 export type IncludeObject = 'Object' | 'Metadata' | 'None';
@@ -173,7 +193,7 @@ export function toTable(kind: string, objects: K8sObject[], includeObject: Inclu
     rows: objects.map((object) => {
       const created = Date.parse(object.metadata.creationTimestamp ?? '');
       const age = Number.isNaN(created) ? '<unknown>' : humanDuration(now - created);
-      const row: Obj = { cells: printer.cells(object as Obj, age) };
+      const row: Obj = { cells: printer.cells(object as Obj, age, now) };
       if (includeObject === 'Object') row.object = object;
       else if (includeObject === 'Metadata') row.object = partialObjectMetadata(object);
       return row;

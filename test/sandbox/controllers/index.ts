@@ -7,6 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Caches } from './caches.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointsController } from './endpoints.js';
+import { EventRecorder } from './events.js';
 import { ReplicaSetController } from './replicaset.js';
 import { StatefulSetController } from './statefulset.js';
 import { Writer } from './writer.js';
@@ -28,8 +29,8 @@ export async function startControllers(options: ControllersOptions): Promise<Con
   const writer = new Writer(options.kubeConfig);
   const controllers = [
     new DeploymentController(caches, writer),
-    new ReplicaSetController(caches, writer),
-    new StatefulSetController(caches, writer),
+    new ReplicaSetController(caches, writer, new EventRecorder(options.kubeConfig, 'replicaset-controller')),
+    new StatefulSetController(caches, writer, new EventRecorder(options.kubeConfig, 'statefulset-controller')),
     new EndpointsController(caches, writer),
   ];
   await caches.start();

@@ -2,12 +2,15 @@
 // template with generateName `<rs>-` and a controller ownerReference, replacing pods that are
 // deleted or fail, removing the least useful pods first on scale-down (unscheduled, then not
 // running, then not ready, then the newest), and writing status (replicas, fullyLabeledReplicas,
-// readyReplicas, availableReplicas, observedGeneration). Leaves out adopting orphan pods and
+// readyReplicas, availableReplicas, observedGeneration). A pod create the API refuses (Pod Security,
+// quota) becomes a FailedCreate Warning event on the ReplicaSet and its ReplicaFailure condition,
+// cleared once creates succeed again. Leaves out adopting orphan pods and
 // releasing pods whose labels stop matching. Started by controllers/index.ts.
 import type { V1Pod, V1ReplicaSet, V1ReplicaSetStatus } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { Caches } from './caches.js';
 import { PodExpectations } from './expectations.js';
+import { apiErrorMessage, type EventRecorder } from './events.js';
 import { controllerRef, isControlledBy, isPodActive, isPodReady, keyOf, msUntilAvailable, ownerReferenceTo, splitKey, timeOf } from './pods.js';
 import { WorkQueue } from './work-queue.js';
 import type { Writer } from './writer.js';
@@ -23,6 +26,7 @@ export class ReplicaSetController {
   constructor(
     private readonly caches: Caches,
     private readonly writer: Writer,
+    private readonly events: EventRecorder,
   ) {
     this.queue = new WorkQueue('replicaset', (key) => this.reconcile(key));
     caches.replicaSets.onChange((rs) => this.queue.add(keyOf(rs)));
@@ -63,10 +67,15 @@ export class ReplicaSetController {
     const desired = rs.spec?.replicas ?? 1;
     const diff = active.length - desired;
     if (diff < 0) {
-      for (let i = 0; i < Math.min(-diff, MAX_BURST); i++) {
-        const created = await this.writer.createPod(namespace, podFromTemplate(rs));
-        log('-> %s: created pod %s', key, created.metadata?.name);
-        this.expectations.created(key, created);
+      try {
+        for (let i = 0; i < Math.min(-diff, MAX_BURST); i++) {
+          const created = await this.writer.createPod(namespace, podFromTemplate(rs));
+          log('-> %s: created pod %s', key, created.metadata?.name);
+          this.expectations.created(key, created);
+        }
+      } catch (error) {
+        await this.failedCreate(rs, apiErrorMessage(error));
+        throw error;
       }
     } else if (diff > 0) {
       for (const pod of active.sort(deletionOrder).slice(0, Math.min(diff, MAX_BURST))) {
@@ -75,6 +84,25 @@ export class ReplicaSetController {
         this.expectations.deleted(key, pod.metadata?.name ?? '');
       }
     }
+    await this.setReplicaFailure(rs, undefined);
+  }
+
+  /** A refused pod create, as the real controller reports it: a FailedCreate event and the ReplicaFailure condition. */
+  private async failedCreate(rs: V1ReplicaSet, message: string): Promise<void> {
+    log('!! %s/%s: cannot create pods: %s', rs.metadata?.namespace, rs.metadata?.name, message);
+    await this.events.warning({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: rs.metadata }, 'FailedCreate', `Error creating: ${message}`);
+    await this.setReplicaFailure(rs, message);
+  }
+
+  /** Sets (message) or clears (undefined) status condition ReplicaFailure/FailedCreate; writes only on a change. */
+  private async setReplicaFailure(rs: V1ReplicaSet, message: string | undefined): Promise<void> {
+    const conditions = rs.status?.conditions ?? [];
+    const current = conditions.find((c) => c.type === 'ReplicaFailure');
+    if (message === undefined ? !current : current) return;
+    const others = conditions.filter((c) => c.type !== 'ReplicaFailure');
+    const next = message === undefined ? others
+      : [...others, { type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message, lastTransitionTime: new Date() }];
+    await this.writer.patchStatus('replicasets', rs.metadata?.namespace ?? '', rs.metadata?.name ?? '', { conditions: next });
   }
 
   private async writeStatus(rs: V1ReplicaSet, active: V1Pod[]): Promise<void> {

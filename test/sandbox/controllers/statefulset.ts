@@ -11,6 +11,7 @@ import type { V1Pod, V1StatefulSet, V1StatefulSetStatus } from '@kubernetes/clie
 import createDebug from 'debug';
 import type { Caches } from './caches.js';
 import { PodExpectations } from './expectations.js';
+import { apiErrorMessage, type EventRecorder } from './events.js';
 import { controllerRef, isControlledBy, isPodActive, isPodAvailable, isPodReady, keyOf, ownerReferenceTo, splitKey } from './pods.js';
 import { templateHash } from './template-hash.js';
 import { WorkQueue } from './work-queue.js';
@@ -28,6 +29,7 @@ export class StatefulSetController {
   constructor(
     private readonly caches: Caches,
     private readonly writer: Writer,
+    private readonly events: EventRecorder,
   ) {
     this.queue = new WorkQueue('statefulset', (key) => this.reconcile(key));
     caches.statefulSets.onChange((sts) => this.queue.add(keyOf(sts)));
@@ -119,7 +121,12 @@ export class StatefulSetController {
       this.expectations.created(key, created);
     } catch (error) {
       // The old pod of that name is still terminating, or the cache lags: the next event retries.
-      if (!isConflict(error)) throw error;
+      if (isConflict(error)) return;
+      // Refused (Pod Security, quota): said as the real controller says it, then retried with back-off.
+      const message = apiErrorMessage(error);
+      await this.events.warning({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: sts.metadata }, 'FailedCreate',
+        `create Pod ${pod.metadata?.name} in StatefulSet ${sts.metadata?.name} failed error: ${message}`);
+      throw error;
     }
   }
 

@@ -4,8 +4,8 @@
 // (container-runner.ts), and keeps the pod's status (phase, IPs, conditions, container statuses)
 // current through the status subresource, coalescing bursts of changes into one patch.
 // stop() kills the processes (SIGTERM, then SIGKILL after the grace period) and only then removes
-// the network and the pod dir. Leaves out ephemeral
-// containers, resize and pod-level security. Used by the kubelet.
+// the network and the pod dir. Processes run as the securityContext's user (run-as-user.ts).
+// Leaves out ephemeral containers, resize, capabilities and seccomp. Used by the kubelet.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
@@ -16,6 +16,7 @@ import { writePodEtc, type NodeNetwork } from './network.js';
 import { buildContainerEnv, ContainerConfigError, expandVars, type EnvSources } from './pod-env.js';
 import { containerMounts, writeMountsFile, writePodVolumes, type VolumeSources } from './pod-volumes.js';
 import type { ProbeTarget } from './probes.js';
+import { runAsOf, runAsPrefix } from './run-as-user.js';
 
 const log = debug('tp:sandbox:kubelet');
 const CONFIG_RETRY_MS = 1000;
@@ -126,7 +127,8 @@ export class PodWorker {
       if (container.name === this.firstContainer()) writeMountsFile(join(this.podDir, 'mounts'), mounts);
       const program = resolveImage(this.deps.images, container.image ?? '')!;
       const expand = (list: string[] | undefined): string[] | undefined => list?.map((s) => expandVars(s, env));
-      launch = { env, argv: containerArgv(program, expand(container.command), expand(container.args)) };
+      const user = runAsPrefix(runAsOf(this.pod, container));
+      launch = { env, argv: [...user, ...containerArgv(program, expand(container.command), expand(container.args))] };
     });
     if (!launch || this.stopped) return undefined;
     const runner = new ContainerRunner({

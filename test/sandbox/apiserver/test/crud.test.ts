@@ -132,7 +132,7 @@ test('errors carry upstream Status shapes: 404, 409 AlreadyExists, 422 with caus
   t.is(denied.code, 401, 'client-node drops 401 bodies; the raw-request test checks the Status');
 });
 
-test('raw requests: missing token is 401, bad JSON is 400, unknown patch type is 415, wrong method is 405', async (t) => {
+test('raw requests: missing token is 403 for system:anonymous, bad JSON is 400, unknown patch type is 415, wrong method is 405', async (t) => {
   const ca = cluster.caCert;
   const request = async (method: string, path: string, init: { body?: string; type?: string; token?: string | null } = {}): Promise<{ status: number; body: Record<string, unknown> }> => {
     const { request: httpsRequest } = await import('node:https');
@@ -148,7 +148,7 @@ test('raw requests: missing token is 401, bad JSON is 400, unknown patch type is
       req.end(init.body);
     });
   };
-  t.like(await request('GET', '/api/v1/pods', { token: null }), { status: 401, body: { kind: 'Status', reason: 'Unauthorized' } });
+  t.like(await request('GET', '/api/v1/pods', { token: null }), { status: 403, body: { kind: 'Status', reason: 'Forbidden' } });
   t.like(await request('POST', '/api/v1/namespaces/default/configmaps', { body: '{not json' }), { status: 400, body: { reason: 'BadRequest' } });
   await request('POST', '/api/v1/namespaces/default/configmaps', { body: JSON.stringify({ metadata: { name: 'raw' } }) });
   t.like(await request('PATCH', '/api/v1/namespaces/default/configmaps/raw', { body: '{}', type: 'text/plain' }), { status: 415, body: { reason: 'UnsupportedMediaType' } });
