@@ -33,7 +33,8 @@ interface Harness {
 }
 
 async function start(t: { teardown(fn: () => unknown): void }, options: { handoverWaitMs?: number } = {}): Promise<Harness> {
-  const echo = createServer((socket) => socket.pipe(socket));
+  // An aborted pipe resets the echo's side too: a reset is the echo's to ignore, not the test's.
+  const echo = createServer((socket) => socket.on('error', () => socket.destroy()).pipe(socket));
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   t.teardown(() => echo.close());
   const echoPort = (echo.address() as AddressInfo).port;
