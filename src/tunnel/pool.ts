@@ -178,10 +178,12 @@ export class SessionPool {
     }
     const limit = live.reduce((sum, session) => sum + session.maxStreams, 0);
     const cause = this.lastError ? `; connecting another failed: ${this.lastError.message}` : '';
+    // Below maxSessions, what stopped the pool is a failed connect, not the limit.
+    const reason = this.lastError && live.length < this.maxSessions ? 'unreachable' : 'limit';
     return new TunnelError(
       'TUNNEL_ERR_LIMIT',
       `all ${live.length} tunnel sessions are full (${this.openStreamCount} streams of ${limit}; at most ${this.maxSessions} sessions)${cause}`,
-      { reason: 'limit', cause: this.lastError ?? undefined },
+      { reason, cause: this.lastError ?? undefined },
     );
   }
 

@@ -172,3 +172,22 @@ async function openQuiet(pool: SessionPool, port: number): Promise<TunnelStream>
   stream.on('error', () => {});
   return stream;
 }
+
+test('when a full pool cannot connect another session, open() says why and does not blame the limit', async (t) => {
+  let connects = 0;
+  const pool = new SessionPool({
+    size: 1,
+    maxSessions: 4,
+    connect: () => {
+      if (++connects > 1) return Promise.reject(new Error('the manager is gone'));
+      const { client, server } = memorySessions({ maxStreams: 2 });
+      acceptEcho(server);
+      return Promise.resolve(client);
+    },
+  });
+  t.teardown(() => pool.destroy());
+  await pool.start();
+  await Promise.all([openQuiet(pool, 1), openQuiet(pool, 2)]);
+  const error = await t.throwsAsync(pool.open({ host: 'h', port: 3 }), { code: 'TUNNEL_ERR_LIMIT', message: /connecting another failed: the manager is gone/ });
+  t.is((error as TunnelError).reason, 'unreachable');
+});
