@@ -5,7 +5,6 @@ or an HTTP proxy (absolute-form), ends it one way and prints one JSON line: body
 SHA-256, and how the connection ended ("end" for a FIN, "reset" for ECONNRESET).
 
 usage: client.py VIA HOST PORT ENDING [ARGS]
-  CLOSE_HEADER (environment), if set, is one more request header line ("x-dev: me").
   VIA     direct | socks5:PORT | connect:PORT | http:PORT (proxies on 127.0.0.1)
   ENDING  big N RATE     GET /big/N, read at RATE bytes/s; the server ends first
           get-shut N     GET /big/N, shut our write side at once, then read it all
@@ -13,6 +12,8 @@ usage: client.py VIA HOST PORT ENDING [ARGS]
           reset N        GET /reset/N; the server resets part way
           hold ID        GET /hold/ID, wait for "ready", reset; then ask /outcome/ID what the
                          server saw (the answer is in "outcome")
+CLOSE_HEADER in the environment, if set, is one more request header line ("x-close: me").
+Python reads with recv(), so an RST is always ECONNRESET here (libuv may report it as an end).
 """
 import hashlib
 import json

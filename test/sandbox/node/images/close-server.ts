@@ -116,10 +116,15 @@ function serve(socket: net.Socket, requestLine: string, rest: Buffer, outcomes: 
       outcomes.delete(arg);
       socket.removeAllListeners('error');
       socket.on('error', () => outcomes.set(arg, 'reset'));
-      socket.once('end', () => {
-        outcomes.set(arg, 'end');
-        socket.end();
-      });
+      // libuv reports an RST that comes with unread bytes as an end: a zero-length write fails
+      // with ECONNRESET on a reset socket (the 'error' above records it), works after a FIN.
+      socket.once('end', () =>
+        socket.write(Buffer.alloc(0), (error) => {
+          if (error) return;
+          outcomes.set(arg, 'end');
+          socket.end();
+        }),
+      );
       socket.write(head() + 'ready\n');
       return void socket.resume();
     case 'outcome': {
