@@ -38,6 +38,9 @@ import { waitForServicePath } from './service-path.js';
 const log = logger('tp:manager:intercepts');
 /** How long a leave waits for the agents to confirm they dropped the intercept. */
 const LEAVE_CONFIRM_MS = 10_000;
+/** After the rollout: for the Service's endpoints and kube-proxy to follow, then for the agents to apply it. */
+const PATH_TIMEOUT_MS = 60_000;
+const APPLY_TIMEOUT_MS = 30_000;
 
 export interface InterceptServiceOptions {
   kc: KubeConfig;
@@ -158,9 +161,10 @@ export class InterceptService {
     }, { held: true });
     try {
       const { changed } = await this.injector.ensureAgent(prepared, progress, timeoutMs);
-      await this.waitForAgentPath(prepared, changed, progress, timeoutMs);
+      // The daemon gives a create 300 s: the rollout (with old pods' grace periods) takes the most.
+      await this.waitForAgentPath(prepared, changed, progress, Math.min(timeoutMs, PATH_TIMEOUT_MS));
       this.registry.release(info.id);
-      const active = await this.registry.waitActive(info.id, timeoutMs);
+      const active = await this.registry.waitActive(info.id, Math.min(timeoutMs, APPLY_TIMEOUT_MS));
       const agent = this.registry.agentsOf(workloadKey(info.workload))[0];
       const environment = { ...agent?.hello.environment, TP_INTERCEPT_ID: info.id, TP_CONTAINER: info.container, TP_POD_IP: agent?.hello.podIp ?? '' };
       log.info('-> %s active for %s', info.name, who.client);

@@ -51,7 +51,7 @@ test.serial('a UDP service answers through the ClusterIP', async (t) => {
   const server = await startSocat(c.netns, 'UDP-RECVFROM:5353,fork', 'SYSTEM:echo udp-c');
   t.teardown(() => { server.kill('SIGKILL'); });
   await network.syncServices([{ clusterIP: '198.19.0.21', port: 53, protocol: 'UDP', endpoints: [{ ip: c.ip, port: 5353 }] }]);
-  t.is((await inNetns(d.netns, ['socat', '-T2', '-', 'UDP:198.19.0.21:53'], 'hi\n')).trim(), 'udp-c');
+  t.is((await inNetns(d.netns, ['socat', '-T5', '-', 'UDP:198.19.0.21:53'], 'hi\n')).trim(), 'udp-c');
 });
 
 test.serial('a ClusterIP port without endpoints is refused at once', async (t) => {
