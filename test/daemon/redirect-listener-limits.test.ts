@@ -12,7 +12,8 @@ const table = createRoutingTable({ serviceCidrs: ['198.51.100.0/24'] });
 const ECHO_TARGET = { host: '198.51.100.7', port: 7 };
 
 async function start(t: ExecutionContext, options: Partial<RedirectListenerOptions>): Promise<{ redirectPort: number; handoverPort: number }> {
-  const echo = createServer((socket) => socket.pipe(socket));
+  // A connection the listener aborts is reset, which the echo side sees as ECONNRESET.
+  const echo = createServer((socket) => socket.on('error', () => undefined).pipe(socket));
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   t.teardown(() => echo.close());
   const echoPort = (echo.address() as AddressInfo).port;
