@@ -47,10 +47,14 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
  * and the end counts as a FIN.
  */
 export function onPeerEnd(side: Duplex, onFin: () => void): void {
-  side.once('end', () => {
+  const ended = (): void => {
     if (!(side instanceof Socket) || !side.writable) return onFin();
     side.write(NOTHING, (error) => {
       if (!error) onFin();
     });
-  });
+  };
+  // A socket handed over after its FIN was read (an HTTP upgrade whose client sent its request
+  // and shut its side at once) has emitted 'end' already.
+  if (side.readableEnded) process.nextTick(ended);
+  else side.once('end', ended);
 }
