@@ -40,6 +40,10 @@ test.before(async () => {
     await kubectl(['rollout', 'status', `deployment/${name}`, '--timeout=60s'], { timeoutMs: 70_000 });
   }
   await kubectl(['wait', '--for=condition=Ready', `pod/${CLIENT}`, '--timeout=30s']);
+  // kube-proxy follows the Endpoints a moment after the rollout, as on a real node.
+  for (const target of ['hello.default:80', 'tls-echo.default:443', 'tcp-echo.default:9000']) {
+    await waitFor(`${target} to take connections`, async () => (await execInPod(CLIENT, ['socat', '-T1', '/dev/null', `TCP:${target},connect-timeout=1`])).code === 0);
+  }
 });
 
 test.serial('a pod reaches the hello service by its namespaced and its short name', async (t) => {
