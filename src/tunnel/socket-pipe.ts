@@ -47,10 +47,14 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
  * and the end counts as a FIN.
  */
 export function onPeerEnd(side: Duplex, onFin: () => void): void {
-  side.once('end', () => {
+  const ended = (): void => {
     if (!(side instanceof Socket) || !side.writable) return onFin();
     side.write(NOTHING, (error) => {
       if (!error) onFin();
     });
-  });
+  };
+  // Node emits 'end' even on a paused socket once its FIN is read and nothing is buffered: a
+  // socket handed over after that (a connection closed before its stream opened) ended already.
+  if (side.readableEnded) process.nextTick(ended);
+  else side.once('end', ended);
 }
