@@ -53,8 +53,9 @@ export function onPeerEnd(side: Duplex, onFin: () => void): void {
       if (!error) onFin();
     });
   };
-  // A socket handed over after its FIN was read (an HTTP upgrade whose client sent its request
-  // and shut its side at once) has emitted 'end' already.
+  // Node emits 'end' even on a paused socket once its FIN is read and nothing is buffered: a
+  // socket handed over after that (a connection closed before its stream opened, an HTTP upgrade
+  // whose client sent its request and shut its side at once) ended already.
   if (side.readableEnded) process.nextTick(ended);
   else side.once('end', ended);
 }

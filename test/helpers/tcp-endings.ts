@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 
 /** A relay listening on a port that carries each connection on to `originPort`. */
-export type MakeRelay = (t: ExecutionContext, originPort: number) => Promise<number>;
+export type MakeRelay = (t: ExecutionContext, originPort: number, options?: { delayMs?: number }) => Promise<number>;
 
 const BIG = 8 * 1024 * 1024;
 const UPLOAD = 1024 * 1024;
@@ -79,6 +79,19 @@ export function tcpEndings(title: string, makeRelay: MakeRelay): void {
     t.is(ended, 'end');
     t.is(data.length, BIG);
     t.is(sha(data), sha(answer));
+  });
+
+  test(`${title}: a client that half-closes at once, before the relay pipes it, still gets the answer`, async (t) => {
+    const origin = await listen(t, (socket) => {
+      void read(socket).then(({ data }) => socket.end(`got ${data.length}`));
+    }, true);
+    const client = dial(await makeRelay(t, origin, { delayMs: 200 }));
+    // Nothing sent: Node emits 'end' on the relay's paused socket before the pipe is attached.
+    // (A relay that waits must listen half-open: nothing can keep a socket open before it has it.)
+    client.end();
+    const { data, ended } = await read(client);
+    t.is(ended, 'end');
+    t.is(data.toString(), 'got 0');
   });
 
   test(`${title}: the server resets; the client sees ECONNRESET, not an end`, async (t) => {

@@ -120,6 +120,8 @@ test('close() waits for an open CONNECT tunnel then destroys it; close and destr
   const { port } = await proxy.listen();
   const socket = await connectTcp({ host: '127.0.0.1', port });
   socket.on('error', () => undefined);
+  // connectTcp's sockets are half-open; this client closes when the proxy does, as curl would.
+  socket.on('end', () => socket.end());
   socket.write('CONNECT web:80 HTTP/1.1\r\nHost: web:80\r\n\r\n');
   await new Promise((resolve) => socket.once('data', resolve));
   const closed = new Promise((resolve) => socket.once('close', resolve));

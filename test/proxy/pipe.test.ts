@@ -9,9 +9,11 @@ import { tcpEndings, type MakeRelay } from '../helpers/tcp-endings.js';
 import { memorySessions } from '../tunnel/helpers.js';
 
 function relayWith(upstreamFor: (t: Parameters<MakeRelay>[0], originPort: number) => Promise<Duplex>): MakeRelay {
-  return async (t, originPort) => {
-    const relay = net.createServer((socket) => {
-      void upstreamFor(t, originPort).then((upstream) => pipeBothWays(socket, upstream, () => undefined), () => socket.resetAndDestroy());
+  return async (t, originPort, { delayMs = 0 } = {}) => {
+    const relay = net.createServer({ allowHalfOpen: delayMs > 0 }, (socket) => {
+      socket.pause();
+      const pipe = () => void upstreamFor(t, originPort).then((upstream) => pipeBothWays(socket, upstream, () => undefined), () => socket.resetAndDestroy());
+      setTimeout(pipe, delayMs);
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     t.teardown(() => relay.close());

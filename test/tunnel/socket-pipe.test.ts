@@ -7,12 +7,14 @@ import { pipeSocket } from '../../src/tunnel/socket-pipe.js';
 import { tcpEndings } from '../helpers/tcp-endings.js';
 import { memorySessions } from './helpers.js';
 
-tcpEndings('pipeSocket', async (t, originPort) => {
+tcpEndings('pipeSocket', async (t, originPort, { delayMs = 0 } = {}) => {
   const { client, server } = memorySessions();
   t.teardown(() => client.destroy());
   server.on('stream', (open) => void acceptByDialing(open, { dial: (host, port) => net.connect({ host, port }) }));
-  const relay = net.createServer((socket) => {
-    void client.open({ host: '127.0.0.1', port: originPort }).then((stream) => pipeSocket(stream, socket), () => socket.resetAndDestroy());
+  const relay = net.createServer({ allowHalfOpen: delayMs > 0 }, (socket) => {
+    socket.pause();
+    const pipe = () => void client.open({ host: '127.0.0.1', port: originPort }).then((stream) => pipeSocket(stream, socket), () => socket.resetAndDestroy());
+    setTimeout(pipe, delayMs);
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
   t.teardown(() => relay.close());
