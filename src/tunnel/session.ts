@@ -1,26 +1,27 @@
 // Session: many TunnelStreams multiplexed over one Transport. It parses frames, enforces stream
-// states and limits (a peer that breaks the protocol gets this session closed with a protocol
-// error; the process and other sessions live on), batches outgoing frames (frame-writer.ts),
-// holds writers while the transport is over its high-water mark, keeps the peer alive with pings
-// (RTT in stats()), drains on go-away, and carries the control channel. Either side may open
-// streams. Used by the daemon, the manager and the agent alike. It never emits 'error': its end
-// is the 'close' event. Logs under `tp:tunnel`: `->` sent, `<-` received, `!!` failed, then the
-// session id and stream id.
+// states (a peer that breaks the protocol gets this session closed with a protocol error; the
+// process and other sessions live on), batches outgoing frames (frame-writer.ts), holds writers
+// while the transport is over its high-water mark, keeps the peer alive with pings (RTT in
+// stats()), drains on go-away, and carries the control channel. Either side may open streams; how
+// opens are sent, answered, limited and timed out is left to stream-opener.ts. Used by the daemon,
+// the manager and the agent alike. It never emits 'error': its end is the 'close' event. Logs
+// under `tp:tunnel`: `->` sent, `<-` received, `!!` failed, then the session id and stream id.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { logger } from '../log/logger.js';
 import { ControlChannel, type ControlEvent, type RpcHandler } from './control-channel.js';
-import { OpenError, TunnelError } from './errors.js';
+import { TunnelError } from './errors.js';
 import { encodeFrame, encodeHeader } from './frame-encoder.js';
 import { FrameDecoder } from './frame-decoder.js';
 import type { Frame } from './frame.js';
 import { FrameWriter } from './frame-writer.js';
-import { IncomingOpen, type OpenRequest } from './incoming-open.js';
+import type { IncomingOpen, OpenRequest } from './incoming-open.js';
 import { Keepalive } from './keepalive.js';
-import { Defaults, FRAME_HEADER_BYTES, FrameType, Limits, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
+import { Defaults, FRAME_HEADER_BYTES, FrameType, PING_PAYLOAD_BYTES, PROTOCOL_VERSION, type ErrorCodeName, type Role } from './protocol.js';
 
 export type { SessionOptions, SessionStats } from './session-options.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions, type SessionStats } from './session-options.js';
+import { StreamOpener } from './stream-opener.js';
 import { StreamTracker } from './stream-tracker.js';
 import { TunnelStream, type StreamHost } from './stream.js';
 import type { Transport } from './transport.js';
@@ -43,15 +44,6 @@ export interface SessionEvents {
   close: [error?: TunnelError];
 }
 
-interface PendingOpen {
-  request: OpenRequest;
-  /** The receive window announced in our OPEN, reserved from the budget. */
-  window: number;
-  resolve(stream: TunnelStream): void;
-  reject(error: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   readonly id: string;
   readonly role: Role;
@@ -68,11 +60,9 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   private readonly tracker: StreamTracker;
   private readonly control: ControlChannel;
   private readonly streams = new Map<number, TunnelStream>();
-  private readonly pendingOpens = new Map<number, PendingOpen>();
-  private readonly incomingOpens = new Map<number, IncomingOpen>();
+  private readonly opens: StreamOpener;
   private readonly writer: FrameWriter;
   private readonly keepalive: Keepalive;
-  private nextStreamId: number;
   private readonly budget: WindowBudget;
   private helloReceived = false;
   private draining = false;
@@ -95,11 +85,27 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.maxStreams = this.options.maxStreams;
     this.maxPendingOpens = this.options.maxPendingOpens;
     this.budget = new WindowBudget(this.options.maxSessionBuffer);
-    this.nextStreamId = this.role === 'client' ? 1 : 2;
     this.transport = transport;
     this.writer = new FrameWriter(transport, this.options.maxMessageBytes, this.options.transportHighWater);
     this.decoder = new FrameDecoder({ maxFramePayload: this.options.maxFramePayload });
     this.tracker = new StreamTracker(this.role);
+    this.opens = new StreamOpener({
+      id: this.id,
+      options: this.options,
+      host: this,
+      tracker: this.tracker,
+      budget: this.budget,
+      closedWith: () => this.destroyedWith,
+      draining: () => this.draining,
+      peerDraining: () => this.peerDraining,
+      streamCount: () => this.streams.size,
+      sendFrame: (frame) => this.sendFrame(frame),
+      enqueue: (bytes) => this.writer.enqueue(bytes),
+      started: (stream) => this.streams.set(stream.id, stream),
+      ended: () => this.emit('stream-closed'),
+      accepting: () => this.listenerCount('stream') > 0,
+      offer: (open) => this.emit('stream', open),
+    });
     this.control = new ControlChannel(
       (message) => this.sendControl(message),
       (event: ControlEvent) => this.emit('control', event),
@@ -130,12 +136,12 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   }
 
   get openStreamCount(): number {
-    return this.streams.size + this.pendingOpens.size;
+    return this.streams.size + this.opens.pendingCount;
   }
 
   /** Our opens awaiting the peer's answer. */
   get pendingOpenCount(): number {
-    return this.pendingOpens.size;
+    return this.opens.pendingCount;
   }
 
   stats(): SessionStats {
@@ -144,7 +150,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     return {
       id: this.id,
       openStreams: this.streams.size,
-      pendingOpens: this.pendingOpens.size + this.incomingOpens.size,
+      pendingOpens: this.opens.pendingCount + this.opens.incomingCount,
       bytesIn: this.bytesIn,
       bytesOut: this.writer.bytesSent,
       rttMs: this.keepalive.rttMs,
@@ -156,52 +162,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
 
   /** Opens a stream to host:port on the peer's side; rejects with OpenError (reason refused, dns…). */
   open(request: OpenRequest, options: { timeoutMs?: number } = {}): Promise<TunnelStream> {
-    if (this.destroyedWith) return Promise.reject(this.destroyedWith);
-    if (this.draining || this.peerDraining) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_GOING_AWAY', `session ${this.id} is draining and opens no new streams`, { reason: 'going-away' }));
-    }
-    if (this.openStreamCount >= this.maxStreams) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} is at its limit of ${this.maxStreams} streams`, { reason: 'limit' }));
-    }
-    if (this.pendingOpens.size >= this.maxPendingOpens) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} has ${this.maxPendingOpens} opens awaiting an answer`, { reason: 'limit' }));
-    }
-    const streamId = this.nextStreamId;
-    if (streamId > Limits.MAX_STREAM_ID) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${this.id} has used all its stream ids; open a new session`, { reason: 'limit' }));
-    }
-    const window = this.budget.reserveInitial(this.options.initialWindow);
-    const frame: Frame = {
-      kind: 'open',
-      streamId,
-      window,
-      host: request.host,
-      port: request.port,
-      metadata: request.metadata ?? {},
-    };
-    let bytes: Buffer;
-    try {
-      bytes = encodeFrame(frame);
-    } catch (error) {
-      this.budget.release(window);
-      return Promise.reject(error);
-    }
-    this.nextStreamId += 2;
-    this.tracker.openedByUs(streamId);
-    const timeoutMs = options.timeoutMs ?? this.options.openTimeoutMs;
-    return new Promise<TunnelStream>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingOpens.delete(streamId);
-        this.budget.release(window);
-        this.tracker.closed(streamId, false);
-        this.sendFrame({ kind: 'reset', streamId, code: 'cancel', message: 'open timed out' });
-        reject(new OpenError('timeout', `opening ${request.host}:${request.port} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      timer.unref();
-      this.pendingOpens.set(streamId, { request, window, resolve, reject, timer });
-      log('%s -> open %d %s:%d', this.id, streamId, request.host, request.port);
-      this.writer.enqueue(bytes);
-    });
+    return this.opens.open(request, options.timeoutMs);
   }
 
   /** Sends a one-way control message; the peer gets a 'control' event { type, body }. */
@@ -234,7 +195,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       const timer = setTimeout(() => this.destroy(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', 'close timed out with streams still open')), this.options.closeTimeoutMs);
       timer.unref();
       const check = (): void => {
-        if (this.destroyedWith || this.openStreamCount + this.incomingOpens.size === 0) {
+        if (this.destroyedWith || this.openStreamCount + this.opens.incomingCount === 0) {
           clearTimeout(timer);
           this.off('stream-closed', check);
           this.destroy();
@@ -258,13 +219,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.writer.stop();
     const streamError = reason.code === 'TUNNEL_ERR_PROTOCOL' || reason.code === 'TUNNEL_ERR_PEER_TIMEOUT' ? reason : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', reason.message, { cause: reason });
     for (const stream of [...this.streams.values()]) stream.abort(streamError, false);
-    for (const pending of this.pendingOpens.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(streamError);
-    }
-    this.pendingOpens.clear();
-    for (const open of this.incomingOpens.values()) open.cancel(streamError);
-    this.incomingOpens.clear();
+    this.opens.destroy(streamError);
     this.control.close(streamError);
     this.transport.close(error);
     this.emit('close', error ? reason : undefined);
@@ -317,24 +272,11 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   // ---- IncomingOpenHost ----
 
   acceptOpen(open: IncomingOpen): TunnelStream {
-    this.incomingOpens.delete(open.streamId);
-    if (this.destroyedWith) throw this.destroyedWith;
-    const info = { id: open.streamId, host: open.host, port: open.port, metadata: open.metadata, direction: 'incoming' as const };
-    const window = this.budget.reserveInitial(this.options.initialWindow);
-    const stream = new TunnelStream(this, info, open.peerWindow, window);
-    this.streams.set(open.streamId, stream);
-    log('%s -> open-ok %d', this.id, open.streamId);
-    this.sendFrame({ kind: 'open-ok', streamId: open.streamId, window });
-    return stream;
+    return this.opens.accept(open);
   }
 
   rejectOpen(open: IncomingOpen, code: ErrorCodeName, message: string): void {
-    this.incomingOpens.delete(open.streamId);
-    this.tracker.closed(open.streamId, true);
-    if (this.destroyedWith) return;
-    log('%s -> open-error %d %s', this.id, open.streamId, code);
-    this.sendFrame({ kind: 'open-error', streamId: open.streamId, code, message });
-    this.emit('stream-closed');
+    this.opens.reject(open, code, message);
   }
 
   // ---- sending ----
@@ -404,71 +346,22 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
         this.control.receive(frame.message);
         return;
       case 'open':
-        this.onOpen(frame);
+        this.opens.onOpen(frame);
         return;
       case 'open-ok':
       case 'open-error':
-        this.onOpenAnswer(frame);
+        this.opens.onOpenAnswer(frame);
         return;
       default:
         this.onStreamFrame(frame);
     }
   }
 
-  private onOpen(frame: Extract<Frame, { kind: 'open' }>): void {
-    this.tracker.peerOpened(frame.streamId);
-    log('%s <- open %d %s:%d', this.id, frame.streamId, frame.host, frame.port);
-    const refuse = (code: ErrorCodeName, message: string): void => {
-      this.tracker.closed(frame.streamId, true);
-      this.sendFrame({ kind: 'open-error', streamId: frame.streamId, code, message });
-    };
-    if (this.draining) return refuse('going-away', 'the session is draining');
-    if (this.streams.size + this.incomingOpens.size >= this.maxStreams) return refuse('limit', `this side's limit of ${this.maxStreams} streams per tunnel is reached`);
-    if (this.incomingOpens.size >= this.maxPendingOpens) return refuse('limit', `this side already has ${this.maxPendingOpens} opens awaiting an answer on this tunnel`);
-    if (this.listenerCount('stream') === 0) return refuse('refused', 'this side accepts no streams');
-    const open = new IncomingOpen(this, frame.streamId, frame.host, frame.port, frame.metadata, frame.window);
-    this.incomingOpens.set(frame.streamId, open);
-    this.emit('stream', open);
-  }
-
-  private onOpenAnswer(frame: Extract<Frame, { kind: 'open-ok' | 'open-error' }>): void {
-    const pending = this.pendingOpens.get(frame.streamId);
-    if (!pending) {
-      this.tracker.checkLateFrame(frame.streamId, frame.kind);
-      return;
-    }
-    this.pendingOpens.delete(frame.streamId);
-    clearTimeout(pending.timer);
-    const { host, port } = pending.request;
-    if (frame.kind === 'open-error') {
-      log('%s <- open-error %d %s %s', this.id, frame.streamId, frame.code, frame.message);
-      this.tracker.closed(frame.streamId, true);
-      this.budget.release(pending.window);
-      pending.reject(new OpenError(frame.code, `opening ${host}:${port} failed (${frame.code}): ${frame.message}`));
-      this.emit('stream-closed');
-      return;
-    }
-    log('%s <- open-ok %d', this.id, frame.streamId);
-    const info = { id: frame.streamId, host, port, metadata: pending.request.metadata ?? {}, direction: 'outgoing' as const };
-    const stream = new TunnelStream(this, info, frame.window, pending.window);
-    this.streams.set(frame.streamId, stream);
-    pending.resolve(stream);
-  }
-
   private onStreamFrame(frame: Extract<Frame, { kind: 'data' | 'window' | 'fin' | 'reset' }>): void {
     const stream = this.streams.get(frame.streamId);
     if (!stream) {
-      if (frame.kind === 'reset') {
-        const incoming = this.incomingOpens.get(frame.streamId);
-        if (incoming) {
-          this.incomingOpens.delete(frame.streamId);
-          this.tracker.closed(frame.streamId, true);
-          incoming.cancel(new TunnelError('TUNNEL_ERR_STREAM_RESET', `the opener cancelled: ${frame.message}`, { reason: frame.code }));
-          this.emit('stream-closed');
-          return;
-        }
-      }
-      this.tracker.checkLateFrame(frame.streamId, frame.kind, this.pendingOpens.has(frame.streamId) || this.incomingOpens.has(frame.streamId));
+      if (frame.kind === 'reset' && this.opens.onCancel(frame)) return;
+      this.tracker.checkLateFrame(frame.streamId, frame.kind, this.opens.awaiting(frame.streamId));
       return;
     }
     switch (frame.kind) {
