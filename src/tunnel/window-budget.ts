@@ -3,7 +3,7 @@
 // the budget lasts and with MIN_WINDOW after that (so it can always make progress), and a bulk
 // stream's window only grows while there is budget left. So a session never holds more unread
 // bytes than `total + streams × MIN_WINDOW`, however many streams are open. Credit is a promise,
-// not an allocation: an idle stream costs no buffer memory. Used by session.ts only.
+// not an allocation: an idle stream costs no buffer memory. Used by session.ts and stream-opener.ts.
 import { Defaults } from './protocol.js';
 
 export class WindowBudget {
