@@ -19,11 +19,19 @@ export interface InterceptEnv {
   newLaptop(name: string): Laptop;
 }
 
-export async function setUpNamespace(namespace: string): Promise<InterceptEnv> {
+export function setUpNamespace(namespace: string): Promise<InterceptEnv> {
+  return setUpWorkloads(namespace, 'test/e2e/intercept/fixtures/workloads.yaml.tmpl', ['web', 'webnum', 'envapp', 'raw']);
+}
+
+/**
+ * The namespace with the workloads of `template` (a manifest with NAMESPACE for its name, relative
+ * to the checkout), rolled out along with the `client` pod, and a traffic-manager of its own.
+ */
+export async function setUpWorkloads(namespace: string, template: string, workloads: string[]): Promise<InterceptEnv> {
   const managerNamespace = `${namespace}-mgr`;
-  const manifests = readFileSync(join(CHECKOUT, 'test/e2e/intercept/fixtures/workloads.yaml.tmpl'), 'utf8').replaceAll('NAMESPACE', namespace);
+  const manifests = readFileSync(join(CHECKOUT, template), 'utf8').replaceAll('NAMESPACE', namespace);
   await kubectl(['apply', '-f', '-'], { input: manifests });
-  for (const name of ['web', 'webnum', 'envapp', 'raw']) await kubectl(['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
+  for (const name of workloads) await kubectl(['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
   await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s'], { timeoutMs: 70_000 });
   const installer = newLaptop(`${namespace}-install`);
   try {
