@@ -61,6 +61,35 @@ export async function tearDownNamespace(env: InterceptEnv | undefined): Promise<
   await kubectl(['delete', 'namespace', env.namespace, env.managerNamespace, '--wait=false', '--ignore-not-found']).catch(() => undefined);
 }
 
+/** A test file's namespace and manager, one laptop connected to it, and that laptop's local server. */
+export interface ConnectedLaptop {
+  env: InterceptEnv;
+  laptop: Laptop;
+  server: LocalServer;
+}
+
+/** setUpNamespace, then laptop `name` with a local server labelled `name`, connected to the namespace. */
+export async function connectLaptop(namespace: string, name: string): Promise<ConnectedLaptop> {
+  const env = await setUpNamespace(namespace);
+  const laptop = env.newLaptop(name);
+  let server: LocalServer | undefined;
+  try {
+    server = await localServer(name);
+    await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
+    return { env, laptop, server };
+  } catch (error) {
+    await disconnectLaptop({ env, laptop, server });
+    throw error;
+  }
+}
+
+/** Undoes connectLaptop, also when it (or a test.before around it) stopped half-way. */
+export async function disconnectLaptop(connected: Partial<ConnectedLaptop>): Promise<void> {
+  await connected.laptop?.cleanup();
+  await connected.server?.close();
+  await tearDownNamespace(connected.env);
+}
+
 export interface LocalServer {
   port: number;
   requests: IncomingMessage[];
