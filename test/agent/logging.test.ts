@@ -1,18 +1,11 @@
 import test from 'ava';
-import { currentLogLevel, setLogLevel, setLogSink } from '../../src/log/logger.js';
+import { captureLogs } from '../helpers/capture-logs.js';
 import { startAgentRig } from './helpers/agent.js';
 import { AGENT_TOKEN } from './helpers/fake-manager.js';
 import { get, startNamedHttpServer } from './helpers/servers.js';
 
 test('logs follow a connection by id and name environment keys but never values or the token', async (t) => {
-  const lines: string[] = [];
-  const level = currentLogLevel();
-  setLogLevel('debug');
-  const previous = setLogSink((line) => void lines.push(line));
-  t.teardown(() => {
-    setLogSink(previous);
-    setLogLevel(level);
-  });
+  const lines = captureLogs(t);
   const app = await startNamedHttpServer(t, 'app');
   const laptop = await startNamedHttpServer(t, 'laptop');
   const { manager, agentPorts } = await startAgentRig(t, [app.port], { environment: { DATABASE_PASSWORD: 'hunter2-secret-value' } });

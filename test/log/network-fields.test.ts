@@ -4,20 +4,13 @@
 import { once } from 'node:events';
 import { connect, type AddressInfo } from 'node:net';
 import test from 'ava';
-import { currentLogLevel, setLogLevel, setLogSink } from '../../src/log/logger.js';
 import { SocksServer } from '../../src/proxy/socks-server.js';
+import { captureLogs } from '../helpers/capture-logs.js';
 
 const FORGED = 'x\r\n2026-01-01T00:00:00.000Z INFO  tp:daemon connected: forged\x1b[2J\x1b]0;title\x07\u202e';
 
 test('a SOCKS5 host name with CR, LF, ESC and bidi controls cannot forge a log line', async (t) => {
-  const lines: string[] = [];
-  const level = currentLogLevel();
-  setLogLevel('debug');
-  const previous = setLogSink((line) => void lines.push(line));
-  t.teardown(() => {
-    setLogSink(previous);
-    setLogLevel(level);
-  });
+  const lines = captureLogs(t);
   const server = new SocksServer({
     host: '127.0.0.1',
     route: () => ({ via: 'direct', reason: 'test' }),

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { connectTcp, type Dial, type DialContext, type DialTarget } from '../../src/proxy/dial.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 export interface LabelledServer {
   port: number;
@@ -126,4 +127,15 @@ export async function openConnection(t: ExecutionContext, port: number): Promise
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   return socket;
+}
+
+/**
+ * Closes `held` (a connection filling the server's cap) and retries `request` until it is served:
+ * the listener sees the close a moment after the client does. Returns what `request` gave.
+ */
+export async function servedOnceClosed<T>(held: Socket, request: () => Promise<T>): Promise<T> {
+  const closed = new Promise((resolve) => held.once('close', resolve));
+  held.destroy();
+  await closed;
+  return waitFor('a free connection slot', request, 10_000, 100);
 }

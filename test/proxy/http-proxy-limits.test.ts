@@ -4,7 +4,7 @@ import { HttpProxyServer, type HttpProxyServerOptions } from '../../src/proxy/ht
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
 import { execAsUser } from '../helpers/unprivileged.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { clusterDial, openConnection, rawExchange, startLabelledServer, trickle, type RecordedDial } from './helpers.js';
+import { clusterDial, openConnection, rawExchange, servedOnceClosed, startLabelledServer, trickle, type RecordedDial } from './helpers.js';
 
 const table = createRoutingTable({ namespace: 'team-a', namespaces: ['team-a'] });
 const DEADLINE_MS = 1_000;
@@ -105,11 +105,7 @@ test('past the connection cap a client gets 503 with a body, and is served again
   const refused = (await rawExchange(port, [Buffer.from('GET http://web.team-a/full HTTP/1.1\r\nHost: web.team-a\r\n\r\n')])).toString();
   t.regex(refused, /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*\r\n\r\ntp proxy: too many connections \(2 open/);
   t.is(cluster.requests.length, 0);
-  const firstClosed = new Promise((resolve) => first.once('close', resolve));
-  first.destroy();
-  await firstClosed;
-  // The listener sees the close a moment after the client does.
-  const again = await waitFor('a free connection slot', () => curlThrough(port, 'http://web.team-a/again'), 10_000, 100);
+  const again = await servedOnceClosed(first, () => curlThrough(port, 'http://web.team-a/again'));
   t.is(again, 'cluster GET web.team-a/again\n');
 });
 

@@ -6,8 +6,7 @@ import { checkHost } from '../../src/proxy/host-name.js';
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
 import { encodeGreeting, encodeRequest, SOCKS_ATYP, SOCKS_COMMAND, SOCKS_VERSION } from '../../src/proxy/socks5-protocol.js';
 import { execAsUser } from '../helpers/unprivileged.js';
-import { waitFor } from '../helpers/wait-for.js';
-import { clusterDial, openConnection, rawExchange, startLabelledServer, trickle, type RecordedDial } from './helpers.js';
+import { clusterDial, openConnection, rawExchange, servedOnceClosed, startLabelledServer, trickle, type RecordedDial } from './helpers.js';
 
 const table = createRoutingTable({ namespace: 'team-a', namespaces: ['team-a'] });
 const DEADLINE_MS = 1_000;
@@ -74,11 +73,7 @@ test('past the connection cap a client gets reply 0x01 at once, and is served ag
   t.deepEqual(Array.from(refused.subarray(0, 4)), [SOCKS_VERSION, 0x00, SOCKS_VERSION, SOCKS_REPLY.GENERAL_FAILURE]);
   const error = await t.throwsAsync(curlThrough(port, 'http://web.team-a/full'));
   t.regex(error.message, /Can't complete SOCKS5 connection.*\(1\)/);
-  const firstClosed = new Promise((resolve) => first.once('close', resolve));
-  first.destroy();
-  await firstClosed;
-  // The listener sees the close a moment after the client does.
-  const again = await waitFor('a free connection slot', () => curlThrough(port, 'http://web.team-a/again'), 10_000, 100);
+  const again = await servedOnceClosed(first, () => curlThrough(port, 'http://web.team-a/again'));
   t.is(again, 'cluster GET web.team-a/again\n');
 });
 

@@ -11,6 +11,7 @@ import { tokenAuthenticator } from '../../src/tunnel/auth.js';
 import type { Session } from '../../src/tunnel/session.js';
 import { connectTunnel } from '../../src/tunnel/ws-client.js';
 import { TunnelServer } from '../../src/tunnel/ws-server.js';
+import { captureLogs } from '../helpers/capture-logs.js';
 import { acceptEcho, readAll } from './helpers.js';
 
 const TOKEN = 'correct-horse-battery-staple';
@@ -165,15 +166,7 @@ test('server close drains sessions and the client sees go-away', async (t) => {
 });
 
 test('tokens never reach the logs, accepted or refused', async (t) => {
-  const { currentLogLevel, setLogLevel, setLogSink } = await import('../../src/log/logger.js');
-  const lines: string[] = [];
-  const level = currentLogLevel();
-  setLogLevel('debug');
-  const previousSink = setLogSink((line) => void lines.push(line));
-  t.teardown(() => {
-    setLogSink(previousSink);
-    setLogLevel(level);
-  });
+  const lines = captureLogs(t);
   const { server } = await startServer(t);
   await t.throwsAsync(connectTunnel(server.url, { token: 'wrong-secret-value' }));
   const client = await connectTunnel(server.url, { token: TOKEN });

@@ -5,10 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { execInPod, kubectl } from '../../sandbox/e2e/sandbox-client.js';
+import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
 import { patternBytes, sha256 } from '../../sandbox/node/images/close-server.js';
-import { CHECKOUT, newLaptop } from '../helpers/laptop.js';
-import { SESSION_TTL_S, type InterceptEnv } from '../intercept/helpers.js';
+import { CHECKOUT } from '../helpers/laptop.js';
+import { setUpWorkloads, type InterceptEnv } from '../intercept/helpers.js';
 
 export const CLIENT_PY = join(CHECKOUT, 'test/e2e/close/client.py');
 export const CLIENT_MJS = join(CHECKOUT, 'test/e2e/close/client.mjs');
@@ -21,28 +21,8 @@ export const ANSWER = 8 * 1024 * 1024;
 export const WORKLOADS = ['far', 'glob', 'pers', 'bench'];
 
 /** The namespace (workloads from fixtures/) and a traffic-manager of its own. */
-export async function setUpMatrix(namespace: string): Promise<InterceptEnv> {
-  const managerNamespace = `${namespace}-mgr`;
-  const manifests = readFileSync(join(CHECKOUT, 'test/e2e/close/fixtures/workloads.yaml.tmpl'), 'utf8').replaceAll('NAMESPACE', namespace);
-  await kubectl(['apply', '-f', '-'], { input: manifests });
-  for (const name of WORKLOADS) await kubectl(['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
-  await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s'], { timeoutMs: 70_000 });
-  const installer = newLaptop(`${namespace}-install`);
-  try {
-    await installer.tp(['manager', 'install', '--upgrade', '--manager-namespace', managerNamespace, '--session-ttl', String(SESSION_TTL_S)], { timeoutMs: 150_000 });
-  } finally {
-    await installer.cleanup();
-  }
-  return {
-    namespace,
-    managerNamespace,
-    newLaptop: (name) => newLaptop(`${namespace}-${name}`),
-    tp: (laptop, args, timeoutMs = 180_000) => {
-      const dashes = args.indexOf('--');
-      const own = dashes === -1 ? args : args.slice(0, dashes);
-      return laptop.tp([...own, '--manager-namespace', managerNamespace, ...(dashes === -1 ? [] : args.slice(dashes))], { timeoutMs });
-    },
-  };
+export function setUpMatrix(namespace: string): Promise<InterceptEnv> {
+  return setUpWorkloads(namespace, 'test/e2e/close/fixtures/workloads.yaml.tmpl', WORKLOADS);
 }
 
 /** What a client printed: body bytes and digest, how it ended, and per ending extras. */

@@ -7,24 +7,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { coreApi } from '../../sandbox/e2e/sandbox-client.js';
 import type { Laptop } from '../helpers/laptop.js';
-import { localServer, setUpNamespace, tearDownNamespace, type InterceptEnv, type LocalServer } from './helpers.js';
+import { connectLaptop, disconnectLaptop, type InterceptEnv, type LocalServer } from './helpers.js';
 
 let env: InterceptEnv;
 let laptop: Laptop;
 let server: LocalServer;
 
 test.before(async () => {
-  env = await setUpNamespace('tp-ic-env');
-  laptop = env.newLaptop('dev');
-  server = await localServer('dev');
-  await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
+  ({ env, laptop, server } = await connectLaptop('tp-ic-env', 'dev'));
 });
-
-test.after.always(async () => {
-  await laptop?.cleanup();
-  await server?.close();
-  await tearDownNamespace(env);
-});
+test.after.always(() => disconnectLaptop({ env, laptop, server }));
 
 async function envappPod(): Promise<string> {
   const pods = await coreApi().listNamespacedPod({ namespace: env.namespace, labelSelector: 'app=envapp' });

@@ -8,24 +8,16 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
-import { answeredBy, curlFromPod, localServer, setUpNamespace, specOf, tearDownNamespace, type InterceptEnv, type LocalServer } from './helpers.js';
+import { answeredBy, connectLaptop, curlFromPod, disconnectLaptop, localServer, specOf, type InterceptEnv, type LocalServer } from './helpers.js';
 
 let env: InterceptEnv;
 let laptop: Laptop;
 let server: LocalServer;
 
 test.before(async () => {
-  env = await setUpNamespace('tp-ic-global');
-  laptop = env.newLaptop('alice');
-  server = await localServer('alice');
-  await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
+  ({ env, laptop, server } = await connectLaptop('tp-ic-global', 'alice'));
 });
-
-test.after.always(async () => {
-  await laptop?.cleanup();
-  await server?.close();
-  await tearDownNamespace(env);
-});
+test.after.always(() => disconnectLaptop({ env, laptop, server }));
 
 const tp = (args: string[], timeoutMs?: number) => env.tp(laptop, [...args, '-n', env.namespace], timeoutMs);
 

@@ -19,11 +19,19 @@ export interface InterceptEnv {
   newLaptop(name: string): Laptop;
 }
 
-export async function setUpNamespace(namespace: string): Promise<InterceptEnv> {
+export function setUpNamespace(namespace: string): Promise<InterceptEnv> {
+  return setUpWorkloads(namespace, 'test/e2e/intercept/fixtures/workloads.yaml.tmpl', ['web', 'webnum', 'envapp', 'raw']);
+}
+
+/**
+ * The namespace with the workloads of `template` (a manifest with NAMESPACE for its name, relative
+ * to the checkout), rolled out along with the `client` pod, and a traffic-manager of its own.
+ */
+export async function setUpWorkloads(namespace: string, template: string, workloads: string[]): Promise<InterceptEnv> {
   const managerNamespace = `${namespace}-mgr`;
-  const manifests = readFileSync(join(CHECKOUT, 'test/e2e/intercept/fixtures/workloads.yaml.tmpl'), 'utf8').replaceAll('NAMESPACE', namespace);
+  const manifests = readFileSync(join(CHECKOUT, template), 'utf8').replaceAll('NAMESPACE', namespace);
   await kubectl(['apply', '-f', '-'], { input: manifests });
-  for (const name of ['web', 'webnum', 'envapp', 'raw']) await kubectl(['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
+  for (const name of workloads) await kubectl(['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
   await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s'], { timeoutMs: 70_000 });
   const installer = newLaptop(`${namespace}-install`);
   try {
@@ -51,6 +59,35 @@ export async function tearDownNamespace(env: InterceptEnv | undefined): Promise<
   await laptop.tp(['manager', 'uninstall', '--manager-namespace', env.managerNamespace], { timeoutMs: 120_000 }).catch(() => undefined);
   await laptop.cleanup();
   await kubectl(['delete', 'namespace', env.namespace, env.managerNamespace, '--wait=false', '--ignore-not-found']).catch(() => undefined);
+}
+
+/** A test file's namespace and manager, one laptop connected to it, and that laptop's local server. */
+export interface ConnectedLaptop {
+  env: InterceptEnv;
+  laptop: Laptop;
+  server: LocalServer;
+}
+
+/** setUpNamespace, then laptop `name` with a local server labelled `name`, connected to the namespace. */
+export async function connectLaptop(namespace: string, name: string): Promise<ConnectedLaptop> {
+  const env = await setUpNamespace(namespace);
+  const laptop = env.newLaptop(name);
+  let server: LocalServer | undefined;
+  try {
+    server = await localServer(name);
+    await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
+    return { env, laptop, server };
+  } catch (error) {
+    await disconnectLaptop({ env, laptop, server });
+    throw error;
+  }
+}
+
+/** Undoes connectLaptop, also when it (or a test.before around it) stopped half-way. */
+export async function disconnectLaptop(connected: Partial<ConnectedLaptop>): Promise<void> {
+  await connected.laptop?.cleanup();
+  await connected.server?.close();
+  await tearDownNamespace(connected.env);
 }
 
 export interface LocalServer {

@@ -6,24 +6,16 @@
 import test from 'ava';
 import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
 import type { Laptop } from '../helpers/laptop.js';
-import { answeredBy, localServer, setUpNamespace, tearDownNamespace, type InterceptEnv, type LocalServer } from './helpers.js';
+import { answeredBy, connectLaptop, disconnectLaptop, type InterceptEnv, type LocalServer } from './helpers.js';
 
 let env: InterceptEnv;
 let laptop: Laptop;
 let server: LocalServer;
 
 test.before(async () => {
-  env = await setUpNamespace('tp-ic-ready');
-  laptop = env.newLaptop('rita');
-  server = await localServer('rita');
-  await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
+  ({ env, laptop, server } = await connectLaptop('tp-ic-ready', 'rita'));
 });
-
-test.after.always(async () => {
-  await laptop?.cleanup();
-  await server?.close();
-  await tearDownNamespace(env);
-});
+test.after.always(() => disconnectLaptop({ env, laptop, server }));
 
 const tp = (args: string[], timeoutMs?: number) => env.tp(laptop, [...args, '-n', env.namespace], timeoutMs);
 
