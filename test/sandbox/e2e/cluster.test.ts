@@ -185,7 +185,12 @@ test.serial('a template change rolls every pod and rollout status succeeds', asy
   const after = (await readyPods('app=hello')).map((p) => p.metadata!.name!);
   t.is(after.length, 2);
   t.false(after.some((name) => before.includes(name)), `new pods ${after.join()} replace ${before.join()}`);
-  const answer = await curlInPod('http://hello/');
+  // kube-proxy applies the new Endpoints a moment after the rollout ends (about 1 s, as on a real
+  // node), so a connection right then may still go to an old pod that is gone or terminating.
+  const answer = await waitFor('the Service to answer from a new pod', async () => {
+    const reply = await curlInPod('http://hello/', ['-m', '2']);
+    return after.includes(reply.pod) && reply;
+  });
   t.true(after.includes(answer.pod));
   const revisionAfter = Number((await appsApi().readNamespacedDeployment({ name: 'hello', namespace: 'default' })).metadata?.annotations?.[REVISION]);
   t.true(revisionAfter > revisionBefore, `revision ${revisionBefore} → ${revisionAfter}`);
