@@ -1,11 +1,13 @@
 // Run by run-tests.ts after `sandbox down`: nothing the sandbox made may be left on the machine —
-// no netns, link, nft table, /etc/netns or /run/netns entry with its prefix, no process of it, no
-// state dir. Not in the default ava run (it only means something right after a down).
+// no netns, link, nft table, /etc/netns or /run/netns entry with its prefix, no process of this
+// checkout's sandbox (another checkout's may run beside it), no state dir. Not in the default ava
+// run (it only means something right after a down).
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { NETWORK_PREFIX, sandboxPaths } from '../state.js';
+import { CHECKOUT, NETWORK_PREFIX, sandboxPaths } from '../state.js';
 
 const execFileAsync = promisify(execFile);
 const paths = sandboxPaths();
@@ -43,7 +45,7 @@ test('no sandbox process and no state dir are left', (t) => {
     } catch {
       continue;
     }
-    if (cmdline.includes('test/sandbox/sandbox.ts') || cmdline.includes(paths.dir) || cmdline.includes(`netns exec ${NETWORK_PREFIX}-`)) left.push(`${pid}: ${cmdline}`);
+    if (cmdline.includes(join(CHECKOUT, 'test/sandbox/sandbox.ts')) || cmdline.includes(paths.dir) || cmdline.includes(`netns exec ${NETWORK_PREFIX}-`)) left.push(`${pid}: ${cmdline}`);
   }
   t.deepEqual(left, []);
   t.false(existsSync(paths.dir), `${paths.dir} is removed`);
