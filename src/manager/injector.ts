@@ -57,6 +57,8 @@ export interface EnsuredAgent {
 export interface UninstallOptions {
   /** Wait until the agents' pods are gone and each Service reaches the app again (the manager does; `tp manager uninstall` cannot probe ClusterIPs from the laptop). */
   waitForPods?: { timeoutMs: number; progress(message: string): void };
+  /** The workloads to restore, as withAgents() found them (the manager checks the caller's right to each first). */
+  targets?: Workload[];
 }
 
 export class Injector {
@@ -125,8 +127,7 @@ export class Injector {
 
   /** Restores one workload (or every one with an agent of this manager in the namespace, or in all namespaces when namespace is null). */
   async uninstall(namespace: string | null, workloadName?: string, options: UninstallOptions = {}): Promise<Workload[]> {
-    const all = workloadName ? [await this.workloads.find(namespace!, workloadName)] : await this.workloads.list(namespace);
-    const withAgent = all.filter((w) => readAgentOriginal(w.object.metadata?.annotations)?.managerNamespace === this.options.managerNamespace || (workloadName && readAgentOriginal(w.object.metadata?.annotations)));
+    const withAgent = options.targets ?? (await this.withAgents(namespace, workloadName));
     const restored: { workload: Workload; services: V1Service[] }[] = [];
     for (const workload of withAgent) {
       await this.workloads.update(workload, (object) => restoreWorkload(object));
@@ -144,6 +145,12 @@ export class Injector {
       if (!left) await this.core.deleteNamespacedSecret({ name: AGENT_TOKEN_SECRET, namespace: ns }).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
     }
     return withAgent;
+  }
+
+  /** What uninstall() would restore: the named workload if it has an agent, else every one with an agent of this manager. */
+  async withAgents(namespace: string | null, workloadName?: string): Promise<Workload[]> {
+    const all = workloadName ? [await this.workloads.find(namespace!, workloadName)] : await this.workloads.list(namespace);
+    return all.filter((w) => readAgentOriginal(w.object.metadata?.annotations)?.managerNamespace === this.options.managerNamespace || (workloadName && readAgentOriginal(w.object.metadata?.annotations)));
   }
 
   /** Puts back the targetPorts of the Services selecting the workload; returns every such Service. */
