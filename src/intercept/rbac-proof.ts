@@ -15,22 +15,32 @@ const RESOURCE: Record<ProofWorkload['kind'], string> = { Deployment: 'deploymen
 export async function proveRight(kc: KubeConfig, request: (method: string, params: unknown) => Promise<unknown>, params: ChallengeParams, doing: string): Promise<string> {
   const challenge = (await request(InterceptMethod.challenge, params)) as ChallengeResult;
   const apps = kc.makeApiClient(AppsV1Api);
+  const marked: ProofWorkload[] = [];
   for (const w of challenge.workloads) {
-    const body = { metadata: { annotations: { [challenge.annotation]: challenge.nonce } } };
-    const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    const call = {
-      Deployment: () => apps.patchNamespacedDeployment({ name: w.name, namespace: w.namespace, body }, options),
-      StatefulSet: () => apps.patchNamespacedStatefulSet({ name: w.name, namespace: w.namespace, body }, options),
-      ReplicaSet: () => apps.patchNamespacedReplicaSet({ name: w.name, namespace: w.namespace, body }, options),
-    }[w.kind];
     try {
-      await call();
+      await annotate(apps, w, challenge.annotation, challenge.nonce);
+      marked.push(w);
     } catch (err) {
+      // The manager will not look: take our marks off the workloads we could patch.
+      await Promise.allSettled(marked.map((m) => annotate(apps, m, challenge.annotation, null)));
       if (statusCode(err) === 403) throw forbidden(w, doing, err);
       throw kubeError(`marking ${w.kind.toLowerCase()}/${w.name} in namespace ${w.namespace} to prove you may change it`, err);
     }
   }
   return challenge.nonce;
+}
+
+/** Sets (or, with null, removes) one annotation with a merge PATCH: RBAC verb `patch`. */
+function annotate(apps: AppsV1Api, w: ProofWorkload, key: string, value: string | null): Promise<unknown> {
+  const body = { metadata: { annotations: { [key]: value } } };
+  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const name = w.name;
+  const namespace = w.namespace;
+  return {
+    Deployment: () => apps.patchNamespacedDeployment({ name, namespace, body }, options),
+    StatefulSet: () => apps.patchNamespacedStatefulSet({ name, namespace, body }, options),
+    ReplicaSet: () => apps.patchNamespacedReplicaSet({ name, namespace, body }, options),
+  }[w.kind]();
 }
 
 /** What kubectl would say the user lacks, and how to check it. */

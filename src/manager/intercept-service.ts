@@ -151,9 +151,10 @@ export class InterceptService {
     const progress = (message: string) => {
       if (!tunnel.closed) tunnel.notify(InterceptEvent.progress, { workload: spec.workload, message } satisfies InterceptProgress);
     };
+    // First the permission check, which also takes its mark off the workload whatever follows.
+    await this.proofs.check(who.sessionId, (params as { proof?: unknown }).proof, [await this.injector.workloads.find(spec.namespace, spec.workload)]);
     const prepared = await this.injector.prepare(spec.namespace, spec.workload, { service: spec.service, servicePort: spec.servicePort });
     const { workload, target } = prepared;
-    await this.proofs.check(who.sessionId, (params as { proof?: unknown }).proof, [workload]);
     const personal = Object.keys(spec.headers ?? {}).length > 0 || !!spec.pathPrefix;
     const info = this.registry.add({
       name: spec.name ?? workload.name,

@@ -45,24 +45,30 @@ export class ProofBook {
     this.sweep();
     const issued = typeof nonce === 'string' ? this.issued.get(nonce) : undefined;
     if (typeof nonce === 'string') this.issued.delete(nonce);
+    let refusal: InterceptError | null = null;
+    const marked: Workload[] = [];
     for (const target of targets) {
       const what = `${target.kind.toLowerCase()}/${target.name} in namespace "${target.namespace}"`;
-      if (!issued || issued.sessionId !== sessionId || !issued.workloads.has(keyOf(target))) {
-        throw new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', `This client did not prove it may patch ${what} (no valid, unexpired permission check for it${typeof nonce === 'string' ? '' : '; is your tp older than the traffic-manager?'}).`);
-      }
       const object = await this.workloads.read(target.kind, target.name, target.namespace);
-      if (object?.metadata?.annotations?.[PROOF_ANNOTATION] !== nonce) {
-        throw new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', `This client did not prove it may patch ${what}: the permission check's mark is not on it.`);
+      const carries = typeof nonce === 'string' && object?.metadata?.annotations?.[PROOF_ANNOTATION] === nonce;
+      if (carries) marked.push(target);
+      if (refusal) continue;
+      if (!issued || issued.sessionId !== sessionId || !issued.workloads.has(keyOf(target))) {
+        refusal = new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', `This client did not prove it may patch ${what} (no valid, unexpired permission check for it${typeof nonce === 'string' ? '' : '; is your tp older than the traffic-manager?'}).`);
+      } else if (!carries) {
+        refusal = new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', `This client did not prove it may patch ${what}: the permission check's mark is not on it.`);
       }
     }
-    for (const target of targets) {
+    // The mark goes either way: a check leaves no trace on the workloads.
+    for (const target of marked) {
       await this.workloads.update(target, (object) => {
         const annotations = object.metadata?.annotations;
-        if (annotations?.[PROOF_ANNOTATION] === undefined) return null;
+        if (!annotations || annotations[PROOF_ANNOTATION] !== nonce) return null;
         delete annotations[PROOF_ANNOTATION];
         return object;
       });
     }
+    if (refusal) throw refusal;
   }
 
   private sweep(): void {

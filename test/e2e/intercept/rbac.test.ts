@@ -84,8 +84,10 @@ test.serial('with patch granted the intercept works; with it revoked tp uninstal
   const { stdout } = await tp(['intercept', 'web', '--port', `${server.port}:http`, '-n', NAMESPACE, '--output', 'json']);
   t.is((JSON.parse(stdout) as { intercept: { state: string } }).intercept.state, 'ACTIVE');
   t.is(answeredBy(await curlFromPod(NAMESPACE, [`http://web.${NAMESPACE}/granted`])), `laptop ${USER}`);
-  const annotations = (JSON.parse(await kubectl(['-n', NAMESPACE, 'get', 'deployment', 'web', '-o', 'json'])) as { metadata: { annotations?: Record<string, string> } }).metadata.annotations ?? {};
-  t.false(Object.keys(annotations).some((key) => key.endsWith('rbac-proof')), 'the permission check leaves no mark behind');
+  t.deepEqual(await proofMarks(), [], 'the permission check leaves no mark behind');
+  const late = await failure(['intercept', 'web', '--name', 'late', '--service', 'no-such-service', '--port', `${server.port}:http`, '-n', NAMESPACE]);
+  t.not(late.code, 'TP_ERR_INTERCEPT_FORBIDDEN');
+  t.deepEqual(await proofMarks(), [], 'nor does a create that fails after it');
   await laptop.tp(['leave', 'web'], { timeoutMs: 60_000, env: { KUBECONFIG: kubeconfig } });
 
   await grantPatch(false);
@@ -102,6 +104,12 @@ test.serial('with patch granted the intercept works; with it revoked tp uninstal
     if (!by.startsWith('pod web-')) throw new Error(`answered by ${by}`);
   }, 30_000);
 });
+
+/** Annotations of deployment/web left by a permission check. */
+async function proofMarks(): Promise<string[]> {
+  const annotations = (JSON.parse(await kubectl(['-n', NAMESPACE, 'get', 'deployment', 'web', '-o', 'json'])) as { metadata: { annotations?: Record<string, string> } }).metadata.annotations ?? {};
+  return Object.keys(annotations).filter((key) => key.endsWith('rbac-proof'));
+}
 
 async function apply(items: object[]): Promise<void> {
   for (const item of items) await kubectl(['apply', '-f', '-'], { input: JSON.stringify(item) });
