@@ -2,7 +2,9 @@
 // for the CLI (`intercept.create/progress/remove/list/mine/uninstall`) forwarded to the manager;
 // the streams the manager opens for our intercepts, dialled on the laptop (local-forwarder.ts);
 // the manager's `changed` events; and, after a reconnect to a manager that forgot us (a restart),
-// creating our intercepts again so they resume. Its status section lists our intercepts.
+// creating our intercepts again so they resume. Before each create or uninstall it proves to the
+// manager, with the kubeconfig's own credentials, that it may patch the workloads (rbac-proof.ts).
+// Its status section lists our intercepts.
 import { logger } from '../log/logger.js';
 import type { DaemonContext, DaemonFeature, StartFeature } from '../daemon/feature.js';
 import { TpError } from '../errors.js';
@@ -22,6 +24,7 @@ import {
 } from '../manager/api.js';
 import type { IncomingOpen } from '../tunnel/index.js';
 import { forwardToLaptop } from './local-forwarder.js';
+import { proveRight } from './rbac-proof.js';
 import { remoteError } from './remote-error.js';
 
 const log = logger('tp:intercept');
@@ -90,7 +93,7 @@ class InterceptFeature implements DaemonFeature {
       .handle(InterceptControl.mine, () => this.status())
       .handle(InterceptControl.uninstall, (params) => {
         const p = (params ?? {}) as Partial<AgentUninstallParams>;
-        return this.request<AgentUninstallResult>('uninstalling agents', AgentMethod.uninstall, { namespace: p.namespace || context.namespace, workload: p.workload, all: p.all === true }, CREATE_TIMEOUT_MS);
+        return this.uninstall({ namespace: p.namespace || context.namespace, workload: p.workload, all: p.all === true });
       });
     link.setIncomingStreamHandler((open) => this.incoming(open));
     link.on('event', this.onEvent);
@@ -120,12 +123,27 @@ class InterceptFeature implements DaemonFeature {
     }
     if (params.progressId) this.progress.set(params.progressId, { workload: spec.workload, lines: [] });
     try {
-      const result = await this.request<InterceptCreateResult>(`creating intercept ${name}`, InterceptMethod.create, spec, CREATE_TIMEOUT_MS);
+      const result = await this.createOnManager(spec, `creating intercept ${name}`);
       this.mine.set(name, { spec, info: result.intercept, environment: result.environment });
       return result;
     } finally {
       if (params.progressId) setTimeout(() => this.progress.delete(params.progressId!), 10_000).unref();
     }
+  }
+
+  /** The manager changes a workload only once we proved with our own credentials that we may (rbac-proof.ts). */
+  private async createOnManager(spec: InterceptSpec, what: string): Promise<InterceptCreateResult> {
+    const proof = await this.prove({ namespace: spec.namespace, workload: spec.workload }, `intercept ${spec.workload}`);
+    return this.request<InterceptCreateResult>(what, InterceptMethod.create, { ...spec, proof }, CREATE_TIMEOUT_MS);
+  }
+
+  private async uninstall(params: AgentUninstallParams): Promise<AgentUninstallResult> {
+    const proof = await this.prove(params, params.all ? `remove the traffic-agents in namespace ${params.namespace}` : `remove the traffic-agent of ${params.workload}`);
+    return this.request<AgentUninstallResult>('uninstalling agents', AgentMethod.uninstall, { ...params, proof }, CREATE_TIMEOUT_MS);
+  }
+
+  private prove(params: { namespace: string; workload?: string; all?: boolean }, doing: string): Promise<string> {
+    return proveRight(this.context.kc, (method, p) => this.request('checking your permission', method, p), params, doing);
   }
 
   private async remove(name: string): Promise<{ intercept: InterceptInfo }> {
@@ -209,7 +227,7 @@ class InterceptFeature implements DaemonFeature {
       const giveUpAt = Date.now() + RECREATE_GIVE_UP_MS;
       for (let attempt = 1; !this.closed && this.mine.get(local.info.name) === local; attempt++) {
         try {
-          const result = (await this.context.link.request(InterceptMethod.create, local.spec, CREATE_TIMEOUT_MS)) as InterceptCreateResult;
+          const result = await this.createOnManager(local.spec, `resuming intercept ${local.info.name}`);
           local.info = result.intercept;
           local.environment = result.environment;
           log.info('-> %s resumed as %s', local.info.name, local.info.id);

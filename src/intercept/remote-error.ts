@@ -10,6 +10,7 @@ const HINTS: Record<string, string[]> = {
   TP_ERR_INTERCEPT_NO_PORT: ['Use --port <local port>:<service port name or number>.'],
   TP_ERR_INTERCEPT_CONFLICT: ['`tp list` shows who holds which intercept.'],
   TP_ERR_INTERCEPT_ROLLOUT: ['The workload\'s pods did not restart with the traffic-agent; its events usually say why.'],
+  TP_ERR_INTERCEPT_PODS_REFUSED: ['The message above is the cluster\'s own reason; the workload is as it was before tp touched it.'],
   TP_ERR_INTERCEPT_NOT_READY: ['Compare the Service\'s endpoints with the pods that run the traffic-agent: kubectl get endpoints,pods -o wide -n <namespace>; a Service that also selects pods of another workload sends them part of the traffic.'],
   TP_ERR_INTERCEPT_NO_AGENT: ['Look at the agent\'s log: kubectl logs <pod> -c traffic-agent'],
 };

@@ -76,6 +76,8 @@ export const InterceptMethod = {
   create: 'intercept.create',
   remove: 'intercept.remove',
   list: 'intercept.list',
+  /** Before create or uninstall: a nonce the client writes onto the workloads (rbac-proof.ts). */
+  challenge: 'intercept.challenge',
 } as const;
 
 export const AgentMethod = {
@@ -111,6 +113,8 @@ export interface InterceptSpec {
   headers?: Record<string, string>;
   /** Personal intercept: the request path must start with this. */
   pathPrefix?: string;
+  /** The nonce from InterceptMethod.challenge the client wrote onto the workload. */
+  proof?: string;
 }
 
 export type InterceptState = 'WAITING' | 'ACTIVE' | 'REMOVED' | 'FAILED';
@@ -197,6 +201,34 @@ export interface AgentUninstallParams {
   namespace: string;
   workload?: string;
   all?: boolean;
+  /** The nonce from InterceptMethod.challenge the client wrote onto every workload to restore. */
+  proof?: string;
+}
+
+/**
+ * client → manager: InterceptMethod.challenge. The manager names the workloads the operation
+ * would change; the client proves it may patch each by writing `nonce` into the annotation
+ * `annotation` with its own credentials, then sends the nonce as `proof`.
+ */
+export interface ChallengeParams {
+  namespace: string;
+  /** For a create or a one-workload uninstall. */
+  workload?: string;
+  /** For an uninstall of every agent in the namespace. */
+  all?: boolean;
+}
+
+export interface ProofWorkload {
+  kind: WorkloadKind;
+  name: string;
+  namespace: string;
+}
+
+export interface ChallengeResult {
+  nonce: string;
+  annotation: string;
+  workloads: ProofWorkload[];
+  expiresInMs: number;
 }
 
 export interface AgentUninstallResult {

@@ -4,7 +4,9 @@
 //   for a numeric targetPort; keep the originals in annotations; create the namespace's agent
 //   token Secret), then wait until every pod runs the new template and no pod of the old one is
 //   left, not even terminating (a terminating pod may still take connections; bare ReplicaSets do
-//   not roll by themselves: their old pods are deleted), reporting progress;
+//   not roll by themselves: their old pods are deleted), reporting progress; a rollout whose
+//   pods the cluster refuses (rollout-failure.ts) fails within seconds with the reason, and the
+//   injection is undone;
 // - uninstall(): restore workloads and Services from their annotations, and drop the Secret when
 //   no agent is left in the namespace; for the manager, also wait until the agents' pods are gone
 //   and traffic through the Services reaches the app again (service-path.ts).
@@ -27,12 +29,15 @@ import {
 } from './agent-patch.js';
 import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, agentToken } from './agent-token.js';
 import { InterceptError } from './intercept-errors.js';
+import { fixFor, RolloutFailures } from './rollout-failure.js';
 import { waitForServicePath } from './service-path.js';
 import { selectorOf, templateOf, WorkloadApi, type Workload, type WorkloadObject } from './workload-api.js';
 import { findTarget, selects, type InterceptTarget } from './workload-target.js';
 
 const log = logger('tp:manager:injector');
 const POLL_MS = 500;
+/** How often a rollout that makes no progress looks for the controller's reason (rollout-failure.ts). */
+const FAILURE_CHECK_ROUNDS = 4;
 
 export interface InjectorOptions {
   managerNamespace: string;
@@ -57,15 +62,19 @@ export interface EnsuredAgent {
 export interface UninstallOptions {
   /** Wait until the agents' pods are gone and each Service reaches the app again (the manager does; `tp manager uninstall` cannot probe ClusterIPs from the laptop). */
   waitForPods?: { timeoutMs: number; progress(message: string): void };
+  /** The workloads to restore, as withAgents() found them (the manager checks the caller's right to each first). */
+  targets?: Workload[];
 }
 
 export class Injector {
   readonly workloads: WorkloadApi;
   private readonly core: CoreV1Api;
+  private readonly failures: RolloutFailures;
 
   constructor(kc: KubeConfig, private readonly options: InjectorOptions) {
     this.workloads = new WorkloadApi(kc);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.failures = new RolloutFailures(kc);
   }
 
   async prepare(namespace: string, workloadName: string, wanted: { service?: string; servicePort?: string }): Promise<Prepared> {
@@ -113,7 +122,17 @@ export class Injector {
       );
       progress(`pointed Service ${target.service.metadata!.name} port ${target.servicePort.port} at the traffic-agent`);
     }
-    const rolled = await this.waitForPods(workload, true, progress, timeoutMs);
+    let rolled: boolean;
+    try {
+      rolled = await this.waitForPods(workload, true, progress, timeoutMs);
+    } catch (err) {
+      // The cluster refuses the pods: put the workload back as it was, so its old pods keep serving.
+      if ((updated || patched) && (err as InterceptError).code === 'TP_ERR_INTERCEPT_PODS_REFUSED') {
+        await this.uninstall(workload.namespace, workload.name).catch((undo: unknown) => log.warn('!! could not undo the injection into %s: %s', what, (undo as Error).message));
+        progress(`removed the traffic-agent from ${what} again`);
+      }
+      throw err;
+    }
     return { mapping, changed: Boolean(updated) || Boolean(patched) || rolled };
   }
 
@@ -125,8 +144,7 @@ export class Injector {
 
   /** Restores one workload (or every one with an agent of this manager in the namespace, or in all namespaces when namespace is null). */
   async uninstall(namespace: string | null, workloadName?: string, options: UninstallOptions = {}): Promise<Workload[]> {
-    const all = workloadName ? [await this.workloads.find(namespace!, workloadName)] : await this.workloads.list(namespace);
-    const withAgent = all.filter((w) => readAgentOriginal(w.object.metadata?.annotations)?.managerNamespace === this.options.managerNamespace || (workloadName && readAgentOriginal(w.object.metadata?.annotations)));
+    const withAgent = options.targets ?? (await this.withAgents(namespace, workloadName));
     const restored: { workload: Workload; services: V1Service[] }[] = [];
     for (const workload of withAgent) {
       await this.workloads.update(workload, (object) => restoreWorkload(object));
@@ -144,6 +162,12 @@ export class Injector {
       if (!left) await this.core.deleteNamespacedSecret({ name: AGENT_TOKEN_SECRET, namespace: ns }).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
     }
     return withAgent;
+  }
+
+  /** What uninstall() would restore: the named workload if it has an agent, else every one with an agent of this manager. */
+  async withAgents(namespace: string | null, workloadName?: string): Promise<Workload[]> {
+    const all = workloadName ? [await this.workloads.find(namespace!, workloadName)] : await this.workloads.list(namespace);
+    return all.filter((w) => readAgentOriginal(w.object.metadata?.annotations)?.managerNamespace === this.options.managerNamespace || (workloadName && readAgentOriginal(w.object.metadata?.annotations)));
   }
 
   /** Puts back the targetPorts of the Services selecting the workload; returns every such Service. */
@@ -198,8 +222,10 @@ export class Injector {
    */
   private async waitForPods(workload: Workload, withAgent: boolean, progress: (message: string) => void, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    const since = new Date();
     const label = withAgent ? 'with the traffic-agent' : 'without the traffic-agent';
     let last = '';
+    let refused: string | null = null;
     for (let round = 0; ; round++) {
       const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
       const want = object.spec?.replicas ?? 1;
@@ -215,6 +241,15 @@ export class Injector {
       const message = `${workload.kind}/${workload.name}: ${ready.length} of ${want} pods ready ${label}${running ? `, ${running} old pod(s) still running` : ''}${terminating.length ? `, ${terminating.length} old pod(s) terminating${graceLeft(terminating)}` : ''}`;
       if (message !== last) progress(message);
       last = message;
+      if (round > 0 && round % FAILURE_CHECK_ROUNDS === 0) {
+        // The same reason twice in a row: the controller keeps failing, it was no passing hiccup.
+        const reason = await this.failures.find(workload, object, (rs) => agentPortsOf(rs.spec?.template?.spec?.containers ?? []) === wantedPorts, since);
+        if (reason && reason === refused) {
+          const undo = withAgent ? ' tp removes the traffic-agent again, so the workload is as it was.' : '';
+          throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `Kubernetes refuses to create the pods of ${workload.kind}/${workload.name} ${label}: ${reason}.${undo} ${fixFor(reason, workload.namespace)}`);
+        }
+        refused = reason;
+      }
       if (Date.now() > deadline) {
         const why = terminating.length && ready.length >= want
           ? ` The old pods are still shutting down: Kubernetes gives them their terminationGracePeriodSeconds before killing them, and they keep taking connections until they exit.`

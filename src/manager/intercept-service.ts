@@ -5,7 +5,9 @@
 // (serves the app). A client session that expires loses its intercepts. A create answers ACTIVE
 // only once no pod of the old template is left, every endpoint of the Service port is an agent
 // of this manager, connections through the Service get through, and then every agent applied
-// the intercept (until then it is held back from them). Leaves out Kubernetes details
+// the intercept (until then it is held back from them). A create or an uninstall changes a
+// workload only once the client proved, with its own credentials, that RBAC lets it patch that
+// workload (rbac-proof.ts): the manager's ServiceAccount is no ladder past RBAC. Leaves out Kubernetes details
 // (injector.ts, service-path.ts) and the bookkeeping (intercept-registry.ts). Used by server.ts.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../log/logger.js';
@@ -19,6 +21,8 @@ import {
   type AgentReadyParams,
   type AgentUninstallParams,
   type AgentUninstallResult,
+  type ChallengeParams,
+  type ChallengeResult,
   type InterceptChangedBody,
   type InterceptCreateResult,
   type InterceptInfo,
@@ -33,6 +37,8 @@ import { Injector, type Prepared } from './injector.js';
 import { InterceptError } from './intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
 import { validateSpec } from './intercept-spec.js';
+import { PROOF_ANNOTATION, PROOF_TTL_MS, ProofBook } from './rbac-proof.js';
+import type { Workload } from './workload-api.js';
 import { waitForServicePath } from './service-path.js';
 
 const log = logger('tp:manager:intercepts');
@@ -58,12 +64,14 @@ type Caller = () => { sessionId: string; client: string } | undefined;
 export class InterceptService {
   readonly registry = new InterceptRegistry();
   private readonly injector: Injector;
+  private readonly proofs: ProofBook;
   private readonly core: CoreV1Api;
   private readonly clientTunnels = new Map<string, Set<Session>>();
 
   constructor(private readonly options: InterceptServiceOptions) {
     this.core = options.kc.makeApiClient(CoreV1Api);
     this.injector = new Injector(options.kc, { managerNamespace: options.managerNamespace, clientToken: options.clientToken, image: options.image });
+    this.proofs = new ProofBook(this.injector.workloads);
     options.sessions.on('expired', (session) => {
       for (const info of this.registry.bySession(session.id)) this.registry.remove(info.id, `the client session of ${session.client} expired`);
     });
@@ -98,7 +106,8 @@ export class InterceptService {
       return { intercept: removed };
     });
     tunnel.handle(InterceptMethod.list, (params) => this.list(String((params as InterceptListParams)?.namespace ?? '')));
-    tunnel.handle(AgentMethod.uninstall, (params) => this.uninstall(params as AgentUninstallParams));
+    tunnel.handle(InterceptMethod.challenge, (params) => this.challenge(who().sessionId, params as ChallengeParams));
+    tunnel.handle(AgentMethod.uninstall, (params) => this.uninstall(who().sessionId, params as AgentUninstallParams));
   }
 
   /** An agent's tunnel: it may only speak for workloads of `namespace`. */
@@ -142,6 +151,8 @@ export class InterceptService {
     const progress = (message: string) => {
       if (!tunnel.closed) tunnel.notify(InterceptEvent.progress, { workload: spec.workload, message } satisfies InterceptProgress);
     };
+    // First the permission check, which also takes its mark off the workload whatever follows.
+    await this.proofs.check(who.sessionId, (params as { proof?: unknown }).proof, [await this.injector.workloads.find(spec.namespace, spec.workload)]);
     const prepared = await this.injector.prepare(spec.namespace, spec.workload, { service: spec.service, servicePort: spec.servicePort });
     const { workload, target } = prepared;
     const personal = Object.keys(spec.headers ?? {}).length > 0 || !!spec.pathPrefix;
@@ -218,10 +229,28 @@ export class InterceptService {
     };
   }
 
-  private async uninstall(params: AgentUninstallParams): Promise<AgentUninstallResult> {
+  /** The workloads a create or uninstall would change, and the nonce the client proves its right to patch them with. */
+  private async challenge(sessionId: string, params: ChallengeParams): Promise<ChallengeResult> {
+    const targets = await this.targetsOf(params);
+    const workloads = targets.map((w) => ({ kind: w.kind, name: w.name, namespace: w.namespace }));
+    return { nonce: this.proofs.issue(sessionId, workloads), annotation: PROOF_ANNOTATION, workloads, expiresInMs: PROOF_TTL_MS };
+  }
+
+  /** The named workload, or (all) every workload with an agent of this manager in the namespace. */
+  private async targetsOf(params: ChallengeParams): Promise<Workload[]> {
+    const namespace = typeof params?.namespace === 'string' ? params.namespace : '';
+    const workload = typeof params?.workload === 'string' ? params.workload : '';
+    if (!namespace || (!workload && params.all !== true)) throw new InterceptError('TP_ERR_INTERCEPT_BAD_SPEC', 'a permission check needs a namespace and a workload, or all');
+    return params.all === true ? this.injector.withAgents(namespace) : [await this.injector.workloads.find(namespace, workload)];
+  }
+
+  private async uninstall(sessionId: string, params: AgentUninstallParams): Promise<AgentUninstallResult> {
     if (!params?.namespace || (!params.workload && !params.all)) throw new InterceptError('TP_ERR_INTERCEPT_BAD_SPEC', 'uninstall needs a namespace and a workload, or all');
     const timeoutMs = this.options.rolloutTimeoutMs ?? 120_000;
+    const targets = await this.injector.withAgents(params.namespace, params.all ? undefined : params.workload);
+    await this.proofs.check(sessionId, params.proof, targets);
     const restored = await this.injector.uninstall(params.namespace, params.all ? undefined : params.workload, {
+      targets,
       waitForPods: { timeoutMs, progress: (message) => log('.. uninstall: %s', message) },
     });
     const removedIntercepts: string[] = [];

@@ -1,6 +1,7 @@
 // tp in a cluster that holds it to its rules. (a) Pod Security: in namespaces that enforce the
 // "restricted" profile, the traffic-manager installs and an intercept works, so the agent tp
-// injects complies; uninstall leaves the workload as it was. (b) Credentials: a kubeconfig whose
+// injects complies; uninstall leaves the workload as it was; a workload that itself breaks the
+// profile gets the admission error from the controller's events, and is put back. (b) Credentials: a kubeconfig whose
 // user holds no credentials (or whose context names no user) gets an answer that says so, not a
 // vague "forbidden" or a TLS error.
 import test from 'ava';
@@ -52,6 +53,65 @@ test.serial('in namespaces enforcing Pod Security "restricted", the manager inst
     if (!by.startsWith('pod web-')) throw new Error(`answered by ${by}`);
   }, 60_000);
 });
+
+test.serial('a workload that breaks "restricted" itself: tp reports the admission error from the controller\'s events and puts the workload back', async (t) => {
+  const legacy = `${NAMESPACE}-legacy`;
+  // It ran before the namespace started enforcing: its pods exist, new ones would be refused.
+  await kubectl(['apply', '-f', '-'], { input: legacyManifests(legacy) });
+  await kubectl(['-n', legacy, 'rollout', 'status', 'deployment/legacy', '--timeout=90s'], { timeoutMs: 100_000 });
+  await kubectl(['label', 'namespace', legacy, 'pod-security.kubernetes.io/enforce=restricted']);
+  const before = [await specOf(legacy, 'deployment', 'legacy'), await specOf(legacy, 'service', 'legacy')];
+  try {
+    await laptop.tp(['manager', 'install', '--manager-namespace', MANAGER_NAMESPACE], { timeoutMs: 150_000 });
+    await laptop.tp(['connect', '-n', NAMESPACE, '--manager-namespace', MANAGER_NAMESPACE], { timeoutMs: 120_000 });
+    const error = await laptop.tp(['intercept', 'legacy', '--port', String(server.port), '-n', legacy, '--manager-namespace', MANAGER_NAMESPACE, '--output', 'json'], { timeoutMs: 180_000 }).then(
+      () => undefined, (err: unknown) => (JSON.parse((err as { stdout: string }).stdout) as { error: { code: string; message: string } }).error);
+    if (!error) throw new Error('the intercept of a workload whose pods are refused succeeded');
+    t.is(error.code, 'TP_ERR_INTERCEPT_PODS_REFUSED');
+    t.regex(error.message, /violates PodSecurity "restricted/);
+    t.regex(error.message, /securityContext comply/);
+    await eventually(async () => {
+      const now = [await specOf(legacy, 'deployment', 'legacy'), await specOf(legacy, 'service', 'legacy')];
+      if (JSON.stringify(now) !== JSON.stringify(before)) throw new Error('the workload is not restored yet');
+    }, 30_000);
+    t.deepEqual([await specOf(legacy, 'deployment', 'legacy'), await specOf(legacy, 'service', 'legacy')], before);
+  } finally {
+    await laptop.tp(['quit']).catch(() => undefined);
+    await laptop.tp(['manager', 'uninstall', '--manager-namespace', MANAGER_NAMESPACE], { timeoutMs: 120_000 }).catch(() => undefined);
+    await kubectl(['delete', 'namespace', legacy, '--wait=false', '--ignore-not-found']).catch(() => undefined);
+  }
+});
+
+/** An echo server with no securityContext at all (fine for "privileged", not for "restricted") behind a Service. */
+function legacyManifests(namespace: string): string {
+  return `apiVersion: v1
+kind: Namespace
+metadata: {name: ${namespace}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: legacy, namespace: ${namespace}, labels: {app: legacy}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: legacy}}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      containers:
+        - name: echo
+          image: tp/echo-server:latest
+          env: [{name: PORT, value: "8080"}]
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: legacy, namespace: ${namespace}}
+spec:
+  selector: {app: legacy}
+  ports: [{name: http, port: 80, targetPort: http}]
+`;
+}
 
 /** A kubeconfig for the laptop user with the same cluster and `user` as its user entry (or no user at all). */
 function kubeconfigWithoutCredentials(name: string, withUserEntry: boolean): string {
