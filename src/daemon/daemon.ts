@@ -24,6 +24,7 @@ import { readState, writeState } from './launcher.js';
 import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';
 import { createTunnelDial, withoutOwnProxies } from './tunnel-dial.js';
+import { ALLOW_OTHER_USERS_ENV, createOwnerGate } from '../proxy/owner-gate.js';
 
 const log = logger('tp:daemon');
 
@@ -170,12 +171,13 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
     throw new Error('unreachable');
   };
 
+  const gate = await createOwnerGate({ allowOtherUsers: process.env[ALLOW_OTHER_USERS_ENV] === '1' });
   let socksPort = 0;
   let httpPort = 0;
-  const socks = await listenOn('SOCKS5 proxy', config.socksPort, previous.socks, (port) => new SocksServer({ route, dial, port }), async (door) => {
+  const socks = await listenOn('SOCKS5 proxy', config.socksPort, previous.socks, (port) => new SocksServer({ route, dial, port, gate }), async (door) => {
     socksPort = (await door.listen()).port;
   });
-  const http = await listenOn('HTTP proxy', config.httpPort, previous.http, (port) => new HttpProxyServer({ route, dial, port, pacFile: () => generatePac(table(), { httpPort, socksPort }) }), async (door) => {
+  const http = await listenOn('HTTP proxy', config.httpPort, previous.http, (port) => new HttpProxyServer({ route, dial, port, gate, pacFile: () => generatePac(table(), { httpPort, socksPort }) }), async (door) => {
     httpPort = (await door.listen()).port;
   });
   let dnsPort = 0;
