@@ -181,7 +181,7 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
     httpPort = (await door.listen()).port;
   });
   let dnsPort = 0;
-  const dns = await listenOn('DNS stub', config.dnsPort, previous.dns, (port) => new DnsStub({ port, routingTable: table, resolveCluster: (name, type) => link.resolve(name, type) }), async (door) => {
+  const dns = await listenOn('DNS stub', config.dnsPort, previous.dns, (port) => new DnsStub({ port, gate, routingTable: table, resolveCluster: (name, type) => link.resolve(name, type) }), async (door) => {
     dnsPort = (await door.listen()).udp.port;
   });
   const ports = { socks: socksPort, http: httpPort, dns: dnsPort };

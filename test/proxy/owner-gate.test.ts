@@ -1,6 +1,8 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { RCODE } from '../../src/dns/dns2-wire.js';
+import { DnsStub } from '../../src/dns/stub.js';
 import { HttpProxyServer } from '../../src/proxy/http-proxy.js';
 import { createUidGate } from '../../src/proxy/owner-gate.js';
 import { SocksServer } from '../../src/proxy/socks-server.js';
@@ -56,4 +58,21 @@ test.serial('another user is refused at the SOCKS5 door, the HTTP proxy, CONNECT
   t.is((await curl(false, ['-x', `http://127.0.0.1:${httpPort}`, url])).stdout, `web GET 127.0.0.1:${target.port}/x\n`);
   t.is((await curl(false, ['-p', '-x', `http://127.0.0.1:${httpPort}`, url])).stdout, `web GET 127.0.0.1:${target.port}/x\n`);
   t.regex((await curl(false, [`http://127.0.0.1:${httpPort}/proxy.pac`])).stdout, /FindProxyForURL/);
+});
+
+test.serial('another user gets REFUSED from the DNS stub over UDP and TCP; the owner gets an answer', async (t) => {
+  if (!RUNNING_AS_ROOT) return void t.log('not root: cannot run a client as another user');
+  const stub = new DnsStub({ gate: createUidGate(process.getuid!()), resolveCluster: async () => ({ rcode: RCODE.NXDOMAIN, answers: [] }), resolvers: [] });
+  const { udp } = await stub.listen();
+  t.teardown(() => stub.destroy());
+  const dig = async (other: boolean, tcp: boolean): Promise<string> => {
+    const args = ['@127.0.0.1', '-p', String(udp.port), '+tries=1', '+time=10', ...(tcp ? ['+tcp'] : []), 'web.default.svc.cluster.local', 'A'];
+    const [file, argv] = other ? asUser('dig', args) : ['dig', args];
+    const { stdout } = await run(file, argv, { encoding: 'utf8' });
+    return /status: (\w+)/.exec(stdout)?.[1] ?? stdout;
+  };
+  t.is(await dig(true, false), 'REFUSED');
+  t.is(await dig(true, true), 'REFUSED');
+  t.not(await dig(false, false), 'REFUSED');
+  t.not(await dig(false, true), 'REFUSED');
 });
