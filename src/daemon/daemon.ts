@@ -24,7 +24,7 @@ import { readState, writeState } from './launcher.js';
 import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';
 import { createTunnelDial, withoutOwnProxies } from './tunnel-dial.js';
-import { ALLOW_OTHER_USERS_ENV, createOwnerGate } from '../proxy/owner-gate.js';
+import { ALLOW_OTHER_USERS_ENV, createOwnerGate, type OwnerGate } from '../proxy/owner-gate.js';
 
 const log = logger('tp:daemon');
 
@@ -64,6 +64,7 @@ interface FrontDoors {
   ports: { socks: number; http: number; dns: number };
   dial: Dial;
   env: NodeJS.ProcessEnv;
+  gate: OwnerGate;
 }
 
 export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promise<void> {
@@ -130,7 +131,7 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
 
     doors = await openFrontDoors(config, paths, () => table, link);
     const listeners = describeListeners(doors);
-    const context: DaemonContext = { config, paths, kc, namespace, link, control, table: () => table, dial: doors.dial, listeners, env: doors.env };
+    const context: DaemonContext = { config, paths, kc, namespace, link, control, table: () => table, dial: doors.dial, listeners, env: doors.env, gate: doors.gate };
     for (const start of FEATURES) features.push(await start(context));
     status = { ...status, phase: 'connected', listeners, routing: info && { ...info, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
     log.info('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
@@ -186,7 +187,7 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
   });
   const ports = { socks: socksPort, http: httpPort, dns: dnsPort };
   writeFileSync(portsFile, JSON.stringify(ports) + '\n', { mode: 0o600 });
-  return { socks, http, dns, ports, dial, env };
+  return { socks, http, dns, ports, dial, env, gate };
 }
 
 function describeListeners({ ports }: FrontDoors): DaemonListeners {

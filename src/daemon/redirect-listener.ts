@@ -18,6 +18,7 @@ import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
 import { toDialError, type Dial, type DialTarget } from '../proxy/dial.js';
 import { ConnectionCap, MAX_PROXY_CONNECTIONS } from '../proxy/limits.js';
 import { pipeBothWays } from '../proxy/pipe.js';
+import type { OwnerGate } from '../proxy/owner-gate.js';
 import type { RouteDecision, RouteTarget } from '../proxy/routing.js';
 
 const log = logger('tp:daemon:redirect');
@@ -84,6 +85,8 @@ export interface RedirectListenerOptions {
   /** Connections open at once, piped ones included; past it a new one is reset. Default MAX_PROXY_CONNECTIONS. */
   maxConnections?: number;
   closeTimeoutMs?: number;
+  /** Who may connect (owner-gate.ts); others are reset before they can claim a hand-over. Default: everyone. */
+  gate?: OwnerGate;
 }
 
 export interface RedirectAddresses {
@@ -217,7 +220,13 @@ export class RedirectListener {
       return;
     }
     // Reading stays paused until the hand-over, so the wait for it is the only deadline needed.
-    void this.claim(laptopPort).then(async (target) => {
+    // Another user's connection is reset before it can claim (and so steal) a hand-over.
+    const admitted = this.options.gate?.admitsConnection(socket, 'redirect listener') ?? Promise.resolve(true);
+    void admitted.then(async (ok) => (ok ? this.claim(laptopPort) : null)).then(async (target) => {
+      if (target === null) {
+        socket.resetAndDestroy();
+        return;
+      }
       if (!target) {
         log.info('!! %s from 127.0.0.1:%d: no hand-over arrived', id, laptopPort);
         socket.resetAndDestroy();
