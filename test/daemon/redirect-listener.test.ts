@@ -172,3 +172,16 @@ test('another user binding the hand-over port on 127.0.0.2 is reset and the owne
   t.is(await exchange(owner, 'mine'), 'mine');
   t.deepEqual(h.dialed, [{ host: '198.51.100.7', port: 7 }]);
 });
+
+test('a connection from another loopback address with the same source port is reset; the one from 127.0.0.1 gets the hand-over', async (t) => {
+  const h = await start(t, { handoverWaitMs: 5_000 });
+  const first = await connectFromLoopback(h.redirectPort);
+  t.teardown(() => first.destroy());
+  const laptopPort = first.localPort!;
+  // The reset may come before or after connect() reports success.
+  const elsewhere = connect({ port: h.redirectPort, host: '127.0.0.1', localAddress: '127.0.0.2', localPort: laptopPort });
+  t.is(await closedWith(elsewhere), 'ECONNRESET');
+  await sendDatagram(h.handoverPort, encodeHandover(TOKEN, { laptopPort, target: { host: '198.51.100.7', port: 7 } }));
+  t.is(await exchange(first, 'first'), 'first');
+  t.deepEqual(h.dialed, [{ host: '198.51.100.7', port: 7 }]);
+});
