@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { RCODE } from '../../src/dns/dns2-wire.js';
 import { DnsStub } from '../../src/dns/stub.js';
 import { HttpProxyServer } from '../../src/proxy/http-proxy.js';
-import { createUidGate } from '../../src/proxy/owner-gate.js';
+import { ALLOW_OTHER_USERS_ENV, createOwnerGate, createUidGate, OPEN_GATE } from '../../src/proxy/owner-gate.js';
 import { SocksServer } from '../../src/proxy/socks-server.js';
 import { captureLogs } from '../helpers/capture-logs.js';
 import { RUNNING_AS_ROOT, asUser } from '../helpers/unprivileged.js';
@@ -75,4 +75,14 @@ test.serial('another user gets REFUSED from the DNS stub over UDP and TCP; the o
   t.is(await dig(true, true), 'REFUSED');
   t.not(await dig(false, false), 'REFUSED');
   t.not(await dig(false, true), 'REFUSED');
+});
+
+test.serial('the switch lets everyone in with one warning; without it the gate is this process’s uid', async (t) => {
+  const logs = captureLogs(t);
+  const open = await createOwnerGate({ allowOtherUsers: true });
+  t.is(open, OPEN_GATE);
+  t.is(logs.filter((line) => line.includes('WARN') && line.includes(ALLOW_OTHER_USERS_ENV)).length, 1);
+  const strict = await createOwnerGate({ allowOtherUsers: false });
+  t.not(strict, OPEN_GATE);
+  t.true(await strict.admitsDatagram({ address: '127.0.0.1', port: 9 }, 'test').then((ok) => !ok));
 });
