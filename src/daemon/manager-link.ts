@@ -19,6 +19,7 @@ import type { ClusterInfo } from '../manager/cluster-info.js';
 import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR } from '../manager/manifests.js';
 import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
+import { backoffDelayMs } from './backoff.js';
 import { capacityFrom } from './capacity.js';
 
 const log = logger('tp:daemon:manager');
@@ -42,9 +43,7 @@ const RECONNECT_MAX_DELAY_MS = 5_000;
 
 /** The wait before attempt `failures + 1`: exponential, capped, with jitter in [half, full]. */
 export function reconnectDelayMs(failures: number, random: () => number = Math.random): number {
-  if (failures <= 0) return 0;
-  const ceiling = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_FIRST_DELAY_MS * 2 ** Math.min(failures - 1, 16));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+  return backoffDelayMs(failures, RECONNECT_FIRST_DELAY_MS, RECONNECT_MAX_DELAY_MS, random);
 }
 
 /** Error text as shown in status and logs: credentials in URLs, bearer tokens and the given secrets removed. */

@@ -6,6 +6,7 @@
 // manager, with the kubeconfig's own credentials, that it may patch the workloads (rbac-proof.ts).
 // Its status section lists our intercepts.
 import { logger } from '../log/logger.js';
+import { backoffDelayMs } from '../daemon/backoff.js';
 import type { DaemonContext, DaemonFeature, StartFeature } from '../daemon/feature.js';
 import { TpError } from '../errors.js';
 import {
@@ -241,8 +242,7 @@ class InterceptFeature implements DaemonFeature {
             local.info = { ...local.info, state: 'WAITING', message: `could not resume after the manager restarted (gave up after ${attempt} attempts): ${(err as Error).message}; leave it (tp leave ${local.info.name}) and intercept again` };
             break;
           }
-          const ceiling = Math.min(RECREATE_MAX_DELAY_MS, RECREATE_FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 16));
-          const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+          const delay = backoffDelayMs(attempt, RECREATE_FIRST_DELAY_MS, RECREATE_MAX_DELAY_MS);
           local.info = { ...local.info, state: 'WAITING', message: `resuming after the manager restarted (attempt ${attempt}, next in ${(delay / 1000).toFixed(1)} s): ${(err as Error).message}` };
           await new Promise((resolve) => setTimeout(resolve, delay));
         }
