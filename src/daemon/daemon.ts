@@ -24,6 +24,7 @@ import { readState, writeState } from './launcher.js';
 import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';
 import { createTunnelDial, withoutOwnProxies } from './tunnel-dial.js';
+import { ALLOW_OTHER_USERS_ENV, createOwnerGate, type OwnerGate } from '../proxy/owner-gate.js';
 
 const log = logger('tp:daemon');
 
@@ -63,6 +64,7 @@ interface FrontDoors {
   ports: { socks: number; http: number; dns: number };
   dial: Dial;
   env: NodeJS.ProcessEnv;
+  gate: OwnerGate;
 }
 
 export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promise<void> {
@@ -129,7 +131,7 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
 
     doors = await openFrontDoors(config, paths, () => table, link);
     const listeners = describeListeners(doors);
-    const context: DaemonContext = { config, paths, kc, namespace, link, control, table: () => table, dial: doors.dial, listeners, env: doors.env };
+    const context: DaemonContext = { config, paths, kc, namespace, link, control, table: () => table, dial: doors.dial, listeners, env: doors.env, gate: doors.gate };
     for (const start of FEATURES) features.push(await start(context));
     status = { ...status, phase: 'connected', listeners, routing: info && { ...info, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
     log.info('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
@@ -170,21 +172,22 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
     throw new Error('unreachable');
   };
 
+  const gate = await createOwnerGate({ allowOtherUsers: process.env[ALLOW_OTHER_USERS_ENV] === '1' });
   let socksPort = 0;
   let httpPort = 0;
-  const socks = await listenOn('SOCKS5 proxy', config.socksPort, previous.socks, (port) => new SocksServer({ route, dial, port }), async (door) => {
+  const socks = await listenOn('SOCKS5 proxy', config.socksPort, previous.socks, (port) => new SocksServer({ route, dial, port, gate }), async (door) => {
     socksPort = (await door.listen()).port;
   });
-  const http = await listenOn('HTTP proxy', config.httpPort, previous.http, (port) => new HttpProxyServer({ route, dial, port, pacFile: () => generatePac(table(), { httpPort, socksPort }) }), async (door) => {
+  const http = await listenOn('HTTP proxy', config.httpPort, previous.http, (port) => new HttpProxyServer({ route, dial, port, gate, pacFile: () => generatePac(table(), { httpPort, socksPort }) }), async (door) => {
     httpPort = (await door.listen()).port;
   });
   let dnsPort = 0;
-  const dns = await listenOn('DNS stub', config.dnsPort, previous.dns, (port) => new DnsStub({ port, routingTable: table, resolveCluster: (name, type) => link.resolve(name, type) }), async (door) => {
+  const dns = await listenOn('DNS stub', config.dnsPort, previous.dns, (port) => new DnsStub({ port, gate, routingTable: table, resolveCluster: (name, type) => link.resolve(name, type) }), async (door) => {
     dnsPort = (await door.listen()).udp.port;
   });
   const ports = { socks: socksPort, http: httpPort, dns: dnsPort };
   writeFileSync(portsFile, JSON.stringify(ports) + '\n', { mode: 0o600 });
-  return { socks, http, dns, ports, dial, env };
+  return { socks, http, dns, ports, dial, env, gate };
 }
 
 function describeListeners({ ports }: FrontDoors): DaemonListeners {

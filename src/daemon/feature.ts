@@ -5,6 +5,7 @@
 // features; features.ts lists them.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dial } from '../proxy/dial.js';
+import type { OwnerGate } from '../proxy/owner-gate.js';
 import type { RoutingTable } from '../proxy/routing.js';
 import type { ControlServer } from './control-server.js';
 import type { DaemonListeners } from './daemon.js';
@@ -26,6 +27,8 @@ export interface DaemonContext {
   listeners: DaemonListeners;
   /** The environment tp started in (before tp set any proxy variables). */
   env: NodeJS.ProcessEnv;
+  /** Who may use the daemon's loopback doors (owner-gate.ts). */
+  gate: OwnerGate;
 }
 
 export interface DaemonFeature {

@@ -2,7 +2,8 @@
 // the shim connects cluster-bound sockets to, and a UDP hand-over socket on 127.0.0.1 where the
 // shim first says where each one was meant to go, as one datagram
 // "<token> <laptopPort> <host> <port>" (fire and forget, so the shim's connect() never waits on
-// us). An accepted connection is matched to its hand-over by its source port; when the datagram
+// us). An accepted connection from 127.0.0.1 is matched to its hand-over by its source port (a
+// hand-over is claimed once; other source addresses are reset); when the datagram
 // is late the connection waits for it briefly. Then the target is routed and dialled like a SOCKS
 // request and the two are piped; a failed dial resets the connection (the program sees
 // ECONNRESET, as close to "refused" as a connection that already succeeded can get).
@@ -18,6 +19,7 @@ import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
 import { toDialError, type Dial, type DialTarget } from '../proxy/dial.js';
 import { ConnectionCap, MAX_PROXY_CONNECTIONS } from '../proxy/limits.js';
 import { pipeBothWays } from '../proxy/pipe.js';
+import type { OwnerGate } from '../proxy/owner-gate.js';
 import type { RouteDecision, RouteTarget } from '../proxy/routing.js';
 
 const log = logger('tp:daemon:redirect');
@@ -84,6 +86,8 @@ export interface RedirectListenerOptions {
   /** Connections open at once, piped ones included; past it a new one is reset. Default MAX_PROXY_CONNECTIONS. */
   maxConnections?: number;
   closeTimeoutMs?: number;
+  /** Who may connect (owner-gate.ts); others are reset before they can claim a hand-over. Default: everyone. */
+  gate?: OwnerGate;
 }
 
 export interface RedirectAddresses {
@@ -210,6 +214,13 @@ export class RedirectListener {
     const laptopPort = socket.remotePort ?? 0;
     this.connections.add(socket);
     socket.on('error', (error) => log('!! %s %s', id, error.message));
+    // The shim's sockets come from 127.0.0.1, the address its hand-over pairs with; a look-alike
+    // source port on another loopback address is someone else's.
+    if (socket.remoteAddress !== '127.0.0.1') {
+      log.info('!! %s from %s:%d refused: redirected connections come from 127.0.0.1', id, socket.remoteAddress, laptopPort);
+      socket.resetAndDestroy();
+      return;
+    }
     if (!this.clients.admit(socket)) {
       // A reset, as for a failed dial: the program's connect() has already succeeded.
       log('!! %s from 127.0.0.1:%d refused: %d connections open, the most this listener takes', id, laptopPort, this.clients.max);
@@ -217,7 +228,13 @@ export class RedirectListener {
       return;
     }
     // Reading stays paused until the hand-over, so the wait for it is the only deadline needed.
-    void this.claim(laptopPort).then(async (target) => {
+    // Another user's connection is reset before it can claim (and so steal) a hand-over.
+    const admitted = this.options.gate?.admitsConnection(socket, 'redirect listener') ?? Promise.resolve(true);
+    void admitted.then(async (ok) => (ok ? this.claim(laptopPort) : null)).then(async (target) => {
+      if (target === null) {
+        socket.resetAndDestroy();
+        return;
+      }
       if (!target) {
         log.info('!! %s from 127.0.0.1:%d: no hand-over arrived', id, laptopPort);
         socket.resetAndDestroy();

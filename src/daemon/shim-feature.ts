@@ -13,6 +13,7 @@ export const startRunFeature: StartFeature = async (context) => {
     dial: context.dial,
     resolve: (name, type) => context.link.resolve(name, type),
     dnsPort,
+    gate: context.gate,
   });
   // The daemon's own listener (registered first) has already rebuilt the table when this runs.
   const onClusterInfo = (): void => support.update();

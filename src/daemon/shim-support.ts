@@ -2,6 +2,7 @@
 // its hand-over socket, the name query socket, and the routes file that tells the shims where
 // they are. The daemon starts it after its front doors, calls update() when the routing table
 // changes, and close() when it stops. Leaves out the shims themselves (shims/) and the command.
+import type { OwnerGate } from '../proxy/owner-gate.js';
 import { randomBytes } from 'node:crypto';
 import { logger } from '../log/logger.js';
 import { systemResolvers } from '../dns/forwarder.js';
@@ -26,6 +27,8 @@ export interface ShimSupportOptions {
   dnsPort: number;
   /** The system resolvers the shims send to the stub instead. Default: /etc/resolv.conf's. */
   nameservers?: readonly string[];
+  /** Who may use the redirect listener (owner-gate.ts). Default: everyone. */
+  gate?: OwnerGate;
 }
 
 export interface ShimSupport {
@@ -40,7 +43,7 @@ export interface ShimSupport {
 export async function startShimSupport(options: ShimSupportOptions): Promise<ShimSupport> {
   const files = shimFiles(options.paths);
   const token = randomBytes(TOKEN_BYTES).toString('hex');
-  const redirect = new RedirectListener({ token, dial: options.dial, route: (target) => decideRoute(target, options.table()) });
+  const redirect = new RedirectListener({ token, gate: options.gate, dial: options.dial, route: (target) => decideRoute(target, options.table()) });
   const names = new NameQueryServer({ socketPath: files.nameSocket, table: options.table, resolve: options.resolve });
   const { redirectPort, handoverPort } = await redirect.listen();
   try {

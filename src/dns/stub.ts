@@ -19,6 +19,7 @@ import { AnswerCache, type AnswerCacheOptions, type ClusterAnswer } from './answ
 import { Packet, RCODE, toWireResource, typeName, type WirePacket } from './dns2-wire.js';
 import { forwardQuery, systemResolvers, type Resolver } from './forwarder.js';
 import { checkQuery, formerrReply } from './message-check.js';
+import type { OwnerGate } from '../proxy/owner-gate.js';
 import { DnsListeners, type DnsAddresses, type DnsLimits } from './transport.js';
 
 const log = logger('tp:dns');
@@ -43,6 +44,8 @@ export interface DnsStubOptions {
   closeTimeoutMs?: number;
   /** Deadlines and caps of the sockets; each defaults to its limits.ts constant. */
   limits?: DnsLimits;
+  /** Who may ask (owner-gate.ts); others get REFUSED. Default: everyone. */
+  gate?: OwnerGate;
 }
 
 export type DnsStubAddresses = DnsAddresses;
@@ -93,7 +96,7 @@ export class DnsStub {
     const defaultTable = createRoutingTable();
     this.routingTable = options.routingTable ?? (() => defaultTable);
     this.resolvers = options.resolvers ?? systemResolvers();
-    this.listeners = new DnsListeners((query, transport, client) => this.handle(query, transport, client), options.limits);
+    this.listeners = new DnsListeners((query, transport, client) => this.handle(query, transport, client), options.limits, options.gate);
   }
 
   /** Binds UDP and TCP on the same port; resolves with both addresses. */

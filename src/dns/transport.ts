@@ -11,6 +11,7 @@ import { logger } from '../log/logger.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
+import { OPEN_GATE, type OwnerGate } from '../proxy/owner-gate.js';
 import {
   ConnectionCap,
   DNS_TCP_IDLE_MS,
@@ -61,6 +62,7 @@ export class DnsListeners {
   constructor(
     private readonly handler: QueryHandler,
     private readonly limits: DnsLimits = {},
+    private readonly gate: OwnerGate = OPEN_GATE,
   ) {
     this.tcpClients = new ConnectionCap(limits.maxTcpConnections ?? MAX_DNS_TCP_CONNECTIONS);
   }
@@ -132,7 +134,9 @@ export class DnsListeners {
       this.udpRefused = 0;
     }
     this.udpInFlight += 1;
-    this.handler(message, 'udp', client)
+    this.gate
+      .admitsDatagram({ address, port }, 'DNS stub (udp)')
+      .then((admitted) => (admitted ? this.handler(message, 'udp', client) : rcodeReply(message, RCODE.REFUSED)))
       .then(
         (reply) => {
           if (reply && this.closing === undefined) udp.send(reply, port, address);
@@ -173,6 +177,7 @@ export class DnsListeners {
     };
     socket.once('close', () => clearTimeout(deadline));
     const maxInFlight = this.limits.maxTcpInFlight ?? MAX_DNS_TCP_IN_FLIGHT;
+    const admitted = this.gate.admitsConnection(socket, 'DNS stub (tcp)');
     let buffered: Buffer = Buffer.alloc(0);
     let inFlight = 0;
     let peerEnded = false;
@@ -197,7 +202,8 @@ export class DnsListeners {
           socket.destroy();
           return;
         }
-        this.handler(Buffer.from(query), 'tcp', client).then(
+        const copy = Buffer.from(query);
+        admitted.then((ok) => (ok ? this.handler(copy, 'tcp', client) : rcodeReply(copy, RCODE.REFUSED))).then(
           (reply) => {
             inFlight -= 1;
             if (!reply) {

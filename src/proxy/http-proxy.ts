@@ -23,6 +23,7 @@ import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, 
 import { checkHost } from './host-name.js';
 import { ConnectionCap, HTTP_HEAD_DEADLINE_MS, HTTP_KEEP_ALIVE_IDLE_MS, HTTP_MAX_HEAD_BYTES, MAX_PROXY_CONNECTIONS } from './limits.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
+import { NOT_YOUR_DOOR, type OwnerGate } from './owner-gate.js';
 import { pipeBothWays, reset, resetClientIfCut } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
 
@@ -33,6 +34,8 @@ export interface HttpProxyServerOptions {
   dial?: Dial;
   /** The PAC file's text, served at /proxy.pac; 404 there when absent. */
   pacFile?: () => string;
+  /** Who may use this door, PAC file included (owner-gate.ts). Default: everyone. */
+  gate?: OwnerGate;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 0: the system picks. */
@@ -71,6 +74,8 @@ export class HttpProxyServer {
   private readonly clients: ConnectionCap;
   /** Connections answered 503 at accept: whatever Node parses on them afterwards is ignored. */
   private readonly refused = new WeakSet<Socket>();
+  /** Each connection's owner check while it runs: requests on it wait for the answer. */
+  private readonly admissions = new WeakMap<Socket, Promise<boolean>>();
   private nextId = 1;
   private closing: Promise<void> | undefined;
 
@@ -145,14 +150,38 @@ export class HttpProxyServer {
 
   private onConnection(socket: Socket): void {
     this.connections.add(socket);
-    if (this.clients.admit(socket)) return;
+    if (this.clients.admit(socket)) {
+      if (this.options.gate) this.checkOwner(socket, this.options.gate);
+      return;
+    }
     log.info('!! %s:%d refused: %d connections open, the most this proxy takes', socket.remoteAddress, socket.remotePort, this.clients.max);
     this.refused.add(socket);
     socket.on('error', () => undefined);
     endRaw(socket, 503, `tp proxy: too many connections (${this.clients.max} open, the most tp's HTTP proxy takes); try again when some have closed\n`);
   }
 
+  /** Another user's connection gets a 403 that says why, whatever it asked for (the PAC file too). */
+  private checkOwner(socket: Socket, gate: OwnerGate): void {
+    const admitted = gate.admitsConnection(socket, 'HTTP proxy');
+    this.admissions.set(socket, admitted);
+    void admitted.then((ok) => {
+      if (ok) return;
+      this.refused.add(socket);
+      socket.on('error', () => undefined);
+      endRaw(socket, 403, NOT_YOUR_DOOR);
+    });
+  }
+
   private onRequest(request: IncomingMessage, response: ServerResponse): void {
+    const admitted = this.admissions.get(request.socket);
+    if (admitted) {
+      void admitted.then((ok) => ok && this.onAdmittedRequest(request, response));
+      return;
+    }
+    this.onAdmittedRequest(request, response);
+  }
+
+  private onAdmittedRequest(request: IncomingMessage, response: ServerResponse): void {
     if (this.refused.has(request.socket)) return;
     const id = `h${this.nextId++}`;
     const url = request.url ?? '';
@@ -204,6 +233,15 @@ export class HttpProxyServer {
   }
 
   private onConnect(request: IncomingMessage, socket: Socket, head: Buffer): void {
+    const admitted = this.admissions.get(socket);
+    if (admitted) {
+      void admitted.then((ok) => ok && this.onAdmittedConnect(request, socket, head));
+      return;
+    }
+    this.onAdmittedConnect(request, socket, head);
+  }
+
+  private onAdmittedConnect(request: IncomingMessage, socket: Socket, head: Buffer): void {
     if (this.refused.has(socket)) return;
     const id = `c${this.nextId++}`;
     const client = `${socket.remoteAddress}:${socket.remotePort}`;

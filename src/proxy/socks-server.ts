@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
 import { createDirectDial, formatTarget, socksReplyFor, SOCKS_REPLY, toDialError, type Dial } from './dial.js';
 import { checkHost } from './host-name.js';
+import type { OwnerGate } from './owner-gate.js';
 import { ConnectionCap, MAX_PROXY_CONNECTIONS, SOCKS_HANDSHAKE_DEADLINE_MS } from './limits.js';
 import { pipeBothWays } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
@@ -47,6 +48,8 @@ export interface SocksServerOptions {
   maxConnections?: number;
   /** close() waits this long for connections to finish before destroying them. Default 5 s. */
   closeTimeoutMs?: number;
+  /** Who may use this door (owner-gate.ts). Default: everyone. */
+  gate?: OwnerGate;
 }
 
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
@@ -126,7 +129,14 @@ export class SocksServer {
 
   /** `handshakeDone` stops the deadline: the dial that follows has its own timeout. */
   private async handle(socket: Socket, id: string, client: string, handshakeDone: () => void): Promise<void> {
+    const admitted = this.options.gate?.admitsConnection(socket, 'SOCKS5 proxy') ?? true;
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
+    if (!(await admitted)) {
+      // Another user's client: method negotiation succeeds and the request gets 0x02 "connection not
+      // allowed by ruleset", which curl and browsers report as a refusal rather than a broken proxy.
+      endWith(socket, Buffer.concat([encodeMethodChoice(SOCKS_METHOD.NO_AUTH), encodeReply(SOCKS_REPLY.NOT_ALLOWED)]));
+      return;
+    }
     if (!greeting.message.methods.includes(SOCKS_METHOD.NO_AUTH)) {
       log.info('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
       endWith(socket, encodeMethodChoice(SOCKS_METHOD.NO_ACCEPTABLE));

@@ -3,6 +3,9 @@ import { createSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { connectTcp, DialError, type DialTarget } from '../../src/proxy/dial.js';
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
+import { execFile } from 'node:child_process';
+import { createUidGate, type OwnerGate } from '../../src/proxy/owner-gate.js';
+import { RUNNING_AS_ROOT, asUser } from '../helpers/unprivileged.js';
 import { encodeHandover, HandoverError, MAX_HANDOVER_BYTES, parseHandover, RedirectListener } from '../../src/daemon/redirect-listener.js';
 
 const TOKEN = 'feedfacefeedfacefeedfacefeedface';
@@ -36,7 +39,7 @@ interface Harness {
   dialed: DialTarget[];
 }
 
-async function start(t: { teardown(fn: () => unknown): void }, options: { handoverWaitMs?: number } = {}): Promise<Harness> {
+async function start(t: { teardown(fn: () => unknown): void }, options: { handoverWaitMs?: number; gate?: OwnerGate } = {}): Promise<Harness> {
   // A connection the listener destroys is reset (an abort), which the echo side sees as ECONNRESET.
   const echo = createServer((socket) => socket.on('error', () => undefined).pipe(socket));
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
@@ -145,4 +148,40 @@ test('close is idempotent and frees the redirect port', async (t) => {
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
   });
   t.is(refused, 'ECONNREFUSED');
+});
+
+test('another user binding the hand-over port on 127.0.0.2 is reset and the owner still gets the connection', async (t) => {
+  if (!RUNNING_AS_ROOT) return void t.log('not root: cannot run a client as another user');
+  const h = await start(t, { gate: createUidGate(process.getuid!()) });
+  const spare = createServer();
+  await new Promise<void>((resolve) => spare.listen(0, '127.0.0.1', resolve));
+  const laptopPort = (spare.address() as AddressInfo).port;
+  await new Promise((resolve) => spare.close(resolve));
+  await sendDatagram(h.handoverPort, encodeHandover(TOKEN, { laptopPort, target: { host: '198.51.100.7', port: 7 } }));
+  const script = `const s = require('net').connect({ host: '127.0.0.1', port: ${h.redirectPort}, localAddress: '127.0.0.2', localPort: ${laptopPort} });
+    s.on('connect', () => s.write('steal')); s.on('data', (d) => console.log('data ' + d)); s.on('error', (e) => console.log(e.code)); s.on('close', () => process.exit(0));`;
+  const [file, argv] = asUser(process.execPath, ['-e', script]);
+  const stdout = await new Promise<string>((resolve, reject) => execFile(file, argv, { encoding: 'utf8', timeout: 20_000 }, (error, out) => (error ? reject(error) : resolve(out))));
+  t.is(stdout.trim(), 'ECONNRESET');
+  t.deepEqual(h.dialed, []);
+  const owner = await new Promise<Socket>((resolve, reject) => {
+    const socket = connect({ port: h.redirectPort, host: '127.0.0.1', localPort: laptopPort }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+  t.teardown(() => owner.destroy());
+  t.is(await exchange(owner, 'mine'), 'mine');
+  t.deepEqual(h.dialed, [{ host: '198.51.100.7', port: 7 }]);
+});
+
+test('a connection from another loopback address with the same source port is reset; the one from 127.0.0.1 gets the hand-over', async (t) => {
+  const h = await start(t, { handoverWaitMs: 5_000 });
+  const first = await connectFromLoopback(h.redirectPort);
+  t.teardown(() => first.destroy());
+  const laptopPort = first.localPort!;
+  // The reset may come before or after connect() reports success.
+  const elsewhere = connect({ port: h.redirectPort, host: '127.0.0.1', localAddress: '127.0.0.2', localPort: laptopPort });
+  t.is(await closedWith(elsewhere), 'ECONNRESET');
+  await sendDatagram(h.handoverPort, encodeHandover(TOKEN, { laptopPort, target: { host: '198.51.100.7', port: 7 } }));
+  t.is(await exchange(first, 'first'), 'first');
+  t.deepEqual(h.dialed, [{ host: '198.51.100.7', port: 7 }]);
 });
