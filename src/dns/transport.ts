@@ -67,25 +67,29 @@ export class DnsListeners {
     this.tcpClients = new ConnectionCap(limits.maxTcpConnections ?? MAX_DNS_TCP_CONNECTIONS);
   }
 
-  /** Binds UDP, then TCP on the same port (port 0: retried if TCP finds that port taken). */
+  /**
+   * Binds TCP, then UDP on the same port. With port 0 the kernel picks a TCP port no socket holds
+   * (a UDP-first pick can land on a port a busy machine's outgoing TCP connections use), and UDP,
+   * far less crowded, follows; a clash is retried with a new pick.
+   */
   async listen(host: string, port: number): Promise<DnsAddresses> {
     let lastError: unknown;
     for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
+      // allowHalfOpen: a client may send its query and shut its side; it still gets the answer.
+      const tcp = createServer({ allowHalfOpen: true }, (socket) => this.acceptTcp(socket));
       const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
       try {
         await new Promise<void>((resolve, reject) => {
-          udp.once('error', reject);
-          udp.bind(port, host, () => {
-            udp.removeListener('error', reject);
+          tcp.once('error', reject);
+          tcp.listen(port, host, () => {
+            tcp.removeListener('error', reject);
             resolve();
           });
         });
-        // allowHalfOpen: a client may send its query and shut its side; it still gets the answer.
-        const tcp = createServer({ allowHalfOpen: true }, (socket) => this.acceptTcp(socket));
         await new Promise<void>((resolve, reject) => {
-          tcp.once('error', reject);
-          tcp.listen(udp.address().port, host, () => {
-            tcp.removeListener('error', reject);
+          udp.once('error', reject);
+          udp.bind((tcp.address() as AddressInfo).port, host, () => {
+            udp.removeListener('error', reject);
             resolve();
           });
         });
@@ -98,6 +102,7 @@ export class DnsListeners {
       } catch (error) {
         lastError = error;
         udp.close();
+        tcp.close();
         if (port !== 0) break;
       }
     }

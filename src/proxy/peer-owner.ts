@@ -3,6 +3,11 @@
 // server does. The laptop's front doors use it to let in only their own user. Where the row is gone
 // (the client already closed, or it sits in TIME_WAIT with no owner) the answer is undefined and the
 // caller refuses. Leaves out what to do with the answer and every other platform.
+//
+// Cost: a table holds a row per socket on the machine (two per loopback connection), so reading
+// and parsing it for every connection made 10,000 concurrent connections cost minutes of CPU. So
+// lookups queue, one read of a table answers every lookup queued while the previous read ran, and
+// a row is only parsed when its address text is one some lookup is waiting for.
 import { access, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { parseIp } from './cidr.js';
@@ -20,13 +25,21 @@ export interface ProcNetRow {
   readonly inode: number;
 }
 
-const TCP_TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
-const UDP_TABLES = ['/proc/net/udp', '/proc/net/udp6'];
+type Protocol = 'tcp' | 'udp';
+interface End {
+  bytes: Uint8Array;
+  port: number;
+}
+
+const TABLES: Record<Protocol, { v4: string; v6: string }> = {
+  tcp: { v4: '/proc/net/tcp', v6: '/proc/net/tcp6' },
+  udp: { v4: '/proc/net/udp', v6: '/proc/net/udp6' },
+};
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** True where the tables exist (Linux with /proc mounted). */
 export async function peerOwnerSupported(): Promise<boolean> {
-  return access(TCP_TABLES[0]).then(
+  return access(TABLES.tcp.v4).then(
     () => true,
     () => false,
   );
@@ -37,10 +50,14 @@ export async function peerOwnerSupported(): Promise<boolean> {
  * the row whose local end is our remote end and whose remote end is our local end.
  */
 export async function tcpPeerUid(local: Endpoint, remote: Endpoint): Promise<number | undefined> {
-  const peer = toBytes(remote);
-  const us = toBytes(local);
+  const peer = toEnd(remote);
+  const us = toEnd(local);
   if (!peer || !us) return undefined;
-  return findUid(TCP_TABLES, (row) => sameEnd(row.local, peer) && sameEnd(row.remote, us));
+  return lookUp('tcp', (family) => {
+    const a = endText(peer, family);
+    const b = endText(us, family);
+    return a && b ? [`${a} ${b}`] : [];
+  });
 }
 
 /**
@@ -48,9 +65,13 @@ export async function tcpPeerUid(local: Endpoint, remote: Endpoint): Promise<num
  * wildcard address (0.0.0.0, ::) on the source port for a sender that never bound an address.
  */
 export async function udpSourceUid(source: Endpoint): Promise<number | undefined> {
-  const peer = toBytes(source);
+  const peer = toEnd(source);
   if (!peer) return undefined;
-  return findUid(UDP_TABLES, (row) => sameEnd(row.local, peer) || (row.local.port === peer.port && row.local.bytes.every((byte) => byte === 0)));
+  return lookUp('udp', (family) => {
+    const own = endText(peer, family);
+    const wildcard = endText({ bytes: new Uint8Array(family === 'v4' ? 4 : 16), port: peer.port }, family);
+    return [own, wildcard].filter((key): key is string => !!key);
+  });
 }
 
 /** Parses one line of a /proc/net/{tcp,udp}{,6} table; undefined for the header or anything malformed. */
@@ -68,22 +89,84 @@ export function parseProcNetLine(line: string): ProcNetRow | undefined {
   return { local, remote, uid, inode };
 }
 
-async function findUid(tables: string[], matches: (row: ProcNetRow) => boolean): Promise<number | undefined> {
-  const uids = new Set<number>();
-  for (const table of tables) {
-    const text = await readFile(table, 'latin1').catch(() => '');
-    for (const line of text.split('\n')) {
-      const row = parseProcNetLine(line);
-      // A socket with no inode (TIME_WAIT, or being torn down) has no owner any more.
-      if (row && row.inode !== 0 && matches(row)) uids.add(row.uid);
+/** A lookup waiting for the next read: the row keys it matches in each table, the owners seen. */
+interface Lookup {
+  keys: Record<'v4' | 'v6', string[]>;
+  uids: Set<number>;
+  answer: (uid: number | undefined) => void;
+}
+
+const queued: Record<Protocol, Lookup[]> = { tcp: [], udp: [] };
+const reading: Record<Protocol, boolean> = { tcp: false, udp: false };
+
+function lookUp(protocol: Protocol, keysFor: (family: 'v4' | 'v6') => string[]): Promise<number | undefined> {
+  return new Promise((answer) => {
+    queued[protocol].push({ keys: { v4: keysFor('v4'), v6: keysFor('v6') }, uids: new Set(), answer });
+    if (!reading[protocol]) void drain(protocol);
+  });
+}
+
+/** Reads the tables for everything queued, again while lookups arrived during the read. */
+async function drain(protocol: Protocol): Promise<void> {
+  reading[protocol] = true;
+  try {
+    while (queued[protocol].length > 0) {
+      const batch = queued[protocol].splice(0);
+      await scan(TABLES[protocol].v4, 'v4', batch);
+      // An IPv4 client on a dual-stack socket shows up in the IPv6 table as a mapped address.
+      await scan(TABLES[protocol].v6, 'v6', batch.filter((lookup) => lookup.uids.size === 0));
+      // Two owners of one end (port sharing across users) is no answer either.
+      for (const lookup of batch) lookup.answer(lookup.uids.size === 1 ? [...lookup.uids][0] : undefined);
     }
+  } finally {
+    reading[protocol] = false;
   }
-  // Two owners of one end (port sharing across users) is no answer either.
-  return uids.size === 1 ? [...uids][0] : undefined;
+}
+
+async function scan(table: string, family: 'v4' | 'v6', batch: Lookup[]): Promise<void> {
+  const wanted = new Map<string, Lookup[]>();
+  for (const lookup of batch) {
+    for (const key of lookup.keys[family]) wanted.set(key, [...(wanted.get(key) ?? []), lookup]);
+  }
+  if (wanted.size === 0) return;
+  const keyLength = [...wanted.keys()][0].length;
+  const text = await readFile(table, 'latin1').catch(() => '');
+  for (let start = 0; start < text.length; ) {
+    const end = text.indexOf('\n', start);
+    const lineEnd = end === -1 ? text.length : end;
+    // "  sl: LOCAL REMOTE …": the key is the text after the first ": ".
+    const colon = text.indexOf(': ', start);
+    if (colon !== -1 && colon < lineEnd) {
+      const lookups = wanted.get(text.slice(colon + 2, colon + 2 + keyLength));
+      if (lookups) {
+        const row = parseProcNetLine(text.slice(start, lineEnd));
+        // A socket with no inode (TIME_WAIT, or being torn down) has no owner any more.
+        if (row && row.inode !== 0) for (const lookup of lookups) lookup.uids.add(row.uid);
+      }
+    }
+    start = lineEnd + 1;
+  }
+}
+
+/**
+ * An end as the tables print it: the address as 32-bit words in host byte order, 8 hex digits
+ * each, and the port in 4. An IPv4 address in the IPv6 table is IPv4-mapped; an IPv6 one has no
+ * text in the IPv4 table.
+ */
+function endText(end: End, family: 'v4' | 'v6'): string | undefined {
+  let bytes = end.bytes;
+  if (family === 'v4' && bytes.length !== 4) return undefined;
+  if (family === 'v6' && bytes.length === 4) bytes = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...bytes]);
+  let hex = '';
+  for (let word = 0; word < bytes.length; word += 4) {
+    const order = LITTLE_ENDIAN ? [3, 2, 1, 0] : [0, 1, 2, 3];
+    for (const i of order) hex += bytes[word + i].toString(16).padStart(2, '0');
+  }
+  return `${hex.toUpperCase()}:${end.port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /** "0100007F:1F90" (IPv4, one host-order word) or 32 hex digits (IPv6, four host-order words) and a port. */
-function parseEnd(text: string): { bytes: Uint8Array; port: number } | undefined {
+function parseEnd(text: string): End | undefined {
   const match = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/.exec(text);
   if (!match) return undefined;
   const hex = match[1];
@@ -104,11 +187,7 @@ function unmapped(bytes: Uint8Array): Uint8Array {
   return mapped ? bytes.slice(12) : bytes;
 }
 
-function toBytes(end: Endpoint): { bytes: Uint8Array; port: number } | undefined {
+function toEnd(end: Endpoint): End | undefined {
   const bytes = parseIp(end.address);
-  return bytes ? { bytes, port: end.port } : undefined;
-}
-
-function sameEnd(a: { bytes: Uint8Array; port: number }, b: { bytes: Uint8Array; port: number }): boolean {
-  return a.port === b.port && a.bytes.length === b.bytes.length && a.bytes.every((byte, i) => byte === b.bytes[i]);
+  return bytes ? { bytes: unmapped(bytes), port: end.port } : undefined;
 }

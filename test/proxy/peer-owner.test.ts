@@ -156,3 +156,27 @@ test('the line parser never throws and only answers with well-formed rows', (t) 
   );
   t.truthy(parseProcNetLine('   0: 0100007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1'));
 });
+
+test.serial('lookups made at once are answered together, each with its own peer', async (t) => {
+  const listener = createServer();
+  const accepted: Socket[] = [];
+  listener.on('connection', (socket) => accepted.push(socket));
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const port = (listener.address() as AddressInfo).port;
+  const clients = await Promise.all(
+    Array.from({ length: 400 }, () => new Promise<Socket>((resolve) => { const c = connect({ host: '127.0.0.1', port }, () => resolve(c)); })),
+  );
+  while (accepted.length < clients.length) await new Promise((resolve) => setTimeout(resolve, 10));
+  // Half the peers are gone before the lookups run: those must be no answer, the others ours.
+  const gone = new Set(accepted.filter((_, i) => i % 2 === 0));
+  const ends = accepted.map(ownEnds);
+  const byPort = new Map(clients.map((c) => [c.localPort, c]));
+  for (const socket of gone) byPort.get(socket.remotePort)!.resetAndDestroy();
+  await Promise.all([...gone].map((socket) => new Promise((resolve) => { socket.on('error', () => {}); if (socket.destroyed) resolve(null); else socket.on('close', resolve); })));
+  const uids = await Promise.all(ends.map((e) => tcpPeerUid(...e)));
+  uids.forEach((uid, i) => t.is(uid, gone.has(accepted[i]) ? undefined : OWN_UID));
+  for (const c of clients) c.destroy();
+  for (const s of accepted) s.destroy();
+  listener.close();
+});
