@@ -1,3 +1,4 @@
+import { urlUserInfo } from '../proxy/door-credentials.js';
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { connectionFlags, daemonConfigFrom, logLevelFrom } from '../cli/kube-flags.js';
@@ -34,14 +35,16 @@ export default class Connect extends TpCommand<ConnectResult> {
 
   render({ alreadyConnected, status }: ConnectResult): string {
     const l = status.listeners!;
+    // Where the doors ask for credentials, every proxy URL carries them (door-credentials.ts).
+    const auth = urlUserInfo(l.credentials);
     return [
       `${alreadyConnected ? 'Already connected' : 'Connected'} to context ${status.context} (${status.server}), namespace ${status.namespace}.`,
       '',
       'Use the cluster from this shell (curl, browsers, most tools):',
-      `  export HTTPS_PROXY=http://${l.http} HTTP_PROXY=http://${l.http} ALL_PROXY=socks5h://${l.socks} NO_PROXY=localhost,127.0.0.1,::1`,
+      `  export HTTPS_PROXY=http://${auth}${l.http} HTTP_PROXY=http://${auth}${l.http} ALL_PROXY=socks5h://${auth}${l.socks} NO_PROXY=localhost,127.0.0.1,::1`,
       `PAC file for browsers: ${l.pac}`,
       `SOCKS5: ${l.socks}   DNS: ${l.dns} (dig @127.0.0.1 -p ${l.dns.split(':')[1]} hello.${status.namespace})`,
-      'Try: curl -x http://' + l.http + ' http://<service>.' + status.namespace + '/',
+      'Try: curl -x http://' + auth + l.http + ' http://<service>.' + status.namespace + '/',
       ...(alreadyConnected && this.logLevel && status.logLevel && this.logLevel !== status.logLevel
         ? [`The running daemon logs at ${status.logLevel}; for ${this.logLevel}, run \`tp quit\`, then connect again.`]
         : []),

@@ -24,7 +24,8 @@ import { readState, writeState } from './launcher.js';
 import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';
 import { createTunnelDial, withoutOwnProxies } from './tunnel-dial.js';
-import { ALLOW_OTHER_USERS_ENV, createOwnerGate, type OwnerGate } from '../proxy/owner-gate.js';
+import type { DoorCredentials } from '../proxy/door-credentials.js';
+import { ALLOW_OTHER_USERS_ENV, createOwnerGate, DOOR_CHECK_ENV, type OwnerGate } from '../proxy/owner-gate.js';
 
 const log = logger('tp:daemon');
 
@@ -34,8 +35,11 @@ const FAILED_LINGER_MS = 30_000;
 export interface DaemonListeners {
   socks: string;
   http: string;
+  /** The PAC file's URL (with its key where the doors ask for credentials). */
   pac: string;
   dns: string;
+  /** Where the doors ask for credentials (owner-gate.ts): what proxy URLs must carry. */
+  credentials?: DoorCredentials;
 }
 
 export interface DaemonStatus {
@@ -172,7 +176,11 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
     throw new Error('unreachable');
   };
 
-  const gate = await createOwnerGate({ allowOtherUsers: process.env[ALLOW_OTHER_USERS_ENV] === '1' });
+  const gate = await createOwnerGate({
+    allowOtherUsers: process.env[ALLOW_OTHER_USERS_ENV] === '1',
+    mode: process.env[DOOR_CHECK_ENV],
+    secretFile: join(paths.stateDir, 'door-secret'),
+  });
   let socksPort = 0;
   let httpPort = 0;
   const socks = await listenOn('SOCKS5 proxy', config.socksPort, previous.socks, (port) => new SocksServer({ route, dial, port, gate }), async (door) => {
@@ -190,12 +198,14 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
   return { socks, http, dns, ports, dial, env, gate };
 }
 
-function describeListeners({ ports }: FrontDoors): DaemonListeners {
+function describeListeners({ ports, gate }: FrontDoors): DaemonListeners {
+  const { credentials } = gate;
   return {
     socks: `127.0.0.1:${ports.socks}`,
     http: `127.0.0.1:${ports.http}`,
-    pac: `http://127.0.0.1:${ports.http}${PAC_PATH}`,
+    pac: `http://127.0.0.1:${ports.http}${PAC_PATH}${credentials ? `?key=${credentials.password}` : ''}`,
     dns: `127.0.0.1:${ports.dns}`,
+    ...(credentials && { credentials }),
   };
 }
 

@@ -229,7 +229,7 @@ export class RedirectListener {
     }
     // Reading stays paused until the hand-over, so the wait for it is the only deadline needed.
     // Another user's connection is reset before it can claim (and so steal) a hand-over.
-    const admitted = this.options.gate?.admitsConnection(socket, 'redirect listener') ?? Promise.resolve(true);
+    const admitted = this.options.gate?.admitsConnection(socket, 'redirect listener', true) ?? Promise.resolve(true);
     void admitted.then(async (ok) => (ok ? this.claim(laptopPort) : null)).then(async (target) => {
       if (target === null) {
         socket.resetAndDestroy();

@@ -182,7 +182,7 @@ export class DnsListeners {
     };
     socket.once('close', () => clearTimeout(deadline));
     const maxInFlight = this.limits.maxTcpInFlight ?? MAX_DNS_TCP_IN_FLIGHT;
-    const admitted = this.gate.admitsConnection(socket, 'DNS stub (tcp)');
+    const admitted = this.gate.admitsConnection(socket, 'DNS stub (tcp)', false);
     let buffered: Buffer = Buffer.alloc(0);
     let inFlight = 0;
     let peerEnded = false;

@@ -9,8 +9,11 @@
 // the connection cap a client gets 503. The destination host (CONNECT authority, absolute-form
 // URL host) must pass host-name.ts or gets 400; the Host header is never used for routing (it is
 // replaced by the URL's host), so it is not checked.
-// Leaves out proxy authentication (loopback only), https:// absolute-form and WebSocket upgrades
-// over absolute-form (clients use CONNECT for those).
+// Who may call: the owner gate (owner-gate.ts) refuses another user's connection with 403; where
+// the gate asks for credentials instead, requests and CONNECT need `Proxy-Authorization: Basic`
+// (407 otherwise) and the PAC file its URL's `key`.
+// Leaves out https:// absolute-form and WebSocket upgrades over absolute-form (clients use
+// CONNECT for those).
 import { logger } from '../log/logger.js';
 import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -23,6 +26,7 @@ import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, 
 import { checkHost } from './host-name.js';
 import { ConnectionCap, HTTP_HEAD_DEADLINE_MS, HTTP_KEEP_ALIVE_IDLE_MS, HTTP_MAX_HEAD_BYTES, MAX_PROXY_CONNECTIONS } from './limits.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
+import { credentialsMatch, proxyAuthorizationMatches } from './door-credentials.js';
 import { NOT_YOUR_DOOR, type OwnerGate } from './owner-gate.js';
 import { pipeBothWays, reset, resetClientIfCut } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
@@ -162,7 +166,7 @@ export class HttpProxyServer {
 
   /** Another user's connection gets a 403 that says why, whatever it asked for (the PAC file too). */
   private checkOwner(socket: Socket, gate: OwnerGate): void {
-    const admitted = gate.admitsConnection(socket, 'HTTP proxy');
+    const admitted = gate.admitsConnection(socket, 'HTTP proxy', true);
     this.admissions.set(socket, admitted);
     void admitted.then((ok) => {
       if (ok) return;
@@ -187,6 +191,11 @@ export class HttpProxyServer {
     const url = request.url ?? '';
     if (url.startsWith('/')) {
       this.serveOwn(id, request, response);
+      return;
+    }
+    if (!this.authorized(request)) {
+      log.info('!! %s %s:%d: no valid Proxy-Authorization', id, request.socket.remoteAddress, request.socket.remotePort);
+      sendText(response, 407, PROXY_AUTH_NEEDED, { 'proxy-authenticate': PROXY_AUTHENTICATE });
       return;
     }
     let target: URL;
@@ -221,8 +230,15 @@ export class HttpProxyServer {
   }
 
   private serveOwn(id: string, request: IncomingMessage, response: ServerResponse): void {
-    const path = (request.url ?? '').split('?')[0];
+    const [path, query] = (request.url ?? '').split('?', 2);
     if (path === PAC_PATH && this.options.pacFile && (request.method === 'GET' || request.method === 'HEAD')) {
+      const credentials = this.options.gate?.credentials;
+      // Browsers fetch the PAC file directly, without proxy credentials: its URL carries the key.
+      if (credentials && !credentialsMatch(credentials, credentials.user, new URLSearchParams(query ?? '').get('key') ?? '')) {
+        log.info('!! %s PAC file asked for without the right key', id);
+        sendText(response, 403, 'tp proxy: the PAC file URL needs its key; use the PAC URL `tp connect` printed\n');
+        return;
+      }
       log('<- %s PAC file', id);
       const body = this.options.pacFile();
       response.writeHead(200, { 'content-type': PAC_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache' });
@@ -246,6 +262,11 @@ export class HttpProxyServer {
     const id = `c${this.nextId++}`;
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('error', (error) => log('!! %s client error %s', id, error.message));
+    if (!this.authorized(request)) {
+      log.info('!! %s %s: CONNECT without a valid Proxy-Authorization', id, client);
+      endRaw(socket, 407, PROXY_AUTH_NEEDED, `proxy-authenticate: ${PROXY_AUTHENTICATE}\r\n`);
+      return;
+    }
     const target = parseAuthority(request.url ?? '');
     if (!target) {
       log.info('!! %s bad CONNECT target %s', id, (request.url ?? '').slice(0, 200));
@@ -280,6 +301,12 @@ export class HttpProxyServer {
     );
   }
 
+  /** Where the gate asks for credentials, the request must carry them. */
+  private authorized(request: IncomingMessage): boolean {
+    const credentials = this.options.gate?.credentials;
+    return !credentials || proxyAuthorizationMatches(credentials, request.headers['proxy-authorization']);
+  }
+
   private onClientError(error: Error & { code?: string }, socket: Duplex): void {
     log.info('!! malformed request (%s): %s', error.code ?? 'unknown', error.message);
     if (!socket.writable) {
@@ -299,6 +326,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',
+  407: 'Proxy Authentication Required',
   408: 'Request Timeout',
   431: 'Request Header Fields Too Large',
   502: 'Bad Gateway',
@@ -310,14 +338,17 @@ function describeFailure(error: DialError): string {
   return `tp proxy ${error.message}\n(code ${error.code})\n`;
 }
 
-function sendText(response: ServerResponse, status: number, body: string): void {
-  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+const PROXY_AUTHENTICATE = 'Basic realm="tp"';
+const PROXY_AUTH_NEEDED = 'tp proxy: this proxy needs the username and password in the proxy URL `tp connect` printed\n';
+
+function sendText(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   response.end(body);
 }
 
 /** Writes a complete HTTP/1.1 response on a raw socket (CONNECT and parse errors) and closes it. */
-function endRaw(socket: Duplex, status: number, body: string): void {
-  const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+function endRaw(socket: Duplex, status: number, body: string, extraHeaders = ''): void {
+  const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extraHeaders}content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
   socket.end(head + body);
   setTimeout(() => socket.destroy(), 1_000).unref();
 }

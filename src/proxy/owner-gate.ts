@@ -1,40 +1,92 @@
 // The laptop's front doors let in only their own user: a connection (or datagram) whose socket
 // belongs to another uid on this machine is refused, with one log line, so another account cannot
 // ride the developer's cluster access through the proxies and the DNS stub. Who owns a socket comes
-// from peer-owner.ts. Where that cannot be known (no /proc/net: not Linux) the check is skipped
-// with one warning; `allowOtherUsers` (the daemon's TP_ALLOW_OTHER_USERS=1) turns it off on purpose.
+// from peer-owner.ts. Where that cannot be known (no /proc/net: not Linux, or
+// TP_DOOR_CHECK=credentials, e.g. where connections arrive through a container's published port)
+// callers prove themselves instead with the user's secret (door-credentials.ts): the SOCKS5 and
+// HTTP doors ask for it, and doors whose protocol carries no credentials (DNS) refuse everyone.
+// `allowOtherUsers` (the daemon's TP_ALLOW_OTHER_USERS=1) turns every check off on purpose.
 // Leaves out each protocol's own way of refusing: the doors do that.
 import type { Socket } from 'node:net';
+import { TpError } from '../errors.js';
 import { logger } from '../log/logger.js';
+import { loadDoorCredentials, type DoorCredentials } from './door-credentials.js';
 import { peerOwnerSupported, tcpPeerUid, udpSourceUid, type Endpoint } from './peer-owner.js';
 
 const log = logger('tp:proxy:owner');
 
 /** Set to 1 in the daemon's environment to let every local user through its doors (dangerous). */
 export const ALLOW_OTHER_USERS_ENV = 'TP_ALLOW_OTHER_USERS';
+/** `owner` (the default where /proc/net/tcp exists) or `credentials` (the default elsewhere). */
+export const DOOR_CHECK_ENV = 'TP_DOOR_CHECK';
 
 export interface OwnerGate {
-  /** True when the peer of this accepted connection is the daemon's own user. */
-  admitsConnection(socket: Socket, door: string): Promise<boolean>;
+  /**
+   * True when the caller of this accepted connection may go on: its peer is the daemon's own
+   * user, or (credentials mode) the door asks for credentials itself (`asksCredentials`).
+   */
+  admitsConnection(socket: Socket, door: string, asksCredentials: boolean): Promise<boolean>;
   /** True when the socket this datagram came from is the daemon's own user's. */
   admitsDatagram(source: Endpoint, door: string): Promise<boolean>;
+  /** Set in credentials mode: what the SOCKS5 and HTTP doors must be shown. */
+  readonly credentials?: DoorCredentials;
 }
 
-/** Lets everyone in: for doors with the check switched off or impossible. */
+/** Lets everyone in: for doors with the check switched off on purpose. */
 export const OPEN_GATE: OwnerGate = { admitsConnection: async () => true, admitsDatagram: async () => true };
 
-/** The gate for this process's own uid, or OPEN_GATE (with one warning) where it is off or unsupported. */
-export async function createOwnerGate(options: { allowOtherUsers: boolean }): Promise<OwnerGate> {
+export interface GateOptions {
+  allowOtherUsers: boolean;
+  /** TP_DOOR_CHECK's value: 'owner', 'credentials', or undefined/'' for the platform's default. */
+  mode?: string;
+  /** Where the credentials secret lives (0600, made on first use). */
+  secretFile: string;
+}
+
+/** The gate the daemon's doors use, chosen as the module comment says. */
+export async function createOwnerGate(options: GateOptions): Promise<OwnerGate> {
   if (options.allowOtherUsers) {
     log.warn('%s=1: every user on this machine may use the proxies and the DNS stub, and with them your cluster access', ALLOW_OTHER_USERS_ENV);
     return OPEN_GATE;
   }
+  const mode = options.mode || 'auto';
+  if (!['auto', 'owner', 'credentials'].includes(mode)) {
+    throw new TpError('TP_ERR_DOOR_CHECK', `${DOOR_CHECK_ENV}=${mode} is not a door check tp knows.`, {
+      hints: [`Set ${DOOR_CHECK_ENV} to owner or credentials, or unset it for this platform's default.`],
+      category: 'config',
+    });
+  }
   const uid = process.getuid?.();
-  if (uid === undefined || !(await peerOwnerSupported())) {
-    log.warn('cannot tell which user owns a connection on this platform (no /proc/net/tcp): the local doors do not check who is calling');
-    return OPEN_GATE;
+  const ownerKnowable = uid !== undefined && (await peerOwnerSupported());
+  if (mode === 'owner' && !ownerKnowable) {
+    throw new TpError('TP_ERR_DOOR_CHECK', `${DOOR_CHECK_ENV}=owner, but this system cannot tell which user owns a connection (no /proc/net/tcp).`, {
+      hints: [`Unset ${DOOR_CHECK_ENV}: the doors then ask for the per-user credentials that \`tp connect\` prints.`],
+      category: 'config',
+    });
+  }
+  if (mode === 'credentials' || !ownerKnowable) {
+    if (mode !== 'credentials') log.warn('cannot tell which user owns a connection here (no /proc/net/tcp): the doors ask for credentials instead');
+    return createCredentialsGate(loadDoorCredentials(options.secretFile));
   }
   return createUidGate(uid);
+}
+
+/**
+ * The gate where owners cannot be known: doors that ask for credentials let the caller go on to
+ * that question; the others (DNS) refuse everyone, logged once, since nothing proves who asks.
+ */
+export function createCredentialsGate(credentials: DoorCredentials): OwnerGate {
+  const refusedDoors = new Set<string>();
+  const refuse = (door: string): boolean => {
+    if (!refusedDoors.has(door)) log.info('!! %s refuses every caller: its protocol carries no credentials (names resolve through the proxies instead)', door);
+    refusedDoors.add(door);
+    return false;
+  };
+  return {
+    credentials,
+    admitsConnection: async (_socket, door, asksCredentials) => asksCredentials || refuse(door),
+    admitsDatagram: async (_source, door) => refuse(door),
+  };
 }
 
 /** A gate that admits only `uid`. */

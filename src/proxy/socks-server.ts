@@ -1,11 +1,12 @@
-// The laptop's SOCKS5 front door (RFC 1928): no authentication, CONNECT to domain names, IPv4 and
-// IPv6; BIND and UDP ASSOCIATE get reply 0x07. Each request is routed by routing.ts and opened
+// The laptop's SOCKS5 front door (RFC 1928): CONNECT to domain names, IPv4 and IPv6, with no
+// authentication where the owner gate knows who calls, or RFC 1929 username/password where it asks
+// for credentials (owner-gate.ts); BIND and UDP ASSOCIATE get reply 0x07. Each request is routed by routing.ts and opened
 // with the Dial hook; a failed dial gets its own RFC 1928 §6 reply code. A client that breaks the
 // protocol gets an error reply (where the protocol has one) and is closed; the server lives on.
 // Bounds (limits.ts): the greeting and request must arrive within a deadline from accept; a
 // domain name must pass host-name.ts or gets reply 0x04; past the connection cap a client gets
 // reply 0x01 at once.
-// Leaves out authentication (loopback only) and the tunnel (that is the daemon's Dial).
+// Leaves out who may call (owner-gate.ts) and the tunnel (that is the daemon's Dial).
 // The parser is hand-written (socks5-protocol.ts says why socksv5 is not used).
 import { logger } from '../log/logger.js';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -17,13 +18,17 @@ import type { OwnerGate } from './owner-gate.js';
 import { ConnectionCap, MAX_PROXY_CONNECTIONS, SOCKS_HANDSHAKE_DEADLINE_MS } from './limits.js';
 import { pipeBothWays } from './pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
+import { credentialsMatch } from './door-credentials.js';
 import {
   encodeMethodChoice,
   encodeReply,
+  encodeUserPassStatus,
   MAX_GREETING_BYTES,
   MAX_REQUEST_BYTES,
+  MAX_USERPASS_BYTES,
   parseGreeting,
   parseRequest,
+  parseUserPass,
   Socks5ProtocolError,
   SOCKS_ATYP,
   SOCKS_COMMAND,
@@ -129,7 +134,7 @@ export class SocksServer {
 
   /** `handshakeDone` stops the deadline: the dial that follows has its own timeout. */
   private async handle(socket: Socket, id: string, client: string, handshakeDone: () => void): Promise<void> {
-    const admitted = this.options.gate?.admitsConnection(socket, 'SOCKS5 proxy') ?? true;
+    const admitted = this.options.gate?.admitsConnection(socket, 'SOCKS5 proxy', true) ?? true;
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
     if (!(await admitted)) {
       // Another user's client: method negotiation succeeds and the request gets 0x02 "connection not
@@ -137,16 +142,30 @@ export class SocksServer {
       endWith(socket, Buffer.concat([encodeMethodChoice(SOCKS_METHOD.NO_AUTH), encodeReply(SOCKS_REPLY.NOT_ALLOWED)]));
       return;
     }
-    if (!greeting.message.methods.includes(SOCKS_METHOD.NO_AUTH)) {
-      log.info('!! %s client offers no method we accept (%o)', id, greeting.message.methods);
+    const credentials = this.options.gate?.credentials;
+    const method = credentials ? SOCKS_METHOD.USERNAME_PASSWORD : SOCKS_METHOD.NO_AUTH;
+    if (!greeting.message.methods.includes(method)) {
+      log.info('!! %s client offers no method we accept (%o)%s', id, greeting.message.methods, credentials ? '; this door needs the username and password `tp connect` prints' : '');
       endWith(socket, encodeMethodChoice(SOCKS_METHOD.NO_ACCEPTABLE));
       return;
     }
-    socket.write(encodeMethodChoice(SOCKS_METHOD.NO_AUTH));
+    socket.write(encodeMethodChoice(method));
+    let afterAuth = greeting.rest;
+    if (credentials) {
+      const login = await readMessage(socket, parseUserPass, { maxBytes: MAX_USERPASS_BYTES, what: 'SOCKS5 username/password', initial: greeting.rest });
+      const ok = credentialsMatch(credentials, login.message.username, login.message.password);
+      if (!ok) {
+        log.info('!! %s %s refused: wrong username or password', id, client);
+        endWith(socket, encodeUserPassStatus(false));
+        return;
+      }
+      socket.write(encodeUserPassStatus(true));
+      afterAuth = login.rest;
+    }
     const { message: request, rest } = await readMessage(socket, parseRequest, {
       maxBytes: MAX_REQUEST_BYTES,
       what: 'SOCKS5 request',
-      initial: greeting.rest,
+      initial: afterAuth,
     });
     handshakeDone();
     if (request.command !== SOCKS_COMMAND.CONNECT) {

@@ -153,6 +153,26 @@ export function encodeUserPass(username: string, password: string): Buffer {
   return Buffer.concat([Buffer.from([USERPASS_VERSION, user.length]), user, Buffer.from([pass.length]), pass]);
 }
 
+/** VER, ULEN, up to 255 bytes of name, PLEN, up to 255 bytes of password. */
+export const MAX_USERPASS_BYTES = 1 + 1 + 255 + 1 + 255;
+
+/** Parses a client's RFC 1929 username/password request (bytes, compared as given). */
+export function parseUserPass(bytes: Buffer): { username: Buffer; password: Buffer; consumed: number } | undefined {
+  if (bytes.length < 1) return undefined;
+  if (bytes[0] !== USERPASS_VERSION) throw new Socks5ProtocolError(`username/password request is not version 1 (0x${bytes[0].toString(16)})`);
+  if (bytes.length < 2) return undefined;
+  const userEnd = 2 + bytes[1];
+  if (bytes.length < userEnd + 1) return undefined;
+  const end = userEnd + 1 + bytes[userEnd];
+  if (bytes.length < end) return undefined;
+  return { username: bytes.subarray(2, userEnd), password: bytes.subarray(userEnd + 1, end), consumed: end };
+}
+
+/** The server's RFC 1929 status: 0x00 success, anything else failure (the client must close). */
+export function encodeUserPassStatus(ok: boolean): Buffer {
+  return Buffer.from([USERPASS_VERSION, ok ? 0x00 : 0x01]);
+}
+
 /** Parses a server's method choice or RFC 1929 status: two bytes. */
 export function parseTwoBytes(bytes: Buffer): { first: number; second: number; consumed: number } | undefined {
   if (bytes.length < 2) return undefined;

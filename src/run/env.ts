@@ -9,6 +9,8 @@ export interface RunEnvOptions {
   httpProxy: string;
   /** The daemon's SOCKS5 proxy, "127.0.0.1:port". */
   socksProxy: string;
+  /** "user:password@" where the daemon's doors ask for credentials (door-credentials.ts). */
+  proxyUserInfo?: string;
   /** The daemon's routes file, for both shims; leave out to load no shim. */
   routesFile?: string;
   /** Absolute path of libtp.so, to preload it. */
@@ -23,9 +25,10 @@ const PROXY_NAMES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
 
 export function buildRunEnv(base: NodeJS.ProcessEnv, options: RunEnvOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
-  const httpUrl = `http://${options.httpProxy}`;
+  const auth = options.proxyUserInfo ?? '';
+  const httpUrl = `http://${auth}${options.httpProxy}`;
   for (const name of PROXY_NAMES) env[name] = httpUrl;
-  env.ALL_PROXY = env.all_proxy = `socks5h://${options.socksProxy}`;
+  env.ALL_PROXY = env.all_proxy = `socks5h://${auth}${options.socksProxy}`;
   const noProxy = mergeList(base.NO_PROXY ?? base.no_proxy, ALWAYS_DIRECT);
   env.NO_PROXY = env.no_proxy = noProxy;
   env.NODE_USE_ENV_PROXY = '1';

@@ -5,6 +5,7 @@
 // support), runs the command with the terminal passed through, forwards SIGINT/SIGTERM/SIGHUP,
 // and reports its exit code (128+n when a signal ended it). Leaves out flag parsing (the
 // command) and the shims themselves (shims/).
+import { urlUserInfo } from '../proxy/door-credentials.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -85,6 +86,7 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
     const env = buildRunEnv(baseEnv, {
       httpProxy: listeners.http,
       socksProxy: listeners.socks,
+      proxyUserInfo: urlUserInfo(listeners.credentials),
       routesFile: shimsServed ? routesFile : undefined,
       preloadLibrary: library,
       nodePreload: nodeScript,

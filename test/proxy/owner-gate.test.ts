@@ -1,6 +1,10 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { TpError } from '../../src/errors.js';
 import { RCODE } from '../../src/dns/dns2-wire.js';
 import { DnsStub } from '../../src/dns/stub.js';
 import { HttpProxyServer } from '../../src/proxy/http-proxy.js';
@@ -79,10 +83,72 @@ test.serial('another user gets REFUSED from the DNS stub over UDP and TCP; the o
 
 test.serial('the switch lets everyone in with one warning; without it the gate is this process’s uid', async (t) => {
   const logs = captureLogs(t);
-  const open = await createOwnerGate({ allowOtherUsers: true });
+  const secretFile = join(mkdtempSync(join(tmpdir(), 'tp-gate-')), 'door-secret');
+  const open = await createOwnerGate({ allowOtherUsers: true, secretFile });
   t.is(open, OPEN_GATE);
   t.is(logs.filter((line) => line.includes('WARN') && line.includes(ALLOW_OTHER_USERS_ENV)).length, 1);
-  const strict = await createOwnerGate({ allowOtherUsers: false });
+  const strict = await createOwnerGate({ allowOtherUsers: false, secretFile });
   t.not(strict, OPEN_GATE);
+  t.is(strict.credentials, undefined);
   t.true(await strict.admitsDatagram({ address: '127.0.0.1', port: 9 }, 'test').then((ok) => !ok));
+  t.false(existsSync(secretFile));
+  const wrong = await createOwnerGate({ allowOtherUsers: false, secretFile, mode: 'ident' }).catch((error: TpError) => error);
+  t.is((wrong as TpError).code, 'TP_ERR_DOOR_CHECK');
+  t.regex((wrong as TpError).hints.join(' '), /owner or credentials/);
+});
+
+test.serial('credentials mode: a 0600 secret that survives restarts; a secret file others can read is replaced', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tp-gate-'));
+  const secretFile = join(dir, 'door-secret');
+  const first = await createOwnerGate({ allowOtherUsers: false, secretFile, mode: 'credentials' });
+  t.is(statSync(secretFile).mode & 0o777, 0o600);
+  t.regex(first.credentials!.password, /^[A-Za-z0-9_-]{32}$/);
+  const again = await createOwnerGate({ allowOtherUsers: false, secretFile, mode: 'credentials' });
+  t.deepEqual(again.credentials, first.credentials);
+  chmodSync(secretFile, 0o644);
+  const replaced = await createOwnerGate({ allowOtherUsers: false, secretFile, mode: 'credentials' });
+  t.not(replaced.credentials!.password, first.credentials!.password);
+  t.is(statSync(secretFile).mode & 0o777, 0o600);
+});
+
+test.serial('credentials mode: SOCKS5 and the HTTP proxy ask for the secret, the PAC file for its key, the DNS stub refuses all', async (t) => {
+  const logs = captureLogs(t);
+  const target = await startLabelledServer(t, 'web');
+  const gate = await createOwnerGate({ allowOtherUsers: false, secretFile: join(mkdtempSync(join(tmpdir(), 'tp-gate-')), 'door-secret'), mode: 'credentials' });
+  const { user, password } = gate.credentials!;
+  const socks = new SocksServer({ gate });
+  const http = new HttpProxyServer({ gate, pacFile: () => 'function FindProxyForURL() { return "DIRECT"; }' });
+  const stub = new DnsStub({ gate, resolveCluster: async () => ({ rcode: RCODE.NXDOMAIN, answers: [] }), resolvers: [] });
+  const [socksPort, httpPort, dnsPort] = [(await socks.listen()).port, (await http.listen()).port, (await stub.listen()).udp.port];
+  t.teardown(() => Promise.all([socks.destroy(), http.destroy(), stub.destroy()]).then(() => undefined));
+  const url = `http://127.0.0.1:${target.port}/x`;
+  const answer = `web GET 127.0.0.1:${target.port}/x\n`;
+
+  // Without credentials, or with wrong ones: refused by each protocol's own means.
+  const noAuth = await curl(false, ['--socks5-hostname', `127.0.0.1:${socksPort}`, url]);
+  t.regex(noAuth.stderr, /No authentication method was acceptable/);
+  const badSocks = await curl(false, ['-x', `socks5h://${user}:wrong@127.0.0.1:${socksPort}`, url]);
+  t.regex(badSocks.stderr, /User was rejected by the SOCKS5 server/);
+  t.regex((await curl(false, ['-x', `http://127.0.0.1:${httpPort}`, '-w', '%{http_code}', url])).stdout, /username and password[\s\S]*407$/);
+  t.regex((await curl(false, ['-x', `http://${user}:wrong@127.0.0.1:${httpPort}`, '-w', '%{http_code}', url])).stdout, /407$/);
+  t.regex((await curl(false, ['-p', '-x', `http://127.0.0.1:${httpPort}`, url])).stderr, /407/);
+  t.regex((await curl(false, ['-w', '%{http_code}', `http://127.0.0.1:${httpPort}/proxy.pac`])).stdout, /403$/);
+  t.regex((await curl(false, ['-w', '%{http_code}', `http://127.0.0.1:${httpPort}/proxy.pac?key=wrong`])).stdout, /403$/);
+  t.is(target.requests.length, 0);
+
+  // With them: through.
+  t.is((await curl(false, ['-x', `socks5h://${user}:${password}@127.0.0.1:${socksPort}`, url])).stdout, answer);
+  t.is((await curl(false, ['-x', `http://${user}:${password}@127.0.0.1:${httpPort}`, url])).stdout, answer);
+  t.is((await curl(false, ['-p', '-x', `http://${user}:${password}@127.0.0.1:${httpPort}`, url])).stdout, answer);
+  t.regex((await curl(false, [`http://127.0.0.1:${httpPort}/proxy.pac?key=${password}`])).stdout, /FindProxyForURL/);
+  // The proxy's own header never reaches the destination.
+  t.false(target.requests.some((request) => 'proxy-authorization' in request.headers));
+
+  // DNS carries no credentials: REFUSED for everyone, one log line per door.
+  for (const tcp of [false, true]) {
+    const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(dnsPort), '+tries=1', '+time=10', ...(tcp ? ['+tcp'] : []), 'web.default.svc.cluster.local', 'A'], { encoding: 'utf8' });
+    t.is(/status: (\w+)/.exec(stdout)?.[1], 'REFUSED');
+  }
+  t.is(logs.filter((line) => line.includes('DNS stub (udp) refuses every caller')).length, 1);
+  t.false(logs.some((line) => line.includes(password)), 'the secret never reaches a log');
 });

@@ -3,12 +3,15 @@
 // back. Every parser sees the same bytes. Contract: each returns undefined (more bytes needed), a
 // message, or throws Socks5ProtocolError; a message never claims more bytes than the parser's
 // limit or than it was given, and parses the same from exactly its own bytes; any shorter prefix
-// only asks for more; a request or reply encodes back to the bytes it came from.
+// only asks for more; a request, reply or username/password request encodes back to the bytes it
+// came from.
 import { isIP } from 'node:net';
 import { parseIp } from '../../../src/proxy/cidr.js';
 import {
   MAX_GREETING_BYTES,
   MAX_REQUEST_BYTES,
+  MAX_USERPASS_BYTES,
+  encodeUserPass,
   SOCKS_ATYP,
   Socks5ProtocolError,
   encodeAddress,
@@ -16,6 +19,7 @@ import {
   parseReply,
   parseRequest,
   parseTwoBytes,
+  parseUserPass,
 } from '../../../src/proxy/socks5-protocol.js';
 import { check, expectTyped } from '../contract.js';
 
@@ -66,4 +70,13 @@ export function fuzz(data: Buffer): void {
   const reply = checkParser(parseReply, data, 'parseReply', MAX_REQUEST_BYTES);
   if (reply) checkAddress(data.subarray(0, reply.consumed), { ...reply, addressType: data[3] }, 'parseReply');
   checkParser(parseTwoBytes, data, 'parseTwoBytes', 2);
+  const userPass = checkParser(parseUserPass, data, 'parseUserPass', MAX_USERPASS_BYTES);
+  if (userPass) {
+    check(userPass.consumed === 3 + userPass.username.length + userPass.password.length, 'parseUserPass lengths');
+    // Names that are valid UTF-8 encode back to the bytes they came from.
+    const [user, pass] = [userPass.username.toString('utf8'), userPass.password.toString('utf8')];
+    if (Buffer.from(user).equals(userPass.username) && Buffer.from(pass).equals(userPass.password)) {
+      check(encodeUserPass(user, pass).equals(data.subarray(0, userPass.consumed)), 'parseUserPass does not encode back');
+    }
+  }
 }
