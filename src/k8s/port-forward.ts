@@ -8,6 +8,7 @@ import { Duplex, PassThrough, Writable } from 'node:stream';
 import { PortForward, type KubeConfig } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
 import { TpError } from '../errors.js';
+import { kubeError } from './api-errors.js';
 
 /** Above this many bytes queued in the WebSocket, writes wait for its socket to drain. */
 const WRITE_HIGH_WATER_MARK = 1 << 20;
@@ -32,11 +33,7 @@ export async function openPortForward(kc: KubeConfig, namespace: string, pod: st
   try {
     ws = (await new PortForward(kc, true).portForward(namespace, pod, [port], fromPod, errors, toPod)) as unknown as WebSocket;
   } catch (err) {
-    throw new TpError('TP_ERR_PORT_FORWARD', `Could not open a port-forward to pod ${namespace}/${pod}:${port}: ${describe(err)}`, {
-      cause: err,
-      category: 'config',
-      hints: [`Check you may port-forward there: kubectl auth can-i create pods/portforward -n ${namespace}`],
-    });
+    throw portForwardError(err, namespace, pod, port);
   }
   stream.attach(ws);
   return stream;
@@ -110,6 +107,32 @@ class PortForwardStream extends Duplex {
     this.ws?.terminate();
     callback(err);
   }
+}
+
+/**
+ * The WebSocket upgrade's refusal carries only a status ("Unexpected server response: 403"), not
+ * the API server's RBAC message, so a 403 is explained here: port-forward is `create` on
+ * `pods/portforward` in the pod's namespace. A 401 is the credentials, as for any API call.
+ */
+function portForwardError(err: unknown, namespace: string, pod: string, port: number): TpError {
+  const what = `opening a port-forward to pod ${namespace}/${pod}:${port}`;
+  const status = Number(/Unexpected server response: (\d{3})/.exec(describe(err))?.[1]);
+  if (status === 401) return kubeError(what, { statusCode: 401 });
+  if (status === 403) {
+    return new TpError('TP_ERR_KUBE_FORBIDDEN', `Kubernetes does not allow your kubeconfig's user to port-forward to pod ${namespace}/${pod} (403). tp reaches the traffic-manager through a port-forward, which needs create on pods/portforward in namespace "${namespace}".`, {
+      cause: err,
+      category: 'config',
+      hints: [
+        `Ask a cluster admin to allow you to create pods/portforward in namespace "${namespace}" (a Role and RoleBinding there), or for the manager's URL to use with --manager-url.`,
+        `Check with: kubectl auth can-i create pods --subresource=portforward -n ${namespace}`,
+      ],
+    });
+  }
+  return new TpError('TP_ERR_PORT_FORWARD', `Could not open a port-forward to pod ${namespace}/${pod}:${port}: ${describe(err)}`, {
+    cause: err,
+    category: 'config',
+    hints: [`Check you may port-forward there: kubectl auth can-i create pods --subresource=portforward -n ${namespace}`],
+  });
 }
 
 function describe(err: unknown): string {

@@ -105,6 +105,33 @@ test.serial('with patch granted the intercept works; with it revoked tp uninstal
   }, 30_000);
 });
 
+test.serial('a user who may not port-forward to the traffic-manager is told which permission is missing', async (t) => {
+  const mgr = env.managerNamespace;
+  const name = 'dev-no-forward';
+  await apply([
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: mgr } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name, namespace: mgr },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tp-connect-no-forward' }, subjects: [{ kind: 'ServiceAccount', name, namespace: mgr }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'tp-connect-no-forward', namespace: mgr }, rules: [
+      { apiGroups: [''], resources: ['pods', 'secrets'], verbs: ['get', 'list'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] },
+    ] },
+  ]);
+  const token = (await kubectl(['-n', mgr, 'create', 'token', name, '--duration=1h'])).trim();
+  const other = env.newLaptop(name);
+  t.teardown(() => other.cleanup());
+  const config = tokenKubeconfig(other, token, name);
+  const error = await other.tp(['connect', '-n', NAMESPACE, '--manager-namespace', mgr, '--output', 'json'], { timeoutMs: 120_000, env: { KUBECONFIG: config } }).then(
+    () => undefined,
+    (err: unknown) => (JSON.parse((err as { stdout: string }).stdout) as { error: { code: string; message: string; hints: string[] } }).error,
+  );
+  t.truthy(error, 'tp connect succeeded without the right to port-forward');
+  t.is(error!.code, 'TP_ERR_KUBE_FORBIDDEN');
+  t.regex(error!.message, /port-forward/);
+  t.true(error!.hints.some((hint) => hint.includes(`create pods/portforward in namespace "${mgr}"`)), error!.hints.join(' | '));
+  t.true(error!.hints.some((hint) => hint.includes(`kubectl auth can-i create pods --subresource=portforward -n ${mgr}`)), error!.hints.join(' | '));
+});
+
 /** Annotations of deployment/web left by a permission check. */
 async function proofMarks(): Promise<string[]> {
   const annotations = (JSON.parse(await kubectl(['-n', NAMESPACE, 'get', 'deployment', 'web', '-o', 'json'])) as { metadata: { annotations?: Record<string, string> } }).metadata.annotations ?? {};
@@ -116,17 +143,17 @@ async function apply(items: object[]): Promise<void> {
 }
 
 /** The cluster of the admin kubeconfig with a user that holds only `token`, readable by the laptop user. */
-function tokenKubeconfig(owner: Laptop, token: string): string {
+function tokenKubeconfig(owner: Laptop, token: string, user = USER): string {
   const kc = new KubeConfig();
   kc.loadFromFile(KUBECONFIG);
   const cluster = kc.getCurrentCluster()!;
   const ca = cluster.caData ?? readFileSync(cluster.caFile!).toString('base64');
-  const path = join(owner.home, `${USER}.kubeconfig`);
+  const path = join(owner.home, `${user}.kubeconfig`);
   writeFileSync(path, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': USER,
+    apiVersion: 'v1', kind: 'Config', 'current-context': user,
     clusters: [{ name: cluster.name, cluster: { server: cluster.server, 'certificate-authority-data': ca } }],
-    contexts: [{ name: USER, context: { cluster: cluster.name, namespace: NAMESPACE, user: USER } }],
-    users: [{ name: USER, user: { token } }],
+    contexts: [{ name: user, context: { cluster: cluster.name, namespace: NAMESPACE, user } }],
+    users: [{ name: user, user: { token } }],
   }), { mode: 0o600 });
   if (RUNNING_AS_ROOT) {
     const home = statSync(owner.home);
