@@ -34,7 +34,6 @@ export async function openPortForward(kc: KubeConfig, namespace: string, pod: st
   } catch (err) {
     throw new TpError('TP_ERR_PORT_FORWARD', `Could not open a port-forward to pod ${namespace}/${pod}:${port}: ${describe(err)}`, {
       cause: err,
-      category: 'config',
       hints: [`Check you may port-forward there: kubectl auth can-i create pods/portforward -n ${namespace}`],
     });
   }

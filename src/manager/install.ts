@@ -128,7 +128,6 @@ export async function waitForRollout(kc: KubeConfig, namespace: string, timeoutM
     lastMessage = message;
     if (Date.now() > deadline) {
       throw new TpError('TP_ERR_MANAGER_NOT_READY', `The traffic-manager did not become ready within ${Math.round(timeoutMs / 1000)} s (${message}).`, {
-        category: 'config',
         hints: [`Look at its pod: kubectl -n ${namespace} describe pod -l app.kubernetes.io/name=${MANAGER_NAME}`, `and its log: kubectl -n ${namespace} logs deploy/${MANAGER_NAME}`],
       });
     }

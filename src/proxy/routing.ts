@@ -85,9 +85,8 @@ export const LOCAL_CIDRS: readonly { cidr: Cidr; reason: string }[] = [
 /** A routing option that does not parse (bad CIDR, empty pattern). */
 export class RoutingConfigError extends TpError {
   constructor(message: string, cause?: unknown) {
-    super('TP_ROUTING_BAD_CONFIG', message, {
+    super('TP_ERR_ROUTING_BAD_CONFIG', message, {
       cause,
-      category: 'config',
       hints: ['Name patterns look like *.internal.example.com, .example.com or host.example.com; CIDRs like 10.0.0.0/8.'],
     });
   }
