@@ -37,7 +37,7 @@ export async function installManager(kc: KubeConfig, options: InstallOptions = {
   const installedVersion = installed?.metadata?.annotations?.[VERSION_ANNOTATION];
   if (installed && installedVersion !== TP_VERSION && !options.upgrade) {
     throw new TpError('TP_ERR_MANAGER_VERSION', `traffic-manager ${installedVersion ?? '(unknown version)'} is installed in namespace "${namespace}"; this tp is ${TP_VERSION}.`, {
-      hints: [`Run \`tp manager install --upgrade${namespace === 'tp' ? '' : ` --namespace ${namespace}`}\` to replace it.`],
+      hints: [`Run \`tp manager install --upgrade${namespace === 'tp' ? '' : ` --manager-namespace ${namespace}`}\` to replace it.`],
     });
   }
 
