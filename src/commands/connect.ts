@@ -4,6 +4,7 @@ import { connectionFlags, daemonConfigFrom, logLevelFrom } from '../cli/kube-fla
 import { connect, type ConnectResult } from '../daemon/client.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { LogLevel } from '../log/logger.js';
+import { ALWAYS_DIRECT } from '../run/env.js';
 
 export default class Connect extends TpCommand<ConnectResult> {
   static summary = 'Connect this machine to the cluster: start the daemon with its local SOCKS5, HTTP and DNS front doors.';
@@ -38,7 +39,7 @@ export default class Connect extends TpCommand<ConnectResult> {
       `${alreadyConnected ? 'Already connected' : 'Connected'} to context ${status.context} (${status.server}), namespace ${status.namespace}.`,
       '',
       'Use the cluster from this shell (curl, browsers, most tools):',
-      `  export HTTPS_PROXY=http://${l.http} HTTP_PROXY=http://${l.http} ALL_PROXY=socks5h://${l.socks} NO_PROXY=localhost,127.0.0.1,::1`,
+      `  ${proxyExportLine(l)}`,
       `PAC file for browsers: ${l.pac}`,
       `SOCKS5: ${l.socks}   DNS: ${l.dns} (dig @127.0.0.1 -p ${l.dns.split(':')[1]} hello.${status.namespace})`,
       'Try: curl -x http://' + l.http + ' http://<service>.' + status.namespace + '/',
@@ -47,4 +48,10 @@ export default class Connect extends TpCommand<ConnectResult> {
         : []),
     ].join('\n');
   }
+}
+
+/** The shell line that sends this shell's tools through tp: each variable in both cases, as `tp run` sets them, since wget and others read only the lower-case names. */
+export function proxyExportLine(listeners: { http: string; socks: string }): string {
+  const values = { HTTPS_PROXY: `http://${listeners.http}`, HTTP_PROXY: `http://${listeners.http}`, ALL_PROXY: `socks5h://${listeners.socks}`, NO_PROXY: ALWAYS_DIRECT.join(',') };
+  return `export ${Object.entries(values).flatMap(([name, value]) => [`${name}=${value}`, `${name.toLowerCase()}=${value}`]).join(' ')}`;
 }
