@@ -192,6 +192,9 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     let session: Session;
     try {
       session = this.options.managerUrl ? await this.connectByUrl(this.options.managerUrl) : await this.connectByPortForward();
+      // Measure the round trip at once rather than at the first keepalive ping: the manager answers
+      // the ping before the hello, so `tp status` has the figure as soon as the tunnel is live.
+      session.ping().catch(() => undefined);
       const hello = (await session.request(
         ManagerMethod.hello,
         { client: this.client, namespace: this.options.namespace, version: TP_VERSION, resume: this.sessionId },
