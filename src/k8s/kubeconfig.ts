@@ -1,6 +1,6 @@
 // Loads the user's kubeconfig the way kubectl does ($KUBECONFIG, else ~/.kube/config, else the
 // in-cluster service account) and selects a context; a context that does not exist is a clear
-// error listing the ones that do, and a context without a user still trusts its cluster's CA. Used by every command that talks to a cluster and by the manager.
+// error listing the ones that do, and a context without a user still trusts its cluster's CA. Used by every command that talks to a cluster, the daemon and the manager.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 // The one routing decision: does a connection to (or a DNS question about) a host go through the
 // cluster or stay direct? Used by the SOCKS5 server, the HTTP proxy, the PAC file generator, the
-// DNS stub and later the shims, so they can never disagree. Pure: no DNS lookups, no I/O; names
+// DNS stub, the daemon's tunnel dial and tp run's shims (through the routes file, the redirect
+// listener and name queries), so they can never disagree. Pure: no DNS lookups, no I/O; names
 // are judged by their shape and IP literals by CIDR. Also gives the fully qualified name to ask the
 // cluster's DNS for. Leaves out where the table's contents come from (flags, the manager).
 //
