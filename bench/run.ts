@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const backend = await startBackend();
   const table = createRoutingTable({ serviceCidrs: ['198.51.100.0/24'] });
   const dial: Dial = async (target) => {
-    if (target.host !== CLUSTER_IP) throw new DialError('TP_DIAL_REFUSED', target, 'not the bench target');
+    if (target.host !== CLUSTER_IP) throw new DialError('TP_ERR_DIAL_REFUSED', target, 'not the bench target');
     if (DIAL_DELAY_MS > 0) await new Promise((resolve) => setTimeout(resolve, DIAL_DELAY_MS));
     return connectTcp({ host: '127.0.0.1', port: backend.port });
   };

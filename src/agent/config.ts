@@ -43,7 +43,6 @@ export class AgentConfigError extends TpError {
 
   constructor(variable: string, message: string) {
     super('TP_ERR_AGENT_CONFIG', `${variable}: ${message}`, {
-      category: 'config',
       hints: ['The traffic-manager sets these when it injects the agent; reinstall the agent with `tp uninstall --agent <workload>` and intercept again.'],
     });
     this.name = 'AgentConfigError';

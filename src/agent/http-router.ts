@@ -22,7 +22,6 @@ import { stripHopByHop } from '../proxy/hop-by-hop.js';
 
 const log = logger('tp:agent:http');
 
-/** RFC 9110 §7.6.1 hop-by-hop headers: each side's keep-alive is its own. */
 /** Longest request head accepted (Node's maxHeaderSize); larger gets 431. */
 export const MAX_HEADER_BYTES = 32 * 1024;
 /** Idle keep-alive client connections are closed after this (Node's 5 s default is shorter than most clients expect). */

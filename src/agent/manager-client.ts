@@ -70,7 +70,7 @@ export class ManagerClient extends EventEmitter<ManagerClientEvents> {
   /** Opens the stream that carries one intercepted connection to the manager (and on to the client). */
   openInterceptStream(intercept: InterceptRule, peer: string): Promise<TunnelStream> {
     const session = this.session;
-    if (!session?.live) return Promise.reject(new TunnelError('TUNNEL_ERR_NO_SESSION', 'no tunnel to the traffic-manager'));
+    if (!session?.live) return Promise.reject(new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'no tunnel to the traffic-manager'));
     return session.open({ host: INTERCEPT_STREAM_HOST, port: 0, metadata: { intercept: intercept.id, peer } });
   }
 

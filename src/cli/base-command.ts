@@ -35,7 +35,7 @@ export abstract class TpCommand<Result> extends Command {
 
   protected async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     if (this.outputFormat === 'json' || outputFormatFrom(this.argv) === 'json') {
-      const body = err instanceof TpError ? err.toJSON() : { code: 'TP_ERR_UNEXPECTED', message: err.message, hints: [], category: 'internal' };
+      const body = (err instanceof TpError ? err : new TpError('TP_ERR_UNEXPECTED', err.message)).toJSON();
       process.stdout.write(JSON.stringify({ error: body }, null, 2) + '\n');
       this.exit(err.oclif?.exit ?? 1);
     }

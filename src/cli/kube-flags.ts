@@ -60,7 +60,6 @@ export function logLevelFrom(value: string | undefined): LogLevel | undefined {
   const level = parseLogLevel(value);
   if (level) return level;
   throw new TpError('TP_ERR_LOG_LEVEL', `"${value.slice(0, 40)}" is not a log level.`, {
-    category: 'user',
     hints: [`Use one of ${LOG_LEVELS.join(', ')} with --log-level or ${LOG_LEVEL_ENV}.`],
   });
 }

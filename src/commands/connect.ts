@@ -1,10 +1,11 @@
-import { urlUserInfo } from '../proxy/door-credentials.js';
+import { urlUserInfo, type DoorCredentials } from '../proxy/door-credentials.js';
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { connectionFlags, daemonConfigFrom, logLevelFrom } from '../cli/kube-flags.js';
 import { connect, type ConnectResult } from '../daemon/client.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { LogLevel } from '../log/logger.js';
+import { ALWAYS_DIRECT } from '../run/env.js';
 
 export default class Connect extends TpCommand<ConnectResult> {
   static summary = 'Connect this machine to the cluster: start the daemon with its local SOCKS5, HTTP and DNS front doors.';
@@ -35,13 +36,12 @@ export default class Connect extends TpCommand<ConnectResult> {
 
   render({ alreadyConnected, status }: ConnectResult): string {
     const l = status.listeners!;
-    // Where the doors ask for credentials, every proxy URL carries them (door-credentials.ts).
     const auth = urlUserInfo(l.credentials);
     return [
       `${alreadyConnected ? 'Already connected' : 'Connected'} to context ${status.context} (${status.server}), namespace ${status.namespace}.`,
       '',
       'Use the cluster from this shell (curl, browsers, most tools):',
-      `  export HTTPS_PROXY=http://${auth}${l.http} HTTP_PROXY=http://${auth}${l.http} ALL_PROXY=socks5h://${auth}${l.socks} NO_PROXY=localhost,127.0.0.1,::1`,
+      `  ${proxyExportLine(l)}`,
       `PAC file for browsers: ${l.pac}`,
       `SOCKS5: ${l.socks}   DNS: ${l.dns} (dig @127.0.0.1 -p ${l.dns.split(':')[1]} hello.${status.namespace})`,
       'Try: curl -x http://' + auth + l.http + ' http://<service>.' + status.namespace + '/',
@@ -50,4 +50,12 @@ export default class Connect extends TpCommand<ConnectResult> {
         : []),
     ].join('\n');
   }
+}
+
+/** The shell line that sends this shell's tools through tp: each variable in both cases, as `tp run` sets them, since wget and others read only the lower-case names. */
+export function proxyExportLine(listeners: { http: string; socks: string; credentials?: DoorCredentials }): string {
+  // Where the doors ask for credentials, every proxy URL carries them (door-credentials.ts).
+  const auth = urlUserInfo(listeners.credentials);
+  const values = { HTTPS_PROXY: `http://${auth}${listeners.http}`, HTTP_PROXY: `http://${auth}${listeners.http}`, ALL_PROXY: `socks5h://${auth}${listeners.socks}`, NO_PROXY: ALWAYS_DIRECT.join(',') };
+  return `export ${Object.entries(values).flatMap(([name, value]) => [`${name}=${value}`, `${name.toLowerCase()}=${value}`]).join(' ')}`;
 }

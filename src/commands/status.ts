@@ -28,7 +28,7 @@ export default class Status extends TpCommand<StatusResult> {
     if (m) {
       lines.push(`Manager:    ${m.state} since ${m.stateSince} via ${m.via}${m.managerPod ? ` (pod ${result.managerNamespace}/${m.managerPod})` : ''}, version ${m.managerVersion ?? '?'}, session ${m.sessionId ?? '-'}`);
       lines.push(`            ${describeLink(m)}`);
-      for (const t of m.tunnels) lines.push(`  tunnel ${t.id}: ${t.openStreams} streams, ${t.bytesIn} B in, ${t.bytesOut} B out, rtt ${t.rttMs?.toFixed(1) ?? '?'} ms`);
+      for (const t of m.tunnels) lines.push(`  ${describeTunnel(t)}`);
     }
     if (result.listeners) {
       const l = result.listeners;
@@ -45,6 +45,11 @@ export default class Status extends TpCommand<StatusResult> {
     lines.push(`Log:        ${result.logFile}${result.logLevel ? ` (level ${result.logLevel})` : ''}`);
     return lines.join('\n');
   }
+}
+
+/** One tunnel's figures; its round trip is measured as it connects, so "measuring" is only seen in that instant. */
+export function describeTunnel(t: ManagerLinkStatus['tunnels'][number]): string {
+  return `tunnel ${t.id}: ${t.openStreams} streams, ${t.bytesIn} B in, ${t.bytesOut} B out, rtt ${t.rttMs === undefined ? 'measuring' : `${t.rttMs.toFixed(1)} ms`}`;
 }
 
 /** The link's health in one line: an outage going on (since when, attempts, next try, last error) or the last one. */

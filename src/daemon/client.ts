@@ -1,7 +1,7 @@
 // What the CLI does with the daemon: `connect` (start one, or find the one running, and wait
 // until it is connected), `status` and `quit`. Commands stay thin; this is where the waiting and
 // the error handling live.
-import { TpError } from '../errors.js';
+import { errorFromBody, TpError } from '../errors.js';
 import type { ControlClient } from './control-client.js';
 import type { DaemonStatus } from './daemon.js';
 import { cleanStale, findDaemon, readState, startDaemon, type DaemonConfig } from './launcher.js';
@@ -34,7 +34,7 @@ export async function connect(config: DaemonConfig, paths: DaemonPaths = daemonP
     const status = await waitUntilSettled(client, await client.call<DaemonStatus>('status'));
     if (status.phase === 'failed' && status.error) {
       await client.call('quit').catch(() => undefined);
-      throw new TpError(status.error.code, status.error.message, { hints: status.error.hints });
+      throw errorFromBody(status.error, 'TP_ERR_DAEMON_START');
     }
     return { alreadyConnected: false, status };
   } finally {

@@ -2,7 +2,7 @@
 // time and waits for its answer. A missing socket or a daemon that does not answer becomes a
 // TpError the caller can act on (usually: the daemon is not running). See control-protocol.ts.
 import { connect, type Socket } from 'node:net';
-import { TpError } from '../errors.js';
+import { errorFromBody, TpError } from '../errors.js';
 import { lineSplitter, type ControlResponse } from './control-protocol.js';
 
 export class ControlClient {
@@ -71,11 +71,11 @@ export class ControlClient {
 
   private settle(response: ControlResponse): void {
     // id -1: the daemon answered the connection, not a request (over its cap, or a line it could not read).
-    if (response.id === -1 && 'error' in response) return this.failAll(new TpError(response.error.code, response.error.message, { hints: response.error.hints }));
+    if (response.id === -1 && 'error' in response) return this.failAll(errorFromBody(response.error, 'TP_ERR_DAEMON_INTERNAL'));
     const waiter = this.waiting.get(response.id);
     if (!waiter) return;
     this.waiting.delete(response.id);
-    if ('error' in response) waiter.reject(new TpError(response.error.code, response.error.message, { hints: response.error.hints }));
+    if ('error' in response) waiter.reject(errorFromBody(response.error, 'TP_ERR_DAEMON_INTERNAL'));
     else waiter.resolve(response.result);
   }
 

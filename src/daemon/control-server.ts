@@ -122,7 +122,7 @@ export class ControlServer {
     try {
       return { id: request.id, result: (await handler(request.params)) ?? null };
     } catch (err) {
-      const error = err instanceof TpError ? err : new TpError('TP_ERR_DAEMON_INTERNAL', (err as Error).message, { category: 'internal', cause: err });
+      const error = err instanceof TpError ? err : new TpError('TP_ERR_DAEMON_INTERNAL', (err as Error).message, { cause: err });
       log.info('!! %d %s: %s', request.id, request.method, error.code);
       return { id: request.id, error: { code: error.code, message: error.message, hints: error.hints } };
     }

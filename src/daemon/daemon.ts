@@ -140,7 +140,7 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
     status = { ...status, phase: 'connected', listeners, routing: info && { ...info, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
     log.info('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
   } catch (err) {
-    const error = err instanceof TpError ? err : new TpError('TP_ERR_DAEMON_START', (err as Error).message, { cause: err, category: 'internal' });
+    const error = err instanceof TpError ? err : new TpError('TP_ERR_DAEMON_START', (err as Error).message, { cause: err });
     log.error('!! start failed: %s %s', error.code, error.message);
     status = { ...status, phase: 'failed', error: { code: error.code, message: error.message, hints: error.hints } };
     setTimeout(() => void stop(), FAILED_LINGER_MS).unref();

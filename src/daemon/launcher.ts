@@ -100,7 +100,6 @@ export async function startDaemon(config: DaemonConfig, paths: DaemonPaths = dae
     } catch {
       if (exited !== null) {
         throw new TpError('TP_ERR_DAEMON_START', `The tp daemon exited (code ${exited}) before it was ready.`, {
-          category: 'internal',
           hints: [`Its log says why: ${paths.logFile}`],
         });
       }

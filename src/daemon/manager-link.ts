@@ -182,7 +182,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   }
 
   private livePool(): SessionPool {
-    if (!this.pool) throw new TunnelError('TUNNEL_ERR_NO_SESSION', 'not connected to the traffic-manager yet');
+    if (!this.pool) throw new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'not connected to the traffic-manager yet');
     return this.pool;
   }
 
@@ -192,6 +192,9 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     let session: Session;
     try {
       session = this.options.managerUrl ? await this.connectByUrl(this.options.managerUrl) : await this.connectByPortForward();
+      // Measure the round trip at once rather than at the first keepalive ping: the manager answers
+      // the ping before the hello, so `tp status` has the figure as soon as the tunnel is live.
+      session.ping().catch(() => undefined);
       const hello = (await session.request(
         ManagerMethod.hello,
         { client: this.client, namespace: this.options.namespace, version: TP_VERSION, resume: this.sessionId },
@@ -273,7 +276,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     try {
       return await connectTunnel(url, { token });
     } catch (err) {
-      if ((err as TunnelError).code === 'TUNNEL_ERR_UNAUTHORIZED') {
+      if ((err as TunnelError).code === 'TP_ERR_TUNNEL_UNAUTHORIZED') {
         throw new TpError('TP_ERR_MANAGER_UNAUTHORIZED', `The traffic-manager at ${this.scrub(url)} refused the client token.`, {
           cause: err,
           hints: ['The manager may have been reinstalled with a new token: run `tp quit`, then `tp connect` again.'],
@@ -281,7 +284,6 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       }
       throw new TpError('TP_ERR_MANAGER_UNREACHABLE', `Could not reach the traffic-manager at ${this.scrub(url)}: ${this.scrub((err as Error).message)}`, {
         cause: err,
-        category: 'config',
         hints: ['Check the URL, or leave out --manager-url to go through the Kubernetes API.'],
       });
     }
@@ -317,7 +319,6 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       throw kubeError('reading the traffic-manager Deployment', err);
     }
     throw new TpError('TP_ERR_MANAGER_NOT_READY', `The traffic-manager in namespace "${namespace}" has no ready pod.`, {
-      category: 'config',
       hints: [`See why: kubectl -n ${namespace} describe pod -l ${selector}`],
     });
   }
@@ -336,7 +337,6 @@ function isReady(pod: V1Pod): boolean {
 
 function notInstalled(namespace: string): TpError {
   return new TpError('TP_ERR_MANAGER_NOT_INSTALLED', `The traffic-manager is not installed in namespace "${namespace}".`, {
-    category: 'config',
     hints: [namespace === 'tp' ? 'Install it: tp manager install' : `Install it: tp manager install --manager-namespace ${namespace}`],
   });
 }

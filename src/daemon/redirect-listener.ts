@@ -39,7 +39,7 @@ export interface Handover {
 
 export class HandoverError extends TpError {
   constructor(message: string) {
-    super('TP_ERR_BAD_HANDOVER', message, { category: 'internal' });
+    super('TP_ERR_BAD_HANDOVER', message);
   }
 }
 

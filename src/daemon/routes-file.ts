@@ -3,7 +3,7 @@
 // token, and which address ranges belong to the cluster. The shims re-read it when it changes,
 // so a connect() never asks the daemon anything. Written whole to a temporary file and renamed
 // (readers never see half a file), 0600 (it holds the token). Its format is parsed by
-// shims/libtp/routes.c and shims/node/routes.cjs; version 1 is documented there; unknown lines
+// shims/libtp/routes.c, where version 1 is documented, and shims/node/preload.cjs; unknown lines
 // are ignored by readers, so adding a line is compatible, changing one needs a version bump.
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { RoutingTable } from '../proxy/routing.js';

@@ -3,7 +3,7 @@
 // manager's), everything else goes direct, through the user's own upstream proxy when one was
 // configured before tp. Tunnel open errors become the proxies' DialErrors with the same reason,
 // so curl sees "connection refused" when the pod refused it; a connection over tp's limit
-// (capacity.ts) gets TP_DIAL_LIMIT with a message that says how to raise it.
+// (capacity.ts) gets TP_ERR_DIAL_LIMIT with a message that says how to raise it.
 import type { Duplex } from 'node:stream';
 import { logger } from '../log/logger.js';
 import { DialError, type Dial, type DialErrorCode } from '../proxy/dial.js';
@@ -18,12 +18,12 @@ const log = logger('tp:daemon');
 const FD_HEADROOM = 256;
 
 const REASON_TO_DIAL: Partial<Record<ErrorCodeName, DialErrorCode>> = {
-  refused: 'TP_DIAL_REFUSED',
-  unreachable: 'TP_DIAL_UNREACHABLE',
-  timeout: 'TP_DIAL_TIMEOUT',
-  dns: 'TP_DIAL_DNS',
-  forbidden: 'TP_DIAL_FORBIDDEN',
-  limit: 'TP_DIAL_LIMIT',
+  refused: 'TP_ERR_DIAL_REFUSED',
+  unreachable: 'TP_ERR_DIAL_UNREACHABLE',
+  timeout: 'TP_ERR_DIAL_TIMEOUT',
+  dns: 'TP_ERR_DIAL_DNS',
+  forbidden: 'TP_ERR_DIAL_FORBIDDEN',
+  limit: 'TP_ERR_DIAL_LIMIT',
 };
 
 export interface TunnelDialOptions {
@@ -47,8 +47,8 @@ export function createTunnelDial(options: TunnelDialOptions): Dial {
       return await options.open(host, target.port);
     } catch (err) {
       const reason = err instanceof OpenError || err instanceof TunnelError ? err.reason : undefined;
-      const code = (reason && REASON_TO_DIAL[reason]) || 'TP_DIAL_FAILED';
-      const advice = code === 'TP_DIAL_LIMIT' ? `. ${limitAdvice(capacity)}` : '';
+      const code = (reason && REASON_TO_DIAL[reason]) || 'TP_ERR_DIAL_FAILED';
+      const advice = code === 'TP_ERR_DIAL_LIMIT' ? `. ${limitAdvice(capacity)}` : '';
       throw new DialError(code, target, `could not connect to ${target.host}:${target.port} in the cluster: ${(err as Error).message}${advice}`, err);
     }
   };

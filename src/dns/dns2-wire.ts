@@ -1,7 +1,7 @@
 // A typed face on the parts of `dns2` 2.x tp uses: its message codec (Packet) and its UDP and TCP
 // servers. @types/dns2 describes too little of them (no rcode, no record fields), so the shapes
 // tp relies on are declared here once. Also the record shapes the cluster hook returns, and their
-// encoding into dns2 resources. Used by stub.ts and the DNS tests.
+// encoding into dns2 resources. Used by stub.ts, transport.ts, answer-cache.ts and the DNS tests.
 import { createRequire } from 'node:module';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server as TcpServer, Socket } from 'node:net';

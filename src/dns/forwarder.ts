@@ -21,7 +21,7 @@ const HEADER_BYTES = 12;
 
 export class ForwardError extends TpError {
   constructor(message: string, cause?: unknown) {
-    super('TP_DNS_FORWARD_FAILED', message, { cause, category: 'config', hints: ['Check the resolvers in /etc/resolv.conf answer from this machine.'] });
+    super('TP_ERR_DNS_FORWARD_FAILED', message, { cause });
   }
 }
 

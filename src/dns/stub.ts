@@ -1,7 +1,7 @@
 // The laptop's DNS stub, on 127.0.0.1 over UDP and TCP (the same port for both; transport.ts),
 // with dns2's codec for messages. A question about a cluster name (routing.ts decides, so `web`,
 // `web.ns` and `*.cluster.local` all count) or a reverse name inside a cluster CIDR is answered
-// through the `resolveCluster` hook (later: the manager over the tunnel), cached by
+// through the `resolveCluster` hook (the daemon asks the manager over the tunnel), cached by
 // answer-cache.ts; every other question is forwarded to the system resolvers and their answer
 // relayed unchanged (forwarder.ts). Answers to short names carry the name as asked, so `dig web`
 // works. A hook that fails or is slow gives SERVFAIL quickly; a query we cannot read gives

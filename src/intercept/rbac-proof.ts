@@ -48,7 +48,6 @@ export function forbidden(w: ProofWorkload, doing: string, cause?: unknown): TpE
   const resource = `${RESOURCE[w.kind]}.apps`;
   return new TpError('TP_ERR_INTERCEPT_FORBIDDEN', `You may not ${doing}: your Kubernetes credentials do not allow you to patch ${resource} "${w.name}" in namespace "${w.namespace}", and tp changes a workload only for users who may change it themselves.`, {
     cause,
-    category: 'config',
     hints: [
       `Check with: kubectl auth can-i patch ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace}`,
       `Ask a cluster admin for a Role allowing "patch" on ${resource} in namespace ${w.namespace} (and a RoleBinding to you).`,

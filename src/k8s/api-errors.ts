@@ -31,7 +31,6 @@ export function kubeError(what: string, err: unknown): TpError {
   if (code === 401) {
     return new TpError('TP_ERR_KUBE_UNAUTHORIZED', `The Kubernetes API refused our credentials while ${what}: the token or certificate in your kubeconfig is not valid for this cluster (expired, revoked or meant for another cluster).`, {
       cause: err,
-      category: 'config',
       hints: [
         'Log in to the cluster again to get fresh credentials (for cloud clusters, the provider\'s login or get-credentials command).',
         'Check with the same kubeconfig: kubectl get ns',
@@ -40,11 +39,10 @@ export function kubeError(what: string, err: unknown): TpError {
   }
   if (code === 403) return forbiddenError(what, message, err);
   if (code !== undefined) {
-    return new TpError('TP_ERR_KUBE_API', `The Kubernetes API answered ${code} while ${what}: ${message}`, { cause: err, category: 'config' });
+    return new TpError('TP_ERR_KUBE_API', `The Kubernetes API answered ${code} while ${what}: ${message}`, { cause: err });
   }
   return new TpError('TP_ERR_KUBE_UNREACHABLE', `Could not reach the Kubernetes API server while ${what}: ${message}`, {
     cause: err,
-    category: 'config',
     hints: ['Check the cluster is up and your kubeconfig points at it (try `kubectl get ns`).'],
   });
 }
@@ -63,7 +61,6 @@ function forbiddenError(what: string, message: string, err: unknown): TpError {
   if (denial?.[1] === ANONYMOUS_USER) {
     return new TpError('TP_ERR_KUBE_NO_CREDENTIALS', `The Kubernetes API saw no credentials while ${what}: your kubeconfig's user sends no token, client certificate or exec plugin, so the server treated the request as "system:anonymous" and refused it.`, {
       cause: err,
-      category: 'config',
       hints: [
         'See which user your context uses and what it holds: kubectl config view --minify',
         'Log in to the cluster (or ask its admin for a kubeconfig with credentials), then check with: kubectl get ns',
@@ -85,7 +82,7 @@ function forbiddenError(what: string, message: string, err: unknown): TpError {
   } else {
     hints.push('Ask a cluster admin for the permission named above.');
   }
-  return new TpError('TP_ERR_KUBE_FORBIDDEN', `Kubernetes RBAC does not allow ${what}: ${message}`, { cause: err, category: 'config', hints });
+  return new TpError('TP_ERR_KUBE_FORBIDDEN', `Kubernetes RBAC does not allow ${what}: ${message}`, { cause: err, hints });
 }
 
 function apiMessage(err: unknown): string {

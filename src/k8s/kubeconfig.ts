@@ -1,6 +1,6 @@
 // Loads the user's kubeconfig the way kubectl does ($KUBECONFIG, else ~/.kube/config, else the
 // in-cluster service account) and selects a context; a context that does not exist is a clear
-// error listing the ones that do, and a context without a user still trusts its cluster's CA. Used by every command that talks to a cluster and by the manager.
+// error listing the ones that do, and a context without a user still trusts its cluster's CA. Used by every command that talks to a cluster, the daemon and the manager.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,6 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   } catch (err) {
     throw new TpError('TP_ERR_KUBECONFIG', `Could not read the kubeconfig: ${(err as Error).message}`, {
       cause: err,
-      category: 'config',
       hints: ['Check $KUBECONFIG or pass --kubeconfig <file>.'],
     });
   }
@@ -33,7 +32,6 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
     if (!kc.getContextObject(options.context)) {
       const known = kc.getContexts().map((c) => c.name);
       throw new TpError('TP_ERR_UNKNOWN_CONTEXT', `The kubeconfig has no context named "${options.context}".`, {
-        category: 'config',
         hints: known.length > 0 ? [`Use one of: ${known.join(', ')}.`] : ['The kubeconfig has no contexts at all: check $KUBECONFIG.'],
       });
     }
@@ -41,7 +39,6 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   }
   if (!kc.getCurrentCluster()) {
     throw new TpError('TP_ERR_NO_CLUSTER', 'The kubeconfig names no cluster for the current context.', {
-      category: 'config',
       hints: ['Pick a context with --context, or set one with `kubectl config use-context <name>`.'],
     });
   }
@@ -60,7 +57,6 @@ function withEmptyUserIfNone(kc: KubeConfig): void {
   if (!current || kc.getCurrentUser()) return;
   if (current.user) {
     throw new TpError('TP_ERR_KUBECONFIG', `The kubeconfig's context "${current.name}" names user "${current.user}", which is not in the kubeconfig.`, {
-      category: 'config',
       hints: ['Fix the context or add the user: kubectl config view'],
     });
   }

@@ -121,7 +121,6 @@ function portForwardError(err: unknown, namespace: string, pod: string, port: nu
   if (status === 403) {
     return new TpError('TP_ERR_KUBE_FORBIDDEN', `Kubernetes does not allow your kubeconfig's user to port-forward to pod ${namespace}/${pod} (403). tp reaches the traffic-manager through a port-forward, which needs create on pods/portforward in namespace "${namespace}".`, {
       cause: err,
-      category: 'config',
       hints: [
         `Ask a cluster admin to allow you to create pods/portforward in namespace "${namespace}" (a Role and RoleBinding there), or for the manager's URL to use with --manager-url.`,
         `Check with: kubectl auth can-i create pods --subresource=portforward -n ${namespace}`,
@@ -130,7 +129,6 @@ function portForwardError(err: unknown, namespace: string, pod: string, port: nu
   }
   return new TpError('TP_ERR_PORT_FORWARD', `Could not open a port-forward to pod ${namespace}/${pod}:${port}: ${describe(err)}`, {
     cause: err,
-    category: 'config',
     hints: [`Check you may port-forward there: kubectl auth can-i create pods --subresource=portforward -n ${namespace}`],
   });
 }

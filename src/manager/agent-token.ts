@@ -2,7 +2,8 @@
 // The manager derives it from the client token, puts it in the Secret `tp-agent-token` of each
 // namespace where it injects agents, and accepts it on the tunnel port as an agent bound to that
 // namespace. An agent token never grants the client role: a pod that reads its namespace's
-// Secret can speak for agents there and nothing more. Used by server.ts and injector.ts.
+// Secret can speak for agents there and nothing more. Used by server.ts, injector.ts,
+// agent-patch.ts and manifests.ts.
 import { createHmac } from 'node:crypto';
 import { tokensEqual, type Authenticate } from '../tunnel/index.js';
 

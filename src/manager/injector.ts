@@ -238,7 +238,7 @@ export class Injector {
       if (ready.length >= want && old.length === 0) return round > 0;
       if (workload.kind === 'ReplicaSet' && old.length > terminating.length) await this.deleteStalePods(workload, withAgent);
       const running = old.length - terminating.length;
-      const message = `${workload.kind}/${workload.name}: ${ready.length} of ${want} pods ready ${label}${running ? `, ${running} old pod(s) still running` : ''}${terminating.length ? `, ${terminating.length} old pod(s) terminating${graceLeft(terminating)}` : ''}`;
+      const message = rolloutProgress(`${workload.kind}/${workload.name}`, ready.length, want, label, running, terminating);
       if (message !== last) progress(message);
       last = message;
       if (round > 0 && round % FAILURE_CHECK_ROUNDS === 0) {
@@ -288,6 +288,12 @@ function agentPortsOf(containers: { name: string; env?: { name: string; value?: 
 }
 
 /** " (grace period N s)": how long Kubernetes lets them take before killing them. */
+/** A rollout's progress line: "Deployment/web: 1 of 2 pods ready with the traffic-agent, 1 old pod still running". */
+export function rolloutProgress(what: string, ready: number, want: number, label: string, running: number, terminating: V1Pod[]): string {
+  const old = (n: number): string => `${n} old ${n === 1 ? 'pod' : 'pods'}`;
+  return `${what}: ${ready} of ${want} pods ready ${label}${running ? `, ${old(running)} still running` : ''}${terminating.length ? `, ${old(terminating.length)} terminating${graceLeft(terminating)}` : ''}`;
+}
+
 function graceLeft(pods: V1Pod[]): string {
   const grace = Math.max(...pods.map((p) => p.metadata?.deletionGracePeriodSeconds ?? 0));
   return grace > 0 ? ` (grace period ${grace} s)` : '';

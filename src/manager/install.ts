@@ -37,7 +37,7 @@ export async function installManager(kc: KubeConfig, options: InstallOptions = {
   const installedVersion = installed?.metadata?.annotations?.[VERSION_ANNOTATION];
   if (installed && installedVersion !== TP_VERSION && !options.upgrade) {
     throw new TpError('TP_ERR_MANAGER_VERSION', `traffic-manager ${installedVersion ?? '(unknown version)'} is installed in namespace "${namespace}"; this tp is ${TP_VERSION}.`, {
-      hints: [`Run \`tp manager install --upgrade${namespace === 'tp' ? '' : ` --namespace ${namespace}`}\` to replace it.`],
+      hints: [`Run \`tp manager install --upgrade${namespace === 'tp' ? '' : ` --manager-namespace ${namespace}`}\` to replace it.`],
     });
   }
 
@@ -128,7 +128,6 @@ export async function waitForRollout(kc: KubeConfig, namespace: string, timeoutM
     lastMessage = message;
     if (Date.now() > deadline) {
       throw new TpError('TP_ERR_MANAGER_NOT_READY', `The traffic-manager did not become ready within ${Math.round(timeoutMs / 1000)} s (${message}).`, {
-        category: 'config',
         hints: [`Look at its pod: kubectl -n ${namespace} describe pod -l app.kubernetes.io/name=${MANAGER_NAME}`, `and its log: kubectl -n ${namespace} logs deploy/${MANAGER_NAME}`],
       });
     }

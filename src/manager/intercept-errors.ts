@@ -1,8 +1,9 @@
 // The errors a user meets when creating an intercept, each saying what to do. They cross the
 // tunnel as { code, message } only, so the message itself names the way out (the workloads,
 // services or ports that do exist, who holds a conflicting intercept); the daemon adds hints by
-// code (see src/intercept/remote-error.ts). Used by workload-target.ts, intercept-registry.ts
-// and injector.ts.
+// code (the hints live next to the codes in src/errors.ts; see src/intercept/remote-error.ts).
+// Used by the manager's intercept code: workload-target.ts, workload-api.ts, intercept-spec.ts,
+// intercept-registry.ts, intercept-service.ts, injector.ts, service-path.ts and rbac-proof.ts.
 import { TpError, type TpErrorOptions } from '../errors.js';
 
 export type InterceptErrorCode =

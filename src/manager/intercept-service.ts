@@ -208,7 +208,7 @@ export class InterceptService {
         const others = missing.length - waiting.length;
         if (others > 0 && !warned) {
           warned = true;
-          progress(`Service ${service} also sends traffic to ${others} pod(s) outside ${workload.kind}/${workload.name}: that share will not reach you`);
+          progress(`Service ${service} also sends traffic to ${others} ${others === 1 ? 'pod' : 'pods'} outside ${workload.kind}/${workload.name}: that share will not reach you`);
         }
         if (waiting.length === 0) return null;
         const names = waiting.slice(0, 3).map((a) => a.targetRef?.name ?? a.ip).join(', ');

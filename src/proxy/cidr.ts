@@ -15,9 +15,8 @@ export interface Cidr {
 /** An address or CIDR that does not parse. */
 export class CidrError extends TpError {
   constructor(text: string, why: string) {
-    super('TP_ROUTING_BAD_CIDR', `"${text}" is not a valid IP address or CIDR: ${why}`, {
+    super('TP_ERR_ROUTING_BAD_CIDR', `"${text}" is not a valid IP address or CIDR: ${why}`, {
       hints: ['Write CIDRs as 10.96.0.0/12 or fd00:10:96::/112.'],
-      category: 'config',
     });
   }
 }

@@ -2,7 +2,7 @@
 // with, its typed failures, and the default direct dialer (plain TCP). The daemon plugs in a dial
 // that sends `via: 'cluster'` targets up the tunnel; tests plug in local servers. Each failure
 // kind maps to the protocol's own reply at the edge: `socksReplyFor` (RFC 1928 §6) and
-// `httpStatusFor` (TP_DIAL_LIMIT, tp itself out of room, is 0x01 and 503). Leaves out upstream
+// `httpStatusFor` (TP_ERR_DIAL_LIMIT, tp itself out of room, is 0x01 and 503). Leaves out upstream
 // corporate proxies (upstream-proxy.ts) and the routing decision itself (routing.ts).
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -25,21 +25,21 @@ export interface DialContext {
 export type Dial = (target: DialTarget, context: DialContext) => Promise<Duplex>;
 
 export type DialErrorCode =
-  | 'TP_DIAL_REFUSED'
-  | 'TP_DIAL_UNREACHABLE'
-  | 'TP_DIAL_NET_UNREACHABLE'
-  | 'TP_DIAL_TIMEOUT'
-  | 'TP_DIAL_DNS'
-  | 'TP_DIAL_FORBIDDEN'
-  | 'TP_DIAL_LIMIT'
-  | 'TP_DIAL_FAILED';
+  | 'TP_ERR_DIAL_REFUSED'
+  | 'TP_ERR_DIAL_UNREACHABLE'
+  | 'TP_ERR_DIAL_NET_UNREACHABLE'
+  | 'TP_ERR_DIAL_TIMEOUT'
+  | 'TP_ERR_DIAL_DNS'
+  | 'TP_ERR_DIAL_FORBIDDEN'
+  | 'TP_ERR_DIAL_LIMIT'
+  | 'TP_ERR_DIAL_FAILED';
 
 export class DialError extends TpError {
   declare readonly code: DialErrorCode;
   readonly target: DialTarget;
 
   constructor(code: DialErrorCode, target: DialTarget, message: string, cause?: unknown) {
-    super(code, message, { cause, category: 'user' });
+    super(code, message, { cause });
     this.name = 'DialError';
     this.target = target;
   }
@@ -62,36 +62,36 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Node's errno codes (and ours) → DialError kinds. */
 const ERRNO_KINDS: Record<string, DialErrorCode> = {
-  ECONNREFUSED: 'TP_DIAL_REFUSED',
-  ECONNRESET: 'TP_DIAL_REFUSED',
-  EHOSTUNREACH: 'TP_DIAL_UNREACHABLE',
-  ENETUNREACH: 'TP_DIAL_NET_UNREACHABLE',
-  EHOSTDOWN: 'TP_DIAL_UNREACHABLE',
-  EADDRNOTAVAIL: 'TP_DIAL_UNREACHABLE',
-  ETIMEDOUT: 'TP_DIAL_TIMEOUT',
-  ENOTFOUND: 'TP_DIAL_DNS',
-  EAI_AGAIN: 'TP_DIAL_DNS',
-  EAI_NONAME: 'TP_DIAL_DNS',
-  EACCES: 'TP_DIAL_FORBIDDEN',
-  EPERM: 'TP_DIAL_FORBIDDEN',
+  ECONNREFUSED: 'TP_ERR_DIAL_REFUSED',
+  ECONNRESET: 'TP_ERR_DIAL_REFUSED',
+  EHOSTUNREACH: 'TP_ERR_DIAL_UNREACHABLE',
+  ENETUNREACH: 'TP_ERR_DIAL_NET_UNREACHABLE',
+  EHOSTDOWN: 'TP_ERR_DIAL_UNREACHABLE',
+  EADDRNOTAVAIL: 'TP_ERR_DIAL_UNREACHABLE',
+  ETIMEDOUT: 'TP_ERR_DIAL_TIMEOUT',
+  ENOTFOUND: 'TP_ERR_DIAL_DNS',
+  EAI_AGAIN: 'TP_ERR_DIAL_DNS',
+  EAI_NONAME: 'TP_ERR_DIAL_DNS',
+  EACCES: 'TP_ERR_DIAL_FORBIDDEN',
+  EPERM: 'TP_ERR_DIAL_FORBIDDEN',
 };
 
 const KIND_WORDS: Record<DialErrorCode, string> = {
-  TP_DIAL_REFUSED: 'the connection was refused',
-  TP_DIAL_UNREACHABLE: 'the host is unreachable',
-  TP_DIAL_NET_UNREACHABLE: 'the network is unreachable',
-  TP_DIAL_TIMEOUT: 'the connection timed out',
-  TP_DIAL_DNS: 'the name did not resolve',
-  TP_DIAL_FORBIDDEN: 'the connection is not allowed',
-  TP_DIAL_LIMIT: 'too many connections are open',
-  TP_DIAL_FAILED: 'the connection failed',
+  TP_ERR_DIAL_REFUSED: 'the connection was refused',
+  TP_ERR_DIAL_UNREACHABLE: 'the host is unreachable',
+  TP_ERR_DIAL_NET_UNREACHABLE: 'the network is unreachable',
+  TP_ERR_DIAL_TIMEOUT: 'the connection timed out',
+  TP_ERR_DIAL_DNS: 'the name did not resolve',
+  TP_ERR_DIAL_FORBIDDEN: 'the connection is not allowed',
+  TP_ERR_DIAL_LIMIT: 'too many connections are open',
+  TP_ERR_DIAL_FAILED: 'the connection failed',
 };
 
 /** Wraps any error from a dial in a DialError (kept as is if it already is one). */
 export function toDialError(error: unknown, target: DialTarget): DialError {
   if (error instanceof DialError) return error;
   const errno = (error as { code?: unknown } | undefined)?.code;
-  const code = (typeof errno === 'string' && ERRNO_KINDS[errno]) || 'TP_DIAL_FAILED';
+  const code = (typeof errno === 'string' && ERRNO_KINDS[errno]) || 'TP_ERR_DIAL_FAILED';
   const detail = error instanceof Error ? ` (${error.message})` : '';
   return new DialError(code, target, `could not connect to ${formatTarget(target)}: ${KIND_WORDS[code]}${detail}`, error);
 }
@@ -103,18 +103,18 @@ export function formatTarget(target: DialTarget): string {
 /** The RFC 1928 §6 reply for a failed dial. */
 export function socksReplyFor(error: DialError): number {
   switch (error.code) {
-    case 'TP_DIAL_REFUSED':
+    case 'TP_ERR_DIAL_REFUSED':
       return SOCKS_REPLY.CONNECTION_REFUSED;
-    case 'TP_DIAL_NET_UNREACHABLE':
+    case 'TP_ERR_DIAL_NET_UNREACHABLE':
       return SOCKS_REPLY.NETWORK_UNREACHABLE;
-    case 'TP_DIAL_UNREACHABLE':
-    case 'TP_DIAL_DNS':
-    case 'TP_DIAL_TIMEOUT':
+    case 'TP_ERR_DIAL_UNREACHABLE':
+    case 'TP_ERR_DIAL_DNS':
+    case 'TP_ERR_DIAL_TIMEOUT':
       // RFC 1928 has no "timed out"; curl and browsers read 0x04 as "could not reach".
       return SOCKS_REPLY.HOST_UNREACHABLE;
-    case 'TP_DIAL_FORBIDDEN':
+    case 'TP_ERR_DIAL_FORBIDDEN':
       return SOCKS_REPLY.NOT_ALLOWED;
-    // TP_DIAL_LIMIT: RFC 1928 has no "busy"; 0x01 is the server's own failure, and the log says which limit.
+    // TP_ERR_DIAL_LIMIT: RFC 1928 has no "busy"; 0x01 is the server's own failure, and the log says which limit.
     default:
       return SOCKS_REPLY.GENERAL_FAILURE;
   }
@@ -123,11 +123,11 @@ export function socksReplyFor(error: DialError): number {
 /** The HTTP status a proxy answers with for a failed dial. */
 export function httpStatusFor(error: DialError): number {
   switch (error.code) {
-    case 'TP_DIAL_TIMEOUT':
+    case 'TP_ERR_DIAL_TIMEOUT':
       return 504;
-    case 'TP_DIAL_FORBIDDEN':
+    case 'TP_ERR_DIAL_FORBIDDEN':
       return 403;
-    case 'TP_DIAL_LIMIT':
+    case 'TP_ERR_DIAL_LIMIT':
       // The proxy itself is out of room, not the destination (RFC 9110 section 15.6.4).
       return 503;
     default:
@@ -146,7 +146,7 @@ export function connectTcp(target: DialTarget, options: DirectDialOptions = {}):
     const socket = connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new DialError('TP_DIAL_TIMEOUT', target, `could not connect to ${formatTarget(target)}: no answer after ${timeoutMs} ms`));
+      reject(new DialError('TP_ERR_DIAL_TIMEOUT', target, `could not connect to ${formatTarget(target)}: no answer after ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);

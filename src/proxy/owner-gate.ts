@@ -53,7 +53,6 @@ export async function createOwnerGate(options: GateOptions): Promise<OwnerGate> 
   if (!['auto', 'owner', 'credentials'].includes(mode)) {
     throw new TpError('TP_ERR_DOOR_CHECK', `${DOOR_CHECK_ENV}=${mode} is not a door check tp knows.`, {
       hints: [`Set ${DOOR_CHECK_ENV} to owner or credentials, or unset it for this platform's default.`],
-      category: 'config',
     });
   }
   const uid = process.getuid?.();
@@ -61,7 +60,6 @@ export async function createOwnerGate(options: GateOptions): Promise<OwnerGate> 
   if (mode === 'owner' && !ownerKnowable) {
     throw new TpError('TP_ERR_DOOR_CHECK', `${DOOR_CHECK_ENV}=owner, but this system cannot tell which user owns a connection (no /proc/net/tcp).`, {
       hints: [`Unset ${DOOR_CHECK_ENV}: the doors then ask for the per-user credentials that \`tp connect\` prints.`],
-      category: 'config',
     });
   }
   if (mode === 'credentials' || !ownerKnowable) {

@@ -1,6 +1,7 @@
 // The one routing decision: does a connection to (or a DNS question about) a host go through the
 // cluster or stay direct? Used by the SOCKS5 server, the HTTP proxy, the PAC file generator, the
-// DNS stub and later the shims, so they can never disagree. Pure: no DNS lookups, no I/O; names
+// DNS stub, the daemon's tunnel dial and tp run's shims (through the routes file, the redirect
+// listener and name queries), so they can never disagree. Pure: no DNS lookups, no I/O; names
 // are judged by their shape and IP literals by CIDR. Also gives the fully qualified name to ask the
 // cluster's DNS for. Leaves out where the table's contents come from (flags, the manager).
 //
@@ -85,9 +86,8 @@ export const LOCAL_CIDRS: readonly { cidr: Cidr; reason: string }[] = [
 /** A routing option that does not parse (bad CIDR, empty pattern). */
 export class RoutingConfigError extends TpError {
   constructor(message: string, cause?: unknown) {
-    super('TP_ROUTING_BAD_CONFIG', message, {
+    super('TP_ERR_ROUTING_BAD_CONFIG', message, {
       cause,
-      category: 'config',
       hints: ['Name patterns look like *.internal.example.com, .example.com or host.example.com; CIDRs like 10.0.0.0/8.'],
     });
   }

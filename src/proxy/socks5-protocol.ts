@@ -9,6 +9,7 @@
 // reply instead of RFC 1928 §6's full one, and its custom-dial API can only accept or "deny" (0x02),
 // so a refused or unreachable destination cannot get its own reply code.
 import { isIPv4, isIPv6 } from 'node:net';
+import { TpError } from '../errors.js';
 import { formatIp, parseIp } from './cidr.js';
 import { SOCKS_REPLY } from './dial.js';
 
@@ -40,12 +41,11 @@ export const MAX_GREETING_BYTES = 2 + 255;
 export const MAX_REQUEST_BYTES = 4 + 1 + 255 + 2;
 
 /** A client broke the protocol; `reply` is the RFC 1928 §6 code to answer with (if any). */
-export class Socks5ProtocolError extends Error {
-  readonly code = 'TP_SOCKS_PROTOCOL';
+export class Socks5ProtocolError extends TpError {
   readonly reply: number | undefined;
 
   constructor(message: string, reply?: number) {
-    super(message);
+    super('TP_ERR_SOCKS_PROTOCOL', message);
     this.name = 'Socks5ProtocolError';
     this.reply = reply;
   }

@@ -3,14 +3,14 @@
 // whatever arrived after the message. Used by the SOCKS5 server and the upstream-proxy dialer.
 // Leaves out timeouts (the caller destroys the stream, which rejects the read).
 import type { Duplex } from 'node:stream';
+import { TpError } from '../errors.js';
 
-export class StreamReadError extends Error {
-  readonly code: 'TP_STREAM_TOO_LONG' | 'TP_STREAM_ENDED';
+export class StreamReadError extends TpError {
+  declare readonly code: 'TP_ERR_STREAM_TOO_LONG' | 'TP_ERR_STREAM_ENDED';
 
-  constructor(code: 'TP_STREAM_TOO_LONG' | 'TP_STREAM_ENDED', message: string) {
-    super(message);
+  constructor(code: 'TP_ERR_STREAM_TOO_LONG' | 'TP_ERR_STREAM_ENDED', message: string) {
+    super(code, message);
     this.name = 'StreamReadError';
-    this.code = code;
   }
 }
 
@@ -56,7 +56,7 @@ export function readMessage<T extends { consumed: number }>(
         return true;
       }
       if (buffered.length >= options.maxBytes) {
-        finish(new StreamReadError('TP_STREAM_TOO_LONG', `${options.what} is longer than ${options.maxBytes} bytes`));
+        finish(new StreamReadError('TP_ERR_STREAM_TOO_LONG', `${options.what} is longer than ${options.maxBytes} bytes`));
         return true;
       }
       return false;
@@ -69,7 +69,7 @@ export function readMessage<T extends { consumed: number }>(
       }
     };
     const onEnd = (): void => {
-      if (!settled) finish(new StreamReadError('TP_STREAM_ENDED', `the stream ended before the ${options.what} was complete`));
+      if (!settled) finish(new StreamReadError('TP_ERR_STREAM_ENDED', `the stream ended before the ${options.what} was complete`));
     };
     const onError = (error: Error): void => finish(error);
     if (buffered.length > 0 && attempt()) return;

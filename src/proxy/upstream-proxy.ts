@@ -43,9 +43,8 @@ export type NoProxyRule = { kind: 'all' } | { kind: 'cidr'; cidr: Cidr; port?: n
 
 export class UpstreamProxyConfigError extends TpError {
   constructor(variable: string, cause?: unknown) {
-    super('TP_UPSTREAM_PROXY_BAD_URL', `${variable} is not a proxy URL tp understands`, {
+    super('TP_ERR_UPSTREAM_PROXY_BAD_URL', `${variable} is not a proxy URL tp understands`, {
       cause,
-      category: 'config',
       hints: [`Set ${variable} to http://host:port, https://host:port or socks5h://host:port, or unset it.`],
     });
   }
@@ -159,7 +158,7 @@ function parseResponseHead(bytes: Buffer): { status: number; consumed: number } 
 }
 
 function connectStatusError(status: number, target: DialTarget, proxy: URL): DialError {
-  const code = status === 403 || status === 407 ? 'TP_DIAL_FORBIDDEN' : status === 504 ? 'TP_DIAL_TIMEOUT' : 'TP_DIAL_FAILED';
+  const code = status === 403 || status === 407 ? 'TP_ERR_DIAL_FORBIDDEN' : status === 504 ? 'TP_ERR_DIAL_TIMEOUT' : 'TP_ERR_DIAL_FAILED';
   return new DialError(code, target, `could not connect to ${formatTarget(target)}: the upstream proxy ${describeProxy(proxy)} answered ${status}`);
 }
 
@@ -178,11 +177,11 @@ async function tunnelThroughHttp(stream: Duplex, proxy: URL, target: DialTarget)
 }
 
 const SOCKS_REPLY_KINDS: Record<number, DialError['code']> = {
-  [SOCKS_REPLY.NOT_ALLOWED]: 'TP_DIAL_FORBIDDEN',
-  [SOCKS_REPLY.NETWORK_UNREACHABLE]: 'TP_DIAL_NET_UNREACHABLE',
-  [SOCKS_REPLY.HOST_UNREACHABLE]: 'TP_DIAL_UNREACHABLE',
-  [SOCKS_REPLY.CONNECTION_REFUSED]: 'TP_DIAL_REFUSED',
-  [SOCKS_REPLY.TTL_EXPIRED]: 'TP_DIAL_TIMEOUT',
+  [SOCKS_REPLY.NOT_ALLOWED]: 'TP_ERR_DIAL_FORBIDDEN',
+  [SOCKS_REPLY.NETWORK_UNREACHABLE]: 'TP_ERR_DIAL_NET_UNREACHABLE',
+  [SOCKS_REPLY.HOST_UNREACHABLE]: 'TP_ERR_DIAL_UNREACHABLE',
+  [SOCKS_REPLY.CONNECTION_REFUSED]: 'TP_ERR_DIAL_REFUSED',
+  [SOCKS_REPLY.TTL_EXPIRED]: 'TP_ERR_DIAL_TIMEOUT',
 };
 
 async function tunnelThroughSocks(stream: Duplex, proxy: URL, target: DialTarget): Promise<Duplex> {
@@ -193,10 +192,10 @@ async function tunnelThroughSocks(stream: Duplex, proxy: URL, target: DialTarget
     stream.write(encodeUserPass(decodeURIComponent(proxy.username), decodeURIComponent(proxy.password)));
     const status = await readMessage(stream, parseTwoBytes, { maxBytes: 2, what: 'SOCKS5 authentication status', initial: choice.rest });
     if (status.message.first !== USERPASS_VERSION || status.message.second !== 0) {
-      throw new DialError('TP_DIAL_FORBIDDEN', target, `the upstream SOCKS proxy ${describeProxy(proxy)} rejected the credentials`);
+      throw new DialError('TP_ERR_DIAL_FORBIDDEN', target, `the upstream SOCKS proxy ${describeProxy(proxy)} rejected the credentials`);
     }
   } else if (choice.message.second !== SOCKS_METHOD.NO_AUTH) {
-    throw new DialError('TP_DIAL_FORBIDDEN', target, `the upstream SOCKS proxy ${describeProxy(proxy)} accepts none of our authentication methods`);
+    throw new DialError('TP_ERR_DIAL_FORBIDDEN', target, `the upstream SOCKS proxy ${describeProxy(proxy)} accepts none of our authentication methods`);
   }
   // socks5:// means the client resolves names; socks5h:// lets the proxy resolve them.
   let host = target.host;
@@ -204,7 +203,7 @@ async function tunnelThroughSocks(stream: Duplex, proxy: URL, target: DialTarget
   stream.write(encodeRequest(SOCKS_COMMAND.CONNECT, host, target.port));
   const { message, rest } = await readMessage(stream, parseReply, { maxBytes: 4 + 1 + 255 + 2, what: 'SOCKS5 reply' });
   if (message.reply !== SOCKS_REPLY.SUCCEEDED) {
-    const code = SOCKS_REPLY_KINDS[message.reply] ?? 'TP_DIAL_FAILED';
+    const code = SOCKS_REPLY_KINDS[message.reply] ?? 'TP_ERR_DIAL_FAILED';
     throw new DialError(code, target, `could not connect to ${formatTarget(target)}: the upstream SOCKS proxy ${describeProxy(proxy)} replied 0x${message.reply.toString(16).padStart(2, '0')}`);
   }
   if (rest.length > 0) stream.unshift(rest);

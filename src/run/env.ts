@@ -2,7 +2,8 @@
 // plus what loads the shims — LD_PRELOAD for the C library (layer 3), NODE_OPTIONS --require for
 // the Node preload (layer 2), TP_ROUTES for both. The user's own values are kept: NO_PROXY,
 // JAVA_TOOL_OPTIONS, NODE_OPTIONS and LD_PRELOAD are appended to, never replaced, and adding tp's
-// twice (a `tp run` inside a `tp run`) changes nothing. Pure: no I/O. Used by run.ts.
+// twice (a `tp run` inside a `tp run`) changes nothing. Pure: no I/O. Used by run.ts, and by
+// `tp connect` for its export line (ALWAYS_DIRECT).
 
 export interface RunEnvOptions {
   /** The daemon's HTTP proxy, "127.0.0.1:port". */

@@ -28,7 +28,7 @@ export function tokensEqual(presented: string, expected: string): boolean {
 
 /** An authenticate hook accepting exactly `expected`, naming the peer `identity`. */
 export function tokenAuthenticator<Identity = string>(expected: string, identity: Identity): Authenticate<Identity> {
-  if (expected.length === 0) throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', 'the expected tunnel token is empty');
+  if (expected.length === 0) throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', 'the expected tunnel token is empty');
   const expectedDigest = digest(expected);
   return (token) => (timingSafeEqual(digest(token), expectedDigest) ? identity : null);
 }

@@ -5,9 +5,13 @@
 //   { kind: 'response', id, result } | { kind: 'response', id, error: { code, message } }
 // Unknown fields are ignored (protocol compatibility rule); a message of another shape is a
 // protocol error. It leaves out the transport: `send` is given by the session.
-import { protocolError, TunnelError } from './errors.js';
+import { protocolError, RemoteCallError, TunnelError, type TunnelErrorCode } from './errors.js';
 
 export type RpcHandler = (params: unknown) => unknown;
+
+/** The codes this side puts in an error response of its own (a handler's error keeps its code). */
+const NO_METHOD: TunnelErrorCode = 'TP_ERR_TUNNEL_RPC_NO_METHOD';
+const FAILED: TunnelErrorCode = 'TP_ERR_TUNNEL_RPC_FAILED';
 
 export interface ControlEvent {
   type: string;
@@ -15,6 +19,7 @@ export interface ControlEvent {
 }
 
 interface PendingRequest {
+  method: string;
   resolve(result: unknown): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
@@ -46,10 +51,10 @@ export class ControlChannel {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new TunnelError('TUNNEL_ERR_RPC_TIMEOUT', `no answer to control request ${method} within ${timeoutMs} ms`));
+        reject(new TunnelError('TP_ERR_TUNNEL_RPC_TIMEOUT', `no answer to control request ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       timer.unref();
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { method, resolve, reject, timer });
       try {
         this.send({ kind: 'request', id, method, params });
       } catch (error) {
@@ -100,9 +105,8 @@ export class ControlChannel {
     clearTimeout(request.timer);
     if (m.error !== undefined) {
       const e = (m.error ?? {}) as { code?: unknown; message?: unknown };
-      const error = new TunnelError('TUNNEL_ERR_RPC_FAILED', `peer failed the request: ${String(e.message ?? 'no message')}`);
-      (error as TunnelError & { remoteCode?: string }).remoteCode = typeof e.code === 'string' ? e.code : undefined;
-      request.reject(error);
+      const code = typeof e.code === 'string' ? e.code : FAILED;
+      request.reject(new RemoteCallError(request.method, code, String(e.message ?? 'no message')));
     } else {
       request.resolve(m.result);
     }
@@ -112,14 +116,14 @@ export class ControlChannel {
     const handler = this.handlers.get(method);
     let reply: unknown;
     if (!handler) {
-      reply = { kind: 'response', id, error: { code: 'TUNNEL_ERR_RPC_NO_METHOD', message: `no handler for ${method}` } };
+      reply = { kind: 'response', id, error: { code: NO_METHOD, message: `no handler for ${method}` } };
     } else {
       try {
         reply = { kind: 'response', id, result: (await handler(params)) ?? null };
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         const message = error instanceof Error ? error.message : String(error);
-        reply = { kind: 'response', id, error: { code: typeof code === 'string' ? code : 'ERROR', message } };
+        reply = { kind: 'response', id, error: { code: typeof code === 'string' ? code : FAILED, message } };
       }
     }
     if (this.closedWith) return;
@@ -127,7 +131,7 @@ export class ControlChannel {
       this.send(reply);
     } catch (error) {
       // The result could not be sent (too large): the caller still gets an answer.
-      this.send({ kind: 'response', id, error: { code: (error as { code?: string }).code ?? 'ERROR', message: (error as Error).message } });
+      this.send({ kind: 'response', id, error: { code: (error as { code?: string }).code ?? FAILED, message: (error as Error).message } });
     }
   }
 }

@@ -1,5 +1,5 @@
 // Incremental, strict frame parser: bytes go in as they arrive (split anywhere), whole frames come
-// out. A short read means "wait for more"; anything malformed throws a TUNNEL_ERR_PROTOCOL
+// out. A short read means "wait for more"; anything malformed throws a TP_ERR_TUNNEL_PROTOCOL
 // TunnelError and poisons the decoder. Every length is checked against a named maximum before a
 // byte is buffered for it. It checks the layout of single frames only; stream states (an id
 // reused, data after a reset, a window overflow) are the session's to judge.

@@ -45,14 +45,14 @@ function reasonFrame(type: FrameTypeNumber, streamId: number, code: ErrorCodeNam
 function encodeOpen(streamId: number, window: number, host: string, port: number, metadata: object): Buffer {
   const hostBytes = Buffer.from(host, 'utf8');
   if (hostBytes.length === 0 || hostBytes.length > Limits.MAX_HOST_BYTES) {
-    throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `host must be 1 to ${Limits.MAX_HOST_BYTES} bytes`);
+    throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', `host must be 1 to ${Limits.MAX_HOST_BYTES} bytes`);
   }
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
-    throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `port must be an integer from 0 to 65535, got ${port}`);
+    throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', `port must be an integer from 0 to 65535, got ${port}`);
   }
   const metaBytes = Object.keys(metadata).length === 0 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(metadata), 'utf8');
   if (metaBytes.length > Limits.MAX_METADATA_BYTES) {
-    throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `open metadata is over ${Limits.MAX_METADATA_BYTES} bytes`);
+    throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', `open metadata is over ${Limits.MAX_METADATA_BYTES} bytes`);
   }
   const fixed = Buffer.allocUnsafe(8);
   fixed.writeUInt32BE(window, 0);

@@ -40,9 +40,9 @@ export class IncomingOpen {
 
   accept(): TunnelStream {
     if (this.signal.aborted) {
-      throw new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `open of ${this.host}:${this.port} was cancelled by the opener`, { cause: this.signal.reason });
+      throw new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', `open of ${this.host}:${this.port} was cancelled by the opener`, { cause: this.signal.reason });
     }
-    if (this.answered) throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', 'this open was already answered');
+    if (this.answered) throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', 'this open was already answered');
     this.answered = true;
     return this.session.acceptOpen(this);
   }

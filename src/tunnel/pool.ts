@@ -9,7 +9,7 @@
 // - Healing: dead or draining sessions are replaced in the background by calling `connect` again
 //   (with a delay after failures).
 // - Limits: beyond maxStreams streams in all, or when every session is full and no more may be
-//   connected, open() fails with TUNNEL_ERR_LIMIT (reason 'limit') saying which limit it met.
+//   connected, open() fails with TP_ERR_TUNNEL_LIMIT (reason 'limit') saying which limit it met.
 // It leaves out choosing *where* to connect: `connect` does that.
 import { logger } from '../log/logger.js';
 import { TunnelError } from './errors.js';
@@ -38,7 +38,7 @@ export interface SessionPoolOptions {
   size?: number;
   /** Most sessions at once (the pool grows on demand up to this). Default 16. */
   maxSessions?: number;
-  /** Most streams in all sessions together; opens beyond fail with TUNNEL_ERR_LIMIT. Default maxSessions × Defaults.MAX_STREAMS. */
+  /** Most streams in all sessions together; opens beyond fail with TP_ERR_TUNNEL_LIMIT. Default maxSessions × Defaults.MAX_STREAMS. */
   maxStreams?: number;
   /** Another session is connected when every session has this share of its stream limit in use. Default 0.75. */
   growAt?: number;
@@ -93,7 +93,7 @@ export class SessionPool {
   async open(request: OpenRequest, options: { timeoutMs?: number } = {}): Promise<TunnelStream> {
     const deadline = Date.now() + (options.timeoutMs ?? Defaults.OPEN_TIMEOUT_MS);
     for (;;) {
-      if (this.closed) throw new TunnelError('TUNNEL_ERR_NO_SESSION', 'the session pool is closed');
+      if (this.closed) throw new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'the session pool is closed');
       this.fill();
       await this.anyLive();
       // Choosing and calling session.open() in one synchronous step, so concurrent opens see each other.
@@ -146,7 +146,7 @@ export class SessionPool {
   private pickWithRoom(): Session | null {
     const total = this.openStreamCount;
     if (total >= this.maxStreams) {
-      throw new TunnelError('TUNNEL_ERR_LIMIT', `${total} streams are open, the most this pool allows (${this.maxStreams})`, { reason: 'limit' });
+      throw new TunnelError('TP_ERR_TUNNEL_LIMIT', `${total} streams are open, the most this pool allows (${this.maxStreams})`, { reason: 'limit' });
     }
     const active = this.liveSessions.filter((session) => !this.retiring.has(session));
     if (active.every((session) => session.openStreamCount >= session.maxStreams * this.growAt)) this.grow();
@@ -174,27 +174,27 @@ export class SessionPool {
   private fullError(): TunnelError {
     const live = this.liveSessions;
     if (live.some((session) => !this.retiring.has(session) && session.openStreamCount < session.maxStreams)) {
-      return new TunnelError('TUNNEL_ERR_LIMIT', `every tunnel session has its most opens awaiting an answer; the peer answers too slowly`, { reason: 'timeout' });
+      return new TunnelError('TP_ERR_TUNNEL_LIMIT', `every tunnel session has its most opens awaiting an answer; the peer answers too slowly`, { reason: 'timeout' });
     }
     const limit = live.reduce((sum, session) => sum + session.maxStreams, 0);
     const cause = this.lastError ? `; connecting another failed: ${this.lastError.message}` : '';
     // Below maxSessions, what stopped the pool is a failed connect, not the limit.
     const reason = this.lastError && live.length < this.maxSessions ? 'unreachable' : 'limit';
     return new TunnelError(
-      'TUNNEL_ERR_LIMIT',
+      'TP_ERR_TUNNEL_LIMIT',
       `all ${live.length} tunnel sessions are full (${this.openStreamCount} streams of ${limit}; at most ${this.maxSessions} sessions)${cause}`,
       { reason, cause: this.lastError ?? undefined },
     );
   }
 
   private noSession(): TunnelError {
-    return new TunnelError('TUNNEL_ERR_NO_SESSION', 'no live tunnel session', { cause: this.lastError ?? undefined });
+    return new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'no live tunnel session', { cause: this.lastError ?? undefined });
   }
 
   private async anyLive(): Promise<void> {
     while (!this.closed && this.liveSessions.length === 0) {
       if (this.connecting === 0) {
-        throw new TunnelError('TUNNEL_ERR_NO_SESSION', this.lastError ? `no tunnel session could be established: ${this.lastError.message}` : 'no live tunnel session: every session closed', { cause: this.lastError ?? undefined });
+        throw new TunnelError('TP_ERR_TUNNEL_NO_SESSION', this.lastError ? `no tunnel session could be established: ${this.lastError.message}` : 'no live tunnel session: every session closed', { cause: this.lastError ?? undefined });
       }
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }

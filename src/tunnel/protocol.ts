@@ -5,13 +5,15 @@
 //
 // PROTOCOL_VERSION and compatibility rules
 // - Each side's first frame is HELLO carrying PROTOCOL_VERSION. A peer that announces another
-//   version gets the session closed with a protocol error (TUNNEL_ERR_VERSION): both ends of a
+//   version gets the session closed with a protocol error (TP_ERR_TUNNEL_VERSION): both ends of a
 //   tunnel ship in the same release, so there is no negotiation.
 // - Bump PROTOCOL_VERSION for any change to the frame header, a frame's payload layout, a new
 //   frame type, or a changed meaning of an existing one.
 // - No bump is needed to add an error code (receivers map unknown codes to 'internal'), to add
 //   fields to OPEN metadata or to control messages (receivers ignore unknown JSON fields), or to
 //   change a default limit.
+// - test/protocol-guard.test.ts fingerprints these definitions and fails when they change while
+//   PROTOCOL_VERSION stays; its message says what to bump and which fingerprint to record.
 //
 // Frame layout (all integers big-endian):
 //   type u8 | streamId u32 | payloadLength u32 | payload

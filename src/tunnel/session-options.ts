@@ -25,7 +25,7 @@ export interface SessionOptions {
   openTimeoutMs?: number;
   /** Ping interval; 0 disables pings. Default 10 s. */
   pingIntervalMs?: number;
-  /** The session dies (TUNNEL_ERR_PEER_TIMEOUT) if nothing is heard for this long; 0 disables. Default 30 s. */
+  /** The session dies (TP_ERR_TUNNEL_PEER_TIMEOUT) if nothing is heard for this long; 0 disables. Default 30 s. */
   deadPeerTimeoutMs?: number;
   /** Writers wait while the transport holds more than this. Default 4 MiB. */
   transportHighWater?: number;

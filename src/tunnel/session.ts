@@ -34,7 +34,7 @@ export interface SessionEvents {
   stream: [open: IncomingOpen];
   /** A one-way control message from the peer (notify()). */
   control: [event: ControlEvent];
-  /** The peer is draining: open() now fails with TUNNEL_ERR_GOING_AWAY. */
+  /** The peer is draining: open() now fails with TP_ERR_TUNNEL_GOING_AWAY. */
   goaway: [frame: { code: ErrorCodeName; reason: string }];
   /** A pong arrived; the argument is the round trip in ms. */
   pong: [rttMs: number];
@@ -75,7 +75,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     super();
     this.options = resolveSessionOptions(options);
     if (this.options.maxDataFrame > this.options.maxFramePayload) {
-      throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', 'maxDataFrame must not exceed maxFramePayload');
+      throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', 'maxDataFrame must not exceed maxFramePayload');
     }
     this.id = options.id ?? randomBytes(4).toString('hex');
     this.role = options.role;
@@ -116,13 +116,13 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       pingIntervalMs: this.options.pingIntervalMs,
       deadPeerTimeoutMs: this.options.deadPeerTimeoutMs,
       sendPing: () => this.sendFrame({ kind: 'ping', streamId: 0, payload: Buffer.alloc(PING_PAYLOAD_BYTES) }),
-      onDead: (silentForMs) => this.destroy(new TunnelError('TUNNEL_ERR_PEER_TIMEOUT', `nothing heard from the peer for ${silentForMs} ms`)),
+      onDead: (silentForMs) => this.destroy(new TunnelError('TP_ERR_TUNNEL_PEER_TIMEOUT', `nothing heard from the peer for ${silentForMs} ms`)),
     });
     this.sendFrame({ kind: 'hello', streamId: 0, version: PROTOCOL_VERSION });
     transport.attach({
       message: (data) => this.onMessage(data),
       drain: () => this.writer.wake(),
-      close: (error) => this.destroy(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', 'the tunnel transport closed', { cause: error })),
+      close: (error) => this.destroy(new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', 'the tunnel transport closed', { cause: error })),
     });
   }
 
@@ -192,7 +192,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.closePromise = new Promise<void>((resolve) => {
       if (this.destroyedWith) return resolve();
       this.goAway('closing');
-      const timer = setTimeout(() => this.destroy(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', 'close timed out with streams still open')), this.options.closeTimeoutMs);
+      const timer = setTimeout(() => this.destroy(new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', 'close timed out with streams still open')), this.options.closeTimeoutMs);
       timer.unref();
       const check = (): void => {
         if (this.destroyedWith || this.openStreamCount + this.opens.incomingCount === 0) {
@@ -212,12 +212,12 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   destroy(error?: Error): void {
     if (this.destroyedWith) return;
     const reason =
-      error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `tunnel session ${this.id} closed`, { cause: error });
+      error instanceof TunnelError ? error : new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', `tunnel session ${this.id} closed`, { cause: error });
     this.destroyedWith = reason;
     this.keepalive.stop();
     log.info('%s %s session closed: %s', this.id, error ? '!!' : '..', reason.message);
     this.writer.stop();
-    const streamError = reason.code === 'TUNNEL_ERR_PROTOCOL' || reason.code === 'TUNNEL_ERR_PEER_TIMEOUT' ? reason : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', reason.message, { cause: reason });
+    const streamError = reason.code === 'TP_ERR_TUNNEL_PROTOCOL' || reason.code === 'TP_ERR_TUNNEL_PEER_TIMEOUT' ? reason : new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', reason.message, { cause: reason });
     for (const stream of [...this.streams.values()]) stream.abort(streamError, false);
     this.opens.destroy(streamError);
     this.control.close(streamError);
@@ -285,7 +285,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   private sendControl(message: unknown): void {
     const bytes = encodeFrame({ kind: 'control', streamId: 0, message });
     if (bytes.length - FRAME_HEADER_BYTES > this.options.maxFramePayload) {
-      throw new TunnelError('TUNNEL_ERR_INVALID_ARGUMENT', `control message of ${bytes.length} bytes is over maxFramePayload (${this.options.maxFramePayload})`);
+      throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', `control message of ${bytes.length} bytes is over maxFramePayload (${this.options.maxFramePayload})`);
     }
     if (!this.destroyedWith) this.writer.enqueue(bytes);
   }
@@ -308,7 +308,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
       }
     } catch (error) {
       // Anything but a TunnelError is a bug on this side (e.g. a throwing 'stream' listener), not the peer's fault.
-      const tunnelError = error instanceof TunnelError ? error : new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `handling a frame failed on this side: ${(error as Error).message}`, { cause: error, reason: 'internal' });
+      const tunnelError = error instanceof TunnelError ? error : new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', `handling a frame failed on this side: ${(error as Error).message}`, { cause: error, reason: 'internal' });
       log.warn('%s !! %s', this.id, tunnelError.message);
       this.sendFrame({ kind: 'go-away', streamId: 0, code: tunnelError.reason ?? 'protocol', reason: tunnelError.message });
       this.destroy(tunnelError);
@@ -317,16 +317,16 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
 
   private dispatch(frame: Frame): void {
     if (!this.helloReceived) {
-      if (frame.kind !== 'hello') throw new TunnelError('TUNNEL_ERR_PROTOCOL', `expected HELLO first, got ${frame.kind}`, { reason: 'protocol' });
+      if (frame.kind !== 'hello') throw new TunnelError('TP_ERR_TUNNEL_PROTOCOL', `expected HELLO first, got ${frame.kind}`, { reason: 'protocol' });
       if (frame.version !== PROTOCOL_VERSION) {
-        throw new TunnelError('TUNNEL_ERR_VERSION', `peer speaks tunnel protocol ${frame.version}, this side ${PROTOCOL_VERSION}`, { reason: 'protocol' });
+        throw new TunnelError('TP_ERR_TUNNEL_VERSION', `peer speaks tunnel protocol ${frame.version}, this side ${PROTOCOL_VERSION}`, { reason: 'protocol' });
       }
       this.helloReceived = true;
       return;
     }
     switch (frame.kind) {
       case 'hello':
-        throw new TunnelError('TUNNEL_ERR_PROTOCOL', 'second HELLO', { reason: 'protocol' });
+        throw new TunnelError('TP_ERR_TUNNEL_PROTOCOL', 'second HELLO', { reason: 'protocol' });
       case 'ping':
         this.sendFrame({ kind: 'pong', streamId: 0, payload: frame.payload });
         return;
@@ -340,7 +340,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
         log.info('%s <- go-away %s %s', this.id, frame.code, frame.reason);
         this.peerDraining = true;
         this.emit('goaway', frame);
-        if (frame.code === 'protocol') this.destroy(new TunnelError('TUNNEL_ERR_PROTOCOL', `peer reported a protocol error: ${frame.reason}`, { reason: 'protocol' }));
+        if (frame.code === 'protocol') this.destroy(new TunnelError('TP_ERR_TUNNEL_PROTOCOL', `peer reported a protocol error: ${frame.reason}`, { reason: 'protocol' }));
         return;
       case 'control':
         this.control.receive(frame.message);
@@ -377,7 +377,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
         return;
       case 'reset':
         log('%s <- reset %d %s', this.id, frame.streamId, frame.code);
-        stream.abort(new TunnelError('TUNNEL_ERR_STREAM_RESET', `peer reset stream ${frame.streamId} (${frame.code}): ${frame.message}`, { reason: frame.code }), true);
+        stream.abort(new TunnelError('TP_ERR_TUNNEL_STREAM_RESET', `peer reset stream ${frame.streamId} (${frame.code}): ${frame.message}`, { reason: frame.code }), true);
         return;
     }
   }

@@ -85,17 +85,17 @@ export class StreamOpener {
     const closedWith = session.closedWith();
     if (closedWith) return Promise.reject(closedWith);
     if (session.draining() || session.peerDraining()) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_GOING_AWAY', `session ${session.id} is draining and opens no new streams`, { reason: 'going-away' }));
+      return Promise.reject(new TunnelError('TP_ERR_TUNNEL_GOING_AWAY', `session ${session.id} is draining and opens no new streams`, { reason: 'going-away' }));
     }
     if (session.streamCount() + this.pending.size >= session.options.maxStreams) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${session.id} is at its limit of ${session.options.maxStreams} streams`, { reason: 'limit' }));
+      return Promise.reject(new TunnelError('TP_ERR_TUNNEL_LIMIT', `session ${session.id} is at its limit of ${session.options.maxStreams} streams`, { reason: 'limit' }));
     }
     if (this.pending.size >= session.options.maxPendingOpens) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${session.id} has ${session.options.maxPendingOpens} opens awaiting an answer`, { reason: 'limit' }));
+      return Promise.reject(new TunnelError('TP_ERR_TUNNEL_LIMIT', `session ${session.id} has ${session.options.maxPendingOpens} opens awaiting an answer`, { reason: 'limit' }));
     }
     const streamId = this.nextStreamId;
     if (streamId > Limits.MAX_STREAM_ID) {
-      return Promise.reject(new TunnelError('TUNNEL_ERR_LIMIT', `session ${session.id} has used all its stream ids; open a new session`, { reason: 'limit' }));
+      return Promise.reject(new TunnelError('TP_ERR_TUNNEL_LIMIT', `session ${session.id} has used all its stream ids; open a new session`, { reason: 'limit' }));
     }
     const window = session.budget.reserveInitial(session.options.initialWindow);
     const frame: Frame = {
@@ -181,7 +181,7 @@ export class StreamOpener {
     if (!open) return false;
     this.incoming.delete(frame.streamId);
     this.session.tracker.closed(frame.streamId, true);
-    open.cancel(new TunnelError('TUNNEL_ERR_STREAM_RESET', `the opener cancelled: ${frame.message}`, { reason: frame.code }));
+    open.cancel(new TunnelError('TP_ERR_TUNNEL_STREAM_RESET', `the opener cancelled: ${frame.message}`, { reason: frame.code }));
     this.session.ended();
     return true;
   }

@@ -7,10 +7,10 @@
 // - end() sends FIN (half-close); the peer sees 'end' and may keep writing. When both sides have
 //   sent FIN the stream is done and finishes normally.
 // - destroy() / destroy(err) sends RESET (reason 'cancel', or the error's `reason`, or
-//   'internal'); the peer's stream errors with TUNNEL_ERR_STREAM_RESET and that reason.
-// - A RESET from the peer errors this stream with TUNNEL_ERR_STREAM_RESET.
-// - When the session dies every open stream errors with TUNNEL_ERR_SESSION_CLOSED (or
-//   TUNNEL_ERR_PEER_TIMEOUT / TUNNEL_ERR_PROTOCOL when that is why it died).
+//   'internal'); the peer's stream errors with TP_ERR_TUNNEL_STREAM_RESET and that reason.
+// - A RESET from the peer errors this stream with TP_ERR_TUNNEL_STREAM_RESET.
+// - When the session dies every open stream errors with TP_ERR_TUNNEL_SESSION_CLOSED (or
+//   TP_ERR_TUNNEL_PEER_TIMEOUT / TP_ERR_TUNNEL_PROTOCOL when that is why it died).
 import { Duplex } from 'node:stream';
 import { protocolError, TunnelError } from './errors.js';
 import type { OpenMetadata } from './frame.js';
@@ -145,7 +145,7 @@ export class TunnelStream extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.closedInSession) {
-      callback(new TunnelError('TUNNEL_ERR_SESSION_CLOSED', `stream ${this.session.label}/${this.id} is closed`));
+      callback(new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', `stream ${this.session.label}/${this.id} is closed`));
       return;
     }
     this.pending = { chunk, offset: 0, callback };

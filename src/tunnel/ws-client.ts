@@ -32,7 +32,7 @@ export interface ConnectOptions {
   session?: Omit<SessionOptions, 'role'>;
 }
 
-/** Opens the WebSocket and returns it as a Transport; rejects with TUNNEL_ERR_UNAUTHORIZED or TUNNEL_ERR_CONNECT. */
+/** Opens the WebSocket and returns it as a Transport; rejects with TP_ERR_TUNNEL_UNAUTHORIZED or TP_ERR_TUNNEL_CONNECT. */
 export function connectWebSocket(url: string, options: ConnectOptions = {}): Promise<WebSocketTransport> {
   const target = new URL(url);
   const label = `${target.protocol}//${target.host}${target.pathname}`;
@@ -58,12 +58,12 @@ export function connectWebSocket(url: string, options: ConnectOptions = {}): Pro
       log.warn('.. !! %s refused the upgrade with HTTP %d', label, status);
       reject(
         status === 401 || status === 403
-          ? new TunnelError('TUNNEL_ERR_UNAUTHORIZED', `tunnel server ${label} refused our credentials (HTTP ${status})`)
-          : new TunnelError('TUNNEL_ERR_CONNECT', `tunnel server ${label} answered the upgrade with HTTP ${status}`),
+          ? new TunnelError('TP_ERR_TUNNEL_UNAUTHORIZED', `tunnel server ${label} refused our credentials (HTTP ${status})`)
+          : new TunnelError('TP_ERR_TUNNEL_CONNECT', `tunnel server ${label} answered the upgrade with HTTP ${status}`),
       );
     });
     // `on`, not `once`: terminate() after a refused upgrade emits one more error.
-    const onError = (error: Error): void => reject(new TunnelError('TUNNEL_ERR_CONNECT', `cannot reach tunnel server ${label}: ${error.message}`, { cause: error }));
+    const onError = (error: Error): void => reject(new TunnelError('TP_ERR_TUNNEL_CONNECT', `cannot reach tunnel server ${label}: ${error.message}`, { cause: error }));
     ws.on('error', onError);
     ws.once('open', () => {
       ws.off('error', onError);

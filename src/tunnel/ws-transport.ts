@@ -75,7 +75,7 @@ export class WebSocketTransport implements Transport {
     this.closeError ??= error;
     if (this.ws.readyState === this.ws.CLOSED) return;
     if (error && code === undefined) {
-      const protocol = (error as { code?: string }).code === 'TUNNEL_ERR_PROTOCOL';
+      const protocol = (error as { code?: string }).code === 'TP_ERR_TUNNEL_PROTOCOL';
       code = protocol ? CloseCode.PROTOCOL_ERROR : CloseCode.INTERNAL_ERROR;
     }
     if (this.ws.readyState === this.ws.CONNECTING) {

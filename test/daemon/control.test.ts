@@ -15,7 +15,7 @@ async function startServer(t: { teardown: (fn: () => unknown) => void }): Promis
   const server = new ControlServer(socketPath)
     .handle('echo', (params) => params)
     .handle('fail', () => {
-      throw new TpError('TP_ERR_TEST', 'It failed on purpose.', { hints: ['Do the other thing.'] });
+      throw new TpError('TP_ERR_RUN_NO_COMMAND', 'It failed on purpose.', { hints: ['Do the other thing.'] });
     });
   await server.listen();
   t.teardown(() => server.close());
@@ -49,7 +49,7 @@ test('a handler error arrives as a TpError with the same code and hints', async 
   const client = await ControlClient.connect(socketPath);
   t.teardown(() => client.close());
   const error = await t.throwsAsync(client.call('fail'), { instanceOf: TpError });
-  t.is(error?.code, 'TP_ERR_TEST');
+  t.is(error?.code, 'TP_ERR_RUN_NO_COMMAND');
   t.deepEqual(error?.hints, ['Do the other thing.']);
 });
 

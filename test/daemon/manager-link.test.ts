@@ -1,6 +1,10 @@
 import test from 'ava';
-import { describeLink } from '../../src/commands/status.js';
-import { reconnectDelayMs, scrubSecrets, type ManagerLinkStatus } from '../../src/daemon/manager-link.js';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { describeLink, describeTunnel } from '../../src/commands/status.js';
+import { ManagerLink, reconnectDelayMs, scrubSecrets, type ManagerLinkStatus } from '../../src/daemon/manager-link.js';
+import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET } from '../../src/manager/manifests.js';
+import { startManager } from '../../src/manager/server.js';
+import { startTestCluster } from '../sandbox/apiserver/test/helpers.js';
 
 test('the reconnect back-off starts at once, doubles per failure, stays under its cap and is jittered', (t) => {
   t.is(reconnectDelayMs(0), 0);
@@ -38,4 +42,28 @@ test('tp status keeps the last outage once the link is back', (t) => {
   const line = describeLink({ ...base, reconnects: 3, outage: { since: '2026-01-01T00:00:00.000Z', until: '2026-01-01T00:00:06.250Z', attempts: 5, lastError: 'the tunnel transport closed' } });
   t.is(line, 'reconnects 3, last outage 2026-01-01T00:00:00.000Z for 6.3 s (the tunnel transport closed)');
   t.is(describeLink(base), 'reconnects 0');
+});
+
+test('tp status shows a tunnel\'s round trip once measured and says "measuring" before', (t) => {
+  const tunnel = { id: 'c1', openStreams: 2, bytesIn: 10, bytesOut: 20 };
+  t.is(describeTunnel(tunnel), 'tunnel c1: 2 streams, 10 B in, 20 B out, rtt measuring');
+  t.is(describeTunnel({ ...tunnel, rttMs: 0.4321 }), 'tunnel c1: 2 streams, 10 B in, 20 B out, rtt 0.4 ms');
+});
+
+test('every tunnel has its round trip measured as soon as the link has started', async (t) => {
+  const cluster = await startTestCluster();
+  t.teardown(() => cluster.close());
+  const kc = cluster.kubeConfig();
+  const token = 'manager-link-test-token';
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'tp' } } });
+  await core.createNamespacedSecret({ namespace: 'tp', body: { metadata: { name: CLIENT_TOKEN_SECRET }, data: { [CLIENT_TOKEN_KEY]: Buffer.from(token).toString('base64') } } });
+  const manager = await startManager({ kc, namespace: 'tp', clientToken: token, tunnelHost: '127.0.0.1', tunnelPort: 0, portForwardPort: 0 });
+  t.teardown(() => manager.close());
+  const link = new ManagerLink({ kc, managerNamespace: 'tp', managerUrl: `ws://127.0.0.1:${manager.tunnelPort}/tunnel`, namespace: 'default', tunnels: 2 });
+  t.teardown(() => link.close());
+  await link.start();
+  const tunnels = link.status().tunnels;
+  t.true(tunnels.length >= 1);
+  for (const tunnel of tunnels) t.is(typeof tunnel.rttMs, 'number', `tunnel ${tunnel.id} has no rtt yet`);
 });

@@ -51,7 +51,7 @@ async function start(t: { teardown(fn: () => unknown): void }, options: { handov
     route: (target) => decideRoute(target, table),
     dial: async (target) => {
       dialed.push(target);
-      if (target.port !== 7) throw new DialError('TP_DIAL_REFUSED', target, 'refused');
+      if (target.port !== 7) throw new DialError('TP_ERR_DIAL_REFUSED', target, 'refused');
       return connectTcp({ host: '127.0.0.1', port: echoPort });
     },
     ...options,

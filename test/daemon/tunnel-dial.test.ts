@@ -43,10 +43,10 @@ async function curl(args: string[]): Promise<{ code: number; stdout: string; std
   }
 }
 
-test('a connection over the limit is TP_DIAL_LIMIT, whose message says the limit and how to raise it', async (t) => {
+test('a connection over the limit is TP_ERR_DIAL_LIMIT, whose message says the limit and how to raise it', async (t) => {
   const dial = await fullTunnel(t, 2);
   const error = toDialError(await dial({ host: 'web', port: 80 }, { via: 'cluster', client: 'test', protocol: 'socks' }).catch((e: unknown) => e), { host: 'web', port: 80 });
-  t.is(error.code, 'TP_DIAL_LIMIT');
+  t.is(error.code, 'TP_ERR_DIAL_LIMIT');
   t.regex(error.message, /tp carries at most 2 connections to the cluster at once; to allow more, run `tp quit`, then `TP_MAX_CONNECTIONS=4 tp connect`/);
   t.is(socksReplyFor(error), SOCKS_REPLY.GENERAL_FAILURE);
   t.is(httpStatusFor(error), 503);

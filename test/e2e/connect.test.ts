@@ -37,6 +37,21 @@ async function helloPods(): Promise<string[]> {
   return pods.items.map((p) => p.metadata!.name!);
 }
 
+test.serial('right after connecting, tp status shows every tunnel\'s measured round trip', async (t) => {
+  const { stdout } = await laptop.tp(['status']);
+  const tunnels = stdout.split('\n').filter((line) => /^\s+tunnel /.test(line));
+  t.true(tunnels.length >= 1, stdout);
+  for (const line of tunnels) t.regex(line, /rtt \d+\.\d ms$/);
+});
+
+test.serial('the export line tp connect prints sends wget, which reads only the lower-case variables, through tp', async (t) => {
+  const { stdout } = await laptop.tp(['connect']);
+  const line = stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('export '));
+  t.truthy(line, stdout);
+  const body = (await laptop.run('sh', ['-c', `${line}; exec wget -q -O - -T 10 -t 1 http://hello.default/`])).stdout;
+  t.true((await helloPods()).includes((JSON.parse(body) as EchoAnswer).pod), body);
+});
+
 test.serial('curl through the HTTP proxy and through SOCKS5 gets a hello pod\'s answer, by short name, FQDN and ClusterIP', async (t) => {
   const pods = await helloPods();
   const clusterIP = (await coreApi().readNamespacedService({ name: 'hello', namespace: 'default' })).spec!.clusterIP!;

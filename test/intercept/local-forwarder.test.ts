@@ -49,5 +49,5 @@ test('with nothing listening, a non-HTTP stream is reset', async (t) => {
   client.on('stream', (open) => forwardToLaptop(open, target(port).target));
   const stream = await manager.open({ host: '127.0.0.1', port, metadata: { intercept: 'x' } });
   stream.write('\x16\x03\x01 not http\n');
-  await t.throwsAsync(readAll(stream), { code: 'TUNNEL_ERR_STREAM_RESET' } as never);
+  await t.throwsAsync(readAll(stream), { code: 'TP_ERR_TUNNEL_STREAM_RESET' } as never);
 });

@@ -63,7 +63,7 @@ test('the tunnel port refuses a wrong token and a missing one', async (t) => {
   const { manager } = await setUp(t);
   for (const token of ['wrong', undefined]) {
     const error = await t.throwsAsync(connectTunnel(`ws://127.0.0.1:${manager.tunnelPort}/tunnel`, { token }), { instanceOf: TunnelError });
-    t.is(error?.code, 'TUNNEL_ERR_UNAUTHORIZED');
+    t.is(error?.code, 'TP_ERR_TUNNEL_UNAUTHORIZED');
   }
 });
 

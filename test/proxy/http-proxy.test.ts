@@ -76,7 +76,7 @@ test('a refused destination is a 502 with a body a human can read, for plain HTT
   t.regex(stdout, /^HTTP\/1\.1 502 Bad Gateway/);
   t.regex(stdout, /content-type: text\/plain/i);
   t.regex(stdout, new RegExp(`could not connect to 127\\.0\\.0\\.1:${deadPort}: the connection was refused`));
-  t.regex(stdout, /TP_DIAL_REFUSED/);
+  t.regex(stdout, /TP_ERR_DIAL_REFUSED/);
   const error = await t.throwsAsync(curl(['-x', `http://127.0.0.1:${port}`, `https://127.0.0.1:${deadPort}/`]));
   t.regex(String((error as { stderr?: string }).stderr), /CONNECT tunnel failed, response 502/);
 });
@@ -84,7 +84,7 @@ test('a refused destination is a 502 with a body a human can read, for plain HTT
 test('a dial that times out is a 504 and a forbidden one a 403', async (t) => {
   const { DialError } = await import('../../src/proxy/dial.js');
   const dial: Dial = async (target) => {
-    throw new DialError(target.host === 'slow' ? 'TP_DIAL_TIMEOUT' : 'TP_DIAL_FORBIDDEN', target, `could not connect to ${target.host}`);
+    throw new DialError(target.host === 'slow' ? 'TP_ERR_DIAL_TIMEOUT' : 'TP_ERR_DIAL_FORBIDDEN', target, `could not connect to ${target.host}`);
   };
   const port = await startProxy(t, dial);
   const status = async (url: string): Promise<string> =>

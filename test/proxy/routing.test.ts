@@ -106,10 +106,10 @@ for (const [host, expected] of queryNames) {
 test('a bad CIDR or pattern in the options is a config error with a code', (t) => {
   const badCidr = t.throws(() => createRoutingTable({ serviceCidrs: ['10.0.0.0/33'] }));
   t.true(badCidr instanceof CidrError);
-  t.is((badCidr as CidrError).code, 'TP_ROUTING_BAD_CIDR');
+  t.is((badCidr as CidrError).code, 'TP_ERR_ROUTING_BAD_CIDR');
   const badName = t.throws(() => createRoutingTable({ alsoProxy: ['foo*bar.com'] }));
   t.true(badName instanceof RoutingConfigError);
-  t.throws(() => createRoutingTable({ podCidrs: ['not-an-ip/8'] }), { code: 'TP_ROUTING_BAD_CIDR' });
+  t.throws(() => createRoutingTable({ podCidrs: ['not-an-ip/8'] }), { code: 'TP_ERR_ROUTING_BAD_CIDR' });
 });
 
 test('CIDR matching handles prefixes that are not byte-aligned, in both families', (t) => {

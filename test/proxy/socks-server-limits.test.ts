@@ -96,7 +96,7 @@ test('property: a domain name is dialled exactly when the shared validator accep
     calls: [],
     dial: (target) => {
       dialled.push(target.host);
-      return Promise.reject(new DialError('TP_DIAL_REFUSED', target, 'refused by the test'));
+      return Promise.reject(new DialError('TP_ERR_DIAL_REFUSED', target, 'refused by the test'));
     },
   };
   const port = await startSocks(t, refusingDial);

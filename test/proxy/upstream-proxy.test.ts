@@ -103,7 +103,7 @@ test('an upstream proxy that answers 407 makes the dial a forbidden DialError', 
   const corporate = await startCorporateProxy(t, 407);
   const error = await t.throwsAsync(dialThroughProxy(new URL(`http://127.0.0.1:${corporate.port}`), { host: 'example.com', port: 443 }));
   t.true(error instanceof DialError);
-  t.is((error as DialError).code, 'TP_DIAL_FORBIDDEN');
+  t.is((error as DialError).code, 'TP_ERR_DIAL_FORBIDDEN');
   t.regex(error!.message, /upstream proxy http:\/\/127\.0\.0\.1:\d+ answered 407/);
 });
 
@@ -127,5 +127,5 @@ test('the proxy variable is chosen by protocol, lower case first, and a bad URL 
   t.is(chooseUpstream(config, target, 'connect')?.host, 's:2');
   t.is(chooseUpstream(readUpstreamProxyConfig({ ALL_PROXY: 'socks5h://a:3' }), target, 'socks')?.protocol, 'socks5h:');
   t.is(chooseUpstream(readUpstreamProxyConfig({}), target, 'socks'), undefined);
-  t.throws(() => readUpstreamProxyConfig({ HTTPS_PROXY: 'ftp://x:1' }), { code: 'TP_UPSTREAM_PROXY_BAD_URL' });
+  t.throws(() => readUpstreamProxyConfig({ HTTPS_PROXY: 'ftp://x:1' }), { code: 'TP_ERR_UPSTREAM_PROXY_BAD_URL' });
 });

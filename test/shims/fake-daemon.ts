@@ -44,7 +44,7 @@ export async function startFakeDaemon(options: FakeDaemonOptions): Promise<FakeD
   const dial = async (target: DialTarget) => {
     dialed.push(`${target.host}:${target.port}`);
     const port = options.services[`${target.host}:${target.port}`];
-    if (!port) throw new DialError('TP_DIAL_REFUSED', target, 'nothing listens there');
+    if (!port) throw new DialError('TP_ERR_DIAL_REFUSED', target, 'nothing listens there');
     return connectTcp({ host: '127.0.0.1', port });
   };
   const resolve = async (fqdn: string, type: string): Promise<{ rcode: number; answers: DnsRecord[] }> => {

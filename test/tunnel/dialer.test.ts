@@ -53,7 +53,7 @@ test('a TCP reset from the destination resets the stream', async (t) => {
   const stream = await client.open({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
   const error = new Promise<Error & { code?: string }>((resolve) => stream.once('error', resolve));
   stream.write('hi');
-  t.is((await error).code, 'TUNNEL_ERR_STREAM_RESET');
+  t.is((await error).code, 'TP_ERR_TUNNEL_STREAM_RESET');
 });
 
 test('the destination half-closing first leaves the upload direction open', async (t) => {

@@ -117,7 +117,7 @@ for (const [name, wire, message] of malformed) {
   test(`rejects ${name} with a protocol error`, (t) => {
     const decoder = new FrameDecoder();
     const error = t.throws(() => decoder.push(wire));
-    t.is((error as { code?: string }).code, 'TUNNEL_ERR_PROTOCOL');
+    t.is((error as { code?: string }).code, 'TP_ERR_TUNNEL_PROTOCOL');
     t.regex(error!.message, message);
     // The decoder stays failed: later input gets the same error, never frames.
     t.throws(() => decoder.push(encodeFrame({ kind: 'fin', streamId: 1 })), { message: error!.message });
@@ -143,7 +143,7 @@ test('random garbage never crashes the decoder: frames or a protocol error', (t)
       try {
         new FrameDecoder().push(garbage);
       } catch (error) {
-        t.is((error as { code?: string }).code, 'TUNNEL_ERR_PROTOCOL');
+        t.is((error as { code?: string }).code, 'TP_ERR_TUNNEL_PROTOCOL');
       }
     }),
     { numRuns: 1000 },

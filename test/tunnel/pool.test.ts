@@ -62,13 +62,13 @@ test('a dead session is replaced and new streams go to live ones', async (t) => 
   const stream = await pool.open({ host: 'h', port: 1 });
   stream.end('after replacement');
   t.is((await readAll(stream)).toString(), 'after replacement');
-  t.is(await pool.liveSessions[0].request('nope', null).catch((e: Error & { code?: string }) => e.code), 'TUNNEL_ERR_RPC_FAILED');
+  t.is(await pool.liveSessions[0].request('nope', null).catch((e: Error & { code?: string }) => e.code), 'TP_ERR_TUNNEL_RPC_FAILED');
 });
 
 test('a pool that cannot connect fails with a code instead of hanging', async (t) => {
   const pool = new SessionPool({ size: 2, connect: () => connectTunnel('ws://127.0.0.1:1/tunnel', { token: 'x' }) });
   t.teardown(() => pool.destroy());
-  await t.throwsAsync(pool.open({ host: 'h', port: 1 }), { code: 'TUNNEL_ERR_NO_SESSION' });
+  await t.throwsAsync(pool.open({ host: 'h', port: 1 }), { code: 'TP_ERR_TUNNEL_NO_SESSION' });
 });
 
 /** A pool over in-memory session pairs whose far ends echo; `servers` are those far ends. */
@@ -111,7 +111,7 @@ test('when every session is full and no more may be connected, open() fails with
   await pool.start();
   const streams = await Promise.all(Array.from({ length: 6 }, (_, i) => openQuiet(pool, i + 1)));
   t.is(pool.liveSessions.length, 2);
-  const error = await t.throwsAsync(pool.open({ host: 'h', port: 99 }), { code: 'TUNNEL_ERR_LIMIT', message: /all 2 tunnel sessions are full \(6 streams of 6; at most 2 sessions\)/ });
+  const error = await t.throwsAsync(pool.open({ host: 'h', port: 99 }), { code: 'TP_ERR_TUNNEL_LIMIT', message: /all 2 tunnel sessions are full \(6 streams of 6; at most 2 sessions\)/ });
   t.is((error as TunnelError).reason, 'limit');
   // A stream that ends makes room again.
   t.is(await echoes(streams[0], 'x'), 'x');
@@ -123,7 +123,7 @@ test('maxStreams caps the streams of all sessions together', async (t) => {
   const { pool } = memoryPool(t, { size: 2, maxSessions: 8, maxStreams: 5 }, { maxStreams: 100 });
   await pool.start();
   await Promise.all(Array.from({ length: 5 }, (_, i) => openQuiet(pool, i + 1)));
-  const error = await t.throwsAsync(pool.open({ host: 'h', port: 6 }), { code: 'TUNNEL_ERR_LIMIT', message: /5 streams are open, the most this pool allows \(5\)/ });
+  const error = await t.throwsAsync(pool.open({ host: 'h', port: 6 }), { code: 'TP_ERR_TUNNEL_LIMIT', message: /5 streams are open, the most this pool allows \(5\)/ });
   t.is((error as TunnelError).reason, 'limit');
 });
 
@@ -188,6 +188,6 @@ test('when a full pool cannot connect another session, open() says why and does 
   t.teardown(() => pool.destroy());
   await pool.start();
   await Promise.all([openQuiet(pool, 1), openQuiet(pool, 2)]);
-  const error = await t.throwsAsync(pool.open({ host: 'h', port: 3 }), { code: 'TUNNEL_ERR_LIMIT', message: /connecting another failed: the manager is gone/ });
+  const error = await t.throwsAsync(pool.open({ host: 'h', port: 3 }), { code: 'TP_ERR_TUNNEL_LIMIT', message: /connecting another failed: the manager is gone/ });
   t.is((error as TunnelError).reason, 'unreachable');
 });

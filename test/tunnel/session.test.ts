@@ -2,6 +2,7 @@ import test from 'ava';
 import { encodeFrame } from '../../src/tunnel/frame-encoder.js';
 import { FrameDecoder } from '../../src/tunnel/frame-decoder.js';
 import type { Frame } from '../../src/tunnel/frame.js';
+import { RemoteCallError } from '../../src/tunnel/errors.js';
 import { createMemoryTransportPair } from '../../src/tunnel/memory-transport.js';
 import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
 import { Session } from '../../src/tunnel/session.js';
@@ -60,7 +61,7 @@ test('destroying a stream resets the peer with a code', async (t) => {
   const stream = await client.open({ host: 'h', port: 1 });
   stream.destroy();
   const error = await peerError;
-  t.is(error.code, 'TUNNEL_ERR_STREAM_RESET');
+  t.is(error.code, 'TP_ERR_TUNNEL_STREAM_RESET');
   t.is(error.reason, 'cancel');
 });
 
@@ -68,7 +69,7 @@ test('an open-error rejects open() with the code the acceptor chose', async (t) 
   const { client, server } = memorySessions();
   t.teardown(() => client.destroy());
   server.on('stream', (open) => open.reject(open.host === 'nope' ? 'dns' : 'forbidden', 'no such host'));
-  await t.throwsAsync(client.open({ host: 'nope', port: 80 }), { code: 'TUNNEL_ERR_OPEN', message: /dns/ });
+  await t.throwsAsync(client.open({ host: 'nope', port: 80 }), { code: 'TP_ERR_TUNNEL_OPEN', message: /dns/ });
   const error = await t.throwsAsync(client.open({ host: 'secret', port: 80 }));
   t.is((error as { reason?: string }).reason, 'forbidden');
 });
@@ -118,10 +119,12 @@ test('control requests get answers, errors and timeouts', async (t) => {
   });
   server.handle('never', () => new Promise(() => {}));
   t.is(await client.request('sum', [1, 2, 3]), 6);
-  const failed = await t.throwsAsync(client.request('fail', null), { code: 'TUNNEL_ERR_RPC_FAILED', message: /bad input/ });
-  t.is((failed as { remoteCode?: string }).remoteCode, 'E_BAD');
-  await t.throwsAsync(client.request('missing', null), { code: 'TUNNEL_ERR_RPC_FAILED', message: /no handler/ });
-  await t.throwsAsync(client.request('never', null, { timeoutMs: 30 }), { code: 'TUNNEL_ERR_RPC_TIMEOUT' });
+  const failed = await t.throwsAsync(client.request('fail', null), { instanceOf: RemoteCallError, code: 'TP_ERR_TUNNEL_RPC_FAILED', message: /bad input/ });
+  t.is(failed?.peerCode, 'E_BAD');
+  t.is(failed?.peerMessage, 'bad input');
+  const missing = await t.throwsAsync(client.request('missing', null), { instanceOf: RemoteCallError, message: /no handler/ });
+  t.is(missing?.peerCode, 'TP_ERR_TUNNEL_RPC_NO_METHOD');
+  await t.throwsAsync(client.request('never', null, { timeoutMs: 30 }), { code: 'TP_ERR_TUNNEL_RPC_TIMEOUT' });
   const event = once<{ type: string; body: unknown }>(server, 'control');
   client.notify('intercept', { id: 1 });
   t.deepEqual(await event, { type: 'intercept', body: { id: 1 } });
@@ -137,7 +140,7 @@ test('go-away drains: no new streams, open ones finish, then close resolves', as
   const stream = await client.open({ host: 'h', port: 1 });
   const closed = server.close();
   await once(client, 'goaway');
-  await t.throwsAsync(client.open({ host: 'h', port: 2 }), { code: 'TUNNEL_ERR_GOING_AWAY' });
+  await t.throwsAsync(client.open({ host: 'h', port: 2 }), { code: 'TP_ERR_TUNNEL_GOING_AWAY' });
   t.false(server.closed, 'the server waits for its open stream');
   accepted!.end('last words');
   t.is((await readAll(stream)).toString(), 'last words');
@@ -202,7 +205,7 @@ test('a dead peer is detected within deadPeerTimeoutMs and its streams error', a
   t.teardown(() => clearInterval(keepLoopAlive));
   link.cut();
   const error = await streamError;
-  t.is(error.code, 'TUNNEL_ERR_PEER_TIMEOUT');
+  t.is(error.code, 'TP_ERR_TUNNEL_PEER_TIMEOUT');
   t.true(Date.now() - started < 3000);
   t.true(client.closed);
 });
@@ -213,7 +216,7 @@ test('when the session dies every stream errors with a code', async (t) => {
   const streams = await Promise.all([1, 2, 3].map((port) => client.open({ host: 'h', port })));
   const errors = Promise.all(streams.map((s) => new Promise<Error & { code?: string }>((resolve) => s.on('error', resolve))));
   client.destroy();
-  for (const error of await errors) t.is(error.code, 'TUNNEL_ERR_SESSION_CLOSED');
+  for (const error of await errors) t.is(error.code, 'TP_ERR_TUNNEL_SESSION_CLOSED');
 });
 
 // ---- a raw peer speaking bytes at a real session ----
@@ -260,7 +263,7 @@ for (const [name, frames, message] of violations) {
     const peer = rawPeer();
     for (const frame of frames) peer.send(frame);
     const error = await peer.closed;
-    t.is(error.code, 'TUNNEL_ERR_PROTOCOL');
+    t.is(error.code, 'TP_ERR_TUNNEL_PROTOCOL');
     t.regex(error.message, message);
     const goAway = await eventually(() => peer.frames.find((f) => f.kind === 'go-away'));
     t.is(goAway?.kind === 'go-away' ? goAway.code : undefined, 'protocol');
@@ -273,13 +276,13 @@ test('a peer with another protocol version is refused', async (t) => {
   pair.server.attach({ message: () => {}, drain: () => {}, close: () => {} });
   pair.server.send(encodeFrame({ kind: 'hello', streamId: 0, version: PROTOCOL_VERSION + 1 }));
   const error = await new Promise<Error & { code?: string }>((resolve) => session.once('close', (error) => resolve(error!)));
-  t.is(error.code, 'TUNNEL_ERR_VERSION');
+  t.is(error.code, 'TP_ERR_TUNNEL_VERSION');
 });
 
 test('garbage bytes close the session, not the process', async (t) => {
   const peer = rawPeer();
   peer.send(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
-  t.is((await peer.closed).code, 'TUNNEL_ERR_PROTOCOL');
+  t.is((await peer.closed).code, 'TP_ERR_TUNNEL_PROTOCOL');
 });
 
 test('data crossing our own reset in flight is ignored', async (t) => {
@@ -317,9 +320,9 @@ test('control messages over the frame limit are refused locally, never sent to k
   const { client, server } = memorySessions({ maxFramePayload: 64 * 1024 });
   t.teardown(() => client.destroy());
   server.handle('big', () => 'x'.repeat(100 * 1024));
-  await t.throwsAsync(client.request('echo', 'y'.repeat(100 * 1024)), { code: 'TUNNEL_ERR_INVALID_ARGUMENT' });
-  t.throws(() => client.notify('big', 'z'.repeat(100 * 1024)), { code: 'TUNNEL_ERR_INVALID_ARGUMENT' });
-  await t.throwsAsync(client.request('big', null), { code: 'TUNNEL_ERR_RPC_FAILED', message: /maxFramePayload/ });
+  await t.throwsAsync(client.request('echo', 'y'.repeat(100 * 1024)), { code: 'TP_ERR_TUNNEL_INVALID_ARGUMENT' });
+  t.throws(() => client.notify('big', 'z'.repeat(100 * 1024)), { code: 'TP_ERR_TUNNEL_INVALID_ARGUMENT' });
+  await t.throwsAsync(client.request('big', null), { code: 'TP_ERR_TUNNEL_RPC_FAILED', message: /maxFramePayload/ });
   t.false(client.closed);
   t.false(server.closed);
 });

@@ -134,7 +134,7 @@ test('a reset stream errors on the peer while the session and other streams carr
   doomed.on('error', () => {});
   doomed.destroy(new Error('client gave up'));
   const error = await reset;
-  t.is(error.code, 'TUNNEL_ERR_STREAM_RESET');
+  t.is(error.code, 'TP_ERR_TUNNEL_STREAM_RESET');
   t.is(error.reason, 'internal');
   const echoed = new Promise<string>((resolve) => survivor.once('data', (d: Buffer) => resolve(d.toString())));
   survivor.write('still here');

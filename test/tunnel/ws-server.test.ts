@@ -61,7 +61,7 @@ test('the right bearer token gets a session that carries streams', async (t) => 
 
 test('a wrong token is refused with 401 before any session exists', async (t) => {
   const { server, sessions } = await startServer(t);
-  await t.throwsAsync(connectTunnel(server.url, { token: 'wrong' }), { code: 'TUNNEL_ERR_UNAUTHORIZED' });
+  await t.throwsAsync(connectTunnel(server.url, { token: 'wrong' }), { code: 'TP_ERR_TUNNEL_UNAUTHORIZED' });
   t.is(await upgradeStatus(server.port, { authorization: 'Bearer wrong' }), 401);
   t.is(await upgradeStatus(server.port, { authorization: `Bearer ${TOKEN}x` }), 401);
   t.is(await upgradeStatus(server.port, { authorization: `Basic ${TOKEN}` }), 401);
@@ -70,7 +70,7 @@ test('a wrong token is refused with 401 before any session exists', async (t) =>
 
 test('a missing token is refused with 401', async (t) => {
   const { server, sessions } = await startServer(t);
-  await t.throwsAsync(connectTunnel(server.url), { code: 'TUNNEL_ERR_UNAUTHORIZED' });
+  await t.throwsAsync(connectTunnel(server.url), { code: 'TP_ERR_TUNNEL_UNAUTHORIZED' });
   t.is(await upgradeStatus(server.port, {}), 401);
   t.is(sessions.length, 0);
 });
@@ -129,7 +129,7 @@ test('wss:// works with the caller-given CA and fails without it', async (t) => 
   await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
   const { server } = await startServer(t, { tls: { cert: await readFile(cert), key: await readFile(key) } });
   t.regex(server.url, /^wss:\/\//);
-  await t.throwsAsync(connectTunnel(server.url, { token: TOKEN }), { code: 'TUNNEL_ERR_CONNECT' });
+  await t.throwsAsync(connectTunnel(server.url, { token: TOKEN }), { code: 'TP_ERR_TUNNEL_CONNECT' });
   const client = await connectTunnel(server.url, { token: TOKEN, ca: await readFile(cert) });
   t.teardown(() => client.destroy());
   const stream = await client.open({ host: 'h', port: 1 });

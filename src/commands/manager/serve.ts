@@ -34,7 +34,6 @@ export default class ManagerServe extends TpCommand<ServeResult> {
     const clientToken = flags['client-token-file'] ? readFileSync(flags['client-token-file'], 'utf8').trim() : process.env.TP_MANAGER_CLIENT_TOKEN;
     if (!clientToken) {
       throw new TpError('TP_ERR_MANAGER_NO_TOKEN', 'The manager has no client token.', {
-        category: 'config',
         hints: ['Set TP_MANAGER_CLIENT_TOKEN or pass --client-token-file <file>.'],
       });
     }

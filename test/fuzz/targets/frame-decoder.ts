@@ -1,6 +1,6 @@
 // Fuzz target: the tunnel frame decoder (src/tunnel/frame-decoder.ts), which reads what the peer
 // of a WebSocket tunnel sends. Input: one seed byte choosing how the rest is split into reads,
-// then the bytes. Contract: every push returns frames or throws a TUNNEL_ERR_PROTOCOL
+// then the bytes. Contract: every push returns frames or throws a TP_ERR_TUNNEL_PROTOCOL
 // TunnelError (and keeps throwing it); frames and error are the same however the bytes were split;
 // every frame is well formed and encodes back to itself; no more than one frame is held.
 import { deepStrictEqual } from 'node:assert';
@@ -31,7 +31,7 @@ function decode(parts: Buffer[]): Outcome {
     try {
       frames.push(...decoder.push(part));
     } catch (error) {
-      expectTyped(error, (e) => e instanceof TunnelError && e.code === 'TUNNEL_ERR_PROTOCOL', 'FrameDecoder.push');
+      expectTyped(error, (e) => e instanceof TunnelError && e.code === 'TP_ERR_TUNNEL_PROTOCOL', 'FrameDecoder.push');
       let again: unknown;
       try {
         decoder.push(Buffer.from([1]));

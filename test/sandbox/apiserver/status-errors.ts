@@ -2,8 +2,6 @@
 // kube-apiserver sends for it (kind Status, reason, code, details.causes). Messages follow the
 // upstream wording so clients that match on them (kubectl, client-node callers) behave the same.
 // Leaves out: protobuf encoding. Used by every module of the sandbox API server.
-import { TpError } from '../../../src/errors.js';
-
 export type StatusReason =
   | 'BadRequest' | 'Unauthorized' | 'Forbidden' | 'NotFound' | 'AlreadyExists' | 'Conflict'
   | 'Gone' | 'Expired' | 'Invalid' | 'MethodNotAllowed' | 'UnsupportedMediaType' | 'NotAcceptable'
@@ -14,14 +12,17 @@ export interface StatusCause { reason: string; message: string; field?: string }
 export interface StatusDetails { name?: string; group?: string; kind?: string; causes?: StatusCause[]; uid?: string }
 
 /** An API error that becomes a `Status` reply; `code` is the stable `APISERVER_<REASON>` code. */
-export class ApiStatusError extends TpError {
+export class ApiStatusError extends Error {
+  readonly code: string;
+
   constructor(
     readonly httpCode: number,
     readonly reason: StatusReason,
     message: string,
     readonly details?: StatusDetails,
   ) {
-    super(`APISERVER_${reason.toUpperCase()}`, message, { category: 'user' });
+    super(message);
+    this.code = `APISERVER_${reason.toUpperCase()}`;
     this.name = 'ApiStatusError';
   }
 
