@@ -7,7 +7,7 @@ import { TpError } from '../../../src/errors.js';
 export type StatusReason =
   | 'BadRequest' | 'Unauthorized' | 'Forbidden' | 'NotFound' | 'AlreadyExists' | 'Conflict'
   | 'Gone' | 'Expired' | 'Invalid' | 'MethodNotAllowed' | 'UnsupportedMediaType' | 'NotAcceptable'
-  | 'InternalError' | 'Timeout' | 'RequestEntityTooLarge';
+  | 'InternalError' | 'Timeout' | 'RequestEntityTooLarge' | 'TooManyRequests';
 
 export interface StatusCause { reason: string; message: string; field?: string }
 
