@@ -6,7 +6,7 @@ import test from 'ava';
 import { createServer, type Server } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
+import { execInPod } from '../helpers/cluster.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
 import { answeredBy, connectLaptop, curlFromPod, disconnectLaptop, localServer, specOf, type InterceptEnv, type LocalServer } from './helpers.js';
 
