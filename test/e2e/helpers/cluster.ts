@@ -4,16 +4,14 @@
 // pods/exec (client-node's Exec, the same WebSocket path `kubectl exec` takes), so the same code
 // serves the sandbox and a real cluster. The laptop (tp as the test user) gets a copy of the
 // kubeconfig holding just that context, with file references inlined, readable by that user.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { kubectlWith } from '../../helpers/kubectl.js';
 import { RUNNING_AS_ROOT, TEST_USER } from '../../helpers/unprivileged.js';
-
-const execFileAsync = promisify(execFile);
 
 function sourceKubeconfig(): string {
   const file = process.env.TP_E2E_KUBECONFIG;
@@ -90,15 +88,8 @@ export function appsApi(): AppsV1Api {
   return kubeConfig().makeApiClient(AppsV1Api);
 }
 
-export async function kubectl(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<string> {
-  const child = execFileAsync('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { encoding: 'utf8', timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 << 20 });
-  child.child.stdin?.end(options.input ?? '');
-  try {
-    return (await child).stdout;
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`, { cause: error });
-  }
+export function kubectl(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+  return kubectlWith(KUBECONFIG, args, options);
 }
 
 export interface ExecResult {

@@ -68,7 +68,7 @@ export function parseClientFrame(message: Buffer): ClientFrame | undefined {
 }
 
 /** A message for the client on `channel`. */
-export function frame(channel: number, payload: Buffer): Buffer {
+function frame(channel: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([channel]), payload]);
 }
 

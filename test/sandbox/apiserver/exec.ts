@@ -3,22 +3,21 @@
 // carries stdin, 1 stdout, 2 stderr, and 3 the Status JSON once the command ended (its exit code
 // as cause `ExitCode`), after which the server closes the socket; v5's `[255, 0]` closes stdin.
 // The pod must be Running and the container its own (or, with no `container=`, its only one);
-// the command runs through the node's execInPod hook. Output is paced to the client (reading
-// from the command pauses while much is queued), stdin to the command. A client that goes away
+// the command runs through the node's execInPod hook. Output is paced to the client
+// (channel-pump.ts), stdin to the command. A client that goes away
 // kills the command. Leaves out TTYs, SPDY and attach. Used by server.ts.
 import type { IncomingMessage } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import debugFactory from 'debug';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { pumpToChannel } from './channel-pump.js';
 import type { ApiContext, ExecProcess } from './context.js';
-import { EXEC_PROTOCOLS, failureFrame, frame, parseClientFrame, parseExecOptions, statusFrame, STDERR, STDIN, STDOUT, type ExecOptions } from './exec-frames.js';
+import { EXEC_PROTOCOLS, failureFrame, parseClientFrame, parseExecOptions, statusFrame, STDERR, STDIN, STDOUT, type ExecOptions } from './exec-frames.js';
 import { podAddress } from './portforward.js';
 import { ApiStatusError, badRequest } from './status-errors.js';
 import type { K8sObject } from './store.js';
 
 const log = debugFactory('tp:sandbox:apiserver:exec');
-/** Stop reading from the command while this much is queued toward the client. */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Largest message a client may send (stdin arrives in chunks far below this). */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** Commands running at once through this server. */
@@ -79,8 +78,9 @@ export class ExecServer {
     this.sessions += 1;
     log('-> %s open (%s): %o', id, ws.protocol, options.command);
     let ended = false;
-    pump(child.stdout, ws, options.stdout ? STDOUT : undefined);
-    pump(child.stderr, ws, options.stderr ? STDERR : undefined);
+    pumpToChannel(child.stdout, ws, options.stdout ? STDOUT : undefined);
+    pumpToChannel(child.stderr, ws, options.stderr ? STDERR : undefined);
+    for (const stream of [child.stdout, child.stderr]) stream.on('error', (error) => log('!! %s output: %s', id, error.message));
     if (!options.stdin) child.stdin.end();
     child.stdin.on('error', (error) => log('!! %s stdin: %s', id, error.message));
 
@@ -125,22 +125,4 @@ export class ExecServer {
     for (const client of this.wss.clients) client.terminate();
     this.wss.close();
   }
-}
-
-/** Sends `from` on `channel` (or drops it when the client did not ask for it), paced to the client. */
-function pump(from: Readable, ws: WebSocket, channel: number | undefined): void {
-  from.on('data', (data: Buffer) => {
-    if (channel === undefined || ws.readyState !== ws.OPEN) return;
-    ws.send(frame(channel, data));
-    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      from.pause();
-      const resume = setInterval(() => {
-        if (ws.bufferedAmount <= MAX_BUFFERED_BYTES / 2 || ws.readyState !== ws.OPEN) {
-          clearInterval(resume);
-          from.resume();
-        }
-      }, 10);
-    }
-  });
-  from.on('error', () => undefined);
 }
