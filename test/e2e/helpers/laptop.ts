@@ -63,8 +63,9 @@ export function newLaptop(name: string): Laptop {
  * traffic-manager (all idempotent). Returns the path of the CA that issued tls-echo's certificate.
  */
 export async function ensureDemoAndManager(laptop: Laptop): Promise<{ demoCa: string }> {
-  const demoCa = await ensureTlsEchoSecret();
+  const { caFile: demoCa, created } = await ensureTlsEchoSecret();
   await kubectl(['apply', '-f', '-'], { input: fixture('test/e2e/fixtures/demo.yaml.tmpl') });
+  if (created) await kubectl(['rollout', 'restart', 'deployment/tls-echo']);
   for (const name of ['hello', 'tls-echo', 'tcp-echo']) await kubectl(['rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
   await laptop.tp(['manager', 'install'], { timeoutMs: 120_000 });
   return { demoCa };

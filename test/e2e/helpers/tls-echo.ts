@@ -4,25 +4,29 @@
 // Either way the tests verify the service against the Secret's ca.crt, written where the laptop's
 // user can read it.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { coreApi, kubectl, writeForLaptop } from './cluster.js';
+import { coreApi, writeForLaptop } from './cluster.js';
 
 const execFileAsync = promisify(execFile);
 const SECRET = 'tls-echo-tls';
 const NAMES = ['tls-echo', 'tls-echo.default', 'tls-echo.default.svc', 'tls-echo.default.svc.cluster.local'];
 
-/** Makes sure the Secret exists; returns the path of its CA certificate for the laptop. */
-export async function ensureTlsEchoSecret(): Promise<string> {
+/**
+ * Makes sure the Secret exists; returns the path of its CA certificate for the laptop, and whether
+ * the Secret is new (pods that read an older one must restart to serve it).
+ */
+export async function ensureTlsEchoSecret(): Promise<{ caFile: string; created: boolean }> {
   let ca = await secretCa();
-  if (ca === undefined) {
+  const created = ca === undefined;
+  if (created) {
     await createSecret();
     ca = await secretCa();
   }
   if (!ca) throw new Error(`Secret default/${SECRET} has no ca.crt: delete it and the suite makes a new one`);
-  return writeForLaptop('tls-echo-ca.crt', ca);
+  return { caFile: writeForLaptop('tls-echo-ca.crt', ca), created };
 }
 
 async function secretCa(): Promise<string | undefined> {
@@ -44,9 +48,10 @@ async function createSecret(): Promise<void> {
     await openssl(['req', '-new', ...ec, '-subj', `/CN=${NAMES.at(-1)}`, '-keyout', 'tls.key', '-out', 'tls.csr']);
     await writeFile(join(dir, 'san.ext'), `subjectAltName=${NAMES.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
     await openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '30', '-extfile', 'san.ext', '-out', 'tls.crt']);
-    const files = ['tls.crt', 'tls.key', 'ca.crt'].map((name) => `--from-file=${name}=${join(dir, name)}`);
-    await kubectl(['-n', 'default', 'create', 'secret', 'generic', SECRET, '--type=kubernetes.io/tls', ...files]).catch((error: Error) => {
-      if (!/AlreadyExists|already exists/.test(error.message)) throw error;
+    const data: Record<string, string> = {};
+    for (const name of ['tls.crt', 'tls.key', 'ca.crt']) data[name] = (await readFile(join(dir, name))).toString('base64');
+    await coreApi().createNamespacedSecret({ namespace: 'default', body: { metadata: { name: SECRET }, type: 'kubernetes.io/tls', data } }).catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 409) throw error; // made meanwhile by another run: use that one
     });
   } finally {
     await rm(dir, { recursive: true, force: true });
