@@ -7,7 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RUNNING_AS_ROOT, spawnAsUser } from '../helpers/unprivileged.js';
-import { kubectl } from '../sandbox/e2e/sandbox-client.js';
+import { CONTEXT, kubectl } from './helpers/cluster.js';
 import { connect, ensureDemoAndManager, eventually, KUBECONFIG, newLaptop, TP_BIN, type Laptop } from './helpers/laptop.js';
 
 interface CliError {
@@ -71,7 +71,7 @@ function giveToLaptopUser(path: string): void {
 test.serial('an unknown context is refused before any daemon starts, listing the contexts there are', async (t) => {
   const error = await tpFails(['connect', '--context', 'nope']);
   t.is(error.code, 'TP_ERR_UNKNOWN_CONTEXT');
-  t.deepEqual(error.hints, ['Use one of: sandbox.']);
+  t.deepEqual(error.hints, [`Use one of: ${CONTEXT}.`]);
   t.false(JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout).connected);
 });
 

@@ -1,4 +1,4 @@
-// tp connect end to end, against the running sandbox: tp runs as the unprivileged test user, which
+// tp connect end to end, against the suite's cluster: tp runs as the unprivileged test user, which
 // has no route into the cluster, so every cluster answer below was carried by tp.
 import test from 'ava';
 import { createServer } from 'node:http';
@@ -7,8 +7,8 @@ import { connect as netConnect, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createPacResolver } from 'pac-resolver';
 import { QuickJS } from 'quickjs-wasi';
-import { coreApi, kubectl } from '../sandbox/e2e/sandbox-client.js';
-import { connect, ensureDemoAndManager, eventually, newLaptop, SANDBOX_CA, type Laptop, type Listeners } from './helpers/laptop.js';
+import { CONTEXT, coreApi, kubectl } from './helpers/cluster.js';
+import { connect, ensureDemoAndManager, eventually, newLaptop, type Laptop, type Listeners } from './helpers/laptop.js';
 
 interface EchoAnswer {
   pod: string;
@@ -17,10 +17,11 @@ interface EchoAnswer {
 
 let laptop: Laptop;
 let listeners: Listeners;
+let demoCa: string;
 
 test.before(async () => {
   laptop = newLaptop('connect');
-  await ensureDemoAndManager(laptop);
+  ({ demoCa } = await ensureDemoAndManager(laptop));
   ({ listeners } = await connect(laptop));
 });
 
@@ -66,11 +67,11 @@ test.serial('curl through the HTTP proxy and through SOCKS5 gets a hello pod\'s 
 });
 
 test.serial('HTTPS to the TLS service through CONNECT verifies its certificate by the cluster name', async (t) => {
-  const body = await curl(['--cacert', SANDBOX_CA, '-x', `http://${listeners.http}`, 'https://tls-echo.default/']);
+  const body = await curl(['--cacert', demoCa, '-x', `http://${listeners.http}`, 'https://tls-echo.default/']);
   t.regex((JSON.parse(body) as EchoAnswer).pod, /^tls-echo-/);
   // The same certificate does not match a name it was not issued for: curl must refuse it.
   const clusterIP = (await coreApi().readNamespacedService({ name: 'tls-echo', namespace: 'default' })).spec!.clusterIP!;
-  const error = await t.throwsAsync(curl(['--cacert', SANDBOX_CA, '-x', `http://${listeners.http}`, `https://${clusterIP}/`]));
+  const error = await t.throwsAsync(curl(['--cacert', demoCa, '-x', `http://${listeners.http}`, `https://${clusterIP}/`]));
   t.regex(String((error as { stderr?: string }).stderr), /SSL|certificate|subject/i);
 });
 
@@ -90,7 +91,9 @@ test.serial('the PAC file, evaluated by an independent engine, sends cluster nam
   const pac = await curl([listeners.pac]);
   const findProxy = createPacResolver(await QuickJS.create(), pac);
   t.regex(await findProxy('http://hello.default/', 'hello.default'), new RegExp(`PROXY ${listeners.http}`));
-  t.regex(await findProxy('http://198.19.0.1/', '198.19.0.1'), /PROXY/);
+  // A ClusterIP (the cluster's service range, which the daemon learned) goes to the proxy too.
+  const clusterIP = (await coreApi().readNamespacedService({ name: 'hello', namespace: 'default' })).spec!.clusterIP!;
+  t.regex(await findProxy(`http://${clusterIP}/`, clusterIP), /PROXY/);
   t.is(await findProxy('https://example.com/', 'example.com'), 'DIRECT');
 });
 
@@ -127,7 +130,7 @@ test.serial('tp status --output json has the documented fields', async (t) => {
   const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as Record<string, unknown> & { manager: Record<string, unknown>; listeners: Listeners };
   for (const field of ['connected', 'phase', 'version', 'pid', 'context', 'server', 'namespace', 'managerNamespace', 'manager', 'listeners', 'routing', 'logFile']) t.true(field in status, `status has ${field}`);
   t.is(status.phase, 'connected');
-  t.is(status.context, 'sandbox');
+  t.is(status.context, CONTEXT);
   t.is(status.manager.state, 'connected');
   t.is(status.manager.via, 'port-forward');
   t.deepEqual(status.listeners, listeners);

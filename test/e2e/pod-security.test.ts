@@ -8,7 +8,8 @@ import test from 'ava';
 import { readFileSync, statSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { kubectl } from '../sandbox/e2e/sandbox-client.js';
+import { kubectl } from './helpers/cluster.js';
+import { withImages } from './helpers/images.js';
 import { RUNNING_AS_ROOT } from '../helpers/unprivileged.js';
 import { CHECKOUT, eventually, KUBECONFIG, newLaptop, type Laptop } from './helpers/laptop.js';
 import { answeredBy, curlFromPod, localServer, specOf, type LocalServer } from './intercept/helpers.js';
@@ -20,7 +21,7 @@ let laptop: Laptop;
 let server: LocalServer;
 
 test.before(async () => {
-  const manifests = readFileSync(join(CHECKOUT, 'test/e2e/fixtures/restricted-namespace.yaml.tmpl'), 'utf8')
+  const manifests = withImages(readFileSync(join(CHECKOUT, 'test/e2e/fixtures/restricted-namespace.yaml.tmpl'), 'utf8'))
     .replaceAll('MANAGER_NAMESPACE', MANAGER_NAMESPACE).replaceAll('NAMESPACE', NAMESPACE);
   await kubectl(['apply', '-f', '-'], { input: manifests });
   await kubectl(['-n', NAMESPACE, 'rollout', 'status', 'deployment/web', '--timeout=90s'], { timeoutMs: 100_000 });
@@ -84,7 +85,7 @@ test.serial('a workload that breaks "restricted" itself: tp reports the admissio
 
 /** An echo server with no securityContext at all (fine for "privileged", not for "restricted") behind a Service. */
 function legacyManifests(namespace: string): string {
-  return `apiVersion: v1
+  return withImages(`apiVersion: v1
 kind: Namespace
 metadata: {name: ${namespace}}
 ---
@@ -99,7 +100,7 @@ spec:
     spec:
       containers:
         - name: echo
-          image: tp/echo-server:latest
+          image: IMAGE_ECHO
           env: [{name: PORT, value: "8080"}]
           ports: [{name: http, containerPort: 8080}]
           readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
@@ -110,7 +111,7 @@ metadata: {name: legacy, namespace: ${namespace}}
 spec:
   selector: {app: legacy}
   ports: [{name: http, port: 80, targetPort: http}]
-`;
+`);
 }
 
 /** A kubeconfig for the laptop user with the same cluster and `user` as its user entry (or no user at all). */

@@ -2,10 +2,13 @@
 // resolv.conf, hosts and mounts (node/network.ts execInPodArgv), stdio passed through and the exit
 // code propagated. The pod is looked up through the API (its uid names the netns and the pod dir
 // the kubelet made). Leaves out per-container filesystems and TTYs: containers of a pod share the
-// host's programs, so -c only checks that the container exists. Used by cli.ts and the e2e tests.
+// host's programs, so -c only checks that the container exists. spawnInPod is the same for the
+// API server's exec hook (`kubectl exec`). Used by cli.ts and sandbox.ts.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
+import type { ExecProcess } from './apiserver/context.js';
+import { exitCode } from './apiserver/exec-frames.js';
 import { loadKubeConfig } from './health.js';
 import { SandboxError, requireRoot } from './lifecycle.js';
 import { podNetnsName } from './node/names.js';
@@ -63,7 +66,40 @@ export async function podExecArgv(request: ExecRequest, paths: SandboxPaths = sa
   if (pod.status?.phase !== 'Running' || !pod.metadata?.uid) {
     throw new SandboxError('SANDBOX_POD_NOT_RUNNING', `pod ${request.namespace}/${request.pod} is ${pod.status?.phase ?? 'Unknown'}, not Running`);
   }
-  return execInPodArgv(podNetnsName(NETWORK_PREFIX, pod.metadata.uid), path.join(paths.pods, pod.metadata.uid), request.argv);
+  return podArgv(pod.metadata.uid, request.argv, paths);
+}
+
+function podArgv(uid: string, argv: string[], paths: SandboxPaths): string[] {
+  return execInPodArgv(podNetnsName(NETWORK_PREFIX, uid), path.join(paths.pods, uid), argv);
+}
+
+/** Starts argv in the pod with this uid, in a process group of its own (killed as a whole). Run as root. */
+export function spawnInPod(uid: string, argv: string[], paths: SandboxPaths = sandboxPaths()): ExecProcess {
+  const [file, ...args] = podArgv(uid, argv, paths);
+  return spawnExecProcess(file!, args);
+}
+
+/** Starts file with args in a process group of its own, as an ExecProcess. */
+export function spawnExecProcess(file: string, args: string[]): ExecProcess {
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', () => resolve(127));
+    child.once('close', (code, signal) => resolve(exitCode(code, signal)));
+  });
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    exited,
+    kill() {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    },
+  };
 }
 
 export async function execInPod(request: ExecRequest, paths: SandboxPaths = sandboxPaths()): Promise<number> {

@@ -16,12 +16,18 @@ function testFiles(dir: string): string[] {
 }
 
 /**
- * Hooks tp's end-to-end tests call for faults they cannot cause through the Kubernetes API (each a
- * shell command; a run against a real cluster sets its own): restarting the API server.
+ * What tp's end-to-end tests take from the environment (test/e2e/README.md): the cluster (the
+ * sandbox's kubeconfig) and the hooks for faults they cannot cause through the Kubernetes API
+ * (each a shell command; a run against a real cluster sets its own): restarting the API server.
+ * Images keep their defaults, the sandbox's.
  */
-function faultHooks(): NodeJS.ProcessEnv {
+function e2eEnv(kubeconfig: string): NodeJS.ProcessEnv {
   const sandboxCli = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(path.join(CHECKOUT, 'test/sandbox/cli.ts'))}`;
-  return { TP_E2E_RESTART_APISERVER: process.env.TP_E2E_RESTART_APISERVER || `${sandboxCli} restart apiserver` };
+  return {
+    TP_E2E_KUBECONFIG: kubeconfig,
+    TP_E2E_CONTEXT: '',
+    TP_E2E_RESTART_APISERVER: process.env.TP_E2E_RESTART_APISERVER || `${sandboxCli} restart apiserver`,
+  };
 }
 
 function ava(files: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
@@ -50,7 +56,7 @@ async function main(): Promise<number> {
     if ((await ava(testFiles('test/sandbox/e2e'))) !== 0) failed = true;
     console.log(`sandbox e2e tests took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const tpStarted = Date.now();
-    if ((await ava(testFiles('test/e2e'), faultHooks())) !== 0) failed = true;
+    if ((await ava(testFiles('test/e2e'), e2eEnv(paths.kubeconfig))) !== 0) failed = true;
     console.log(`tp e2e tests took ${((Date.now() - tpStarted) / 1000).toFixed(1)} s`);
   } catch (error) {
     console.error(`sandbox run failed: ${(error as Error).message}`);

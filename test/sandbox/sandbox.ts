@@ -18,6 +18,7 @@ import { startKubeProxy } from './node/kube-proxy.js';
 import { startKubelet, type Kubelet } from './node/kubelet.js';
 import { setUpNodeNetwork } from './node/network.js';
 import { dialPodLoopback, podNetnsByIp } from './pod-loopback.js';
+import { spawnInPod } from './pod-exec.js';
 import { superviseNodeAgent } from './node-agent-supervisor.js';
 import { kubeProxyDelayMs, NETWORK_PREFIX, sandboxPaths, sandboxPort, type SandboxStatus } from './state.js';
 
@@ -91,6 +92,8 @@ async function start(): Promise<void> {
         if (!late.kubelet) return Promise.reject(new Error('the kubelet is not running'));
         return late.kubelet.podLogs(namespace, pod, container, options);
       },
+      // The pod's containers share the host's programs: any container runs the command alike.
+      execInPod: (pod, _container, argv) => spawnInPod(pod.uid, argv, paths),
     },
   });
   stops.push({ name: 'API server', close: () => api.close() });

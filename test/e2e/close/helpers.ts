@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
+import { execInPod } from '../helpers/cluster.js';
 import { patternBytes, sha256 } from '../../sandbox/node/images/close-server.js';
 import { CHECKOUT } from '../helpers/laptop.js';
 import { setUpWorkloads, type InterceptEnv } from '../intercept/helpers.js';

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
+import { execInPod } from '../helpers/cluster.js';
 import { startCloseServer, type CloseServer } from '../../sandbox/node/images/close-server.js';
 import { connect, type Laptop } from '../helpers/laptop.js';
 import { tearDownNamespace, type InterceptEnv } from '../intercept/helpers.js';

@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { asUser } from '../../helpers/unprivileged.js';
-import { coreApi, kubectl } from '../../sandbox/e2e/sandbox-client.js';
+import { coreApi, kubectl } from '../helpers/cluster.js';
+import { fixture } from '../helpers/images.js';
 import { CHECKOUT, TP_BIN, newLaptop, type Laptop } from '../helpers/laptop.js';
 
 export const MANAGER_SELECTOR = 'app.kubernetes.io/name=traffic-manager';
@@ -24,8 +24,7 @@ export interface FaultEnv {
 /** Workloads in `namespace`, a manager in `<namespace>-mgr`, and a laptop connected to both. */
 export async function setUpFaults(namespace: string): Promise<FaultEnv> {
   const managerNamespace = `${namespace}-mgr`;
-  const manifests = readFileSync(join(CHECKOUT, 'test/e2e/faults/fixtures/workloads.yaml.tmpl'), 'utf8').replaceAll('NAMESPACE', namespace);
-  await kubectl(['apply', '-f', '-'], { input: manifests });
+  await kubectl(['apply', '-f', '-'], { input: fixture('test/e2e/faults/fixtures/workloads.yaml.tmpl', namespace) });
   for (const name of ['bulk', 'web']) await kubectl(['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
   await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s'], { timeoutMs: 70_000 });
   const laptop = newLaptop(namespace);

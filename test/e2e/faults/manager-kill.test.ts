@@ -7,7 +7,7 @@
 // path succeed again within RECOVERY_BOUND_MS.
 import test from 'ava';
 import { join } from 'node:path';
-import { kubectl } from '../../sandbox/e2e/sandbox-client.js';
+import { kubectl } from '../helpers/cluster.js';
 import { eventually } from '../helpers/laptop.js';
 import { bulkSha256, curlThrough, fileSha256, linkStatus, managerPods, setUpFaults, startDownload, tearDownFaults, type Download, type FaultEnv } from './helpers.js';
 

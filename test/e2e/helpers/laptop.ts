@@ -1,7 +1,8 @@
 // The "laptop" in tp's end-to-end tests: an unprivileged user (tpuser) with its own XDG
 // directories per test file, so each file gets its own tp daemon, running tp's CLI against the
-// sandbox cluster. Also the demo workloads and the manager, installed once and idempotently, and
-// small polling helpers. The sandbox itself is started by test/sandbox/run-tests.ts.
+// cluster of helpers/cluster.ts. Also the demo workloads and the manager, installed once and
+// idempotently, and small polling helpers. Whoever runs the suite provides the cluster
+// (test/sandbox/run-tests.ts the sandbox, test/e2e/run.ts any other).
 import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,13 +10,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { asUser, RUNNING_AS_ROOT, TEST_USER } from '../../helpers/unprivileged.js';
-import { kubectl, paths as sandboxPaths } from '../../sandbox/e2e/sandbox-client.js';
+import { KUBECONFIG, kubectl } from './cluster.js';
+import { fixture } from './images.js';
+import { ensureTlsEchoSecret } from './tls-echo.js';
 
 const execFileAsync = promisify(execFile);
 export const TP_BIN = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
 export const CHECKOUT = fileURLToPath(new URL('../../../', import.meta.url));
-export const KUBECONFIG = sandboxPaths.kubeconfig;
-export const SANDBOX_CA = sandboxPaths.caCert;
+export { KUBECONFIG };
 
 export interface Laptop {
   env: NodeJS.ProcessEnv;
@@ -27,7 +29,7 @@ export interface Laptop {
   cleanup(): Promise<void>;
 }
 
-/** A fresh laptop: XDG dirs of its own, KUBECONFIG pointing at the sandbox. */
+/** A fresh laptop: XDG dirs of its own, KUBECONFIG pointing at the suite's cluster. */
 export function newLaptop(name: string): Laptop {
   const home = mkdtempSync(join(tmpdir(), `tp-e2e-${name}-`));
   if (RUNNING_AS_ROOT) chownSync(home, uidOf(TEST_USER), gidOf(TEST_USER));
@@ -56,11 +58,17 @@ export function newLaptop(name: string): Laptop {
   };
 }
 
-/** Applies the demo workloads and waits for them; installs the traffic-manager (both idempotent). */
-export async function ensureDemoAndManager(laptop: Laptop): Promise<void> {
-  await kubectl(['apply', '-f', join(CHECKOUT, 'test/sandbox/demo/')]);
-  for (const name of ['hello', 'tls-echo', 'tcp-echo']) await kubectl(['rollout', 'status', `deployment/${name}`, '--timeout=60s'], { timeoutMs: 70_000 });
+/**
+ * Applies the demo workloads (and the TLS Secret they need) and waits for them; installs the
+ * traffic-manager (all idempotent). Returns the path of the CA that issued tls-echo's certificate.
+ */
+export async function ensureDemoAndManager(laptop: Laptop): Promise<{ demoCa: string }> {
+  const { caFile: demoCa, created } = await ensureTlsEchoSecret();
+  await kubectl(['apply', '-f', '-'], { input: fixture('test/e2e/fixtures/demo.yaml.tmpl') });
+  if (created) await kubectl(['rollout', 'restart', 'deployment/tls-echo']);
+  for (const name of ['hello', 'tls-echo', 'tcp-echo']) await kubectl(['rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
   await laptop.tp(['manager', 'install'], { timeoutMs: 120_000 });
+  return { demoCa };
 }
 
 export interface Listeners {

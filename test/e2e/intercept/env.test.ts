@@ -5,7 +5,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { coreApi } from '../../sandbox/e2e/sandbox-client.js';
+import { coreApi } from '../helpers/cluster.js';
 import type { Laptop } from '../helpers/laptop.js';
 import { connectLaptop, disconnectLaptop, type InterceptEnv, type LocalServer } from './helpers.js';
 

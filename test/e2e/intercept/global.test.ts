@@ -1,12 +1,12 @@
 // Global intercepts end to end: tp runs as the unprivileged test user, the requests come from a
-// pod inside the sandbox, and the answers prove which side served them (the laptop's server, or
+// pod inside the cluster, and the answers prove which side served them (the laptop's server, or
 // an echo pod). Also a raw TCP intercept byte for byte, a numeric targetPort with the Service put
 // back exactly on uninstall, and the errors a user meets.
 import test from 'ava';
 import { createServer, type Server } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
+import { execInPod } from '../helpers/cluster.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
 import { answeredBy, connectLaptop, curlFromPod, disconnectLaptop, localServer, specOf, type InterceptEnv, type LocalServer } from './helpers.js';
 

@@ -4,10 +4,9 @@
 // server standing in for the developer's process, and requests sent from the `client` pod.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { execInPod, kubectl } from '../../sandbox/e2e/sandbox-client.js';
-import { CHECKOUT, newLaptop, type Laptop } from '../helpers/laptop.js';
+import { execInPod, kubectl } from '../helpers/cluster.js';
+import { fixture } from '../helpers/images.js';
+import { newLaptop, type Laptop } from '../helpers/laptop.js';
 
 export const SESSION_TTL_S = 5;
 
@@ -29,8 +28,7 @@ export function setUpNamespace(namespace: string): Promise<InterceptEnv> {
  */
 export async function setUpWorkloads(namespace: string, template: string, workloads: string[]): Promise<InterceptEnv> {
   const managerNamespace = `${namespace}-mgr`;
-  const manifests = readFileSync(join(CHECKOUT, template), 'utf8').replaceAll('NAMESPACE', namespace);
-  await kubectl(['apply', '-f', '-'], { input: manifests });
+  await kubectl(['apply', '-f', '-'], { input: fixture(template, namespace) });
   for (const name of workloads) await kubectl(['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=90s'], { timeoutMs: 100_000 });
   await kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s'], { timeoutMs: 70_000 });
   const installer = newLaptop(`${namespace}-install`);

@@ -3,7 +3,7 @@
 // restarted manager gets the intercept back from the reconnecting daemon; `tp manager uninstall`
 // removes the agents, leaving workload and Service exactly as before.
 import test from 'ava';
-import { kubectl, coreApi } from '../../sandbox/e2e/sandbox-client.js';
+import { kubectl, coreApi } from '../helpers/cluster.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
 import { answeredBy, curlFromPod, localServer, SESSION_TTL_S, setUpNamespace, specOf, tearDownNamespace, type InterceptEnv, type LocalServer } from './helpers.js';
 

@@ -3,7 +3,7 @@
 // whose header they carry and to the pods otherwise — on separate connections and interleaved on
 // one keep-alive connection.
 import test from 'ava';
-import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
+import { execInPod } from '../helpers/cluster.js';
 import type { Laptop } from '../helpers/laptop.js';
 import { answeredBy, curlFromPod, localServer, setUpNamespace, tearDownNamespace, type InterceptEnv, type LocalServer } from './helpers.js';
 

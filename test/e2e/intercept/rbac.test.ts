@@ -8,7 +8,7 @@ import test from 'ava';
 import { chownSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { kubectl } from '../../sandbox/e2e/sandbox-client.js';
+import { kubectl } from '../helpers/cluster.js';
 import { RUNNING_AS_ROOT } from '../../helpers/unprivileged.js';
 import { eventually, KUBECONFIG, type Laptop } from '../helpers/laptop.js';
 import { answeredBy, curlFromPod, localServer, setUpWorkloads, specOf, tearDownNamespace, type InterceptEnv, type LocalServer } from './helpers.js';

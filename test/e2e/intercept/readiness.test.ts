@@ -4,7 +4,7 @@
 // follows the Endpoints with a lag. The same holds the other way for `tp leave` and
 // `tp uninstall`: when they return, every request reaches the app again.
 import test from 'ava';
-import { execInPod } from '../../sandbox/e2e/sandbox-client.js';
+import { execInPod } from '../helpers/cluster.js';
 import type { Laptop } from '../helpers/laptop.js';
 import { answeredBy, connectLaptop, disconnectLaptop, type InterceptEnv, type LocalServer } from './helpers.js';
 

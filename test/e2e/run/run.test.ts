@@ -1,4 +1,4 @@
-// `tp run` end to end, against the running sandbox: tp and the programs run as the unprivileged
+// `tp run` end to end, against the suite's cluster: tp and the programs run as the unprivileged
 // test user, which has no route into the cluster, and none of the programs is given a proxy
 // setting of its own, so every cluster answer below was carried by tp's layers.
 import test from 'ava';
@@ -11,10 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { asUser } from '../../helpers/unprivileged.js';
-import { coreApi, kubectl } from '../../sandbox/e2e/sandbox-client.js';
-import { CHECKOUT, connect, ensureDemoAndManager, newLaptop, SANDBOX_CA, TP_BIN, type Laptop } from '../helpers/laptop.js';
+import { coreApi, kubectl } from '../helpers/cluster.js';
+import { fixture } from '../helpers/images.js';
+import { CHECKOUT, connect, ensureDemoAndManager, newLaptop, TP_BIN, type Laptop } from '../helpers/laptop.js';
 
 const execFileAsync = promisify(execFile);
+const REDIS = 'test/e2e/run/fixtures/redis.yaml.tmpl';
 
 interface EchoAnswer {
   pod: string;
@@ -23,11 +25,12 @@ interface EchoAnswer {
 let laptop: Laptop;
 let helloIP: string;
 let fixtureDir: string;
+let demoCa: string;
 
 test.before(async () => {
   laptop = newLaptop('run');
-  await ensureDemoAndManager(laptop);
-  await kubectl(['apply', '-f', join(CHECKOUT, 'test/e2e/run/fixtures/redis.yaml')]);
+  ({ demoCa } = await ensureDemoAndManager(laptop));
+  await kubectl(['apply', '-f', '-'], { input: fixture(REDIS) });
   await kubectl(['rollout', 'status', 'deployment/redis', '--timeout=60s'], { timeoutMs: 70_000 });
   await connect(laptop);
   helloIP = (await coreApi().readNamespacedService({ name: 'hello', namespace: 'default' })).spec!.clusterIP!;
@@ -37,7 +40,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await laptop?.cleanup();
-  await kubectl(['delete', '-f', join(CHECKOUT, 'test/e2e/run/fixtures/redis.yaml'), '--ignore-not-found']).catch(() => undefined);
+  await kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: fixture(REDIS) }).catch(() => undefined);
   if (fixtureDir) rmSync(fixtureDir, { recursive: true, force: true });
 });
 
@@ -68,7 +71,7 @@ test.serial('curl reaches a Service by name, through the proxy settings and thro
 
 test.serial('curl reaches the TLS Service with its certificate verified by name', async (t) => {
   for (const extra of [[], ['--noproxy', '*']]) {
-    const result = await tpRun(['curl', '-sS', '--fail', '--max-time', '10', '--cacert', SANDBOX_CA, ...extra, 'https://tls-echo.default/']);
+    const result = await tpRun(['curl', '-sS', '--fail', '--max-time', '10', '--cacert', demoCa, ...extra, 'https://tls-echo.default/']);
     t.is(result.code, 0, result.stderr);
     t.regex((JSON.parse(result.stdout) as EchoAnswer).pod, /^tls-echo-/);
   }
@@ -102,7 +105,7 @@ test.serial('Node: fetch, http.get, net.connect, tls.connect with servername, an
     const net = require('net'), tls = require('tls'), http = require('http'), fs = require('fs'), cp = require('child_process');
     const get = (url) => new Promise((resolve, reject) => http.get(url, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => resolve(JSON.parse(b).pod)); }).on('error', reject));
     const echo = () => new Promise((resolve, reject) => { const s = net.connect(9000, 'tcp-echo.default', () => s.write('node-echo')); s.once('data', (d) => { resolve(d.toString()); s.destroy(); }); s.on('error', reject); });
-    const secure = () => new Promise((resolve, reject) => { const s = tls.connect({ host: 'tls-echo.default', port: 443, servername: 'tls-echo.default', ca: fs.readFileSync(${JSON.stringify(SANDBOX_CA)}) }, () => { resolve(String(s.authorized)); s.destroy(); }); s.on('error', reject); });
+    const secure = () => new Promise((resolve, reject) => { const s = tls.connect({ host: 'tls-echo.default', port: 443, servername: 'tls-echo.default', ca: fs.readFileSync(${JSON.stringify(demoCa)}) }, () => { resolve(String(s.authorized)); s.destroy(); }); s.on('error', reject); });
     const child = () => new Promise((resolve, reject) => cp.execFile('curl', ['-sS', '--noproxy', '*', 'http://hello.default/'], (e, out) => (e ? reject(e) : resolve(JSON.parse(out).pod))));
     (async () => {
       console.log((await (await fetch('http://hello.default/')).json()).pod);

@@ -45,6 +45,7 @@ const SUBRESOURCES: Record<Subresource, { kind: string; group?: string; version?
   status: { kind: '', verbs: ['get', 'patch', 'update'] },
   scale: { kind: 'Scale', group: 'autoscaling', version: 'v1', verbs: ['get', 'patch', 'update'] },
   log: { kind: 'Pod', verbs: ['get'] },
+  exec: { kind: 'PodExecOptions', verbs: ['create', 'get'] },
   portforward: { kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
   binding: { kind: 'Binding', verbs: ['create'] },
   token: { kind: 'TokenRequest', group: 'authentication.k8s.io', version: 'v1', verbs: ['create'] },

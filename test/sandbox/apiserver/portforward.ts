@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import debugFactory from 'debug';
+import { pumpToChannel } from './channel-pump.js';
 import { ApiStatusError, badRequest, toApiStatusError } from './status-errors.js';
 import type { ApiContext } from './context.js';
 import type { K8sObject } from './store.js';
@@ -20,8 +21,6 @@ const log = debugFactory('tp:sandbox:apiserver:portforward');
 export const PORT_FORWARD_PROTOCOLS = ['v4.channel.k8s.io', 'v5.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io', 'portforward.k8s.io'];
 /** v5.channel.k8s.io: a message `[255, channel]` closes that channel. */
 const CLOSE_CHANNEL = 255;
-/** Stop reading from the pod while this much is queued toward the client. */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 export function parsePorts(url: URL): number[] {
   const ports = url.searchParams.getAll('ports').flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
@@ -87,18 +86,7 @@ export class PortForwardServer {
           sock.destroy();
           return sock;
         }
-        sock.on('data', (data: Buffer) => {
-          ws.send(Buffer.concat([Buffer.from([2 * i]), data]));
-          if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-            sock.pause();
-            const resume = setInterval(() => {
-              if (ws.bufferedAmount <= MAX_BUFFERED_BYTES / 2 || ws.readyState !== ws.OPEN) {
-                clearInterval(resume);
-                sock.resume();
-              }
-            }, 10);
-          }
-        });
+        pumpToChannel(sock, ws, 2 * i);
         sock.on('error', (error) => log('!! %s port %d: %s', id, port, error.message));
         sock.on('close', () => {
           open -= 1;

@@ -276,6 +276,7 @@ export async function handleResourceRequest(r: ResourceRequest): Promise<void> {
     case 'token': return handleTokenRequest(r);
     case 'binding': return handleBinding(r);
     case 'finalize': return handleFinalize(r);
+    case 'exec':
     case 'portforward':
       throw badRequest('Upgrade request required');
     default:

@@ -1,9 +1,9 @@
 // The sandbox's Kubernetes API server: HTTPS on host:port (and the same API on an optional unix
 // socket), bearer-token authentication (anonymous without a token), RBAC authorization (which lets
 // anyone read health and version, as upstream's defaults do), discovery, health, and the resource
-// routes of router.ts; WebSocket upgrades go to port-forward. Everything lives in memory and is
+// routes of router.ts; WebSocket upgrades go to port-forward and exec. Everything lives in memory and is
 // gone after close(); restart() keeps it. This file wires the parts; each concern has its own module.
-// Leaves out: exec/attach, proxy subresources, server-side apply, protobuf.
+// Leaves out: attach, proxy subresources, server-side apply, protobuf.
 // Used by the sandbox main process (test/sandbox/sandbox.ts) and the API server's tests.
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -26,6 +26,7 @@ import { handleResourceRequest, resolveKind } from './router.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { sendError, sendJson, sendText } from './http-util.js';
 import { ApiStatusError, methodNotAllowed } from './status-errors.js';
+import { ExecServer } from './exec.js';
 import { PortForwardServer, rejectUpgrade } from './portforward.js';
 import { openApiV3Document, openApiV3Root } from './openapi.js';
 import { impersonate } from './impersonation.js';
@@ -111,6 +112,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   registry.hooks = composeHooks(lifecycleHooks({ registry, ips: new ClusterIpAllocator(), tokens, caCert: options.caCert }), garbageCollectorHooks(registry), eventTwinHooks(store));
   bootstrap(registry, options.apiEndpoint ?? DEFAULT_API_ENDPOINT, options.dnsEndpoint ?? DEFAULT_DNS_ENDPOINT);
   let portForward = new PortForwardServer(ctx);
+  let exec = new ExecServer(ctx);
   const host = options.host ?? '127.0.0.1';
   let serverAddress = `${host}:${options.port}`;
 
@@ -143,13 +145,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       const url = new URL(req.url ?? '/', 'https://sandbox.invalid');
       const user = tokens.authenticate(req.headers.authorization);
       const info = parseRequestInfo('GET', url);
-      if (!info.resourceRequest || info.resource !== 'pods' || info.subresource !== 'portforward' || info.apiGroup !== '' || !info.name) {
+      const sub = info.subresource;
+      if (!info.resourceRequest || info.resource !== 'pods' || (sub !== 'portforward' && sub !== 'exec') || info.apiGroup !== '' || !info.name) {
         throw new ApiStatusError(404, 'NotFound', 'the server could not find the requested resource');
       }
       const attrs = attributes(user, { ...info, verb: 'create' }, true);
-      if (!ctx.authorizer.allowed(attrs)) ctx.authorizer.authorize({ ...attrs, verb: 'get' });
+      // A WebSocket exec needs `create`, as upstream asks (AuthorizePodWebsocketUpgradeCreatePermission).
+      if (sub === 'exec') ctx.authorizer.authorize(attrs);
+      else if (!ctx.authorizer.allowed(attrs)) ctx.authorizer.authorize({ ...attrs, verb: 'get' });
       const pod = registry.get(resolveKind(info), info.namespace, info.name);
-      portForward.upgrade(req, socket, head, pod, url);
+      if (sub === 'exec') exec.upgrade(req, socket, head, pod, url);
+      else portForward.upgrade(req, socket, head, pod, url);
     } catch (error) {
       rejectUpgrade(socket, error);
     }
@@ -192,6 +198,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const stop = async (servers: https.Server[]): Promise<void> => {
     ctx.watches.closeAll();
     portForward.close();
+    exec.close();
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
@@ -213,6 +220,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (closing) throw new Error('the API server is closed');
     await stop(servers);
     portForward = new PortForwardServer(ctx);
+    exec = new ExecServer(ctx);
     if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
     servers = await listen();
   };

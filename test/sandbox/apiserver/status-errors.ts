@@ -5,7 +5,7 @@
 export type StatusReason =
   | 'BadRequest' | 'Unauthorized' | 'Forbidden' | 'NotFound' | 'AlreadyExists' | 'Conflict'
   | 'Gone' | 'Expired' | 'Invalid' | 'MethodNotAllowed' | 'UnsupportedMediaType' | 'NotAcceptable'
-  | 'InternalError' | 'Timeout' | 'RequestEntityTooLarge';
+  | 'InternalError' | 'Timeout' | 'RequestEntityTooLarge' | 'TooManyRequests';
 
 export interface StatusCause { reason: string; message: string; field?: string }
 

@@ -7,6 +7,7 @@ import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/c
 import { loadKubeConfig } from '../health.js';
 import { podExecArgv } from '../pod-exec.js';
 import { sandboxPaths } from '../state.js';
+import { kubectlWith } from '../../helpers/kubectl.js';
 import { waitFor as waitForValue } from '../../helpers/wait-for.js';
 
 const execFileAsync = promisify(execFile);
@@ -24,17 +25,8 @@ export function appsApi(): AppsV1Api {
   return kubeConfig().makeApiClient(AppsV1Api);
 }
 
-export async function kubectl(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<string> {
-  const child = execFileAsync('kubectl', ['--kubeconfig', paths.kubeconfig, ...args], { encoding: 'utf8', timeout: options.timeoutMs ?? 60_000 });
-  if (options.input !== undefined) {
-    child.child.stdin?.end(options.input);
-  }
-  try {
-    return (await child).stdout;
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`, { cause: error });
-  }
+export function kubectl(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+  return kubectlWith(paths.kubeconfig, args, options);
 }
 
 export interface ExecResult {

@@ -8,7 +8,7 @@ export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'd
 export const ALL_VERBS: Verb[] = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const CREATE_ONLY: Verb[] = ['create'];
 
-export type Subresource = 'status' | 'scale' | 'log' | 'portforward' | 'token' | 'binding' | 'finalize' | 'ephemeralcontainers';
+export type Subresource = 'status' | 'scale' | 'log' | 'portforward' | 'exec' | 'token' | 'binding' | 'finalize' | 'ephemeralcontainers';
 
 export interface KindInfo {
   group: string;
@@ -43,7 +43,7 @@ function kind(partial: Omit<KindInfo, 'listKind' | 'verbs' | 'subresources' | 's
 export const KINDS: KindInfo[] = [
   kind({ group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], subresources: ['status', 'finalize'], hasStatus: true }),
   kind({ group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: ['status'], hasStatus: true }),
-  kind({ group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'portforward', 'binding', 'ephemeralcontainers'], hasStatus: true }),
+  kind({ group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec', 'portforward', 'binding', 'ephemeralcontainers'], hasStatus: true }),
   kind({ group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc'], categories: ['all'], subresources: ['status'], hasStatus: true }),
   kind({ group: '', version: 'v1', resource: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'] }),
   kind({ group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] }),
