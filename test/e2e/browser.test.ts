@@ -6,15 +6,16 @@
 // What happened is read from Chromium's own net-log (helpers/chromium.ts), not guessed from a page.
 import test from 'ava';
 import { RUNNING_AS_ROOT, TEST_USER } from '../helpers/unprivileged.js';
-import { coreApi } from '../sandbox/e2e/sandbox-client.js';
+import { coreApi } from './helpers/cluster.js';
 import { openPage, preText, type PageLoad, type PageRequest } from './helpers/chromium.js';
-import { connect, ensureDemoAndManager, newLaptop, SANDBOX_CA, type Laptop, type Listeners } from './helpers/laptop.js';
+import { connect, ensureDemoAndManager, newLaptop, type Laptop, type Listeners } from './helpers/laptop.js';
 
 const OTHER_USER = process.env.TP_TEST_USER2 ?? 'tpuser2';
 const NAMESPACE = 'default';
 
 let laptop: Laptop;
 let listeners: Listeners;
+let demoCa: string;
 
 interface Site {
   /** http(s)://<service>.<namespace>[:port]/, as Chromium writes it. */
@@ -45,7 +46,7 @@ function answeringPod(page: PageLoad): string | undefined {
 
 test.before(async () => {
   laptop = newLaptop('browser');
-  await ensureDemoAndManager(laptop);
+  ({ demoCa } = await ensureDemoAndManager(laptop));
   ({ listeners } = await connect(laptop));
 });
 
@@ -80,7 +81,7 @@ test.serial("the owner's headless Chromium with only the PAC URL loads a cluster
 test.serial("the owner's Chromium loads an HTTPS Service's page, its certificate checked for the cluster name against the user's own trusted CA", async (t) => {
   const tls = await site('tls-echo', 'https');
   // No --ignore-certificate-errors: the page loads only if the chain verifies for the name.
-  const page = await openPage({ user: TEST_USER, url: tls.url, pacUrl: listeners.pac, trustCa: SANDBOX_CA });
+  const page = await openPage({ user: TEST_USER, url: tls.url, pacUrl: listeners.pac, trustCa: demoCa });
   assertWentThroughTp(t, page, tls.url);
   const pod = answeringPod(page);
   t.true(pod !== undefined && tls.pods.includes(pod), `${pod} is not one of ${tls.pods.join(', ')}`);
@@ -119,7 +120,7 @@ test.serial("the other user's Chromium with a copy of the owner's PAC file is re
   t.regex(preText(plain.dom) ?? '', /^tp: this proxy belongs to another user on this machine; only the user who ran `tp connect` may use it/);
 
   const tls = await site('tls-echo', 'https');
-  const secure = await openPage({ user: OTHER_USER, url: tls.url, pacUrl, trustCa: SANDBOX_CA });
+  const secure = await openPage({ user: OTHER_USER, url: tls.url, pacUrl, trustCa: demoCa });
   const tunnel = request(secure, tls.url);
   t.is(tunnel.proxy, throughTp());
   // CONNECT answered with 403: Chromium reports the tunnel failed and shows no page.
