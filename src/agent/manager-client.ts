@@ -7,7 +7,7 @@
 // Logs under `tp:agent:manager`; the token and environment values never reach a log.
 import { EventEmitter } from 'node:events';
 import { logger } from '../log/logger.js';
-import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentReadyParams } from '../manager/api.js';
+import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentReadyParams } from '../api/control-api.js';
 import { connectTunnel, TunnelError, type ControlEvent, type Session, type SessionOptions, type TunnelStream } from '../tunnel/index.js';
 import { parseInterceptsBody, type InterceptRule, type InterceptTable } from './intercept-table.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { currentLogLevel, logger, type LogLevel } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { contextNamespace, loadKubeConfig } from '../k8s/kubeconfig.js';
-import type { ClusterInfo } from '../manager/cluster-info.js';
+import type { ClusterInfo } from '../api/cluster-info.js';
 import { DnsStub } from '../dns/stub.js';
 import type { Dial } from '../proxy/dial.js';
 import { HttpProxyServer } from '../proxy/http-proxy.js';

@@ -9,7 +9,7 @@ import { ControlClient } from '../daemon/control-client.js';
 import type { DaemonConfig } from '../daemon/launcher.js';
 import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
 import { TpError } from '../errors.js';
-import type { AgentUninstallResult, InterceptCreateResult, InterceptInfo, InterceptListResult } from '../manager/api.js';
+import type { AgentUninstallResult, InterceptCreateResult, InterceptInfo, InterceptListResult } from '../api/control-api.js';
 import { runInCluster, type RunLayers } from '../run/run.js';
 import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './daemon-feature.js';
 import { formatEnv, type EnvSyntax } from './env-file.js';

@@ -22,7 +22,7 @@ import {
   type InterceptListResult,
   type InterceptProgress,
   type InterceptSpec,
-} from '../manager/api.js';
+} from '../api/control-api.js';
 import type { IncomingOpen } from '../tunnel/index.js';
 import { forwardToLaptop } from './local-forwarder.js';
 import { proveRight } from './rbac-proof.js';

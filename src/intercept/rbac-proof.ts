@@ -7,7 +7,7 @@
 import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { kubeError, statusCode } from '../k8s/api-errors.js';
 import { TpError } from '../errors.js';
-import { InterceptMethod, type ChallengeParams, type ChallengeResult, type ProofWorkload } from '../manager/api.js';
+import { InterceptMethod, type ChallengeParams, type ChallengeResult, type ProofWorkload } from '../api/control-api.js';
 
 const RESOURCE: Record<ProofWorkload['kind'], string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', ReplicaSet: 'replicasets' };
 

@@ -10,9 +10,9 @@
 // and each Service's original targetPorts in `tp.dev/original-target-port`, so restoring is
 // putting back what was recorded, field for field.
 import type { V1Container, V1ContainerPort, V1EnvVar, V1PodTemplateSpec, V1Probe, V1Service } from '@kubernetes/client-node';
-import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET } from './agent-token.js';
-import { MANAGER_NAME, MANAGER_TUNNEL_PORT, restrictedSecurityContext } from './manifests.js';
-import type { WorkloadKind } from './api.js';
+import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_TUNNEL_PORT } from '../api/names.js';
+import { restrictedSecurityContext } from '../api/pod-security.js';
+import type { WorkloadKind } from '../api/control-api.js';
 
 export const AGENT_CONTAINER = 'traffic-agent';
 export const AGENT_ORIGINAL_ANNOTATION = 'tp.dev/agent-original';

@@ -6,8 +6,6 @@
 import { createHmac } from 'node:crypto';
 import { tokensEqual, type Authenticate } from '../tunnel/index.js';
 
-export const AGENT_TOKEN_SECRET = 'tp-agent-token';
-export const AGENT_TOKEN_KEY = 'token';
 const PREFIX = 'agent.';
 /** Kubernetes namespace names: RFC 1123 labels. */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

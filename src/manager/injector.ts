@@ -27,7 +27,8 @@ import {
   type AgentOriginal,
   type PortMapping,
 } from './agent-patch.js';
-import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, agentToken } from './agent-token.js';
+import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET } from '../api/names.js';
+import { agentToken } from './agent-token.js';
 import { InterceptError } from './intercept-errors.js';
 import { fixFor, RolloutFailures } from './rollout-failure.js';
 import { waitForServicePath } from './service-path.js';

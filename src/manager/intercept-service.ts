@@ -30,7 +30,7 @@ import {
   type InterceptListResult,
   type InterceptProgress,
   type InterceptRemoveParams,
-} from './api.js';
+} from '../api/control-api.js';
 import { readAgentOriginal } from './agent-patch.js';
 import type { ClientSessions } from './client-sessions.js';
 import { Injector, type Prepared } from './injector.js';

@@ -1,7 +1,7 @@
 // Checks an intercept.create request from a client before anything is looked up: types, sizes
 // and shapes (header names are HTTP tokens; the local address is an address or host name).
 // Bad input gets a TP_ERR_INTERCEPT_BAD_SPEC naming the field. Used by intercept-service.ts.
-import type { InterceptSpec } from './api.js';
+import type { InterceptSpec } from '../api/control-api.js';
 import { InterceptError } from './intercept-errors.js';
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

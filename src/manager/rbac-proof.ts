@@ -8,7 +8,7 @@
 // for. The manager removes the annotation again once checked. Used by intercept-service.ts;
 // the client's half is src/intercept/rbac-proof.ts.
 import { randomBytes } from 'node:crypto';
-import type { ProofWorkload } from './api.js';
+import type { ProofWorkload } from '../api/control-api.js';
 import { InterceptError } from './intercept-errors.js';
 import type { Workload, WorkloadApi } from './workload-api.js';
 

@@ -14,7 +14,7 @@ import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { acceptByDialing, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
-import { INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from './api.js';
+import { INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from '../api/control-api.js';
 import { ClientSessions } from './client-sessions.js';
 import { ClusterResolver } from './cluster-resolver.js';
 import { ClusterWatcher, type ClusterWatcherOptions } from './cluster-info.js';
@@ -22,7 +22,7 @@ import { checkDestination, FORBIDDEN_DESTINATIONS } from './dial-policy.js';
 import { parseCidr, type Cidr } from '../proxy/cidr.js';
 import { tunnelAuthenticator, type TunnelIdentity } from './agent-token.js';
 import { InterceptService } from './intercept-service.js';
-import { MANAGER_NAME } from './manifests.js';
+import { MANAGER_NAME } from '../api/names.js';
 
 const log = logger('tp:manager');
 

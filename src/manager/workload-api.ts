@@ -4,7 +4,7 @@
 // status between our read and our write costs a retry, never a lost change.
 import { AppsV1Api, type KubeConfig, type V1Deployment, type V1PodTemplateSpec, type V1ReplicaSet, type V1StatefulSet } from '@kubernetes/client-node';
 import { isNotFound, kubeCall, statusCode } from '../k8s/api-errors.js';
-import type { WorkloadKind } from './api.js';
+import type { WorkloadKind } from '../api/control-api.js';
 import { InterceptError, listWords } from './intercept-errors.js';
 import { parseWorkloadName, WORKLOAD_KINDS, type WorkloadRef } from './workload-target.js';
 

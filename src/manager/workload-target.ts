@@ -4,7 +4,7 @@
 // behind it. Works on the ORIGINAL pod template (before any injection), so choosing a port is the
 // same whether or not an agent is already there. Pure: injector.ts does the reading.
 import type { V1Container, V1PodTemplateSpec, V1Service, V1ServicePort } from '@kubernetes/client-node';
-import type { WorkloadKind } from './api.js';
+import type { WorkloadKind } from '../api/control-api.js';
 import { InterceptError, listWords } from './intercept-errors.js';
 import { readServiceOriginal } from './agent-patch.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { AgentInterceptsBody } from '../../src/manager/api.js';
+import type { AgentInterceptsBody } from '../../src/api/control-api.js';
 import { InterceptRegistry, type AgentRecord, type NewIntercept } from '../../src/manager/intercept-registry.js';
 
 const spec = (over: Partial<NewIntercept> = {}): NewIntercept => ({

@@ -1,9 +1,18 @@
-// The traffic-manager's session API: the control-channel methods and events that clients
-// (laptop daemons, and later traffic-agents) use over a tunnel session. Shared by the manager
-// (server side) and the daemon (client side) so both compile against one definition.
-// Compatibility: fields may be added (receivers ignore unknown ones); renaming or removing one
-// needs the tunnel PROTOCOL_VERSION bumped.
+// The control API: the methods and events that tp's programs send each other over a tunnel
+// session's control channel (src/tunnel/control-channel.ts), above the frames of
+// src/tunnel/protocol.ts. Laptop daemons and traffic-agents call the traffic-manager; the manager
+// pushes events to both. Shared by all three so each compiles against one definition.
+//
+// API_VERSION and compatibility rules
+// - Every program of one release speaks the same API_VERSION; the tunnel's PROTOCOL_VERSION is
+//   separate and covers only frames.
+// - Bump API_VERSION when a method, event or field is renamed or removed, a field changes type or
+//   meaning, or a well-known name or port in names.ts changes.
+// - No bump is needed to add a method, an event or an optional field: receivers ignore unknown
+//   fields, and a caller of a method its peer lacks gets the control channel's no-method error.
 import type { ClusterInfo } from './cluster-info.js';
+
+export const API_VERSION = 1;
 
 export const ManagerMethod = {
   /** First request on every tunnel session: who the client is; returns its session. */

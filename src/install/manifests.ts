@@ -10,37 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { TP_VERSION } from '../version.js';
-import { AGENT_TOKEN_SECRET } from './agent-token.js';
+import { AGENT_TOKEN_SECRET, CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, DEFAULT_MANAGER_NAMESPACE, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR, MANAGER_TUNNEL_PORT } from '../api/names.js';
+import { restrictedSecurityContext } from '../api/pod-security.js';
 
-export const MANAGER_NAME = 'traffic-manager';
-export const DEFAULT_MANAGER_NAMESPACE = 'tp';
 export const DEFAULT_IMAGE_REPOSITORY = 'tp/tp';
-/** Port of the token-guarded tunnel endpoint; the Service exposes it. */
-export const MANAGER_TUNNEL_PORT = 8081;
-/** Port of the loopback-only endpoint that the API's port-forward reaches. */
-export const MANAGER_PORT_FORWARD_PORT = 8082;
-export const CLIENT_TOKEN_SECRET = 'traffic-manager-client-token';
-export const CLIENT_TOKEN_KEY = 'token';
-export const MANAGER_SELECTOR = { 'app.kubernetes.io/name': MANAGER_NAME };
 export const VERSION_ANNOTATION = 'tp.dev/version';
-/** The uid and gid tp's containers run as: not root, the conventional "nonroot" id of distroless images. */
-export const NON_ROOT_ID = 65532;
-
-/**
- * A container securityContext that passes the Pod Security "restricted" profile: not root, no
- * privilege escalation, no capabilities (tp only binds ports >= 1024), the runtime's default
- * seccomp profile. The uid is explicit so any image of tp runs, whatever its USER line says.
- */
-export function restrictedSecurityContext(): Record<string, unknown> {
-  return {
-    runAsNonRoot: true,
-    runAsUser: NON_ROOT_ID,
-    runAsGroup: NON_ROOT_ID,
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
-}
 
 export interface ManagerManifestOptions {
   namespace?: string;

@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { V1PodSpec } from '@kubernetes/client-node';
-import { CLIENT_TOKEN_SECRET, MANAGER_PORT_FORWARD_PORT, MANAGER_TUNNEL_PORT, managerManifests } from '../../src/manager/manifests.js';
+import { CLIENT_TOKEN_SECRET, MANAGER_PORT_FORWARD_PORT, MANAGER_TUNNEL_PORT } from '../../src/api/names.js';
+import { managerManifests } from '../../src/install/manifests.js';
 import { violations } from '../sandbox/apiserver/admission/pod-security-checks.js';
 
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
