@@ -12,7 +12,7 @@
 // Logs under `tp:agent`, one connection followable by its id (c1, c2…; requests c1.1, c1.2…).
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { logger } from '../log/logger.js';
-import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
+import { closeGracefully, ConnectionSet } from '../net/connection-set.js';
 import type { SessionOptions } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
 import type { AgentConfig, AgentPort } from './config.js';

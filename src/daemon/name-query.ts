@@ -13,7 +13,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { logger } from '../log/logger.js';
 import { clusterQueryName, type RoutingTable } from '../proxy/routing.js';
-import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
+import { closeGracefully, ConnectionSet } from '../net/connection-set.js';
 
 const log = logger('tp:daemon:names');
 

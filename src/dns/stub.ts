@@ -13,7 +13,7 @@
 // interface (it passes `{port: 0, address}` to net.Server.listen, which reads `host`), and both
 // its UDP and TCP servers run Packet.parse on untrusted bytes first (see message-check.ts).
 import { logger } from '../log/logger.js';
-import { formatIp, parseIp } from '../proxy/cidr.js';
+import { formatIp, parseIp } from '../net/cidr.js';
 import { clusterQueryName, createRoutingTable, decideRoute, normalizeHost, type RouteDecision, type RouteTarget, type RoutingTable } from '../proxy/routing.js';
 import { AnswerCache, type AnswerCacheOptions, type ClusterAnswer } from './answer-cache.js';
 import { Packet, RCODE, toWireResource, typeName, type WirePacket } from './dns2-wire.js';

@@ -14,7 +14,7 @@
 //      service/pod CIDRs → cluster
 //   7. everything else → direct
 import { TpError } from '../errors.js';
-import { findCidr, parseCidr, parseIp, type Cidr } from './cidr.js';
+import { findCidr, parseCidr, parseIp, type Cidr } from '../net/cidr.js';
 
 export type Via = 'cluster' | 'direct';
 

@@ -9,7 +9,7 @@
 // reply instead of RFC 1928 §6's full one, and its custom-dial API can only accept or "deny" (0x02),
 // so a refused or unreachable destination cannot get its own reply code.
 import { isIPv4, isIPv6 } from 'node:net';
-import { formatIp, parseIp } from './cidr.js';
+import { formatIp, parseIp } from '../net/cidr.js';
 import { SOCKS_REPLY } from './dial.js';
 
 export const SOCKS_VERSION = 0x05;

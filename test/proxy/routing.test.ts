@@ -1,6 +1,6 @@
 import test from 'ava';
 import { clusterQueryName, createRoutingTable, decideRoute, RoutingConfigError, type Via } from '../../src/proxy/routing.js';
-import { CidrError, cidrContains, parseCidr, parseIp } from '../../src/proxy/cidr.js';
+import { CidrError, cidrContains, parseCidr, parseIp } from '../../src/net/cidr.js';
 
 const table = createRoutingTable({
   namespace: 'team-a',

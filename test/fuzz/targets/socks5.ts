@@ -5,7 +5,7 @@
 // limit or than it was given, and parses the same from exactly its own bytes; any shorter prefix
 // only asks for more; a request or reply encodes back to the bytes it came from.
 import { isIP } from 'node:net';
-import { parseIp } from '../../../src/proxy/cidr.js';
+import { parseIp } from '../../../src/net/cidr.js';
 import {
   MAX_GREETING_BYTES,
   MAX_REQUEST_BYTES,

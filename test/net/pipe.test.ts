@@ -3,7 +3,7 @@
 // that the far side dials. Neither socket is made half-open by its creator here.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { pipeBothWays } from '../../src/proxy/pipe.js';
+import { pipeBothWays } from '../../src/net/pipe.js';
 import { acceptByDialing } from '../../src/tunnel/dialer.js';
 import { tcpEndings, type MakeRelay } from '../helpers/tcp-endings.js';
 import { memorySessions } from '../tunnel/helpers.js';
