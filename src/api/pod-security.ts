@@ -1,5 +1,5 @@
 // How tp's containers run in the cluster: the manager's Deployment (src/install/manifests.ts) and
-// the injected traffic-agent (src/manager/agent-patch.ts) use the same settings, so both pass the
+// the injected traffic-agent (src/inject/agent-patch.ts) use the same settings, so both pass the
 // Pod Security "restricted" profile (docs/security.md).
 
 /** The uid and gid tp's containers run as: not root, the conventional "nonroot" id of distroless images. */

@@ -8,7 +8,7 @@ import { AppsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject,
 import { TpError } from '../errors.js';
 import { isNotFound, kubeCall, kubeError, statusCode } from '../k8s/api-errors.js';
 import { TP_VERSION } from '../version.js';
-import { Injector } from '../manager/injector.js';
+import { Injector } from '../inject/injector.js';
 import { MANAGER_NAME } from '../api/names.js';
 import { VERSION_ANNOTATION, managerManifests, type ManagerManifestOptions } from './manifests.js';
 

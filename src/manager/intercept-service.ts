@@ -31,15 +31,15 @@ import {
   type InterceptProgress,
   type InterceptRemoveParams,
 } from '../api/control-api.js';
-import { readAgentOriginal } from './agent-patch.js';
+import { readAgentOriginal } from '../inject/agent-patch.js';
 import type { ClientSessions } from './client-sessions.js';
-import { Injector, type Prepared } from './injector.js';
-import { InterceptError } from './intercept-errors.js';
+import { Injector, type Prepared } from '../inject/injector.js';
+import { InterceptError } from '../inject/intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
 import { validateSpec } from './intercept-spec.js';
 import { PROOF_ANNOTATION, PROOF_TTL_MS, ProofBook } from './rbac-proof.js';
-import type { Workload } from './workload-api.js';
-import { waitForServicePath } from './service-path.js';
+import type { Workload } from '../inject/workload-api.js';
+import { waitForServicePath } from '../inject/service-path.js';
 
 const log = logger('tp:manager:intercepts');
 /** How long a leave waits for the agents to confirm they dropped the intercept. */

@@ -2,7 +2,7 @@
 // and shapes (header names are HTTP tokens; the local address is an address or host name).
 // Bad input gets a TP_ERR_INTERCEPT_BAD_SPEC naming the field. Used by intercept-service.ts.
 import type { InterceptSpec } from '../api/control-api.js';
-import { InterceptError } from './intercept-errors.js';
+import { InterceptError } from '../inject/intercept-errors.js';
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const MAX_HEADERS = 16;

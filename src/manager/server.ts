@@ -20,7 +20,7 @@ import { ClusterResolver } from './cluster-resolver.js';
 import { ClusterWatcher, type ClusterWatcherOptions } from './cluster-info.js';
 import { checkDestination, FORBIDDEN_DESTINATIONS } from './dial-policy.js';
 import { parseCidr, type Cidr } from '../net/cidr.js';
-import { tunnelAuthenticator, type TunnelIdentity } from './agent-token.js';
+import { tunnelAuthenticator, type TunnelIdentity } from '../inject/agent-token.js';
 import { InterceptService } from './intercept-service.js';
 import { MANAGER_NAME } from '../api/names.js';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
-import { AGENT_CONTAINER, injectAgent, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/manager/agent-patch.js';
+import { AGENT_CONTAINER, injectAgent, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/inject/agent-patch.js';
 import { violations } from '../sandbox/apiserver/admission/pod-security-checks.js';
 
 const template = (): V1PodTemplateSpec => ({

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { V1Service } from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from '../sandbox/controllers/test/cluster-fixture.js';
-import { PROPAGATION_ALLOWANCE_MS, waitForServicePath } from '../../src/manager/service-path.js';
+import { PROPAGATION_ALLOWANCE_MS, waitForServicePath } from '../../src/inject/service-path.js';
 
 let cluster: TestCluster;
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { agentToken, tunnelAuthenticator } from '../../src/manager/agent-token.js';
+import { agentToken, tunnelAuthenticator } from '../../src/inject/agent-token.js';
 
 test('the client token is a client; an agent token is an agent bound to its namespace; anything else is refused', async (t) => {
   const authenticate = tunnelAuthenticator('client-secret');
