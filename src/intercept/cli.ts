@@ -11,7 +11,7 @@ import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
 import { TpError } from '../errors.js';
 import type { AgentUninstallResult, InterceptCreateResult, InterceptInfo, InterceptListResult } from '../api/control-api.js';
 import { runInCluster, type RunLayers } from '../run/run.js';
-import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './daemon-feature.js';
+import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './daemon/intercept-feature.js';
 import { formatEnv, type EnvSyntax } from './env-file.js';
 
 const PROGRESS_POLL_MS = 400;

@@ -14,7 +14,7 @@ import { connect, quit, status as daemonStatus } from '../daemon/client.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
 import type { DaemonConfig } from '../daemon/launcher.js';
 import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
-import { shimFiles } from '../daemon/routes-file.js';
+import { shimFiles } from './daemon/routes-file.js';
 import { buildRunEnv, withoutShims } from './env.js';
 import { inspectExecutable, type Linking } from './executable.js';
 import { nodePreload, preloadLibrary } from './shim-files.js';

@@ -3,8 +3,8 @@ import { TpCommand } from '../../cli/base-command.js';
 import { runDaemon } from '../../daemon/daemon.js';
 import type { DaemonConfig } from '../../daemon/launcher.js';
 import { daemonPaths, ensureDaemonDirs } from '../../daemon/paths.js';
-import { startRunFeature } from '../../daemon/shim-feature.js';
-import { startInterceptFeature } from '../../intercept/daemon-feature.js';
+import { startRunFeature } from '../../run/daemon/run-feature.js';
+import { startInterceptFeature } from '../../intercept/daemon/intercept-feature.js';
 import { logger, logUncaught, setLogLevel, setLogSink } from '../../log/logger.js';
 import { RotatingFile } from '../../log/rotating-file.js';
 

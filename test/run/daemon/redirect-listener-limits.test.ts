@@ -1,11 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { connectTcp } from '../../src/proxy/dial.js';
-import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
-import { encodeHandover, RedirectListener, type RedirectListenerOptions } from '../../src/daemon/redirect-listener.js';
-import { waitFor } from '../helpers/wait-for.js';
-import { openConnection, trickle } from '../proxy/helpers.js';
+import { connectTcp } from '../../../src/proxy/dial.js';
+import { createRoutingTable, decideRoute } from '../../../src/proxy/routing.js';
+import { encodeHandover, RedirectListener, type RedirectListenerOptions } from '../../../src/run/daemon/redirect-listener.js';
+import { waitFor } from '../../helpers/wait-for.js';
+import { openConnection, trickle } from '../../proxy/helpers.js';
 
 const TOKEN = 'feedfacefeedfacefeedfacefeedface';
 const table = createRoutingTable({ serviceCidrs: ['198.51.100.0/24'] });

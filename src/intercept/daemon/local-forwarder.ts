@@ -3,10 +3,10 @@
 // address and port the intercept was created with are dialled, whatever the stream asks for.
 // When nothing listens there, the intercept keeps a warning for `tp status`, and if the stream
 // starts with an HTTP request it is answered with a 502 that says so (anything else is reset).
-// Used by daemon-feature.ts.
+// Used by intercept-feature.ts.
 import net from 'node:net';
-import { logger } from '../log/logger.js';
-import { pipeSocket, type IncomingOpen, type TunnelStream } from '../tunnel/index.js';
+import { logger } from '../../log/logger.js';
+import { pipeSocket, type IncomingOpen, type TunnelStream } from '../../tunnel/index.js';
 
 const log = logger('tp:intercept:local');
 /** How much of the first request we read to see whether it is HTTP. */

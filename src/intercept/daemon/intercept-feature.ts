@@ -5,10 +5,10 @@
 // creating our intercepts again so they resume. Before each create or uninstall it proves to the
 // manager, with the kubeconfig's own credentials, that it may patch the workloads (rbac-proof.ts).
 // Its status section lists our intercepts.
-import { logger } from '../log/logger.js';
-import { backoffDelayMs } from '../daemon/backoff.js';
-import type { DaemonContext, DaemonFeature, StartFeature } from '../daemon/feature.js';
-import { TpError } from '../errors.js';
+import { logger } from '../../log/logger.js';
+import { backoffDelayMs } from '../../daemon/backoff.js';
+import type { DaemonContext, DaemonFeature, StartFeature } from '../../daemon/feature.js';
+import { TpError } from '../../errors.js';
 import {
   AgentMethod,
   InterceptEvent,
@@ -22,11 +22,11 @@ import {
   type InterceptListResult,
   type InterceptProgress,
   type InterceptSpec,
-} from '../api/control-api.js';
-import type { IncomingOpen } from '../tunnel/index.js';
+} from '../../api/control-api.js';
+import type { IncomingOpen } from '../../tunnel/index.js';
 import { forwardToLaptop } from './local-forwarder.js';
-import { proveRight } from './rbac-proof.js';
-import { remoteError } from './remote-error.js';
+import { proveRight } from '../rbac-proof.js';
+import { remoteError } from '../remote-error.js';
 
 const log = logger('tp:intercept');
 /** A create waits for the pods to roll: far longer than an ordinary request. */

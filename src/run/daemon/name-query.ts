@@ -11,9 +11,9 @@
 // addresses (the DNS stub serves those).
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { logger } from '../log/logger.js';
-import { clusterQueryName, type RoutingTable } from '../proxy/routing.js';
-import { closeGracefully, ConnectionSet } from '../net/connection-set.js';
+import { logger } from '../../log/logger.js';
+import { clusterQueryName, type RoutingTable } from '../../proxy/routing.js';
+import { closeGracefully, ConnectionSet } from '../../net/connection-set.js';
 
 const log = logger('tp:daemon:names');
 

@@ -2,14 +2,14 @@
 // its hand-over socket, the name query socket, and the routes file that tells the shims where
 // they are. The daemon starts it after its front doors, calls update() when the routing table
 // changes, and close() when it stops. Leaves out the shims themselves (shims/) and the command.
-import type { OwnerGate } from '../proxy/owner-gate.js';
+import type { OwnerGate } from '../../proxy/owner-gate.js';
 import { randomBytes } from 'node:crypto';
-import { logger } from '../log/logger.js';
-import { systemResolvers } from '../dns/forwarder.js';
-import type { Dial } from '../proxy/dial.js';
-import { decideRoute, type RoutingTable } from '../proxy/routing.js';
+import { logger } from '../../log/logger.js';
+import { systemResolvers } from '../../dns/forwarder.js';
+import type { Dial } from '../../proxy/dial.js';
+import { decideRoute, type RoutingTable } from '../../proxy/routing.js';
 import { NameQueryServer, type ResolveAddresses } from './name-query.js';
-import type { DaemonPaths } from './paths.js';
+import type { DaemonPaths } from '../../daemon/paths.js';
 import { RedirectListener } from './redirect-listener.js';
 import { removeRoutesFile, shimFiles, writeRoutesFile, type ShimFiles } from './routes-file.js';
 

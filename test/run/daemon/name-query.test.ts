@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRoutingTable } from '../../src/proxy/routing.js';
-import { trickle } from '../proxy/helpers.js';
-import { formatNameAnswer, NameQueryServer, parseNameQuestion, type AddressAnswer } from '../../src/daemon/name-query.js';
+import { createRoutingTable } from '../../../src/proxy/routing.js';
+import { trickle } from '../../proxy/helpers.js';
+import { formatNameAnswer, NameQueryServer, parseNameQuestion, type AddressAnswer } from '../../../src/run/daemon/name-query.js';
 
 const table = createRoutingTable({ namespace: 'default', namespaces: ['default', 'kube-system'] });
 

@@ -1,12 +1,12 @@
 import test from 'ava';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { connectTcp, DialError, type DialTarget } from '../../src/proxy/dial.js';
-import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
+import { connectTcp, DialError, type DialTarget } from '../../../src/proxy/dial.js';
+import { createRoutingTable, decideRoute } from '../../../src/proxy/routing.js';
 import { execFile } from 'node:child_process';
-import { createUidGate, type OwnerGate } from '../../src/proxy/owner-gate.js';
-import { RUNNING_AS_ROOT, asUser } from '../helpers/unprivileged.js';
-import { encodeHandover, HandoverError, MAX_HANDOVER_BYTES, parseHandover, RedirectListener } from '../../src/daemon/redirect-listener.js';
+import { createUidGate, type OwnerGate } from '../../../src/proxy/owner-gate.js';
+import { RUNNING_AS_ROOT, asUser } from '../../helpers/unprivileged.js';
+import { encodeHandover, HandoverError, MAX_HANDOVER_BYTES, parseHandover, RedirectListener } from '../../../src/run/daemon/redirect-listener.js';
 
 const TOKEN = 'feedfacefeedfacefeedfacefeedface';
 const table = createRoutingTable({ serviceCidrs: ['198.51.100.0/24'] });

@@ -13,14 +13,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { logger } from '../log/logger.js';
-import { TpError } from '../errors.js';
-import { closeGracefully, ConnectionSet } from '../net/connection-set.js';
-import { toDialError, type Dial, type DialTarget } from '../proxy/dial.js';
-import { ConnectionCap, MAX_PROXY_CONNECTIONS } from '../proxy/limits.js';
-import { pipeBothWays } from '../net/pipe.js';
-import type { OwnerGate } from '../proxy/owner-gate.js';
-import type { RouteDecision, RouteTarget } from '../proxy/routing.js';
+import { logger } from '../../log/logger.js';
+import { TpError } from '../../errors.js';
+import { closeGracefully, ConnectionSet } from '../../net/connection-set.js';
+import { toDialError, type Dial, type DialTarget } from '../../proxy/dial.js';
+import { ConnectionCap, MAX_PROXY_CONNECTIONS } from '../../proxy/limits.js';
+import { pipeBothWays } from '../../net/pipe.js';
+import type { OwnerGate } from '../../proxy/owner-gate.js';
+import type { RouteDecision, RouteTarget } from '../../proxy/routing.js';
 
 const log = logger('tp:daemon:redirect');
 

@@ -1,8 +1,8 @@
-// `tp run`'s part of the daemon, as a daemon feature (feature.ts): starts the shim support
+// `tp run`'s part of the daemon, as a daemon feature (src/daemon/feature.ts): starts the shim support
 // (redirect listener, name query socket, routes file) once the daemon is connected, rewrites the
 // routes file whenever the manager sends new cluster info, and reports where everything is in
-// `tp status` under `features.run`. Leaves out the shims and the command (shims/, src/run/).
-import type { StartFeature } from './feature.js';
+// `tp status` under `features.run`. Leaves out the shims and the command (shims/, src/run/run.ts).
+import type { StartFeature } from '../../daemon/feature.js';
 import { startShimSupport } from './shim-support.js';
 
 export const startRunFeature: StartFeature = async (context) => {

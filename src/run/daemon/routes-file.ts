@@ -6,8 +6,8 @@
 // shims/libtp/routes.c and shims/node/routes.cjs; version 1 is documented there; unknown lines
 // are ignored by readers, so adding a line is compatible, changing one needs a version bump.
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
-import type { RoutingTable } from '../proxy/routing.js';
-import type { DaemonPaths } from './paths.js';
+import type { RoutingTable } from '../../proxy/routing.js';
+import type { DaemonPaths } from '../../daemon/paths.js';
 
 export const ROUTES_FORMAT_VERSION = 1;
 

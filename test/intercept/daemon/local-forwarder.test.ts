@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createServer, type AddressInfo } from 'node:net';
-import { forwardToLaptop } from '../../src/intercept/local-forwarder.js';
-import { memorySessions, readAll } from '../tunnel/helpers.js';
+import { forwardToLaptop } from '../../../src/intercept/daemon/local-forwarder.js';
+import { memorySessions, readAll } from '../../tunnel/helpers.js';
 
 function target(port: number) {
   const state: { warning?: string } = {};
