@@ -143,7 +143,7 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
   // Proxy settings that point at a tp daemon (this one, or an earlier one on the same ports) are
   // not the user's upstream proxy: going through them would loop.
   const env = withoutOwnProxies(process.env, [previous.socks, previous.http, config.socksPort, config.httpPort].filter((p): p is number => !!p));
-  const dial = createTunnelDial({ open: (host, port) => link.open(host, port), table, env });
+  const dial = createTunnelDial({ open: (host, port) => link.open(host, port), env });
 
   const listenOn = async <T>(what: string, wanted: number | undefined, remembered: number | undefined, make: (port: number) => T, listen: (door: T) => Promise<unknown>): Promise<T> => {
     // A port given with a flag must be had; a remembered one is only preferred, so that an

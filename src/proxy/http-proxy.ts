@@ -140,7 +140,7 @@ export class HttpProxyServer {
         const decision = this.route(target);
         log('-> %s dial %s via %s (%s)', client, formatTarget(target), decision.via, decision.reason);
         try {
-          return { stream: await this.dial(target, { via: decision.via, client, protocol: 'http' }) };
+          return { stream: await this.dial(target, { ...decision, client, protocol: 'http' }) };
         } catch (error) {
           throw toDialError(error, target);
         }
@@ -264,7 +264,7 @@ export class HttpProxyServer {
     }
     const decision = this.route(target);
     log('-> %s %s CONNECT %s via %s (%s)', id, client, formatTarget(target), decision.via, decision.reason);
-    this.dial(target, { via: decision.via, client, protocol: 'connect' }).then(
+    this.dial(target, { ...decision, client, protocol: 'connect' }).then(
       (upstream) => {
         if (socket.destroyed) {
           upstream.destroy();

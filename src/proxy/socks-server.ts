@@ -171,7 +171,7 @@ export class SocksServer {
     log('-> %s %s CONNECT %s via %s (%s)', id, client, formatTarget(target), decision.via, decision.reason);
     let upstream: Duplex;
     try {
-      upstream = await this.dial(target, { via: decision.via, client, protocol: 'socks' });
+      upstream = await this.dial(target, { ...decision, client, protocol: 'socks' });
     } catch (error) {
       const dialError = toDialError(error, target);
       log.info('!! %s %s: %s', id, dialError.code, dialError.message);

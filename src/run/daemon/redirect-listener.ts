@@ -244,7 +244,7 @@ export class RedirectListener {
       log('-> %s %s:%d via %s (%s)', id, target.host, target.port, decision.via, decision.reason);
       try {
         // The DialContext has no "redirect" kind yet; a redirected connection is a CONNECT tunnel in all but name.
-        const upstream = await this.options.dial(target, { via: decision.via, client: `127.0.0.1:${laptopPort}`, protocol: 'connect' });
+        const upstream = await this.options.dial(target, { ...decision, client: `127.0.0.1:${laptopPort}`, protocol: 'connect' });
         if (socket.destroyed) {
           upstream.destroy();
           return;
