@@ -4,15 +4,18 @@
 // pushes events to both. Shared by all three so each compiles against one definition.
 //
 // API_VERSION and compatibility rules
-// - Every program of one release speaks the same API_VERSION; the tunnel's PROTOCOL_VERSION is
-//   separate and covers only frames.
+// - The manager's hello result carries its API_VERSION (managers before 2 sent none: 1). A daemon
+//   refuses a manager of another API_VERSION with a hint to upgrade it, rather than failing later
+//   on a renamed field. Agents run the manager's own image, so they always match it. The tunnel's
+//   PROTOCOL_VERSION is separate and covers only frames.
 // - Bump API_VERSION when a method, event or field is renamed or removed, a field changes type or
 //   meaning, or a well-known name or port in names.ts changes.
 // - No bump is needed to add a method, an event or an optional field: receivers ignore unknown
 //   fields, and a caller of a method its peer lacks gets the control channel's no-method error.
 import type { ClusterInfo } from './cluster-info.js';
 
-export const API_VERSION = 1;
+// 2: InterceptSpec and InterceptInfo name the laptop end laptopAddress/laptopPort (were localAddress/localPort).
+export const API_VERSION = 2;
 
 export const ManagerMethod = {
   /** First request on every tunnel session: who the client is; returns its session. */
@@ -40,6 +43,8 @@ export interface HelloResult {
   /** True when `resume` named a session the manager still had. */
   resumed: boolean;
   managerVersion: string;
+  /** The manager's API_VERSION; absent from managers before API 2. */
+  apiVersion?: number;
   clusterInfo: ClusterInfo;
   /** A client that sends nothing for this long loses its session. */
   sessionTtlMs: number;
@@ -76,7 +81,7 @@ export interface ResolveResult {
 //   agent opens a stream to the manager with host = INTERCEPT_STREAM_HOST, port 0 and metadata
 //   { intercept: <id>, peer: "<ip>:<port>" } for each intercepted connection (or request, for
 //   personal intercepts); the manager opens a stream to the owning client with host = the
-//   intercept's localAddress, port = localPort and the same metadata, and splices the two.
+//   intercept's laptopAddress, port = laptopPort and the same metadata, and splices the two.
 // ---------------------------------------------------------------------------------------------
 
 export const INTERCEPT_STREAM_HOST = 'tp.intercept';
@@ -116,8 +121,8 @@ export interface InterceptSpec {
   /** Service port name or number; optional when the service has one port. */
   servicePort?: string;
   /** Where the client's side connects, on the laptop. */
-  localAddress: string;
-  localPort: number;
+  laptopAddress: string;
+  laptopPort: number;
   /** Personal intercept: all given headers must match (names case-insensitive, exact values). */
   headers?: Record<string, string>;
   /** Personal intercept: the request path must start with this. */
@@ -142,8 +147,8 @@ export interface InterceptInfo {
   mode: 'global' | 'personal';
   headers?: Record<string, string>;
   pathPrefix?: string;
-  localAddress: string;
-  localPort: number;
+  laptopAddress: string;
+  laptopPort: number;
   /** The client session holding it and who that is (user@host). */
   clientSession: string;
   client: string;

@@ -165,8 +165,8 @@ export class InterceptService {
       mode: personal ? 'personal' : 'global',
       headers: personal ? spec.headers : undefined,
       pathPrefix: personal ? spec.pathPrefix : undefined,
-      localAddress: spec.localAddress,
-      localPort: spec.localPort,
+      laptopAddress: spec.laptopAddress,
+      laptopPort: spec.laptopPort,
       clientSession: who.sessionId,
       client: who.client,
     }, { held: true });
@@ -283,7 +283,7 @@ export class InterceptService {
     const tunnel = tunnels.reduce((best, t) => (t.openStreamCount < best.openStreamCount ? t : best));
     let toClient: TunnelStream;
     try {
-      toClient = await tunnel.open({ host: info.localAddress, port: info.localPort, metadata: open.metadata }, { timeoutMs: 10_000 });
+      toClient = await tunnel.open({ host: info.laptopAddress, port: info.laptopPort, metadata: open.metadata }, { timeoutMs: 10_000 });
     } catch (err) {
       log.info('!! %s: client open failed: %s', info.name, (err as Error).message);
       return open.reject('unreachable', `the client holding intercept ${info.name} did not take the connection: ${(err as Error).message}`);

@@ -14,7 +14,7 @@ import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { acceptByDialing, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
-import { INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from '../api/control-api.js';
+import { API_VERSION, INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from '../api/control-api.js';
 import { ClientSessions } from './client-sessions.js';
 import { ClusterResolver } from './cluster-resolver.js';
 import { ClusterWatcher, type ClusterWatcherOptions } from './cluster-info.js';
@@ -93,7 +93,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       const { session, resumed } = sessions.attach(hello);
       helloed.set(tunnel, session.id);
       intercepts.clientAttached(tunnel, session.id);
-      return { sessionId: session.id, resumed, managerVersion: TP_VERSION, clusterInfo: cluster.info(), sessionTtlMs: sessions.ttlMs };
+      return { sessionId: session.id, resumed, managerVersion: TP_VERSION, apiVersion: API_VERSION, clusterInfo: cluster.info(), sessionTtlMs: sessions.ttlMs };
     });
     tunnel.handle(ManagerMethod.resolve, (params) => {
       const { name, type } = params as ResolveParams;

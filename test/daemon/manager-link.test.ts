@@ -1,6 +1,7 @@
 import test from 'ava';
 import { describeLink } from '../../src/commands/status.js';
-import { reconnectDelayMs, scrubSecrets, type ManagerLinkStatus } from '../../src/daemon/manager-link.js';
+import { API_VERSION } from '../../src/api/control-api.js';
+import { checkManagerApi, reconnectDelayMs, scrubSecrets, type ManagerLinkStatus } from '../../src/daemon/manager-link.js';
 
 test('the reconnect back-off starts at once, doubles per failure, stays under its cap and is jittered', (t) => {
   t.is(reconnectDelayMs(0), 0);
@@ -38,4 +39,13 @@ test('tp status keeps the last outage once the link is back', (t) => {
   const line = describeLink({ ...base, reconnects: 3, outage: { since: '2026-01-01T00:00:00.000Z', until: '2026-01-01T00:00:06.250Z', attempts: 5, lastError: 'the tunnel transport closed' } });
   t.is(line, 'reconnects 3, last outage 2026-01-01T00:00:00.000Z for 6.3 s (the tunnel transport closed)');
   t.is(describeLink(base), 'reconnects 0');
+});
+
+test('a manager of another API version is refused with a hint to upgrade it; one of this version passes', (t) => {
+  t.notThrows(() => checkManagerApi({ apiVersion: API_VERSION, managerVersion: '0.1.0' }));
+  for (const hello of [{ managerVersion: '0.0.9' }, { apiVersion: API_VERSION + 1, managerVersion: '9.0.0' }]) {
+    const error = t.throws(() => checkManagerApi(hello), { code: 'TP_ERR_MANAGER_API_VERSION' });
+    t.regex(error.message, new RegExp(`speaks API ${hello.apiVersion ?? 1}; this tp \\(.*\\) speaks API ${API_VERSION}`));
+    t.regex((error as unknown as { hints: string[] }).hints.join(' '), /tp manager install --upgrade/);
+  }
 });

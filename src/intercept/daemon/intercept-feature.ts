@@ -177,8 +177,8 @@ class InterceptFeature implements DaemonFeature {
     if (!local) return open.reject('refused', `this client has no intercept ${id}`);
     forwardToLaptop(open, {
       name: local.info.name,
-      localAddress: local.info.localAddress,
-      localPort: local.info.localPort,
+      laptopAddress: local.info.laptopAddress,
+      laptopPort: local.info.laptopPort,
       setWarning: (warning) => {
         local.warning = warning;
       },
@@ -263,7 +263,7 @@ export function describe(info: InterceptInfo, warning?: string): InterceptStatus
     workload: `${info.workload.kind}/${info.workload.name} in ${info.workload.namespace}`,
     mode: info.mode,
     intercepting: `${info.mode === 'global' ? 'all traffic' : `requests with ${match.join(', ')}`} to service ${info.service.name} port ${port} (container ${info.container}:${info.containerPort})`,
-    destination: `${info.localAddress}:${info.localPort}`,
+    destination: `${info.laptopAddress}:${info.laptopPort}`,
     ...(warning ? { warning } : {}),
   };
 }

@@ -17,16 +17,16 @@ const CONNECT_TIMEOUT_MS = 5000;
 
 export interface LocalTarget {
   name: string;
-  localAddress: string;
-  localPort: number;
+  laptopAddress: string;
+  laptopPort: number;
   /** Set while connections to the local port fail; cleared by the next success. */
   setWarning(warning: string | undefined): void;
 }
 
 export function forwardToLaptop(open: IncomingOpen, target: LocalTarget): void {
-  const where = `${target.localAddress}:${target.localPort}`;
+  const where = `${target.laptopAddress}:${target.laptopPort}`;
   const peer = typeof open.metadata?.peer === 'string' ? open.metadata.peer : '?';
-  const socket = net.connect({ host: target.localAddress, port: target.localPort, allowHalfOpen: true });
+  const socket = net.connect({ host: target.laptopAddress, port: target.laptopPort, allowHalfOpen: true });
   const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
   socket.once('connect', () => {
     clearTimeout(timer);

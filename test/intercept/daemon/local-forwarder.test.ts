@@ -5,7 +5,7 @@ import { memorySessions, readAll } from '../../tunnel/helpers.js';
 
 function target(port: number) {
   const state: { warning?: string } = {};
-  return { state, target: { name: 'web', localAddress: '127.0.0.1', localPort: port, setWarning: (w?: string) => void (state.warning = w) } };
+  return { state, target: { name: 'web', laptopAddress: '127.0.0.1', laptopPort: port, setWarning: (w?: string) => void (state.warning = w) } };
 }
 
 test('an intercepted stream is piped to the local port, byte for byte', async (t) => {
@@ -16,7 +16,7 @@ test('an intercepted stream is piped to the local port, byte for byte', async (t
   t.teardown(() => client.destroy());
   const { state, target: local } = target((server.address() as AddressInfo).port);
   client.on('stream', (open) => forwardToLaptop(open, local));
-  const stream = await manager.open({ host: '127.0.0.1', port: local.localPort, metadata: { intercept: 'x' } });
+  const stream = await manager.open({ host: '127.0.0.1', port: local.laptopPort, metadata: { intercept: 'x' } });
   stream.end(Buffer.from('hello through the laptop'));
   t.is((await readAll(stream)).toString(), 'hello through the laptop');
   t.is(state.warning, undefined);
