@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { status as daemonStatus } from '../src/daemon/client.js';
+import { status as daemonStatus } from '../src/daemon/cli-to-daemon.js';
 import { daemonPaths } from '../src/daemon/paths.js';
 import { RedirectListener } from '../src/run/daemon/redirect-listener.js';
 import { shimFiles } from '../src/run/daemon/routes-file.js';

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
-import { intercept, type InterceptResult } from '../intercept/cli.js';
+import { intercept, type InterceptResult } from '../intercept/intercept.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
 import { parseHeaders, parsePortFlag, splitAtDashes } from '../intercept/flags.js';
 

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { leave } from '../intercept/cli.js';
+import { leave } from '../intercept/intercept.js';
 import type { InterceptInfo } from '../api/control-api.js';
 
 export default class Leave extends TpCommand<InterceptInfo> {

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
-import { listWorkloads } from '../intercept/cli.js';
+import { listWorkloads } from '../intercept/intercept.js';
 import type { InterceptListResult } from '../api/control-api.js';
 
 export default class List extends TpCommand<InterceptListResult> {

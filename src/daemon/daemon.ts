@@ -18,7 +18,7 @@ import { SocksServer } from '../proxy/socks-server.js';
 import { TP_VERSION } from '../version.js';
 import { ControlServer } from './control-server.js';
 import type { DaemonContext, DaemonFeature, DaemonListeners, StartFeature } from './feature.js';
-import type { DaemonConfig } from './launcher.js';
+import type { DaemonConfig } from './config.js';
 import { readState, writeState } from './launcher.js';
 import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';

@@ -8,7 +8,7 @@ import type { Dial } from '../proxy/dial.js';
 import type { OwnerGate } from '../proxy/owner-gate.js';
 import type { RoutingTable } from '../proxy/routing.js';
 import type { ControlServer } from './control-server.js';
-import type { DaemonConfig } from './launcher.js';
+import type { DaemonConfig } from './config.js';
 import type { ManagerLink } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';
 

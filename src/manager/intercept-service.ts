@@ -32,7 +32,7 @@ import {
   type InterceptRemoveParams,
 } from '../api/control-api.js';
 import { readAgentOriginal } from '../inject/agent-patch.js';
-import type { ClientSessions } from './client-sessions.js';
+import type { LaptopSessions } from './laptop-sessions.js';
 import { Injector, type Prepared } from '../inject/injector.js';
 import { InterceptError } from '../inject/intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
@@ -54,7 +54,7 @@ export interface InterceptServiceOptions {
   clientToken: string;
   /** The agent's image: the manager's own. */
   image: () => Promise<string>;
-  sessions: ClientSessions;
+  sessions: LaptopSessions;
   /** How long a create waits for the rollout, then for the agents. Default 120 s. */
   rolloutTimeoutMs?: number;
 }

@@ -15,7 +15,7 @@ import { TpError } from '../errors.js';
 import { acceptByDialing, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
 import { API_VERSION, INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from '../api/control-api.js';
-import { ClientSessions } from './client-sessions.js';
+import { LaptopSessions } from './laptop-sessions.js';
 import { ClusterResolver } from './cluster-resolver.js';
 import { ClusterWatcher, type ClusterWatcherOptions } from './cluster-info.js';
 import { checkDestination, FORBIDDEN_DESTINATIONS } from './dial-policy.js';
@@ -49,7 +49,7 @@ export interface ManagerOptions {
 export interface RunningManager {
   tunnelPort: number;
   portForwardPort: number | null;
-  sessions: ClientSessions;
+  sessions: LaptopSessions;
   intercepts: InterceptService;
   close(): Promise<void>;
 }
@@ -58,7 +58,7 @@ type Identity = TunnelIdentity;
 
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const cluster = new ClusterWatcher(options.kc, options.cluster);
-  const sessions = new ClientSessions(options.sessionTtlMs ?? 60_000);
+  const sessions = new LaptopSessions(options.sessionTtlMs ?? 60_000);
   const resolver = new ClusterResolver();
   const forbidden = (options.forbiddenDestinations ?? FORBIDDEN_DESTINATIONS).map(parseCidr);
   let ready = false;

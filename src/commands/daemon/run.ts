@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../../cli/base-command.js';
 import { runDaemon } from '../../daemon/daemon.js';
-import type { DaemonConfig } from '../../daemon/launcher.js';
+import type { DaemonConfig } from '../../daemon/config.js';
 import { daemonPaths, ensureDaemonDirs } from '../../daemon/paths.js';
 import { startRunFeature } from '../../run/daemon/run-feature.js';
 import { startInterceptFeature } from '../../intercept/daemon/intercept-feature.js';

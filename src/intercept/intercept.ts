@@ -4,9 +4,9 @@
 // environment through `tp run`'s shims, then leave the intercept and pass the exit code through.
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { connect, quit } from '../daemon/client.js';
-import { ControlClient } from '../daemon/control-client.js';
-import type { DaemonConfig } from '../daemon/launcher.js';
+import { connect, quit } from '../daemon/cli-to-daemon.js';
+import { ControlCaller } from '../daemon/control-caller.js';
+import type { DaemonConfig } from '../daemon/config.js';
 import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
 import { TpError } from '../errors.js';
 import type { AgentUninstallResult, InterceptCreateResult, InterceptInfo, InterceptListResult } from '../api/control-api.js';
@@ -108,10 +108,10 @@ export async function uninstallAgents(config: DaemonConfig, target: { namespace?
   return withDaemon(paths, (client) => client.call<AgentUninstallResult>(InterceptControl.uninstall, target, CREATE_TIMEOUT_MS));
 }
 
-async function withDaemon<T>(paths: DaemonPaths, use: (client: ControlClient) => Promise<T>): Promise<T> {
-  let client: ControlClient;
+async function withDaemon<T>(paths: DaemonPaths, use: (client: ControlCaller) => Promise<T>): Promise<T> {
+  let client: ControlCaller;
   try {
-    client = await ControlClient.connect(paths.controlSocket);
+    client = await ControlCaller.connect(paths.controlSocket);
   } catch (err) {
     throw new TpError('TP_ERR_NOT_CONNECTED', 'tp is not connected.', { cause: err, hints: ['Run `tp connect` first.'] });
   }

@@ -2,9 +2,10 @@
 // until it is connected), `status` and `quit`. Commands stay thin; this is where the waiting and
 // the error handling live.
 import { TpError } from '../errors.js';
-import type { ControlClient } from './control-client.js';
+import type { ControlCaller } from './control-caller.js';
 import type { DaemonStatus } from './daemon.js';
-import { cleanStale, findDaemon, readState, startDaemon, type DaemonConfig } from './launcher.js';
+import type { DaemonConfig } from './config.js';
+import { cleanStale, findDaemon, readState, startDaemon } from './launcher.js';
 import { daemonPaths, type DaemonPaths } from './paths.js';
 
 export interface ConnectResult {
@@ -66,7 +67,7 @@ export async function quit(paths: DaemonPaths = daemonPaths(), timeoutMs = 15_00
   return true;
 }
 
-async function waitUntilSettled(client: ControlClient, first: DaemonStatus, timeoutMs = 90_000): Promise<DaemonStatus> {
+async function waitUntilSettled(client: ControlCaller, first: DaemonStatus, timeoutMs = 90_000): Promise<DaemonStatus> {
   let current = first;
   const deadline = Date.now() + timeoutMs;
   while (current.phase === 'starting') {

@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { TpError } from '../errors.js';
 import { lineSplitter, type ControlResponse } from './control-protocol.js';
 
-export class ControlClient {
+export class ControlCaller {
   private nextId = 1;
   /** Why the connection can take no more calls (the first connection-level error wins). */
   private failed: Error | undefined;
@@ -24,7 +24,7 @@ export class ControlClient {
   }
 
   /** Connects to the daemon; rejects with TP_ERR_DAEMON_NOT_RUNNING if nothing listens there. */
-  static async connect(socketPath: string, timeoutMs = 2000): Promise<ControlClient> {
+  static async connect(socketPath: string, timeoutMs = 2000): Promise<ControlCaller> {
     return new Promise((resolve, reject) => {
       const socket = connect(socketPath);
       const timer = setTimeout(() => {
@@ -33,7 +33,7 @@ export class ControlClient {
       }, timeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
-        resolve(new ControlClient(socket));
+        resolve(new ControlCaller(socket));
       });
       socket.once('error', (err) => {
         clearTimeout(timer);

@@ -1,15 +1,15 @@
-// The manager's record of connected clients. A client (one laptop daemon) says hello on each of
-// its tunnel sessions and gets one client session id; its tunnels come and go (reconnects, a
-// manager restart) while the client session lives on. When a client has no tunnel left, it has
-// `ttlMs` to come back with `resume` before its session expires ('expired' event: later, its
-// intercepts are removed then).
+// The manager's record of connected laptops ("client" on the wire). A laptop daemon says hello on
+// each of its tunnel sessions and gets one client session id; its tunnels come and go
+// (reconnects, a manager restart) while the client session lives on. When a client has no tunnel
+// left, it has `ttlMs` to come back with `resume` before its session expires ('expired' event:
+// later, its intercepts are removed then).
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { logger } from '../log/logger.js';
 
 const log = logger('tp:manager:sessions');
 
-export interface ClientSession {
+export interface LaptopSession {
   id: string;
   client: string;
   namespace: string;
@@ -18,11 +18,11 @@ export interface ClientSession {
   tunnels: number;
 }
 
-interface Entry extends ClientSession {
+interface Entry extends LaptopSession {
   expiry: NodeJS.Timeout | null;
 }
 
-export class ClientSessions extends EventEmitter<{ expired: [ClientSession] }> {
+export class LaptopSessions extends EventEmitter<{ expired: [LaptopSession] }> {
   private readonly entries = new Map<string, Entry>();
 
   constructor(readonly ttlMs: number) {
@@ -30,7 +30,7 @@ export class ClientSessions extends EventEmitter<{ expired: [ClientSession] }> {
   }
 
   /** Joins a tunnel to its client session (resumed if `resume` names a live one); call detach when the tunnel closes. */
-  attach(hello: { client: string; namespace: string; version: string; resume?: string }): { session: ClientSession; resumed: boolean } {
+  attach(hello: { client: string; namespace: string; version: string; resume?: string }): { session: LaptopSession; resumed: boolean } {
     const existing = hello.resume ? this.entries.get(hello.resume) : undefined;
     if (existing) {
       if (existing.expiry) clearTimeout(existing.expiry);
@@ -67,7 +67,7 @@ export class ClientSessions extends EventEmitter<{ expired: [ClientSession] }> {
     entry.expiry.unref();
   }
 
-  list(): ClientSession[] {
+  list(): LaptopSession[] {
     return [...this.entries.values()].map(view);
   }
 
@@ -77,6 +77,6 @@ export class ClientSessions extends EventEmitter<{ expired: [ClientSession] }> {
   }
 }
 
-function view(entry: Entry): ClientSession {
+function view(entry: Entry): LaptopSession {
   return { id: entry.id, client: entry.client, namespace: entry.namespace, version: entry.version, connectedAt: entry.connectedAt, tunnels: entry.tunnels };
 }

@@ -16,7 +16,7 @@ const log = logger('tp:agent:manager');
 export const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 } as const;
 const HELLO_TIMEOUT_MS = 10_000;
 
-export interface ManagerClientOptions {
+export interface AgentLinkOptions {
   managerUrl: string;
   token: string;
   hello: AgentHelloParams;
@@ -27,32 +27,32 @@ export interface ManagerClientOptions {
   session?: Omit<SessionOptions, 'role'>;
 }
 
-export type ManagerClientState = 'connecting' | 'connected' | 'closed';
+export type AgentLinkState = 'connecting' | 'connected' | 'closed';
 
-export interface ManagerClientStatus {
-  state: ManagerClientState;
+export interface AgentLinkStatus {
+  state: AgentLinkState;
   sessionId?: string;
   /** Tunnels that came up, in total. */
   connects: number;
   lastError?: string;
 }
 
-export interface ManagerClientEvents {
-  state: [ManagerClientState];
+export interface AgentLinkEvents {
+  state: [AgentLinkState];
   /** The manager sent a list and it was applied (ids of the applied intercepts). */
   applied: [ids: string[]];
 }
 
-export class ManagerClient extends EventEmitter<ManagerClientEvents> {
+export class AgentLink extends EventEmitter<AgentLinkEvents> {
   private session: Session | null = null;
-  private state: ManagerClientState = 'connecting';
+  private state: AgentLinkState = 'connecting';
   private connects = 0;
   private failures = 0;
   private lastError: string | undefined;
   private retryTimer: NodeJS.Timeout | null = null;
   private running = false;
 
-  constructor(private readonly options: ManagerClientOptions) {
+  constructor(private readonly options: AgentLinkOptions) {
     super();
   }
 
@@ -63,7 +63,7 @@ export class ManagerClient extends EventEmitter<ManagerClientEvents> {
     void this.connectOnce();
   }
 
-  status(): ManagerClientStatus {
+  status(): AgentLinkStatus {
     return { state: this.state, sessionId: this.session?.id, connects: this.connects, lastError: this.lastError };
   }
 
@@ -159,7 +159,7 @@ export class ManagerClient extends EventEmitter<ManagerClientEvents> {
     this.retryTimer.unref();
   }
 
-  private setState(state: ManagerClientState): void {
+  private setState(state: AgentLinkState): void {
     if (this.state === state || this.state === 'closed') return;
     this.state = state;
     this.emit('state', state);
