@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { DEFAULT_MANAGER_NAMESPACE, MANAGER_SELECTOR } from '../src/manager/manifests.js';
+import { DEFAULT_MANAGER_NAMESPACE, MANAGER_SELECTOR } from '../src/api/names.js';
 import { TP_VERSION } from '../src/version.js';
 import { ConnectionHolder, HOLD_CONNECTIONS } from '../test/e2e/helpers/connection-holder.js';
 import { connect, ensureDemoAndManager, eventually, newLaptop } from '../test/e2e/helpers/laptop.js';

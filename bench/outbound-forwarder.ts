@@ -10,7 +10,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
 import { openPortForward } from '../src/k8s/port-forward.js';
-import { pipeBothWays } from '../src/proxy/pipe.js';
+import { pipeBothWays } from '../src/net/pipe.js';
 
 const [namespace, pod, portText] = process.argv.slice(2);
 const podPort = Number(portText);

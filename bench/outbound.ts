@@ -19,7 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { DEFAULT_MANAGER_NAMESPACE, MANAGER_SELECTOR } from '../src/manager/manifests.js';
+import { DEFAULT_MANAGER_NAMESPACE, MANAGER_SELECTOR } from '../src/api/names.js';
 import { TP_VERSION } from '../src/version.js';
 import { newLaptop, type Laptop, type Listeners } from '../test/e2e/helpers/laptop.js';
 import { TEST_USER } from '../test/helpers/unprivileged.js';

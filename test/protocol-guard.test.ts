@@ -5,12 +5,13 @@
 //   PROTOCOL_VERSION in src/tunnel/protocol.ts.
 // - api: the exported method names, event names and message types of the manager API (printed
 //   by the TypeScript compiler without comments, so rewording a comment changes nothing);
-//   guarded by the API's version (today PROTOCOL_VERSION, see the compatibility note in api.ts).
+//   guarded by API_VERSION in src/api/control-api.ts (its compatibility rules are at its top).
 // The recorded fingerprints live in protocol-fingerprints.json next to this file.
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import test from 'ava';
 import ts from 'typescript';
+import { API_VERSION as CONTROL_API_VERSION } from '../src/api/control-api.js';
 import { ControlChannel } from '../src/tunnel/control-channel.js';
 import { encodeFrame } from '../src/tunnel/frame-encoder.js';
 import type { Frame } from '../src/tunnel/frame.js';
@@ -25,8 +26,8 @@ const FINGERPRINTS_FILE = new URL('./protocol-fingerprints.json', import.meta.ur
 const recorded = JSON.parse(readFileSync(FINGERPRINTS_FILE, 'utf8')) as Record<'tunnel' | 'api', Recorded>;
 
 /** The API's definitions: these files' exported consts, interfaces and types. */
-const API_FILES = ['src/manager/api.ts', 'src/manager/cluster-info.ts'];
-const API_VERSION = { name: 'PROTOCOL_VERSION in src/tunnel/protocol.ts', value: PROTOCOL_VERSION };
+const API_FILES = ['src/api/control-api.ts', 'src/api/cluster-info.ts'];
+const API_VERSION = { name: 'API_VERSION in src/api/control-api.ts', value: CONTROL_API_VERSION };
 
 const SAMPLE_FRAMES: Frame[] = [
   { kind: 'hello', streamId: 0, version: 1 },

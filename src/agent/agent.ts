@@ -12,13 +12,13 @@
 // Logs under `tp:agent`, one connection followable by its id (c1, c2…; requests c1.1, c1.2…).
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { logger } from '../log/logger.js';
-import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
+import { closeGracefully, ConnectionSet } from '../net/connection-set.js';
 import type { SessionOptions } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
 import type { AgentConfig, AgentPort } from './config.js';
 import { HttpRouter } from './http-router.js';
 import { InterceptTable, type InterceptRule } from './intercept-table.js';
-import { ManagerClient, type ManagerClientStatus } from './manager-client.js';
+import { AgentLink, type AgentLinkStatus } from './agent-link.js';
 import { forwardToApp, forwardToIntercept } from './raw-forwarder.js';
 
 const log = logger('tp:agent');
@@ -55,7 +55,7 @@ export interface AgentListener extends AgentPort {
 }
 
 export interface AgentStatus {
-  manager: ManagerClientStatus;
+  manager: AgentLinkStatus;
   listeners: AgentListener[];
   intercepts: InterceptRule[];
   openConnections: number;
@@ -70,7 +70,7 @@ interface PortState {
 
 export class TrafficAgent {
   readonly table = new InterceptTable();
-  readonly manager: ManagerClient;
+  readonly manager: AgentLink;
   private readonly ports: PortState[] = [];
   private readonly connections = new ConnectionSet();
   private readonly appHost: string;
@@ -84,7 +84,7 @@ export class TrafficAgent {
     private readonly options: AgentOptions = {},
   ) {
     this.appHost = options.appHost ?? '127.0.0.1';
-    this.manager = new ManagerClient({
+    this.manager = new AgentLink({
       managerUrl: config.managerUrl,
       token: config.token,
       table: this.table,

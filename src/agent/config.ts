@@ -7,7 +7,7 @@
 // variable (the manager copied the app container's env and envFrom into the agent's container).
 // Leaves out listening and connecting (agent.ts). Used by `tp agent serve` and the tests.
 import { TpError } from '../errors.js';
-import type { WorkloadKind } from '../manager/api.js';
+import type { WorkloadKind } from '../api/control-api.js';
 
 export const AGENT_ENV_PREFIX = 'TP_AGENT_';
 

@@ -15,10 +15,10 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logger } from '../log/logger.js';
 import httpProxy from 'http-proxy';
-import { pipeBothWays, reset, resetClientIfCut } from '../proxy/pipe.js';
+import { pipeBothWays, reset, resetClientIfCut } from '../net/pipe.js';
 import type { InterceptRule, InterceptTable, RequestRoute } from './intercept-table.js';
-import { createStreamAgent } from './stream-agent.js';
-import { stripHopByHop } from '../proxy/hop-by-hop.js';
+import { createConnectAgent } from '../net/connect-agent.js';
+import { stripHopByHop } from '../net/hop-by-hop.js';
 
 const log = logger('tp:agent:http');
 
@@ -153,7 +153,7 @@ export class HttpRouter {
     const key = route.to === 'app' ? 'app' : `${INTERCEPT_KEY}${route.intercept.id}`;
     let agent = client.agents.get(key);
     if (!agent) {
-      agent = route.to === 'app' ? createStreamAgent(async () => ({ stream: await this.dialApp() })) : createStreamAgent(() => this.dialIntercept(client, route.intercept));
+      agent = route.to === 'app' ? createConnectAgent(async () => ({ stream: await this.dialApp() })) : createConnectAgent(() => this.dialIntercept(client, route.intercept));
       client.agents.set(key, agent);
     }
     return agent;

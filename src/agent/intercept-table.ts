@@ -5,7 +5,7 @@
 // in a shape this agent does not understand are dropped and reported, never thrown. clear()
 // empties the table when the tunnel to the manager is gone (fail open).
 import { EventEmitter } from 'node:events';
-import type { AgentInterceptsBody } from '../manager/api.js';
+import type { AgentInterceptsBody } from '../api/control-api.js';
 import { matchesIntercept, type RequestHead } from './header-match.js';
 
 export type InterceptRule = AgentInterceptsBody['intercepts'][number];

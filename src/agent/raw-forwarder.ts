@@ -4,7 +4,7 @@
 // Leaves out any parsing (http-router.ts does HTTP) and the routing decision (agent.ts).
 import { connect, type Socket } from 'node:net';
 import { logger } from '../log/logger.js';
-import { pipeBothWays } from '../proxy/pipe.js';
+import { pipeBothWays } from '../net/pipe.js';
 import { pipeSocket, type TunnelStream } from '../tunnel/index.js';
 
 const log = logger('tp:agent');

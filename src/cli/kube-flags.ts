@@ -2,7 +2,7 @@
 // the flags of every command that may start the daemon (connect, run, intercept), with the one
 // function that turns them into the daemon's configuration.
 import { Flags } from '@oclif/core';
-import type { DaemonConfig } from '../daemon/launcher.js';
+import type { DaemonConfig } from '../daemon/config.js';
 import { TpError } from '../errors.js';
 import { LOG_LEVEL_ENV, LOG_LEVELS, parseLogLevel, type LogLevel } from '../log/logger.js';
 

@@ -2,7 +2,7 @@ import { urlUserInfo, type DoorCredentials } from '../proxy/door-credentials.js'
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { connectionFlags, daemonConfigFrom, logLevelFrom } from '../cli/kube-flags.js';
-import { connect, type ConnectResult } from '../daemon/client.js';
+import { connect, type ConnectResult } from '../daemon/cli-to-daemon.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { LogLevel } from '../log/logger.js';
 import { ALWAYS_DIRECT } from '../run/env.js';

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
-import { intercept, type InterceptResult } from '../intercept/cli.js';
+import { intercept, type InterceptResult } from '../intercept/intercept.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
 import { parseHeaders, parsePortFlag, splitAtDashes } from '../intercept/flags.js';
 
@@ -41,7 +41,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
   async execute(): Promise<InterceptResult> {
     const { tpArgv, command } = splitAtDashes(this.argv);
     const { args, flags } = await this.parse(Intercept, tpArgv);
-    const { localPort, servicePort } = parsePortFlag(flags.port);
+    const { laptopPort, servicePort } = parsePortFlag(flags.port);
     const text = this.outputFormat === 'text';
     return intercept({
       connect: daemonConfigFrom(flags),
@@ -51,8 +51,8 @@ export default class Intercept extends TpCommand<InterceptResult> {
         name: flags.name,
         service: flags.service,
         servicePort,
-        localAddress: flags.address,
-        localPort,
+        laptopAddress: flags.address,
+        laptopPort,
         headers: parseHeaders(flags['http-header'] ?? []),
         pathPrefix: flags['http-path-prefix'],
       },

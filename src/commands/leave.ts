@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { leave } from '../intercept/cli.js';
-import type { InterceptInfo } from '../manager/api.js';
+import { leave } from '../intercept/intercept.js';
+import type { InterceptInfo } from '../api/control-api.js';
 
 export default class Leave extends TpCommand<InterceptInfo> {
   static summary = 'End one of your intercepts: its traffic goes back to the pods.';

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
-import { listWorkloads } from '../intercept/cli.js';
-import type { InterceptListResult } from '../manager/api.js';
+import { listWorkloads } from '../intercept/intercept.js';
+import type { InterceptListResult } from '../api/control-api.js';
 
 export default class List extends TpCommand<InterceptListResult> {
   static summary = 'List the workloads of a namespace, their traffic-agents and who intercepts them.';

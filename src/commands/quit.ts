@@ -1,5 +1,5 @@
 import { TpCommand } from '../cli/base-command.js';
-import { quit } from '../daemon/client.js';
+import { quit } from '../daemon/cli-to-daemon.js';
 
 interface QuitResult {
   stopped: boolean;

@@ -1,8 +1,8 @@
 import { TpCommand } from '../cli/base-command.js';
-import { status } from '../daemon/client.js';
+import { status } from '../daemon/cli-to-daemon.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
 import type { ManagerLinkStatus } from '../daemon/manager-link.js';
-import type { InterceptStatus } from '../intercept/daemon-feature.js';
+import type { InterceptStatus } from '../intercept/daemon/intercept-feature.js';
 
 type StatusResult = { connected: false } | ({ connected: true } & DaemonStatus);
 

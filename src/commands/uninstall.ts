@@ -2,8 +2,8 @@ import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
 import { TpError } from '../errors.js';
-import { uninstallAgents } from '../intercept/cli.js';
-import type { AgentUninstallResult } from '../manager/api.js';
+import { uninstallAgents } from '../intercept/intercept.js';
+import type { AgentUninstallResult } from '../api/control-api.js';
 
 export default class Uninstall extends TpCommand<AgentUninstallResult> {
   static summary = 'Remove traffic-agents: the workload and its Service become exactly what they were.';

@@ -2,7 +2,7 @@
 // Unix socket that only the user can open (0600 in a 0700 directory). One request per line
 // `{id, method, params}`, one answer per request `{id, result}` or `{id, error}`. Errors carry a
 // TpError's code, message and hints, so the CLI shows the daemon's advice as its own.
-// Used by control-server.ts (daemon) and control-client.ts (CLI).
+// Used by control-server.ts (daemon) and control-caller.ts (CLI).
 import { StringDecoder } from 'node:string_decoder';
 
 /** A line longer than this is a protocol error: no legitimate request comes close. */

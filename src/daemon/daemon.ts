@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { currentLogLevel, logger, type LogLevel } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { contextNamespace, loadKubeConfig } from '../k8s/kubeconfig.js';
-import type { ClusterInfo } from '../manager/cluster-info.js';
+import type { ClusterInfo } from '../api/cluster-info.js';
 import { DnsStub } from '../dns/stub.js';
 import type { Dial } from '../proxy/dial.js';
 import { HttpProxyServer } from '../proxy/http-proxy.js';
@@ -17,30 +17,18 @@ import { createRoutingTable, decideRoute, type RoutingTable } from '../proxy/rou
 import { SocksServer } from '../proxy/socks-server.js';
 import { TP_VERSION } from '../version.js';
 import { ControlServer } from './control-server.js';
-import type { DaemonContext, DaemonFeature } from './feature.js';
-import { FEATURES } from './features.js';
-import type { DaemonConfig } from './launcher.js';
+import type { DaemonContext, DaemonFeature, DaemonListeners, StartFeature } from './feature.js';
+import type { DaemonConfig } from './config.js';
 import { readState, writeState } from './launcher.js';
 import { ManagerLink, type ManagerLinkStatus } from './manager-link.js';
 import type { DaemonPaths } from './paths.js';
 import { createTunnelDial, withoutOwnProxies } from './tunnel-dial.js';
-import type { DoorCredentials } from '../proxy/door-credentials.js';
 import { ALLOW_OTHER_USERS_ENV, createOwnerGate, DOOR_CHECK_ENV, type OwnerGate } from '../proxy/owner-gate.js';
 
 const log = logger('tp:daemon');
 
 /** How long a daemon that failed to start waits for the CLI to collect its error. */
 const FAILED_LINGER_MS = 30_000;
-
-export interface DaemonListeners {
-  socks: string;
-  http: string;
-  /** The PAC file's URL (with its key where the doors ask for credentials). */
-  pac: string;
-  dns: string;
-  /** Where the doors ask for credentials (owner-gate.ts): what proxy URLs must carry. */
-  credentials?: DoorCredentials;
-}
 
 export interface DaemonStatus {
   phase: 'starting' | 'connected' | 'failed';
@@ -71,7 +59,8 @@ interface FrontDoors {
   gate: OwnerGate;
 }
 
-export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promise<void> {
+/** `features` start in order once the daemon is connected (feature.ts); the command that starts the daemon chooses them. */
+export async function runDaemon(config: DaemonConfig, paths: DaemonPaths, features: readonly StartFeature[]): Promise<void> {
   const startedAt = new Date().toISOString();
   const control = new ControlServer(paths.controlSocket);
   let status: DaemonStatus = {
@@ -88,13 +77,13 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
   };
   let link: ManagerLink | null = null;
   let doors: FrontDoors | null = null;
-  const features: DaemonFeature[] = [];
+  const started: DaemonFeature[] = [];
   let stopping: Promise<void> | null = null;
 
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info('stopping');
-      await Promise.allSettled(features.map((f) => f.close()));
+      await Promise.allSettled(started.map((f) => f.close()));
       await Promise.allSettled([doors?.socks.close(), doors?.http.close(), doors?.dns.close(), link?.close()]);
       await control.close();
       if (readState(paths)?.pid === process.pid) rmSync(paths.stateFile, { force: true });
@@ -106,7 +95,7 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
     .handle('status', () => ({
       ...status,
       manager: link?.status(),
-      features: Object.fromEntries(features.filter((f) => f.status).map((f) => [f.name, f.status!()])),
+      features: Object.fromEntries(started.filter((f) => f.status).map((f) => [f.name, f.status!()])),
     }))
     .handle('quit', () => {
       setImmediate(() => void stop());
@@ -136,7 +125,7 @@ export async function runDaemon(config: DaemonConfig, paths: DaemonPaths): Promi
     doors = await openFrontDoors(config, paths, () => table, link);
     const listeners = describeListeners(doors);
     const context: DaemonContext = { config, paths, kc, namespace, link, control, table: () => table, dial: doors.dial, listeners, env: doors.env, gate: doors.gate };
-    for (const start of FEATURES) features.push(await start(context));
+    for (const start of features) started.push(await start(context));
     status = { ...status, phase: 'connected', listeners, routing: info && { ...info, alsoProxy: config.alsoProxy, neverProxy: config.neverProxy } };
     log.info('connected: socks %s, http %s, dns %s', listeners.socks, listeners.http, listeners.dns);
   } catch (err) {
@@ -154,7 +143,7 @@ async function openFrontDoors(config: DaemonConfig, paths: DaemonPaths, table: (
   // Proxy settings that point at a tp daemon (this one, or an earlier one on the same ports) are
   // not the user's upstream proxy: going through them would loop.
   const env = withoutOwnProxies(process.env, [previous.socks, previous.http, config.socksPort, config.httpPort].filter((p): p is number => !!p));
-  const dial = createTunnelDial({ open: (host, port) => link.open(host, port), table, env });
+  const dial = createTunnelDial({ open: (host, port) => link.open(host, port), env });
 
   const listenOn = async <T>(what: string, wanted: number | undefined, remembered: number | undefined, make: (port: number) => T, listen: (door: T) => Promise<unknown>): Promise<T> => {
     // A port given with a flag must be had; a remembered one is only preferred, so that an

@@ -7,28 +7,12 @@ import { spawn } from 'node:child_process';
 import { openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TpError } from '../errors.js';
-import type { LogLevel } from '../log/logger.js';
 import { rotateIfFull } from '../log/rotating-file.js';
-import { ControlClient } from './control-client.js';
+import { ControlCaller } from './control-caller.js';
+import type { DaemonConfig } from './config.js';
 import { daemonPaths, ensureDaemonDirs, type DaemonPaths } from './paths.js';
 
 const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
-
-/** What the CLI hands the daemon: connection settings only, never credentials. */
-export interface DaemonConfig {
-  kubeconfig?: string;
-  context?: string;
-  namespace?: string;
-  managerNamespace: string;
-  managerUrl?: string;
-  alsoProxy: string[];
-  neverProxy: string[];
-  socksPort?: number;
-  httpPort?: number;
-  dnsPort?: number;
-  /** The daemon's log level (default: info). */
-  logLevel?: LogLevel;
-}
 
 export interface DaemonStateFile {
   pid: number;
@@ -38,9 +22,9 @@ export interface DaemonStateFile {
 }
 
 /** The running daemon's control client, or null after cleaning up any stale leftovers. */
-export async function findDaemon(paths: DaemonPaths = daemonPaths()): Promise<ControlClient | null> {
+export async function findDaemon(paths: DaemonPaths = daemonPaths()): Promise<ControlCaller | null> {
   try {
-    const client = await ControlClient.connect(paths.controlSocket, 1000);
+    const client = await ControlCaller.connect(paths.controlSocket, 1000);
     await client.call('ping', undefined, 2000);
     return client;
   } catch {
@@ -81,7 +65,7 @@ export function writeState(paths: DaemonPaths, state: DaemonStateFile): void {
  * is at the start, so what Node prints before the logger is up, or on a fatal error such as running
  * out of memory, is in the file the user is pointed at (or, after rotations, in one of its `.N`).
  */
-export async function startDaemon(config: DaemonConfig, paths: DaemonPaths = daemonPaths(), timeoutMs = 60_000): Promise<ControlClient> {
+export async function startDaemon(config: DaemonConfig, paths: DaemonPaths = daemonPaths(), timeoutMs = 60_000): Promise<ControlCaller> {
   ensureDaemonDirs(paths);
   rotateIfFull(paths.logFile);
   const log = openSync(paths.logFile, 'a', 0o600);
@@ -96,7 +80,7 @@ export async function startDaemon(config: DaemonConfig, paths: DaemonPaths = dae
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await ControlClient.connect(paths.controlSocket, 500);
+      return await ControlCaller.connect(paths.controlSocket, 500);
     } catch {
       if (exited !== null) {
         throw new TpError('TP_ERR_DAEMON_START', `The tp daemon exited (code ${exited}) before it was ready.`, {

@@ -14,9 +14,9 @@ import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { isNotFound, kubeCall, kubeError } from '../k8s/api-errors.js';
 import { openPortForward } from '../k8s/port-forward.js';
-import { ManagerEvent, ManagerMethod, type HelloResult, type ResolveResult } from '../manager/api.js';
-import type { ClusterInfo } from '../manager/cluster-info.js';
-import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR } from '../manager/manifests.js';
+import { API_VERSION, ManagerEvent, ManagerMethod, type HelloResult, type ResolveResult } from '../api/control-api.js';
+import type { ClusterInfo } from '../api/cluster-info.js';
+import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR } from '../api/names.js';
 import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
 import { backoffDelayMs } from './backoff.js';
@@ -200,6 +200,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
         { client: this.client, namespace: this.options.namespace, version: TP_VERSION, resume: this.sessionId },
         { timeoutMs: 10_000 },
       )) as HelloResult;
+      checkManagerApi(hello);
       if (this.sessionId && !hello.resumed) log.warn('!! manager forgot session %s; now %s', this.sessionId, hello.sessionId);
       this.sessionId = hello.sessionId;
       this.managerVersion = hello.managerVersion;
@@ -338,5 +339,14 @@ function isReady(pod: V1Pod): boolean {
 function notInstalled(namespace: string): TpError {
   return new TpError('TP_ERR_MANAGER_NOT_INSTALLED', `The traffic-manager is not installed in namespace "${namespace}".`, {
     hints: [namespace === 'tp' ? 'Install it: tp manager install' : `Install it: tp manager install --manager-namespace ${namespace}`],
+  });
+}
+
+/** A manager of another API_VERSION (control-api.ts) is refused before anything is asked of it. */
+export function checkManagerApi(hello: Pick<HelloResult, 'apiVersion' | 'managerVersion'>): void {
+  const managerApi = hello.apiVersion ?? 1;
+  if (managerApi === API_VERSION) return;
+  throw new TpError('TP_ERR_MANAGER_API_VERSION', `The traffic-manager (tp ${hello.managerVersion}) speaks API ${managerApi}; this tp (${TP_VERSION}) speaks API ${API_VERSION}.`, {
+    hints: ['Install the manager of this tp: tp manager install --upgrade', 'Or use the tp release that installed the manager.'],
   });
 }

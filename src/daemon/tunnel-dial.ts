@@ -1,13 +1,12 @@
 // The Dial the daemon gives its front doors: cluster targets become tunnel streams to the
-// manager (names qualified first, so `hello` means the connected namespace's `hello`, not the
-// manager's), everything else goes direct, through the user's own upstream proxy when one was
+// manager (under the host the routing decision named, so `hello` means the connected namespace's
+// `hello`, not the manager's), everything else goes direct, through the user's own upstream proxy when one was
 // configured before tp. Tunnel open errors become the proxies' DialErrors with the same reason,
 // so curl sees "connection refused" when the pod refused it; a connection over tp's limit
 // (capacity.ts) gets TP_ERR_DIAL_LIMIT with a message that says how to raise it.
 import type { Duplex } from 'node:stream';
 import { logger } from '../log/logger.js';
 import { DialError, type Dial, type DialErrorCode } from '../proxy/dial.js';
-import { clusterQueryName, type RoutingTable } from '../proxy/routing.js';
 import { createUpstreamAwareDial } from '../proxy/upstream-proxy.js';
 import { OpenError, TunnelError, type ErrorCodeName } from '../tunnel/index.js';
 import { capacityFrom, fdLimit, limitAdvice } from './capacity.js';
@@ -28,7 +27,6 @@ const REASON_TO_DIAL: Partial<Record<ErrorCodeName, DialErrorCode>> = {
 
 export interface TunnelDialOptions {
   open(host: string, port: number): Promise<Duplex>;
-  table(): RoutingTable;
   /** The environment tp started in, for the user's upstream proxy (never tp's own). */
   env: NodeJS.ProcessEnv;
 }
@@ -42,9 +40,8 @@ export function createTunnelDial(options: TunnelDialOptions): Dial {
   }
   return async (target, context) => {
     if (context.via === 'direct') return direct(target, context);
-    const host = clusterQueryName(target.host, options.table()) ?? target.host;
     try {
-      return await options.open(host, target.port);
+      return await options.open(context.clusterHost, target.port);
     } catch (err) {
       const reason = err instanceof OpenError || err instanceof TunnelError ? err.reason : undefined;
       const code = (reason && REASON_TO_DIAL[reason]) || 'TP_ERR_DIAL_FAILED';

@@ -13,8 +13,8 @@
 // interface (it passes `{port: 0, address}` to net.Server.listen, which reads `host`), and both
 // its UDP and TCP servers run Packet.parse on untrusted bytes first (see message-check.ts).
 import { logger } from '../log/logger.js';
-import { formatIp, parseIp } from '../proxy/cidr.js';
-import { clusterQueryName, createRoutingTable, decideRoute, normalizeHost, type RouteDecision, type RouteTarget, type RoutingTable } from '../proxy/routing.js';
+import { formatIp, parseIp } from '../net/cidr.js';
+import { createRoutingTable, decideRoute, normalizeHost, type RouteDecision, type RouteTarget, type RoutingTable } from '../proxy/routing.js';
 import { AnswerCache, type AnswerCacheOptions, type ClusterAnswer } from './answer-cache.js';
 import { Packet, RCODE, toWireResource, typeName, type WirePacket } from './dns2-wire.js';
 import { forwardQuery, systemResolvers, type Resolver } from './forwarder.js';
@@ -193,6 +193,6 @@ export class DnsStub {
       return { decision: decideRoute(target, table), clusterName: normalizeHost(name) };
     }
     const decision = decideRoute({ host: name }, table);
-    return { decision, clusterName: clusterQueryName(name, table) ?? normalizeHost(name) };
+    return { decision, clusterName: normalizeHost(decision.via === 'cluster' ? decision.clusterHost : name) };
   }
 }

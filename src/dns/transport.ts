@@ -10,7 +10,7 @@
 import { logger } from '../log/logger.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { closeGracefully, ConnectionSet } from '../proxy/connection-set.js';
+import { closeGracefully, ConnectionSet } from '../net/connection-set.js';
 import { OPEN_GATE, type OwnerGate } from '../proxy/owner-gate.js';
 import {
   ConnectionCap,

@@ -2,7 +2,7 @@
 // line, no quoting, as `docker run --env-file` reads it: values with a line break cannot be
 // written and are left out, and said so), `sh` syntax (`export KEY='value'`, single-quoted so
 // nothing in a value is expanded; names that are not shell identifiers are left out) and `json`
-// (one object). Pure: the caller writes the file. Used by src/intercept/cli.ts.
+// (one object). Pure: the caller writes the file. Used by src/intercept/intercept.ts.
 
 export type EnvSyntax = 'docker' | 'sh' | 'json';
 export const ENV_SYNTAXES: EnvSyntax[] = ['docker', 'sh', 'json'];

@@ -3,13 +3,13 @@
 // `--` so the command's flags never reach oclif. Pure; errors name the bad word.
 import { TpError } from '../errors.js';
 
-export function parsePortFlag(text: string): { localPort: number; servicePort?: string } {
+export function parsePortFlag(text: string): { laptopPort: number; servicePort?: string } {
   const match = /^(\d{1,5})(?::([A-Za-z0-9-]{1,63}))?$/.exec(text.trim());
   const port = match ? Number(match[1]) : NaN;
   if (!match || port < 1 || port > 65535) {
     throw new TpError('TP_ERR_INTERCEPT_BAD_PORT', `--port ${text} is not <local port>[:<service port name or number>].`, { hints: ['e.g. --port 8080, or --port 8080:http, or --port 8080:80'] });
   }
-  return { localPort: port, servicePort: match[2] };
+  return { laptopPort: port, servicePort: match[2] };
 }
 
 export function parseHeaders(words: readonly string[]): Record<string, string> | undefined {

@@ -3,11 +3,11 @@
 // each as an annotation with a PATCH made with the user's own kubeconfig credentials. The API
 // server allows that PATCH only if RBAC lets this user patch the workload, which is what the
 // manager then checks. A refusal becomes an error naming the missing permission and the
-// `kubectl auth can-i` that checks it. Used by daemon-feature.ts.
+// `kubectl auth can-i` that checks it. Used by daemon/intercept-feature.ts.
 import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { kubeError, statusCode } from '../k8s/api-errors.js';
 import { TpError } from '../errors.js';
-import { InterceptMethod, type ChallengeParams, type ChallengeResult, type ProofWorkload } from '../manager/api.js';
+import { InterceptMethod, type ChallengeParams, type ChallengeResult, type ProofWorkload } from '../api/control-api.js';
 
 const RESOURCE: Record<ProofWorkload['kind'], string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', ReplicaSet: 'replicasets' };
 

@@ -10,17 +10,11 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type KubernetesObject, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import type { ClusterInfo } from '../api/cluster-info.js';
 import { logger } from '../log/logger.js';
-import { formatIp, parseIp } from '../proxy/cidr.js';
+import { formatIp, parseIp } from '../net/cidr.js';
 
 const log = logger('tp:manager:cluster');
-
-export interface ClusterInfo {
-  clusterDomain: string;
-  serviceCidrs: string[];
-  podCidrs: string[];
-  namespaces: string[];
-}
 
 export interface ClusterWatcherOptions {
   clusterDomain?: string;

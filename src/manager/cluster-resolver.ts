@@ -4,7 +4,7 @@
 // the resolver's search path is not applied. Node's resolver gives no TTLs for every type, so
 // answers carry a short fixed TTL: the daemon's cache is meant to be short-lived anyway.
 import { Resolver } from 'node:dns/promises';
-import type { ResolvedRecord, ResolveResult } from './api.js';
+import type { ResolvedRecord, ResolveResult } from '../api/control-api.js';
 
 const ANSWER_TTL_SECONDS = 5;
 const RCODE = { noError: 0, servFail: 2, nxDomain: 3 } as const;

@@ -5,7 +5,7 @@
 // such an address is refused too.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { findCidr, parseCidr, parseIp, type Cidr } from '../proxy/cidr.js';
+import { findCidr, parseCidr, parseIp, type Cidr } from '../net/cidr.js';
 
 /** Never dialled for clients: the manager pod's own loopback, link-local (metadata services), unspecified. */
 export const FORBIDDEN_DESTINATIONS = ['127.0.0.0/8', '::1/128', '169.254.0.0/16', 'fe80::/10', '0.0.0.0/32', '::/128'];

@@ -10,8 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { logger } from '../log/logger.js';
-import type { AgentHelloParams, AgentInterceptsBody, InterceptInfo, InterceptState } from './api.js';
-import { InterceptError } from './intercept-errors.js';
+import type { AgentHelloParams, AgentInterceptsBody, InterceptInfo, InterceptState } from '../api/control-api.js';
+import { InterceptError } from '../inject/intercept-errors.js';
 
 const log = logger('tp:manager:intercepts');
 

@@ -30,16 +30,16 @@ import {
   type InterceptListResult,
   type InterceptProgress,
   type InterceptRemoveParams,
-} from './api.js';
-import { readAgentOriginal } from './agent-patch.js';
-import type { ClientSessions } from './client-sessions.js';
-import { Injector, type Prepared } from './injector.js';
-import { InterceptError } from './intercept-errors.js';
+} from '../api/control-api.js';
+import { readAgentOriginal } from '../inject/agent-patch.js';
+import type { LaptopSessions } from './laptop-sessions.js';
+import { Injector, type Prepared } from '../inject/injector.js';
+import { InterceptError } from '../inject/intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
 import { validateSpec } from './intercept-spec.js';
 import { PROOF_ANNOTATION, PROOF_TTL_MS, ProofBook } from './rbac-proof.js';
-import type { Workload } from './workload-api.js';
-import { waitForServicePath } from './service-path.js';
+import type { Workload } from '../inject/workload-api.js';
+import { waitForServicePath } from '../inject/service-path.js';
 
 const log = logger('tp:manager:intercepts');
 /** How long a leave waits for the agents to confirm they dropped the intercept. */
@@ -54,7 +54,7 @@ export interface InterceptServiceOptions {
   clientToken: string;
   /** The agent's image: the manager's own. */
   image: () => Promise<string>;
-  sessions: ClientSessions;
+  sessions: LaptopSessions;
   /** How long a create waits for the rollout, then for the agents. Default 120 s. */
   rolloutTimeoutMs?: number;
 }
@@ -165,8 +165,8 @@ export class InterceptService {
       mode: personal ? 'personal' : 'global',
       headers: personal ? spec.headers : undefined,
       pathPrefix: personal ? spec.pathPrefix : undefined,
-      localAddress: spec.localAddress,
-      localPort: spec.localPort,
+      laptopAddress: spec.laptopAddress,
+      laptopPort: spec.laptopPort,
       clientSession: who.sessionId,
       client: who.client,
     }, { held: true });
@@ -283,7 +283,7 @@ export class InterceptService {
     const tunnel = tunnels.reduce((best, t) => (t.openStreamCount < best.openStreamCount ? t : best));
     let toClient: TunnelStream;
     try {
-      toClient = await tunnel.open({ host: info.localAddress, port: info.localPort, metadata: open.metadata }, { timeoutMs: 10_000 });
+      toClient = await tunnel.open({ host: info.laptopAddress, port: info.laptopPort, metadata: open.metadata }, { timeoutMs: 10_000 });
     } catch (err) {
       log.info('!! %s: client open failed: %s', info.name, (err as Error).message);
       return open.reject('unreachable', `the client holding intercept ${info.name} did not take the connection: ${(err as Error).message}`);

@@ -1,8 +1,8 @@
 // Checks an intercept.create request from a client before anything is looked up: types, sizes
 // and shapes (header names are HTTP tokens; the local address is an address or host name).
 // Bad input gets a TP_ERR_INTERCEPT_BAD_SPEC naming the field. Used by intercept-service.ts.
-import type { InterceptSpec } from './api.js';
-import { InterceptError } from './intercept-errors.js';
+import type { InterceptSpec } from '../api/control-api.js';
+import { InterceptError } from '../inject/intercept-errors.js';
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const MAX_HEADERS = 16;
@@ -19,8 +19,8 @@ export function validateSpec(params: unknown): InterceptSpec {
     if (typeof value !== 'string' || value.length > MAX_TEXT) return bad(`${name} must be a string of at most ${MAX_TEXT} characters`);
     return value;
   };
-  const localPort = p.localPort;
-  if (typeof localPort !== 'number' || !Number.isInteger(localPort) || localPort < 1 || localPort > 65535) bad('localPort must be a port number (1-65535)');
+  const laptopPort = p.laptopPort;
+  if (typeof laptopPort !== 'number' || !Number.isInteger(laptopPort) || laptopPort < 1 || laptopPort > 65535) bad('laptopPort must be a port number (1-65535)');
   let headers: Record<string, string> | undefined;
   if (p.headers !== undefined && p.headers !== null) {
     if (typeof p.headers !== 'object' || Array.isArray(p.headers)) bad('headers must be an object of name → value');
@@ -34,16 +34,16 @@ export function validateSpec(params: unknown): InterceptSpec {
   }
   const pathPrefix = text('pathPrefix', false);
   if (pathPrefix !== undefined && !pathPrefix.startsWith('/')) bad('pathPrefix must start with "/"');
-  const localAddress = text('localAddress', false) ?? '127.0.0.1';
-  if (!/^[A-Za-z0-9.:_-]+$/.test(localAddress)) bad(`"${localAddress}" is not an address`);
+  const laptopAddress = text('laptopAddress', false) ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:_-]+$/.test(laptopAddress)) bad(`"${laptopAddress}" is not an address`);
   return {
     name: text('name', false),
     workload: text('workload', true)!,
     namespace: text('namespace', true)!,
     service: text('service', false),
     servicePort: text('servicePort', false),
-    localAddress,
-    localPort: localPort as number,
+    laptopAddress,
+    laptopPort: laptopPort as number,
     headers,
     pathPrefix,
   };

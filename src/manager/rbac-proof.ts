@@ -8,9 +8,9 @@
 // for. The manager removes the annotation again once checked. Used by intercept-service.ts;
 // the client's half is src/intercept/rbac-proof.ts.
 import { randomBytes } from 'node:crypto';
-import type { ProofWorkload } from './api.js';
-import { InterceptError } from './intercept-errors.js';
-import type { Workload, WorkloadApi } from './workload-api.js';
+import type { ProofWorkload } from '../api/control-api.js';
+import { InterceptError } from '../inject/intercept-errors.js';
+import type { Workload, WorkloadApi } from '../inject/workload-api.js';
 
 /** Where the client writes the nonce. */
 export const PROOF_ANNOTATION = 'tp.dev/rbac-proof';

@@ -14,15 +14,15 @@ import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { acceptByDialing, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
-import { INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from './api.js';
-import { ClientSessions } from './client-sessions.js';
+import { API_VERSION, INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from '../api/control-api.js';
+import { LaptopSessions } from './laptop-sessions.js';
 import { ClusterResolver } from './cluster-resolver.js';
 import { ClusterWatcher, type ClusterWatcherOptions } from './cluster-info.js';
 import { checkDestination, FORBIDDEN_DESTINATIONS } from './dial-policy.js';
-import { parseCidr, type Cidr } from '../proxy/cidr.js';
-import { tunnelAuthenticator, type TunnelIdentity } from './agent-token.js';
+import { parseCidr, type Cidr } from '../net/cidr.js';
+import { tunnelAuthenticator, type TunnelIdentity } from '../inject/agent-token.js';
 import { InterceptService } from './intercept-service.js';
-import { MANAGER_NAME } from './manifests.js';
+import { MANAGER_NAME } from '../api/names.js';
 
 const log = logger('tp:manager');
 
@@ -49,7 +49,7 @@ export interface ManagerOptions {
 export interface RunningManager {
   tunnelPort: number;
   portForwardPort: number | null;
-  sessions: ClientSessions;
+  sessions: LaptopSessions;
   intercepts: InterceptService;
   close(): Promise<void>;
 }
@@ -58,7 +58,7 @@ type Identity = TunnelIdentity;
 
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const cluster = new ClusterWatcher(options.kc, options.cluster);
-  const sessions = new ClientSessions(options.sessionTtlMs ?? 60_000);
+  const sessions = new LaptopSessions(options.sessionTtlMs ?? 60_000);
   const resolver = new ClusterResolver();
   const forbidden = (options.forbiddenDestinations ?? FORBIDDEN_DESTINATIONS).map(parseCidr);
   let ready = false;
@@ -93,7 +93,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       const { session, resumed } = sessions.attach(hello);
       helloed.set(tunnel, session.id);
       intercepts.clientAttached(tunnel, session.id);
-      return { sessionId: session.id, resumed, managerVersion: TP_VERSION, clusterInfo: cluster.info(), sessionTtlMs: sessions.ttlMs };
+      return { sessionId: session.id, resumed, managerVersion: TP_VERSION, apiVersion: API_VERSION, clusterInfo: cluster.info(), sessionTtlMs: sessions.ttlMs };
     });
     tunnel.handle(ManagerMethod.resolve, (params) => {
       const { name, type } = params as ResolveParams;

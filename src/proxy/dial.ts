@@ -7,19 +7,19 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TpError } from '../errors.js';
-import type { Via } from './routing.js';
+import type { DialRoute } from './routing.js';
 
 export interface DialTarget {
   host: string;
   port: number;
 }
 
-export interface DialContext {
-  via: Via;
+/** The route decided for the target (the cluster host included: a Dial never decides again), and who asked. */
+export type DialContext = DialRoute & {
   /** Who asked, for logs ("127.0.0.1:53122"). */
   client: string;
   protocol: 'socks' | 'http' | 'connect';
-}
+};
 
 /** Opens a byte stream to the target; resolves once connected, rejects with a DialError. */
 export type Dial = (target: DialTarget, context: DialContext) => Promise<Duplex>;

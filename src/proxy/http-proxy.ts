@@ -1,6 +1,6 @@
 // The laptop's HTTP proxy front door: absolute-form requests (`GET http://host/path`) forwarded
 // with the `http-proxy` package over a per-client keep-alive agent whose connections come from the
-// Dial hook (dial-agent.ts); CONNECT tunnels for TLS and any TCP; and the PAC file at
+// Dial hook (src/net/connect-agent.ts); CONNECT tunnels for TLS and any TCP; and the PAC file at
 // `GET /proxy.pac` for requests addressed to the proxy itself. Every request is routed by its own
 // Host through routing.ts. Proxy-* and other hop-by-hop headers are dropped. A failed dial gets
 // 502/504/403 with a plain-text body; a malformed request gets 400; the server lives on.
@@ -19,16 +19,16 @@ import { createServer, type Agent, type IncomingMessage, type Server, type Serve
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
-import { stripHopByHop } from './hop-by-hop.js';
-import { createDialAgent } from './dial-agent.js';
+import { closeGracefully, ConnectionSet, listen } from '../net/connection-set.js';
+import { stripHopByHop } from '../net/hop-by-hop.js';
+import { createConnectAgent } from '../net/connect-agent.js';
 import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, type DialError } from './dial.js';
 import { checkHost } from './host-name.js';
 import { ConnectionCap, HTTP_HEAD_DEADLINE_MS, HTTP_KEEP_ALIVE_IDLE_MS, HTTP_MAX_HEAD_BYTES, MAX_PROXY_CONNECTIONS } from './limits.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
 import { credentialsMatch, proxyAuthorizationMatches } from './door-credentials.js';
 import { NOT_YOUR_DOOR, type OwnerGate } from './owner-gate.js';
-import { pipeBothWays, reset, resetClientIfCut } from './pipe.js';
+import { pipeBothWays, reset, resetClientIfCut } from '../net/pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
 
 const log = logger('tp:proxy:http');
@@ -139,12 +139,16 @@ export class HttpProxyServer {
     let agent = this.agents.get(socket);
     if (!agent) {
       const client = `${socket.remoteAddress}:${socket.remotePort}`;
-      const created = createDialAgent({
-        dial: this.dial,
-        route: this.route,
-        client,
-        onDial: (target, decision) => log('-> %s dial %s via %s (%s)', client, formatTarget({ host: target.host, port: target.port ?? 80 }), decision.via, decision.reason),
-      });
+      // Plain requests travel like SOCKS and CONNECT: routed by routing.ts, then dialed.
+      const created = createConnectAgent(async (target) => {
+        const decision = this.route(target);
+        log('-> %s dial %s via %s (%s)', client, formatTarget(target), decision.via, decision.reason);
+        try {
+          return { stream: await this.dial(target, { ...decision, client, protocol: 'http' }) };
+        } catch (error) {
+          throw toDialError(error, target);
+        }
+      }, { maxSockets: 16 });
       socket.once('close', () => created.destroy());
       this.agents.set(socket, created);
       agent = created;
@@ -281,7 +285,7 @@ export class HttpProxyServer {
     }
     const decision = this.route(target);
     log('-> %s %s CONNECT %s via %s (%s)', id, client, formatTarget(target), decision.via, decision.reason);
-    this.dial(target, { via: decision.via, client, protocol: 'connect' }).then(
+    this.dial(target, { ...decision, client, protocol: 'connect' }).then(
       (upstream) => {
         if (socket.destroyed) {
           upstream.destroy();

@@ -6,7 +6,7 @@
 // are read and tuned together. Each listener still takes its own values as options, so tests
 // shrink them. Wire-format maxima (SOCKS5 greeting and request, the hand-over datagram, the
 // control line) stay with their parsers; tp run's hand-over wait stays in redirect-listener.ts.
-// Used by socks-server.ts, http-proxy.ts, dns/transport.ts, daemon/redirect-listener.ts and
+// Used by socks-server.ts, http-proxy.ts, dns/transport.ts, run/daemon/redirect-listener.ts and
 // daemon/control-server.ts.
 
 // ---- Deadlines: a client that is slow to send a message is cut off. ----

@@ -9,7 +9,7 @@
 // Only standard PAC functions are used, and never on names in a way that resolves them: isInNet
 // runs only on IPv4 literals, and IPv6 literals are matched by a small prefix helper in the file.
 // Leaves out serving (http-proxy.ts) and myIpAddress-based rules.
-import { formatIp, type Cidr } from './cidr.js';
+import { formatIp, type Cidr } from '../net/cidr.js';
 import { LOCAL_CIDRS, type NamePattern, type RoutingTable } from './routing.js';
 
 export const PAC_PATH = '/proxy.pac';

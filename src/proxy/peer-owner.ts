@@ -10,7 +10,7 @@
 // a row is only parsed when its address text is one some lookup is waiting for.
 import { access, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { parseIp } from './cidr.js';
+import { parseIp } from '../net/cidr.js';
 
 export interface Endpoint {
   readonly address: string;

@@ -15,7 +15,7 @@
 //      service/pod CIDRs → cluster
 //   7. everything else → direct
 import { TpError } from '../errors.js';
-import { findCidr, parseCidr, parseIp, type Cidr } from './cidr.js';
+import { findCidr, parseCidr, parseIp, type Cidr } from '../net/cidr.js';
 
 export type Via = 'cluster' | 'direct';
 
@@ -24,9 +24,23 @@ export interface RouteTarget {
   port?: number;
 }
 
-export interface RouteDecision {
-  via: Via;
+/** Where a connection goes; for the cluster, also under which host it is opened there. */
+export type DialRoute =
+  | { via: 'direct' }
+  | {
+      via: 'cluster';
+      /** The host to open in the cluster: a name of cluster shape fully qualified (`svc` → `svc.<ns>.svc.<domain>`), other names and addresses as given. */
+      clusterHost: string;
+    };
+
+export type RouteDecision = DialRoute & {
   /** Why, in words a user reads in logs and `tp status` ("service CIDR 10.96.0.0/12"). */
+  reason: string;
+};
+
+/** The decision before the cluster host is attached. */
+interface Verdict {
+  via: Via;
   reason: string;
 }
 
@@ -155,7 +169,7 @@ export function createRoutingTable(options: RoutingOptions = {}): RoutingTable {
   };
 }
 
-function decideAddress(address: Uint8Array, table: RoutingTable): RouteDecision {
+function decideAddress(address: Uint8Array, table: RoutingTable): Verdict {
   const never = findCidr(table.neverProxyCidrs, address);
   if (never) return { via: 'direct', reason: `never-proxy ${never.text}` };
   const local = LOCAL_CIDRS.find((entry) => findCidr([entry.cidr], address));
@@ -192,7 +206,7 @@ function clusterNameShape(name: string, table: RoutingTable): { reason: string; 
   return undefined;
 }
 
-function decideName(name: string, table: RoutingTable): RouteDecision {
+function decideName(name: string, table: RoutingTable): Verdict {
   const never = table.neverProxyNames.find((pattern) => matchesName(pattern, name));
   if (never) return { via: 'direct', reason: `never-proxy ${never.text}` };
   if (hasSuffix(name, 'localhost')) return { via: 'direct', reason: 'localhost' };
@@ -212,7 +226,10 @@ export function decideRoute(target: RouteTarget, table: RoutingTable): RouteDeci
   const host = normalizeHost(target.host);
   if (host === '') return { via: 'direct', reason: 'empty host' };
   const address = parseIp(host);
-  return address ? decideAddress(address, table) : decideName(host, table);
+  const verdict = address ? decideAddress(address, table) : decideName(host, table);
+  if (verdict.via === 'direct') return { via: 'direct', reason: verdict.reason };
+  const clusterHost = address ? target.host : (clusterNameShape(host, table)?.fqdn ?? host);
+  return { via: 'cluster', reason: verdict.reason, clusterHost };
 }
 
 /**
@@ -223,6 +240,7 @@ export function decideRoute(target: RouteTarget, table: RoutingTable): RouteDeci
  */
 export function clusterQueryName(host: string, table: RoutingTable): string | undefined {
   const name = normalizeHost(host);
-  if (parseIp(name) || decideRoute({ host: name }, table).via !== 'cluster') return undefined;
-  return clusterNameShape(name, table)?.fqdn ?? name;
+  if (parseIp(name)) return undefined;
+  const decision = decideRoute({ host: name }, table);
+  return decision.via === 'cluster' ? decision.clusterHost : undefined;
 }

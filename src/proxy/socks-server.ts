@@ -11,12 +11,12 @@
 import { logger } from '../log/logger.js';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { closeGracefully, ConnectionSet, listen } from './connection-set.js';
+import { closeGracefully, ConnectionSet, listen } from '../net/connection-set.js';
 import { createDirectDial, formatTarget, socksReplyFor, SOCKS_REPLY, toDialError, type Dial } from './dial.js';
 import { checkHost } from './host-name.js';
 import type { OwnerGate } from './owner-gate.js';
 import { ConnectionCap, MAX_PROXY_CONNECTIONS, SOCKS_HANDSHAKE_DEADLINE_MS } from './limits.js';
-import { pipeBothWays } from './pipe.js';
+import { pipeBothWays } from '../net/pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
 import { credentialsMatch } from './door-credentials.js';
 import {
@@ -34,7 +34,7 @@ import {
   SOCKS_COMMAND,
   SOCKS_METHOD,
 } from './socks5-protocol.js';
-import { readMessage } from './stream-reader.js';
+import { readMessage } from '../net/stream-reader.js';
 
 const log = logger('tp:proxy:socks');
 
@@ -190,7 +190,7 @@ export class SocksServer {
     log('-> %s %s CONNECT %s via %s (%s)', id, client, formatTarget(target), decision.via, decision.reason);
     let upstream: Duplex;
     try {
-      upstream = await this.dial(target, { via: decision.via, client, protocol: 'socks' });
+      upstream = await this.dial(target, { ...decision, client, protocol: 'socks' });
     } catch (error) {
       const dialError = toDialError(error, target);
       log.info('!! %s %s: %s', id, dialError.code, dialError.message);

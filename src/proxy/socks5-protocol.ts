@@ -10,7 +10,7 @@
 // so a refused or unreachable destination cannot get its own reply code.
 import { isIPv4, isIPv6 } from 'node:net';
 import { TpError } from '../errors.js';
-import { formatIp, parseIp } from './cidr.js';
+import { formatIp, parseIp } from '../net/cidr.js';
 import { SOCKS_REPLY } from './dial.js';
 
 export const SOCKS_VERSION = 0x05;

@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { TpError } from '../errors.js';
-import { cidrContains, parseCidr, parseIp, type Cidr } from './cidr.js';
+import { cidrContains, parseCidr, parseIp, type Cidr } from '../net/cidr.js';
 import { connectTcp, DialError, formatTarget, SOCKS_REPLY, toDialError, type Dial, type DialContext, type DialTarget, type DirectDialOptions } from './dial.js';
 import {
   encodeGreeting,
@@ -26,7 +26,7 @@ import {
   SOCKS_METHOD,
   USERPASS_VERSION,
 } from './socks5-protocol.js';
-import { readMessage } from './stream-reader.js';
+import { readMessage } from '../net/stream-reader.js';
 
 const log = logger('tp:proxy:upstream');
 

@@ -1,6 +1,7 @@
 // IncomingOpen: a stream the peer asked to open, handed to the session's 'stream' listener, which
-// must call accept() (a TunnelStream, ready to pipe) or reject(code, message) exactly once. If the
-// opener gives up first (RESET, or the session dies), `signal` aborts and accept() throws.
+// must call accept() (a TunnelStream, ready to pipe) or reject(code, message) exactly once; the
+// session's StreamOpener (stream-opener.ts) answers both. If the opener gives up first (RESET, or
+// the session dies), `signal` aborts and accept() throws.
 import { TunnelError } from './errors.js';
 import type { OpenMetadata } from './frame.js';
 import type { ErrorCodeName } from './protocol.js';

@@ -269,16 +269,6 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.emit('stream-closed', stream);
   }
 
-  // ---- IncomingOpenHost ----
-
-  acceptOpen(open: IncomingOpen): TunnelStream {
-    return this.opens.accept(open);
-  }
-
-  rejectOpen(open: IncomingOpen, code: ErrorCodeName, message: string): void {
-    this.opens.reject(open, code, message);
-  }
-
   // ---- sending ----
 
   /** Control messages over maxFramePayload would make the peer close the session; refuse them here. */

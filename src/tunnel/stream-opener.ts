@@ -22,8 +22,8 @@ const log = logger('tp:tunnel');
 export interface SessionSide {
   readonly id: string;
   readonly options: Pick<ResolvedSessionOptions, 'role' | 'maxStreams' | 'maxPendingOpens' | 'initialWindow' | 'openTimeoutMs'>;
-  /** Each new stream's host, and the host of each IncomingOpen (the session itself). */
-  readonly host: StreamHost & IncomingOpenHost;
+  /** Each new stream's host (the session itself). */
+  readonly host: StreamHost;
   readonly tracker: StreamTracker;
   readonly budget: WindowBudget;
   /** Why the session ended, or null while it lives. */
@@ -55,7 +55,8 @@ interface PendingOpen {
   timer: NodeJS.Timeout;
 }
 
-export class StreamOpener {
+/** Also the host of each IncomingOpen: its accept() and reject() answer here. */
+export class StreamOpener implements IncomingOpenHost {
   private readonly pending = new Map<number, PendingOpen>();
   private readonly incoming = new Map<number, IncomingOpen>();
   private nextStreamId: number;
@@ -144,7 +145,7 @@ export class StreamOpener {
     if (session.streamCount() + this.incoming.size >= session.options.maxStreams) return refuse('limit', `this side's limit of ${session.options.maxStreams} streams per tunnel is reached`);
     if (this.incoming.size >= session.options.maxPendingOpens) return refuse('limit', `this side already has ${session.options.maxPendingOpens} opens awaiting an answer on this tunnel`);
     if (!session.accepting()) return refuse('refused', 'this side accepts no streams');
-    const open = new IncomingOpen(session.host, frame.streamId, frame.host, frame.port, frame.metadata, frame.window);
+    const open = new IncomingOpen(this, frame.streamId, frame.host, frame.port, frame.metadata, frame.window);
     this.incoming.set(frame.streamId, open);
     session.offer(open);
   }
@@ -186,7 +187,7 @@ export class StreamOpener {
     return true;
   }
 
-  accept(open: IncomingOpen): TunnelStream {
+  acceptOpen(open: IncomingOpen): TunnelStream {
     const session = this.session;
     this.incoming.delete(open.streamId);
     const closedWith = session.closedWith();
@@ -200,7 +201,7 @@ export class StreamOpener {
     return stream;
   }
 
-  reject(open: IncomingOpen, code: ErrorCodeName, message: string): void {
+  rejectOpen(open: IncomingOpen, code: ErrorCodeName, message: string): void {
     const session = this.session;
     this.incoming.delete(open.streamId);
     session.tracker.closed(open.streamId, true);

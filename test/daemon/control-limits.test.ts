@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TpError } from '../../src/errors.js';
-import { ControlClient } from '../../src/daemon/control-client.js';
+import { ControlCaller } from '../../src/daemon/control-caller.js';
 import { ControlServer, type ControlServerLimits } from '../../src/daemon/control-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { trickle } from '../proxy/helpers.js';
@@ -22,7 +22,7 @@ async function startServer(t: ExecutionContext, limits: ControlServerLimits = {}
 }
 
 async function echo(socketPath: string, value: string): Promise<unknown> {
-  const client = await ControlClient.connect(socketPath);
+  const client = await ControlCaller.connect(socketPath);
   try {
     return await client.call('echo', value);
   } finally {
@@ -94,7 +94,7 @@ test('past the connection cap a client gets one TP_ERR_CONTROL_BUSY line and is 
   const answer = JSON.parse(refused.received.toString()) as { id: number; error: { code: string; message: string } };
   t.is(answer.error.code, 'TP_ERR_CONTROL_BUSY');
   t.regex(answer.error.message, /already has 2 control connections open/);
-  const client = await ControlClient.connect(socketPath);
+  const client = await ControlCaller.connect(socketPath);
   t.teardown(() => client.close());
   const busy = await t.throwsAsync(client.call('echo', 'over the cap'));
   t.is((busy as TpError).code, 'TP_ERR_CONTROL_BUSY', 'the CLI shows the daemon\'s reason, not "the daemon closed the connection"');

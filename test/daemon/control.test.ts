@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TpError } from '../../src/errors.js';
-import { ControlClient } from '../../src/daemon/control-client.js';
+import { ControlCaller } from '../../src/daemon/control-caller.js';
 import { MAX_CONTROL_LINE_BYTES, lineSplitter, parseControlRequest } from '../../src/daemon/control-protocol.js';
 import { ControlServer } from '../../src/daemon/control-server.js';
 
@@ -39,14 +39,14 @@ async function rawExchange(socketPath: string, bytes: Buffer | string): Promise<
 
 test('a request gets its handler result back', async (t) => {
   const { socketPath } = await startServer(t);
-  const client = await ControlClient.connect(socketPath);
+  const client = await ControlCaller.connect(socketPath);
   t.teardown(() => client.close());
   t.deepEqual(await client.call('echo', { a: 1 }), { a: 1 });
 });
 
 test('a handler error arrives as a TpError with the same code and hints', async (t) => {
   const { socketPath } = await startServer(t);
-  const client = await ControlClient.connect(socketPath);
+  const client = await ControlCaller.connect(socketPath);
   t.teardown(() => client.close());
   const error = await t.throwsAsync(client.call('fail'), { instanceOf: TpError });
   t.is(error?.code, 'TP_ERR_RUN_NO_COMMAND');
@@ -55,7 +55,7 @@ test('a handler error arrives as a TpError with the same code and hints', async 
 
 test('an unknown method is answered with an error that names it', async (t) => {
   const { socketPath } = await startServer(t);
-  const client = await ControlClient.connect(socketPath);
+  const client = await ControlCaller.connect(socketPath);
   t.teardown(() => client.close());
   const error = await t.throwsAsync(client.call('nope'), { instanceOf: TpError });
   t.is(error?.code, 'TP_ERR_CONTROL_UNKNOWN_METHOD');
@@ -71,7 +71,7 @@ test('a malformed line gets an error answer and the server keeps serving', async
   const { socketPath } = await startServer(t);
   const answer = JSON.parse(await rawExchange(socketPath, '{not json\n')) as { error: { code: string } };
   t.is(answer.error.code, 'TP_ERR_CONTROL_MALFORMED');
-  const client = await ControlClient.connect(socketPath);
+  const client = await ControlCaller.connect(socketPath);
   t.teardown(() => client.close());
   t.is(await client.call('echo', 'still here'), 'still here');
 });
@@ -80,13 +80,13 @@ test('an overlong line closes that connection only', async (t) => {
   const { socketPath } = await startServer(t);
   const answer = await rawExchange(socketPath, Buffer.alloc(MAX_CONTROL_LINE_BYTES + 10, 'x'));
   t.is(answer, '');
-  const client = await ControlClient.connect(socketPath);
+  const client = await ControlCaller.connect(socketPath);
   t.teardown(() => client.close());
   t.is(await client.call('echo', 1), 1);
 });
 
 test('connecting when no daemon listens says the daemon is not running and how to start it', async (t) => {
-  const error = await t.throwsAsync(ControlClient.connect(join(tmpdir(), `tp-missing-${process.pid}.sock`)), { instanceOf: TpError });
+  const error = await t.throwsAsync(ControlCaller.connect(join(tmpdir(), `tp-missing-${process.pid}.sock`)), { instanceOf: TpError });
   t.is(error?.code, 'TP_ERR_DAEMON_NOT_RUNNING');
   t.deepEqual(error?.hints, ['Run `tp connect` to start it.']);
 });

@@ -1,8 +1,9 @@
 import test from 'ava';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { describeLink, describeTunnel } from '../../src/commands/status.js';
-import { ManagerLink, reconnectDelayMs, scrubSecrets, type ManagerLinkStatus } from '../../src/daemon/manager-link.js';
-import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET } from '../../src/manager/manifests.js';
+import { API_VERSION } from '../../src/api/control-api.js';
+import { checkManagerApi, ManagerLink, reconnectDelayMs, scrubSecrets, type ManagerLinkStatus } from '../../src/daemon/manager-link.js';
+import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET } from '../../src/api/names.js';
 import { startManager } from '../../src/manager/server.js';
 import { startTestCluster } from '../sandbox/apiserver/test/helpers.js';
 
@@ -66,4 +67,13 @@ test('every tunnel has its round trip measured as soon as the link has started',
   const tunnels = link.status().tunnels;
   t.true(tunnels.length >= 1);
   for (const tunnel of tunnels) t.is(typeof tunnel.rttMs, 'number', `tunnel ${tunnel.id} has no rtt yet`);
+});
+
+test('a manager of another API version is refused with a hint to upgrade it; one of this version passes', (t) => {
+  t.notThrows(() => checkManagerApi({ apiVersion: API_VERSION, managerVersion: '0.1.0' }));
+  for (const hello of [{ managerVersion: '0.0.9' }, { apiVersion: API_VERSION + 1, managerVersion: '9.0.0' }]) {
+    const error = t.throws(() => checkManagerApi(hello), { code: 'TP_ERR_MANAGER_API_VERSION' });
+    t.regex(error.message, new RegExp(`speaks API ${hello.apiVersion ?? 1}; this tp \\(.*\\) speaks API ${API_VERSION}`));
+    t.regex((error as unknown as { hints: string[] }).hints.join(' '), /tp manager install --upgrade/);
+  }
 });

@@ -27,7 +27,7 @@ async function fullTunnel(t: ExecutionContext, limit: number) {
   const pool = new SessionPool({ size: 1, maxSessions: 1, maxStreams: limit, connect: () => connectTunnel(server.url, { token: 'dial-token' }) });
   t.teardown(() => pool.destroy());
   await pool.start();
-  const dial = createTunnelDial({ open: (host, port) => pool.open({ host, port }), table: () => table, env: { TP_MAX_CONNECTIONS: String(limit) } });
+  const dial = createTunnelDial({ open: (host, port) => pool.open({ host, port }), env: { TP_MAX_CONNECTIONS: String(limit) } });
   // Fill the pool to its limit.
   for (let i = 0; i < limit; i++) (await pool.open({ host: 'held', port: i + 1 })).on('error', () => {});
   return dial;
@@ -45,7 +45,7 @@ async function curl(args: string[]): Promise<{ code: number; stdout: string; std
 
 test('a connection over the limit is TP_ERR_DIAL_LIMIT, whose message says the limit and how to raise it', async (t) => {
   const dial = await fullTunnel(t, 2);
-  const error = toDialError(await dial({ host: 'web', port: 80 }, { via: 'cluster', client: 'test', protocol: 'socks' }).catch((e: unknown) => e), { host: 'web', port: 80 });
+  const error = toDialError(await dial({ host: 'web', port: 80 }, { via: 'cluster', clusterHost: 'web.team-a.svc.cluster.local', client: 'test', protocol: 'socks' }).catch((e: unknown) => e), { host: 'web', port: 80 });
   t.is(error.code, 'TP_ERR_DIAL_LIMIT');
   t.regex(error.message, /tp carries at most 2 connections to the cluster at once; to allow more, run `tp quit`, then `TP_MAX_CONNECTIONS=4 tp connect`/);
   t.is(socksReplyFor(error), SOCKS_REPLY.GENERAL_FAILURE);
@@ -77,9 +77,26 @@ test('curl through the HTTP proxy over the limit gets 503 with the limit and the
 
 test('TP_MAX_CONNECTIONS that is not a whole number in range is refused with a hint', (t) => {
   for (const value of ['lots', '0', '1.5', '99999999']) {
-    const error = t.throws(() => createTunnelDial({ open: () => Promise.reject(new Error('unused')), table: () => table, env: { TP_MAX_CONNECTIONS: value } }), {
+    const error = t.throws(() => createTunnelDial({ open: () => Promise.reject(new Error('unused')), env: { TP_MAX_CONNECTIONS: value } }), {
       code: 'TP_ERR_BAD_MAX_CONNECTIONS',
     });
     t.regex((error as unknown as { hints: string[] }).hints.join(' '), /TP_MAX_CONNECTIONS=16384 tp connect/);
   }
+});
+
+test('a cluster target is opened under the host its routing decision named, without asking the table again', async (t) => {
+  const opened: string[] = [];
+  const dial = createTunnelDial({
+    open: (host) => {
+      opened.push(host);
+      return Promise.reject(new Error('no tunnel in this test'));
+    },
+    env: {},
+  });
+  for (const host of ['web', 'web.team-a', '10.96.0.10']) {
+    const decision = route({ host, port: 80 });
+    if (decision.via !== 'cluster') return t.fail(`${host} should route to the cluster: ${decision.reason}`);
+    await t.throwsAsync(dial({ host, port: 80 }, { ...decision, client: 'test', protocol: 'socks' }), { code: 'TP_ERR_DIAL_FAILED' });
+  }
+  t.deepEqual(opened, ['web.team-a.svc.cluster.local', 'web.team-a.svc.cluster.local', '10.96.0.10']);
 });

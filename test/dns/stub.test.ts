@@ -7,7 +7,7 @@ import { checkQuery } from '../../src/dns/message-check.js';
 import { parseResolvConf } from '../../src/dns/forwarder.js';
 import type { ClusterAnswer } from '../../src/dns/answer-cache.js';
 import { createRoutingTable } from '../../src/proxy/routing.js';
-import { formatIp } from '../../src/proxy/cidr.js';
+import { formatIp } from '../../src/net/cidr.js';
 import { execAsUser } from '../helpers/unprivileged.js';
 
 const table = createRoutingTable({ namespace: 'team-a', namespaces: ['team-a'], serviceCidrs: ['10.96.0.0/12', 'fd00:10:96::/112'] });

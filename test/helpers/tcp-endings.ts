@@ -2,7 +2,7 @@
 // origin server: (a) the origin ends first after a large body that the client reads slowly, (b)
 // the client half-closes first and then reads the whole answer, (c) the origin resets, (d) the
 // client resets. Every byte must arrive (count and SHA-256), an end as an end, a reset as
-// ECONNRESET. Used by the pipe tests (test/tunnel/socket-pipe, test/proxy/pipe).
+// ECONNRESET. Used by the pipe tests (test/tunnel/socket-pipe, test/net/pipe).
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';

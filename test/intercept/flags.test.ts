@@ -2,9 +2,9 @@ import test from 'ava';
 import { parseHeaders, parsePortFlag, splitAtDashes } from '../../src/intercept/flags.js';
 
 test('--port takes a local port and optionally a service port name or number', (t) => {
-  t.deepEqual(parsePortFlag('8080'), { localPort: 8080, servicePort: undefined });
-  t.deepEqual(parsePortFlag('8080:http'), { localPort: 8080, servicePort: 'http' });
-  t.deepEqual(parsePortFlag('3000:80'), { localPort: 3000, servicePort: '80' });
+  t.deepEqual(parsePortFlag('8080'), { laptopPort: 8080, servicePort: undefined });
+  t.deepEqual(parsePortFlag('8080:http'), { laptopPort: 8080, servicePort: 'http' });
+  t.deepEqual(parsePortFlag('3000:80'), { laptopPort: 3000, servicePort: '80' });
   for (const bad of ['', 'http', '0', '70000', '80:', '80:a b']) t.throws(() => parsePortFlag(bad), { code: 'TP_ERR_INTERCEPT_BAD_PORT' } as never);
 });
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { TpError } from '../../src/errors.js';
 import { remoteError } from '../../src/intercept/remote-error.js';
-import { InterceptError } from '../../src/manager/intercept-errors.js';
+import { InterceptError } from '../../src/inject/intercept-errors.js';
 import { memorySessions } from '../tunnel/helpers.js';
 
 test('a manager error that crossed the tunnel comes back with its code, message and registered hints', async (t) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { AgentInterceptsBody } from '../../src/manager/api.js';
+import type { AgentInterceptsBody } from '../../src/api/control-api.js';
 import { InterceptRegistry, type AgentRecord, type NewIntercept } from '../../src/manager/intercept-registry.js';
 
 const spec = (over: Partial<NewIntercept> = {}): NewIntercept => ({
@@ -9,8 +9,8 @@ const spec = (over: Partial<NewIntercept> = {}): NewIntercept => ({
   container: 'echo',
   containerPort: 8080,
   mode: 'global',
-  localAddress: '127.0.0.1',
-  localPort: 8080,
+  laptopAddress: '127.0.0.1',
+  laptopPort: 8080,
   clientSession: 's1',
   client: 'alice@laptop',
   ...over,

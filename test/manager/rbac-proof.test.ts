@@ -3,9 +3,9 @@
 // wrote it; the mark never stays on a workload. The workloads live in memory here; the e2e test
 // (test/e2e/intercept/rbac.test.ts) runs the same check against an API server with real RBAC.
 import test from 'ava';
-import type { ProofWorkload } from '../../src/manager/api.js';
+import type { ProofWorkload } from '../../src/api/control-api.js';
 import { PROOF_ANNOTATION, PROOF_TTL_MS, ProofBook } from '../../src/manager/rbac-proof.js';
-import type { Workload, WorkloadApi } from '../../src/manager/workload-api.js';
+import type { Workload, WorkloadApi } from '../../src/inject/workload-api.js';
 
 type Stored = Workload['object'];
 

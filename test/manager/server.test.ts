@@ -2,7 +2,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { ManagerEvent, ManagerMethod, type HelloResult } from '../../src/manager/api.js';
+import { ManagerEvent, ManagerMethod, type HelloResult } from '../../src/api/control-api.js';
 import { startManager, type RunningManager } from '../../src/manager/server.js';
 import { connectTunnel, OpenError, TunnelError, type Session } from '../../src/tunnel/index.js';
 import { startTestCluster, type TestCluster } from '../sandbox/apiserver/test/helpers.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { clusterQueryName, createRoutingTable, decideRoute, RoutingConfigError, type Via } from '../../src/proxy/routing.js';
-import { CidrError, cidrContains, parseCidr, parseIp } from '../../src/proxy/cidr.js';
+import { CidrError, cidrContains, parseCidr, parseIp } from '../../src/net/cidr.js';
 
 const table = createRoutingTable({
   namespace: 'team-a',
@@ -121,4 +121,16 @@ test('CIDR matching handles prefixes that are not byte-aligned, in both families
   t.false(cidrContains(parseCidr('::/0'), parseIp('8.8.8.8')!));
   t.deepEqual(Array.from(parseIp('::ffff:1.2.3.4')!), [1, 2, 3, 4]);
   t.is(parseIp('example.com'), undefined);
+});
+
+test('a cluster decision names the host to open there: cluster names qualified, other names and addresses as given', (t) => {
+  const table = createRoutingTable({ namespace: 'team-a', namespaces: ['team-a'], serviceCidrs: ['10.96.0.0/12'], alsoProxy: ['db.example.com'] });
+  const hosts = ['web', 'Web.Team-A.', 'web.team-a.svc', 'db.example.com', '10.96.0.10', 'example.org'];
+  t.deepEqual(
+    hosts.map((host) => {
+      const decision = decideRoute({ host }, table);
+      return decision.via === 'cluster' ? decision.clusterHost : decision.via;
+    }),
+    ['web.team-a.svc.cluster.local', 'web.team-a.svc.cluster.local', 'web.team-a.svc.cluster.local', 'db.example.com', '10.96.0.10', 'direct'],
+  );
 });

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DnsRecord } from '../../src/dns/dns2-wire.js';
 import { DnsStub } from '../../src/dns/stub.js';
-import { NameQueryServer } from '../../src/daemon/name-query.js';
-import { RedirectListener } from '../../src/daemon/redirect-listener.js';
-import { writeRoutesFile } from '../../src/daemon/routes-file.js';
+import { NameQueryServer } from '../../src/run/daemon/name-query.js';
+import { RedirectListener } from '../../src/run/daemon/redirect-listener.js';
+import { writeRoutesFile } from '../../src/run/daemon/routes-file.js';
 import { connectTcp, DialError, type DialTarget } from '../../src/proxy/dial.js';
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
 

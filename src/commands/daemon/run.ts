@@ -1,8 +1,10 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../../cli/base-command.js';
 import { runDaemon } from '../../daemon/daemon.js';
-import type { DaemonConfig } from '../../daemon/launcher.js';
+import type { DaemonConfig } from '../../daemon/config.js';
 import { daemonPaths, ensureDaemonDirs } from '../../daemon/paths.js';
+import { startRunFeature } from '../../run/daemon/run-feature.js';
+import { startInterceptFeature } from '../../intercept/daemon/intercept-feature.js';
 import { logger, logUncaught, setLogLevel, setLogSink } from '../../log/logger.js';
 import { RotatingFile } from '../../log/rotating-file.js';
 
@@ -23,7 +25,8 @@ export default class DaemonRun extends TpCommand<void> {
     setLogSink((line) => file.write(line));
     if (config.logLevel) setLogLevel(config.logLevel);
     logUncaught(logger('tp:daemon'));
-    await runDaemon(config, paths);
+    // The daemon's features, in the order they start: `tp run`'s shim support, then intercepts.
+    await runDaemon(config, paths, [startRunFeature, startInterceptFeature]);
     // runDaemon returns once started; the control socket and front doors keep the process alive.
     await new Promise<never>(() => undefined);
   }

@@ -2,8 +2,8 @@ import { Flags } from '@oclif/core';
 import { TpCommand } from '../../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../../cli/kube-flags.js';
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
-import { installManager, type InstallResult } from '../../manager/install.js';
-import { defaultImage } from '../../manager/manifests.js';
+import { installManager, type InstallResult } from '../../install/install.js';
+import { defaultImage } from '../../install/manifests.js';
 
 export default class ManagerInstall extends TpCommand<InstallResult> {
   static summary = 'Install the traffic-manager into the cluster and wait until it is ready.';

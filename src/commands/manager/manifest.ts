@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { dumpYaml } from '@kubernetes/client-node';
 import { TpCommand } from '../../cli/base-command.js';
 import { managerNamespaceFlag } from '../../cli/kube-flags.js';
-import { defaultImage, managerManifests } from '../../manager/manifests.js';
+import { defaultImage, managerManifests } from '../../install/manifests.js';
 import type { KubernetesObject } from '@kubernetes/client-node';
 
 export default class ManagerManifest extends TpCommand<KubernetesObject[]> {

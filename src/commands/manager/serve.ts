@@ -5,7 +5,7 @@ import { kubeFlags } from '../../cli/kube-flags.js';
 import { TpError } from '../../errors.js';
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
 import { logger, reportBadLogLevel } from '../../log/logger.js';
-import { MANAGER_PORT_FORWARD_PORT, MANAGER_TUNNEL_PORT } from '../../manager/manifests.js';
+import { MANAGER_PORT_FORWARD_PORT, MANAGER_TUNNEL_PORT } from '../../api/names.js';
 import { startManager } from '../../manager/server.js';
 
 interface ServeResult {

@@ -1,7 +1,7 @@
 import { TpCommand } from '../../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../../cli/kube-flags.js';
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
-import { uninstallManager } from '../../manager/install.js';
+import { uninstallManager } from '../../install/install.js';
 
 interface UninstallResult {
   namespace: string;

@@ -6,7 +6,7 @@
 // and injection (the manager proper).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentInterceptsBody, type AgentReadyParams } from '../../../src/manager/api.js';
+import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentInterceptsBody, type AgentReadyParams } from '../../../src/api/control-api.js';
 import { acceptByDialing, tokenAuthenticator, TunnelServer, type IncomingOpen, type Session } from '../../../src/tunnel/index.js';
 
 export const AGENT_TOKEN = 'agent.default.test-token-value';

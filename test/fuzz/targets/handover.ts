@@ -1,14 +1,14 @@
-// Fuzz target: the `tp run` hand-over datagram (parseHandover in src/daemon/redirect-listener.ts),
+// Fuzz target: the `tp run` hand-over datagram (parseHandover in src/run/daemon/redirect-listener.ts),
 // which any local process can send to the daemon's UDP socket. The seeds carry the token below so
 // that mutations reach past the token check. Contract: parseHandover returns a hand-over or throws
 // HandoverError; a datagram over MAX_HANDOVER_BYTES is never read; a returned hand-over has ports
 // 1-65535 and a host of printable ASCII, and encodes back to a datagram that parses the same.
 import { deepStrictEqual } from 'node:assert';
-import { HandoverError, MAX_HANDOVER_BYTES, encodeHandover, parseHandover } from '../../../src/daemon/redirect-listener.js';
+import { HandoverError, MAX_HANDOVER_BYTES, encodeHandover, parseHandover } from '../../../src/run/daemon/redirect-listener.js';
 import { check, expectTyped } from '../contract.js';
 
 /** The files this target is about (run.ts reports their coverage). */
-export const covers = ['src/daemon/redirect-listener.ts'];
+export const covers = ['src/run/daemon/redirect-listener.ts'];
 
 export const TOKEN = '00112233445566778899aabbccddeeff';
 

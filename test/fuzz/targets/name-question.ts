@@ -1,13 +1,13 @@
 // Fuzz target: the question line a `tp run` shim sends to the daemon's name query socket
-// (parseNameQuestion in src/daemon/name-query.ts), read as latin1 as the server reads it, and the
+// (parseNameQuestion in src/run/daemon/name-query.ts), read as latin1 as the server reads it, and the
 // answer line sent back. Contract: the parse returns undefined or a name of 1-253 characters,
 // no control character or space among them, with family 0, 4 or 6, and never throws; an error
 // answer is always exactly one line.
-import { formatNameAnswer, parseNameQuestion } from '../../../src/daemon/name-query.js';
+import { formatNameAnswer, parseNameQuestion } from '../../../src/run/daemon/name-query.js';
 import { check } from '../contract.js';
 
 /** The files this target is about (run.ts reports their coverage). */
-export const covers = ['src/daemon/name-query.ts'];
+export const covers = ['src/run/daemon/name-query.ts'];
 
 export function fuzz(data: Buffer): void {
   const line = data.toString('latin1');

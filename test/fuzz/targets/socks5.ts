@@ -6,7 +6,7 @@
 // only asks for more; a request, reply or username/password request encodes back to the bytes it
 // came from.
 import { isIP } from 'node:net';
-import { parseIp } from '../../../src/proxy/cidr.js';
+import { parseIp } from '../../../src/net/cidr.js';
 import {
   MAX_GREETING_BYTES,
   MAX_REQUEST_BYTES,

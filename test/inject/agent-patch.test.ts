@@ -1,0 +1,77 @@
+import test from 'ava';
+import type { V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
+import { AGENT_CONTAINER, injectAgent, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/inject/agent-patch.js';
+import { violations } from '../sandbox/apiserver/admission/pod-security-checks.js';
+
+const template = (): V1PodTemplateSpec => ({
+  metadata: { labels: { app: 'web' } },
+  spec: {
+    containers: [
+      {
+        name: 'echo',
+        image: 'echo',
+        env: [{ name: 'PORT', value: '8080' }, { name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'cm', key: 'g' } } }],
+        envFrom: [{ configMapRef: { name: 'cm' } }],
+        ports: [{ name: 'http', containerPort: 8080 }],
+        readinessProbe: { httpGet: { path: '/', port: 'http' } },
+      },
+    ],
+  },
+});
+const settings = { image: 'tp/tp:1', managerNamespace: 'tp', workload: { kind: 'Deployment' as const, name: 'web' } };
+
+test('a named targetPort moves to the agent: the app port and its probe are renamed, the agent takes the name', (t) => {
+  const injected = injectAgent(template(), 'echo', [{ name: 'http', agentPort: 9900, appPort: 8080 }], settings);
+  const [app, agent] = injected.spec!.containers;
+  t.deepEqual(app.ports, [{ name: 'tp-http', containerPort: 8080 }]);
+  t.is(app.readinessProbe?.httpGet?.port, 'tp-http');
+  t.is(agent.name, AGENT_CONTAINER);
+  t.deepEqual(agent.args, ['agent', 'serve']);
+  t.deepEqual(agent.ports, [{ name: 'http', containerPort: 9900, protocol: 'TCP' }]);
+  t.deepEqual(agent.envFrom, [{ configMapRef: { name: 'cm' } }]);
+  const env = Object.fromEntries(agent.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
+  t.deepEqual(env.GREETING, { configMapKeyRef: { name: 'cm', key: 'g' } });
+  t.is(env.TP_AGENT_MANAGER_URL, 'ws://traffic-manager.tp.svc.cluster.local:8081/tunnel');
+  t.is(env.TP_AGENT_WORKLOAD, 'Deployment/web');
+  t.is(env.TP_AGENT_CONTAINER, 'echo');
+  t.deepEqual(JSON.parse(String(env.TP_AGENT_PORTS)), [{ name: 'http', agentPort: 9900, appPort: 8080 }]);
+  t.deepEqual(env.TP_AGENT_TOKEN, { secretKeyRef: { name: 'tp-agent-token', key: 'token' } });
+});
+
+test('the recorded app container turns an injected template back into the original, field for field', (t) => {
+  const original = template();
+  const record: AgentOriginal = { managerNamespace: 'tp', container: structuredClone(original.spec!.containers[0]), ports: [{ name: 'http', agentPort: 9900, appPort: 8080 }] };
+  const injected = injectAgent(original, 'echo', record.ports, settings);
+  t.notDeepEqual(injected, template());
+  t.deepEqual(originalTemplate(injected, record), template());
+});
+
+test('a numeric targetPort is pointed at the agent and restored from the annotation', (t) => {
+  const service: V1Service = { metadata: { name: 'web', labels: { a: 'b' } }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'other', port: 90, targetPort: 'metrics' }] } };
+  const patched = patchService(service, [{ agentPort: 9900, appPort: 8080 }])!;
+  t.deepEqual(patched.spec!.ports!.map((p) => p.targetPort), [9900, 'metrics']);
+  t.is(patchService(patched, [{ agentPort: 9900, appPort: 8080 }]), null, 'patching twice changes nothing');
+  t.deepEqual(restoreService(patched), service);
+  t.is(restoreService(service), null);
+});
+
+test('a named targetPort leaves the Service alone', (t) => {
+  const service: V1Service = { metadata: { name: 'web' }, spec: { ports: [{ port: 80, targetPort: 'http' }] } };
+  t.is(patchService(service, [{ name: 'http', agentPort: 9900, appPort: 8080 }]), null);
+});
+
+test('the agent passes Pod Security "restricted" on its own, so a compliant workload stays compliant; restoring removes it whole', (t) => {
+  const compliant = template();
+  compliant.spec!.securityContext = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } };
+  compliant.spec!.containers[0].securityContext = { runAsUser: 1000, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+  t.deepEqual(violations('restricted', compliant.spec!), []);
+  const ports = [{ name: 'http', agentPort: 9900, appPort: 8080 }];
+  const injected = injectAgent(compliant, 'echo', ports, settings);
+  t.deepEqual(violations('restricted', injected.spec!), []);
+  const agent = injected.spec!.containers.find((c) => c.name === AGENT_CONTAINER)!;
+  t.deepEqual(violations('restricted', { containers: [agent] }), [], 'without any pod-level setting too');
+  t.true((agent.securityContext?.runAsUser ?? 0) > 0);
+  t.true(agent.ports!.every((p) => p.containerPort >= 1024), 'no port that would need NET_BIND_SERVICE');
+  const record: AgentOriginal = { managerNamespace: 'tp', container: structuredClone(compliant.spec!.containers[0]), ports };
+  t.deepEqual(originalTemplate(injected, record), compliant);
+});
