@@ -3,7 +3,8 @@
 // - tunnel: the frame layout (header size, frame type and reason numbers, wire limits, the bytes
 //   of one sample frame of every type) and the control channel's message shapes; guarded by
 //   PROTOCOL_VERSION in src/tunnel/protocol.ts.
-// - api: the exported method names, event names and message types of the manager API (printed
+// - api: the exported method names, event names, message types, well-known names and ports of the
+//   manager API (src/api: control-api, cluster-info, names; printed
 //   by the TypeScript compiler without comments, so rewording a comment changes nothing);
 //   guarded by API_VERSION in src/api/control-api.ts (its compatibility rules are at its top).
 // The recorded fingerprints live in protocol-fingerprints.json next to this file.
@@ -26,7 +27,7 @@ const FINGERPRINTS_FILE = new URL('./protocol-fingerprints.json', import.meta.ur
 const recorded = JSON.parse(readFileSync(FINGERPRINTS_FILE, 'utf8')) as Record<'tunnel' | 'api', Recorded>;
 
 /** The API's definitions: these files' exported consts, interfaces and types. */
-const API_FILES = ['src/api/control-api.ts', 'src/api/cluster-info.ts'];
+const API_FILES = ['src/api/control-api.ts', 'src/api/cluster-info.ts', 'src/api/names.ts'];
 const API_VERSION = { name: 'API_VERSION in src/api/control-api.ts', value: CONTROL_API_VERSION };
 
 const SAMPLE_FRAMES: Frame[] = [
