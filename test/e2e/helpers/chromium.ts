@@ -6,7 +6,7 @@
 // the user, a timeout, and its whole process group is killed when it ends.
 // Leaves out which user may get what: the tests say that. Used by browser.test.ts.
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -81,7 +81,10 @@ export async function openPage(options: PageOptions): Promise<PageLoad> {
       const db = `sql:${home}/.pki/nssdb`;
       await runAs(options.user, 'mkdir', ['-p', `${home}/.pki/nssdb`]);
       await runAs(options.user, 'certutil', ['-d', db, '-N', '--empty-password']);
-      await runAs(options.user, 'certutil', ['-d', db, '-A', '-n', 'tp-e2e-ca', '-t', 'C,,', '-i', options.trustCa]);
+      // The CA certificate is public; a copy in the user's own directory is one they can read.
+      const ca = join(home, 'ca.crt');
+      writeFileSync(ca, readFileSync(options.trustCa), { mode: 0o644 });
+      await runAs(options.user, 'certutil', ['-d', db, '-A', '-n', 'tp-e2e-ca', '-t', 'C,,', '-i', ca]);
     }
     const netLog = join(home, 'net-log.json');
     const args = [
