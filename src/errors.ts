@@ -102,7 +102,7 @@ export const ERROR_CODES = {
   TP_ERR_INTERCEPT_NO_PORT: { category: 'user', hints: ['Use --port <local port>:<service port name or number>.'] },
   TP_ERR_INTERCEPT_CONFLICT: { category: 'user', hints: ['`tp list` shows who holds which intercept.'] },
   TP_ERR_INTERCEPT_ROLLOUT: { category: 'user', hints: ['The workload\'s pods did not restart with the traffic-agent; its events usually say why.'] },
-  TP_ERR_INTERCEPT_PODS_REFUSED: { category: 'user', hints: ['The message above is the cluster\'s own reason; the workload is as it was before tp touched it.'] },
+  TP_ERR_INTERCEPT_PODS_REFUSED: { category: 'user', hints: ['The message above is the cluster\'s own reason, and says what tp did with the workload.'] },
   TP_ERR_INTERCEPT_NOT_READY: { category: 'user', hints: ['Compare the Service\'s endpoints with the pods that run the traffic-agent: kubectl get endpoints,pods -o wide -n <namespace>; a Service that also selects pods of another workload sends them part of the traffic.'] },
   TP_ERR_INTERCEPT_NO_AGENT: { category: 'user', hints: ['Look at the agent\'s log: kubectl logs <pod> -c traffic-agent'] },
   // the front doors: dials (each maps to a SOCKS reply and an HTTP status), routing, upstream proxies

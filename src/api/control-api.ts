@@ -129,6 +129,8 @@ export interface InterceptSpec {
   pathPrefix?: string;
   /** The nonce from InterceptMethod.challenge the client wrote onto the workload. */
   proof?: string;
+  /** When the cluster refuses the pods with the agent, leave the injection in place (to inspect) instead of undoing it. */
+  keepFailedInjection?: boolean;
 }
 
 export type InterceptState = 'WAITING' | 'ACTIVE' | 'REMOVED' | 'FAILED';

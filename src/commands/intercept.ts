@@ -25,6 +25,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
     name: Flags.string({ description: 'Name of the intercept (default: the workload\'s).' }),
     'http-header': Flags.string({ description: 'Personal intercept: only requests with this header (NAME=VALUE; several are ANDed).', multiple: true }),
     'http-path-prefix': Flags.string({ description: 'Personal intercept: only requests whose path starts with this.' }),
+    'keep-failed-injection': Flags.boolean({ description: 'When the cluster refuses the pods with the traffic-agent, leave the agent in the workload to inspect with kubectl (default: tp puts the workload back).' }),
     // Node 20 reads a script argument named --env-file as its own option and exits when the file
     // does not exist yet (nodejs/node#54232), so --env-out is the same flag under a safe name.
     'env-file': Flags.string({ description: 'Write the pod\'s environment to this file (with Node 20, use --env-out for a file that does not exist yet).', aliases: ['env-out'] }),
@@ -55,6 +56,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
         laptopPort,
         headers: parseHeaders(flags['http-header'] ?? []),
         pathPrefix: flags['http-path-prefix'],
+        ...(flags['keep-failed-injection'] && { keepFailedInjection: true }),
       },
       envFile: flags['env-file'] ? { path: flags['env-file'], syntax: flags['env-syntax'] } : undefined,
       envJson: flags['env-json'],

@@ -6,7 +6,7 @@
 //   left, not even terminating (a terminating pod may still take connections; bare ReplicaSets do
 //   not roll by themselves: their old pods are deleted), reporting progress; a rollout whose
 //   pods the cluster refuses (rollout-failure.ts) fails within seconds with the reason, and the
-//   injection is undone;
+//   injection is undone (unless the caller asks to keep it);
 // - uninstall(): restore workloads and Services from their annotations, and drop the Secret when
 //   no agent is left in the namespace; for the manager, also wait until the agents' pods are gone
 //   and traffic through the Services reaches the app again (service-path.ts).
@@ -87,7 +87,7 @@ export class Injector {
   }
 
   /** Makes the agent take the target's port; resolves once every pod runs it and no old pod is left. */
-  async ensureAgent(prepared: Prepared, progress: (message: string) => void, timeoutMs = 120_000): Promise<EnsuredAgent> {
+  async ensureAgent(prepared: Prepared, progress: (message: string) => void, timeoutMs = 120_000, options: { keepRefused?: boolean } = {}): Promise<EnsuredAgent> {
     const { workload, target } = prepared;
     const what = `${workload.kind}/${workload.name}`;
     if (!this.options.image) throw new Error('the injector needs the agent image to inject agents');
@@ -127,10 +127,15 @@ export class Injector {
     try {
       rolled = await this.waitForPods(workload, true, progress, timeoutMs);
     } catch (err) {
-      // The cluster refuses the pods: put the workload back as it was, so its old pods keep serving.
+      // The cluster refuses the pods: put the workload back as it was, so its old pods keep serving
+      // (unless the caller wants to look at the refused injection itself).
       if ((updated || patched) && (err as InterceptError).code === 'TP_ERR_INTERCEPT_PODS_REFUSED') {
+        if (options.keepRefused) {
+          throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `${(err as Error).message} The traffic-agent stays in ${what}, as asked; \`tp uninstall --agent ${workload.name} -n ${workload.namespace}\` puts the workload back.`);
+        }
         await this.uninstall(workload.namespace, workload.name).catch((undo: unknown) => log.warn('!! could not undo the injection into %s: %s', what, (undo as Error).message));
         progress(`removed the traffic-agent from ${what} again`);
+        throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `${(err as Error).message} tp removed the traffic-agent again, so the workload is as it was (\`tp intercept --keep-failed-injection\` leaves it, to look at with kubectl).`);
       }
       throw err;
     }
@@ -246,8 +251,7 @@ export class Injector {
         // The same reason twice in a row: the controller keeps failing, it was no passing hiccup.
         const reason = await this.failures.find(workload, object, (rs) => agentPortsOf(rs.spec?.template?.spec?.containers ?? []) === wantedPorts, since);
         if (reason && reason === refused) {
-          const undo = withAgent ? ' tp removes the traffic-agent again, so the workload is as it was.' : '';
-          throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `Kubernetes refuses to create the pods of ${workload.kind}/${workload.name} ${label}: ${reason}.${undo} ${fixFor(reason, workload.namespace)}`);
+          throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `Kubernetes refuses to create the pods of ${workload.kind}/${workload.name} ${label}: ${reason}. ${fixFor(reason, workload.namespace)}`);
         }
         refused = reason;
       }

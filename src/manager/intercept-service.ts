@@ -171,7 +171,7 @@ export class InterceptService {
       client: who.client,
     }, { held: true });
     try {
-      const { changed } = await this.injector.ensureAgent(prepared, progress, timeoutMs);
+      const { changed } = await this.injector.ensureAgent(prepared, progress, timeoutMs, { keepRefused: spec.keepFailedInjection === true });
       // The daemon gives a create 300 s: the rollout (with old pods' grace periods) takes the most.
       await this.waitForAgentPath(prepared, changed, progress, Math.min(timeoutMs, PATH_TIMEOUT_MS));
       this.registry.release(info.id);

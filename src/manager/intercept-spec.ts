@@ -34,6 +34,7 @@ export function validateSpec(params: unknown): InterceptSpec {
   }
   const pathPrefix = text('pathPrefix', false);
   if (pathPrefix !== undefined && !pathPrefix.startsWith('/')) bad('pathPrefix must start with "/"');
+  if (p.keepFailedInjection !== undefined && typeof p.keepFailedInjection !== 'boolean') bad('keepFailedInjection must be true or false');
   const laptopAddress = text('laptopAddress', false) ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:_-]+$/.test(laptopAddress)) bad(`"${laptopAddress}" is not an address`);
   return {
@@ -46,5 +47,6 @@ export function validateSpec(params: unknown): InterceptSpec {
     laptopPort: laptopPort as number,
     headers,
     pathPrefix,
+    ...(p.keepFailedInjection === true && { keepFailedInjection: true }),
   };
 }

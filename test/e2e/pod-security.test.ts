@@ -55,7 +55,7 @@ test.serial('in namespaces enforcing Pod Security "restricted", the manager inst
   }, 60_000);
 });
 
-test.serial('a workload that breaks "restricted" itself: tp reports the admission error from the controller\'s events and puts the workload back', async (t) => {
+test.serial('a workload that breaks "restricted" itself: tp reports the admission error from the controller\'s events and puts the workload back, or keeps the injection when asked', async (t) => {
   const legacy = `${NAMESPACE}-legacy`;
   // It ran before the namespace started enforcing: its pods exist, new ones would be refused.
   await kubectl(['apply', '-f', '-'], { input: legacyManifests(legacy) });
@@ -75,6 +75,19 @@ test.serial('a workload that breaks "restricted" itself: tp reports the admissio
       const now = [await specOf(legacy, 'deployment', 'legacy'), await specOf(legacy, 'service', 'legacy')];
       if (JSON.stringify(now) !== JSON.stringify(before)) throw new Error('the workload is not restored yet');
     }, 30_000);
+    t.deepEqual([await specOf(legacy, 'deployment', 'legacy'), await specOf(legacy, 'service', 'legacy')], before);
+    t.regex(error.message, /tp removed the traffic-agent again/);
+
+    // Asked to keep it, tp leaves the refused injection for kubectl to look at; uninstall undoes it.
+    const kept = await laptop.tp(['intercept', 'legacy', '--port', String(server.port), '-n', legacy, '--keep-failed-injection', '--manager-namespace', MANAGER_NAMESPACE, '--output', 'json'], { timeoutMs: 180_000 }).then(
+      () => undefined, (err: unknown) => (JSON.parse((err as { stdout: string }).stdout) as { error: { code: string; message: string } }).error);
+    if (!kept) throw new Error('the intercept of a workload whose pods are refused succeeded');
+    t.is(kept.code, 'TP_ERR_INTERCEPT_PODS_REFUSED');
+    t.regex(kept.message, /The traffic-agent stays in Deployment\/legacy, as asked; `tp uninstall --agent legacy -n /);
+    const injected = await specOf(legacy, 'deployment', 'legacy');
+    t.notDeepEqual(injected, before[0]);
+    t.regex(JSON.stringify(injected), /traffic-agent/);
+    await laptop.tp(['uninstall', '--agent', 'legacy', '-n', legacy, '--manager-namespace', MANAGER_NAMESPACE], { timeoutMs: 120_000 });
     t.deepEqual([await specOf(legacy, 'deployment', 'legacy'), await specOf(legacy, 'service', 'legacy')], before);
   } finally {
     await laptop.tp(['quit']).catch(() => undefined);
