@@ -3,8 +3,6 @@
 // header sent several times matches when any one of its lines has the value, or when the lines
 // joined with ", " do), and the request-target's path must start with pathPrefix. An intercept
 // with neither matches every request. Pure functions; the HTTP router (http-router.ts) calls them.
-import type { InterceptRule } from './intercept-table.js';
-
 export interface RequestHead {
   /** The request-target as sent: origin-form (`/a?b`) or absolute-form (`http://h/a`). */
   url: string;
@@ -29,7 +27,13 @@ export function headerValues(rawHeaders: string[], name: string): string[] {
   return values;
 }
 
-export function matchesIntercept(rule: Pick<InterceptRule, 'headers' | 'pathPrefix'>, head: RequestHead): boolean {
+/** What a personal intercept matches on (an InterceptRule of intercept-table.ts has these). */
+export interface MatchRule {
+  headers?: Record<string, string>;
+  pathPrefix?: string;
+}
+
+export function matchesIntercept(rule: MatchRule, head: RequestHead): boolean {
   if (rule.pathPrefix && !requestPath(head.url).startsWith(rule.pathPrefix)) return false;
   for (const [name, value] of Object.entries(rule.headers ?? {})) {
     const values = headerValues(head.rawHeaders, name);
