@@ -8,6 +8,15 @@ function target(port: number) {
   return { state, target: { name: 'web', laptopAddress: '127.0.0.1', laptopPort: port, setWarning: (w?: string) => void (state.warning = w) } };
 }
 
+/** A loopback port that was just free: nothing listens on it. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 test('an intercepted stream is piped to the local port, byte for byte', async (t) => {
   const server = createServer((socket) => socket.pipe(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -23,10 +32,7 @@ test('an intercepted stream is piped to the local port, byte for byte', async (t
 });
 
 test('with nothing listening, an HTTP request gets a 502 that explains, and the intercept keeps a warning', async (t) => {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await closedPort();
   const { client, server: manager } = memorySessions();
   t.teardown(() => client.destroy());
   const { state, target: local } = target(port);
@@ -40,10 +46,7 @@ test('with nothing listening, an HTTP request gets a 502 that explains, and the 
 });
 
 test('with nothing listening, a non-HTTP stream is reset', async (t) => {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await closedPort();
   const { client, server: manager } = memorySessions();
   t.teardown(() => client.destroy());
   client.on('stream', (open) => forwardToLaptop(open, target(port).target));
