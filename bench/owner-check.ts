@@ -2,15 +2,17 @@
 // Holds N loopback connections in this process (2N rows in /proc/net/tcp), then measures, in one
 // run, side by side:
 //   - reference: one plain read of /proc/net/tcp (the kernel's cost of printing the table, which
-//     every lookup has to pay at least once);
-//   - one lookup at a time (a new connection on an otherwise idle daemon);
-//   - N lookups at once (a burst of N new connections), answered by batched reads.
+//     every /proc lookup has to pay at least once);
+//   - each way of looking up (the netlink helper tp-peer-uid, and /proc alone): one lookup at a
+//     time (a new connection on an otherwise idle daemon), and N lookups at once (a burst of N
+//     new connections; /proc answers them with batched reads).
 // Prints wall and CPU time for each and the ratios to the reference. Not a test: nothing asserts.
 // Env: BENCH_CONNECTIONS (comma list, default 100,1000,8000; the process needs 2N descriptors).
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { tcpPeerUid } from '../src/proxy/peer-owner.js';
+import { tcpPeerUid, useSockDiag } from '../src/proxy/peer-owner.js';
+import { PEER_UID_HELPER } from '../src/proxy/sock-diag.js';
 
 const COUNTS = (process.env.BENCH_CONNECTIONS ?? '100,1000,8000').split(',').map(Number);
 const ROUNDS = 20;
@@ -58,18 +60,22 @@ for (const count of COUNTS) {
   const reference = await timed(() => {
     for (let i = 0; i < ROUNDS; i++) readFileSync('/proc/net/tcp', 'latin1');
   });
-  const single = await timed(async () => {
-    for (let i = 0; i < ROUNDS; i++) await tcpPeerUid(...ends(accepted[i % accepted.length]));
-  });
-  let answered = 0;
-  const burst = await timed(async () => {
-    const uids = await Promise.all(accepted.map((socket) => tcpPeerUid(...ends(socket))));
-    answered = uids.filter((uid) => uid === process.getuid?.()).length;
-  });
   const per = (t: Timing) => ({ wallMs: t.wallMs / ROUNDS, cpuMs: t.cpuMs / ROUNDS });
   console.log(`${count} connections held (${rows} rows in /proc/net/tcp):`);
-  console.log(`  reference, one read of the table:   ${fmt(per(reference))}`);
-  console.log(`  one lookup:                         ${fmt(per(single))}  (${(single.wallMs / reference.wallMs).toFixed(2)}x the reference)`);
-  console.log(`  ${count} lookups at once:${' '.repeat(Math.max(1, 14 - String(count).length))}${fmt(burst)}  (${(burst.wallMs / (reference.wallMs / ROUNDS)).toFixed(1)}x one read; ${answered} of ${count} answered with our uid)`);
+  console.log(`  reference, one read of the table:      ${fmt(per(reference))}`);
+  for (const [way, helper] of [['netlink', PEER_UID_HELPER], ['/proc', undefined]] as const) {
+    useSockDiag(helper);
+    await tcpPeerUid(...ends(accepted[0])); // starts the helper
+    const single = await timed(async () => {
+      for (let i = 0; i < ROUNDS; i++) await tcpPeerUid(...ends(accepted[i % accepted.length]));
+    });
+    let answered = 0;
+    const burst = await timed(async () => {
+      const uids = await Promise.all(accepted.map((socket) => tcpPeerUid(...ends(socket))));
+      answered = uids.filter((uid) => uid === process.getuid?.()).length;
+    });
+    console.log(`  ${way.padEnd(8)} one lookup:               ${fmt(per(single))}  (${(single.wallMs / reference.wallMs).toFixed(3)}x the reference)`);
+    console.log(`  ${way.padEnd(8)} ${String(count).padStart(5)} lookups at once:    ${fmt(burst)}  (${(burst.wallMs / (reference.wallMs / ROUNDS)).toFixed(2)}x one read; ${answered} of ${count} answered with our uid)`);
+  }
   close();
 }

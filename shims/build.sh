@@ -1,7 +1,9 @@
 #!/bin/sh
-# Builds tp's LD_PRELOAD library (shims/build/libtp.so) with the machine's C compiler. Run by
+# Builds tp's LD_PRELOAD library (shims/build/libtp.so) and the front doors' owner lookup helper
+# (shims/build/tp-peer-uid, netlink sock_diag) with the machine's C compiler. Run by
 # `npm run build:shims` at install and build time. Without a compiler it says so and exits 0:
-# `tp run` then works with the proxy environment and the Node preload only.
+# `tp run` then works with the proxy environment and the Node preload only, and the daemon reads
+# socket owners from /proc/net instead.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cc=${CC:-cc}
@@ -14,3 +16,6 @@ mkdir -p "$here/build"
   -o "$here/build/libtp.so.tmp" "$here"/libtp/*.c -ldl -lpthread
 mv "$here/build/libtp.so.tmp" "$here/build/libtp.so"
 echo "tp: built $here/build/libtp.so"
+"$cc" -O2 -Wall -Wextra -o "$here/build/tp-peer-uid.tmp" "$here"/peer-uid/peer-uid.c
+mv "$here/build/tp-peer-uid.tmp" "$here/build/tp-peer-uid"
+echo "tp: built $here/build/tp-peer-uid"

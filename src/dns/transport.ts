@@ -140,7 +140,7 @@ export class DnsListeners {
     }
     this.udpInFlight += 1;
     this.gate
-      .admitsDatagram({ address, port }, 'DNS stub (udp)')
+      .admitsDatagram({ address, port }, 'DNS stub (udp)', udp.address())
       .then((admitted) => (admitted ? this.handler(message, 'udp', client) : rcodeReply(message, RCODE.REFUSED)))
       .then(
         (reply) => {

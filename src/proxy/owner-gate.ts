@@ -26,8 +26,8 @@ export interface OwnerGate {
    * user, or (credentials mode) the door asks for credentials itself (`asksCredentials`).
    */
   admitsConnection(socket: Socket, door: string, asksCredentials: boolean): Promise<boolean>;
-  /** True when the socket this datagram came from is the daemon's own user's. */
-  admitsDatagram(source: Endpoint, door: string): Promise<boolean>;
+  /** True when the socket this datagram came from is the daemon's own user's; `local`: where it arrived. */
+  admitsDatagram(source: Endpoint, door: string, local?: Endpoint): Promise<boolean>;
   /** Set in credentials mode: what the SOCKS5 and HTTP doors must be shown. */
   readonly credentials?: DoorCredentials;
 }
@@ -101,8 +101,8 @@ export function createUidGate(uid: number): OwnerGate {
       const remote = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
       return decide(await tcpPeerUid(local, remote).catch(() => undefined), door, `${remote.address}:${remote.port}`);
     },
-    async admitsDatagram(source, door) {
-      return decide(await udpSourceUid(source).catch(() => undefined), door, `${source.address}:${source.port}`);
+    async admitsDatagram(source, door, local) {
+      return decide(await udpSourceUid(source, local).catch(() => undefined), door, `${source.address}:${source.port}`);
     },
   };
 }

@@ -1,16 +1,18 @@
 // Who owns the other end of a loopback connection or the source of a datagram, on Linux: the uid of
-// the socket bound to that address and port, read from /proc/net/{tcp,tcp6,udp,udp6} as an ident
-// server does. The laptop's front doors use it to let in only their own user. Where the row is gone
+// the socket bound to that address and port. Asked first with an exact netlink sock_diag query
+// through the tp-peer-uid helper (sock-diag.ts); where that is not available, read from
+// /proc/net/{tcp,tcp6,udp,udp6} as an ident server does. The laptop's front doors use it to let in only their own user. Where the row is gone
 // (the client already closed, or it sits in TIME_WAIT with no owner) the answer is undefined and the
 // caller refuses. Leaves out what to do with the answer and every other platform.
 //
-// Cost: a table holds a row per socket on the machine (two per loopback connection), so reading
-// and parsing it for every connection made 10,000 concurrent connections cost minutes of CPU. So
-// lookups queue, one read of a table answers every lookup queued while the previous read ran, and
+// Cost of the /proc way: a table holds a row per socket on the machine (two per loopback
+// connection), and the kernel prints it by walking its whole socket hash, so reading and parsing
+// it for every connection made 10,000 concurrent connections cost minutes of CPU. So lookups queue, one read of a table answers every lookup queued while the previous read ran, and
 // a row is only parsed when its address text is one some lookup is waiting for.
 import { access, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { parseIp } from '../net/cidr.js';
+import { PEER_UID_HELPER, SockDiag, type DiagAnswer } from './sock-diag.js';
 
 export interface Endpoint {
   readonly address: string;
@@ -37,6 +39,20 @@ const TABLES: Record<Protocol, { v4: string; v6: string }> = {
 };
 const LITTLE_ENDIAN = endianness() === 'LE';
 
+let diag = new SockDiag(PEER_UID_HELPER);
+
+/** Which way to ask first: the helper at `helper` (undefined: /proc only). For tests and benchmarks. */
+export function useSockDiag(helper: string | undefined): void {
+  diag.close();
+  diag = new SockDiag(helper);
+}
+
+/** A netlink answer as a uid, or the /proc lookup's where netlink could not say. */
+async function orProc(answer: DiagAnswer, proc: () => Promise<number | undefined>): Promise<number | undefined> {
+  if (answer === 'unknown') return proc();
+  return answer === 'none' ? undefined : answer;
+}
+
 /** True where the tables exist (Linux with /proc mounted). */
 export async function peerOwnerSupported(): Promise<boolean> {
   return access(TABLES.tcp.v4).then(
@@ -53,25 +69,28 @@ export async function tcpPeerUid(local: Endpoint, remote: Endpoint): Promise<num
   const peer = toEnd(remote);
   const us = toEnd(local);
   if (!peer || !us) return undefined;
-  return lookUp('tcp', (family) => {
+  return orProc(await diag.tcp(remote, local), () => lookUp('tcp', (family) => {
     const a = endText(peer, family);
     const b = endText(us, family);
     return a && b ? [`${a} ${b}`] : [];
-  });
+  }));
 }
 
 /**
  * The uid owning the socket a datagram came from: its local end is the datagram's source, or the
  * wildcard address (0.0.0.0, ::) on the source port for a sender that never bound an address.
+ * `local` (where the datagram arrived) lets the exact netlink query be asked.
  */
-export async function udpSourceUid(source: Endpoint): Promise<number | undefined> {
+export async function udpSourceUid(source: Endpoint, local?: Endpoint): Promise<number | undefined> {
   const peer = toEnd(source);
   if (!peer) return undefined;
-  return lookUp('udp', (family) => {
-    const own = endText(peer, family);
-    const wildcard = endText({ bytes: new Uint8Array(family === 'v4' ? 4 : 16), port: peer.port }, family);
-    return [own, wildcard].filter((key): key is string => !!key);
-  });
+  const proc = () =>
+    lookUp('udp', (family) => {
+      const own = endText(peer, family);
+      const wildcard = endText({ bytes: new Uint8Array(family === 'v4' ? 4 : 16), port: peer.port }, family);
+      return [own, wildcard].filter((key): key is string => !!key);
+    });
+  return local ? orProc(await diag.udp(source, local), proc) : proc();
 }
 
 /** Parses one line of a /proc/net/{tcp,udp}{,6} table; undefined for the header or anything malformed. */

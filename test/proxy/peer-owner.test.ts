@@ -5,7 +5,9 @@ import { createSocket, type RemoteInfo } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { endianness } from 'node:os';
-import { parseProcNetLine, peerOwnerSupported, tcpPeerUid, udpSourceUid } from '../../src/proxy/peer-owner.js';
+import { parseProcNetLine, peerOwnerSupported, tcpPeerUid, udpSourceUid, useSockDiag } from '../../src/proxy/peer-owner.js';
+import { PEER_UID_HELPER, SockDiag } from '../../src/proxy/sock-diag.js';
+import { existsSync } from 'node:fs';
 import { RUNNING_AS_ROOT, TEST_USER, spawnAsUser } from '../helpers/unprivileged.js';
 
 const OWN_UID = process.getuid!();
@@ -32,85 +34,133 @@ function clientAsTestUser(script: string): { child: ChildProcess; stop: () => vo
   return { child, stop: () => child.stdin?.end() };
 }
 
-for (const host of ['127.0.0.1', '::1']) {
-  test.serial(`the peer of a connection from this process is our own uid (${host})`, async (t) => {
-    t.true(await peerOwnerSupported());
-    const listener = await listen(host);
-    const client = connect({ host, port: listener.port });
+// Every lookup is tried both ways: the exact netlink query through tp-peer-uid, and /proc/net.
+for (const [way, helper] of [['netlink', PEER_UID_HELPER], ['/proc', undefined]] as const) {
+  for (const host of ['127.0.0.1', '::1']) {
+    test.serial(`the peer of a connection from this process is our own uid (${host}) (${way})`, async (t) => {
+      useSockDiag(helper);
+      t.true(await peerOwnerSupported());
+      const listener = await listen(host);
+      const client = connect({ host, port: listener.port });
+      const socket = await listener.accepted;
+      t.is(await tcpPeerUid(...ownEnds(socket)), OWN_UID);
+      client.destroy();
+      socket.destroy();
+      listener.close();
+    });
+  }
+
+  test.serial(`a client of a listener on :: connecting over IPv4 is found through its IPv4 row (${way})`, async (t) => {
+      useSockDiag(helper);
+    const listener = await listen('::');
+    const client = connect({ host: '127.0.0.1', port: listener.port });
     const socket = await listener.accepted;
+    t.regex(socket.remoteAddress!, /^::ffff:127\.0\.0\.1$/);
     t.is(await tcpPeerUid(...ownEnds(socket)), OWN_UID);
     client.destroy();
     socket.destroy();
     listener.close();
   });
+
+  test.serial(`the peer of a connection from another user is that user’s uid (${way})`, async (t) => {
+      useSockDiag(helper);
+    if (!RUNNING_AS_ROOT) return t.log('not root: cannot run a client as another user') as unknown as void;
+    const otherUid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim());
+    t.not(otherUid, OWN_UID);
+    const listener = await listen('127.0.0.1');
+    const child = clientAsTestUser(`require('net').connect(${listener.port}, '127.0.0.1'); `);
+    try {
+      const socket = await listener.accepted;
+      t.is(await tcpPeerUid(...ownEnds(socket)), otherUid);
+      socket.destroy();
+    } finally {
+      child.stop();
+      listener.close();
+    }
+  });
+
+  test.serial(`a peer that has gone is no answer (${way})`, async (t) => {
+      useSockDiag(helper);
+    const listener = await listen('127.0.0.1');
+    const client = connect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true });
+    const socket = await listener.accepted;
+    const ends = ownEnds(socket);
+    socket.on('error', () => {});
+    client.resetAndDestroy();
+    await new Promise((resolve) => socket.on('close', resolve));
+    t.is(await tcpPeerUid(...ends), undefined);
+    listener.close();
+  });
+
+  test.serial(`the source of a datagram is owned by its sender’s uid (${way})`, async (t) => {
+      useSockDiag(helper);
+    const server = createSocket('udp4');
+    server.bind(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = server.address().port;
+    const received = once(server, 'message').then(([, rinfo]) => rinfo as RemoteInfo);
+    const own = createSocket('udp4');
+    own.send('x', port, '127.0.0.1');
+    const rinfo = await received;
+    t.is(await udpSourceUid(rinfo, server.address()), OWN_UID);
+    own.close();
+
+    if (RUNNING_AS_ROOT) {
+      const otherUid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim());
+      const fromOther = once(server, 'message').then(([, info]) => info as RemoteInfo);
+      const child = clientAsTestUser(
+        `const s = require('dgram').createSocket('udp6'); s.send('x', ${port}, '::ffff:127.0.0.1'); `,
+      );
+      try {
+        t.is(await udpSourceUid(await fromOther, server.address()), otherUid);
+      } finally {
+        child.stop();
+      }
+    }
+    server.close();
+  });
+
+  test.serial(`lookups made at once are answered together, each with its own peer (${way})`, async (t) => {
+      useSockDiag(helper);
+    const listener = createServer();
+    const accepted: Socket[] = [];
+    listener.on('connection', (socket) => accepted.push(socket));
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const port = (listener.address() as AddressInfo).port;
+    const clients = await Promise.all(
+      Array.from({ length: 400 }, () => new Promise<Socket>((resolve) => { const c = connect({ host: '127.0.0.1', port }, () => resolve(c)); })),
+    );
+    while (accepted.length < clients.length) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Half the peers are gone before the lookups run: those must be no answer, the others ours.
+    const gone = new Set(accepted.filter((_, i) => i % 2 === 0));
+    const ends = accepted.map(ownEnds);
+    const byPort = new Map(clients.map((c) => [c.localPort, c]));
+    for (const socket of gone) byPort.get(socket.remotePort)!.resetAndDestroy();
+    await Promise.all([...gone].map((socket) => new Promise((resolve) => { socket.on('error', () => {}); if (socket.destroyed) resolve(null); else socket.on('close', resolve); })));
+    const uids = await Promise.all(ends.map((e) => tcpPeerUid(...e)));
+    uids.forEach((uid, i) => t.is(uid, gone.has(accepted[i]) ? undefined : OWN_UID));
+    for (const c of clients) c.destroy();
+    for (const s of accepted) s.destroy();
+    listener.close();
+  });
 }
 
-test.serial('a client of a listener on :: connecting over IPv4 is found through its IPv4 row', async (t) => {
-  const listener = await listen('::');
+test.serial('the netlink way answers itself (no fallback), and a missing helper says to fall back', async (t) => {
+  t.true(existsSync(PEER_UID_HELPER), 'shims/build.sh builds tp-peer-uid');
+  const listener = await listen('127.0.0.1');
   const client = connect({ host: '127.0.0.1', port: listener.port });
   const socket = await listener.accepted;
-  t.regex(socket.remoteAddress!, /^::ffff:127\.0\.0\.1$/);
-  t.is(await tcpPeerUid(...ownEnds(socket)), OWN_UID);
+  const [local, remote] = ownEnds(socket);
+  const diag = new SockDiag(PEER_UID_HELPER);
+  t.teardown(() => diag.close());
+  t.is(await diag.tcp(remote, local), OWN_UID);
+  t.is(await diag.tcp({ address: '127.0.0.1', port: 1 }, local), 'none');
+  t.is(await new SockDiag('/nonexistent/tp-peer-uid').tcp(remote, local), 'unknown');
   client.destroy();
   socket.destroy();
   listener.close();
 });
-
-test.serial('the peer of a connection from another user is that user’s uid', async (t) => {
-  if (!RUNNING_AS_ROOT) return t.log('not root: cannot run a client as another user') as unknown as void;
-  const otherUid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim());
-  t.not(otherUid, OWN_UID);
-  const listener = await listen('127.0.0.1');
-  const child = clientAsTestUser(`require('net').connect(${listener.port}, '127.0.0.1'); `);
-  try {
-    const socket = await listener.accepted;
-    t.is(await tcpPeerUid(...ownEnds(socket)), otherUid);
-    socket.destroy();
-  } finally {
-    child.stop();
-    listener.close();
-  }
-});
-
-test.serial('a peer that has gone is no answer', async (t) => {
-  const listener = await listen('127.0.0.1');
-  const client = connect({ host: '127.0.0.1', port: listener.port, allowHalfOpen: true });
-  const socket = await listener.accepted;
-  const ends = ownEnds(socket);
-  socket.on('error', () => {});
-  client.resetAndDestroy();
-  await new Promise((resolve) => socket.on('close', resolve));
-  t.is(await tcpPeerUid(...ends), undefined);
-  listener.close();
-});
-
-test.serial('the source of a datagram is owned by its sender’s uid', async (t) => {
-  const server = createSocket('udp4');
-  server.bind(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = server.address().port;
-  const received = once(server, 'message').then(([, rinfo]) => rinfo as RemoteInfo);
-  const own = createSocket('udp4');
-  own.send('x', port, '127.0.0.1');
-  const rinfo = await received;
-  t.is(await udpSourceUid(rinfo), OWN_UID);
-  own.close();
-
-  if (RUNNING_AS_ROOT) {
-    const otherUid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim());
-    const fromOther = once(server, 'message').then(([, info]) => info as RemoteInfo);
-    const child = clientAsTestUser(
-      `const s = require('dgram').createSocket('udp6'); s.send('x', ${port}, '::ffff:127.0.0.1'); `,
-    );
-    try {
-      t.is(await udpSourceUid(await fromOther), otherUid);
-    } finally {
-      child.stop();
-    }
-  }
-  server.close();
-});
-
 test('rows of the real tables parse, the header does not', async (t) => {
   const { readFile } = await import('node:fs/promises');
   const lines = (await readFile('/proc/net/tcp', 'latin1')).split('\n').filter(Boolean);
@@ -157,26 +207,3 @@ test('the line parser never throws and only answers with well-formed rows', (t) 
   t.truthy(parseProcNetLine('   0: 0100007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1'));
 });
 
-test.serial('lookups made at once are answered together, each with its own peer', async (t) => {
-  const listener = createServer();
-  const accepted: Socket[] = [];
-  listener.on('connection', (socket) => accepted.push(socket));
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const port = (listener.address() as AddressInfo).port;
-  const clients = await Promise.all(
-    Array.from({ length: 400 }, () => new Promise<Socket>((resolve) => { const c = connect({ host: '127.0.0.1', port }, () => resolve(c)); })),
-  );
-  while (accepted.length < clients.length) await new Promise((resolve) => setTimeout(resolve, 10));
-  // Half the peers are gone before the lookups run: those must be no answer, the others ours.
-  const gone = new Set(accepted.filter((_, i) => i % 2 === 0));
-  const ends = accepted.map(ownEnds);
-  const byPort = new Map(clients.map((c) => [c.localPort, c]));
-  for (const socket of gone) byPort.get(socket.remotePort)!.resetAndDestroy();
-  await Promise.all([...gone].map((socket) => new Promise((resolve) => { socket.on('error', () => {}); if (socket.destroyed) resolve(null); else socket.on('close', resolve); })));
-  const uids = await Promise.all(ends.map((e) => tcpPeerUid(...e)));
-  uids.forEach((uid, i) => t.is(uid, gone.has(accepted[i]) ? undefined : OWN_UID));
-  for (const c of clients) c.destroy();
-  for (const s of accepted) s.destroy();
-  listener.close();
-});
