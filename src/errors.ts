@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   TP_ERR_CONNECT_TIMEOUT: user,
   TP_ERR_PORT_IN_USE: user,
   // kubeconfig and the Kubernetes API
+  TP_ERR_INSTALL_BAD_IMAGE: user,
   TP_ERR_KUBECONFIG: config,
   TP_ERR_UNKNOWN_CONTEXT: config,
   TP_ERR_NO_CLUSTER: config,

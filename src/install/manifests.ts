@@ -9,11 +9,31 @@
 // port-forward reaches it, so RBAC on `pods/portforward` in the manager's namespace guards it.
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { TpError } from '../errors.js';
 import { TP_VERSION } from '../version.js';
 import { AGENT_TOKEN_SECRET, CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, DEFAULT_MANAGER_NAMESPACE, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR, MANAGER_TUNNEL_PORT } from '../api/names.js';
 import { restrictedSecurityContext } from '../api/pod-security.js';
 
 export const DEFAULT_IMAGE_REPOSITORY = 'tp/tp';
+/** The environment variable that names the manager's image when `--image` is not given. */
+export const IMAGE_ENV = 'TP_IMAGE';
+/** `--image`'s help text, the same for `tp manager install` and `tp manager manifest`. */
+export const IMAGE_FLAG_DESCRIPTION = `Container image of the manager and of the traffic-agents it injects (default: $${IMAGE_ENV}, else ${DEFAULT_IMAGE_REPOSITORY}:${TP_VERSION}; build it from the Containerfile).`;
+
+// An image reference as the container runtimes parse it: [host[:port]/]path[:tag][@digest], the
+// path in lower case. Checked here so a typo fails at install, not as ErrImagePull in a pod.
+const IMAGE_REFERENCE = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::\w[\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$/;
+
+/** The image to deploy: `requested` (from --image or $TP_IMAGE; empty means not given) or the default. */
+export function chooseImage(requested: string | undefined): string {
+  if (requested === undefined || requested === '') return defaultImage();
+  if (requested.length > 255 || !IMAGE_REFERENCE.test(requested)) {
+    throw new TpError('TP_ERR_INSTALL_BAD_IMAGE', `"${requested.slice(0, 100)}" is not a container image reference.`, {
+      hints: [`Name it as [registry[:port]/]repository[:tag][@sha256:digest] with the repository in lower case, e.g. registry.example.com/tp:${TP_VERSION}.`, `Check --image and $${IMAGE_ENV}.`],
+    });
+  }
+  return requested;
+}
 export const VERSION_ANNOTATION = 'tp.dev/version';
 
 export interface ManagerManifestOptions {

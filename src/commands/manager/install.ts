@@ -3,7 +3,7 @@ import { TpCommand } from '../../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../../cli/kube-flags.js';
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
 import { installManager, type InstallResult } from '../../install/install.js';
-import { defaultImage } from '../../install/manifests.js';
+import { chooseImage, IMAGE_ENV, IMAGE_FLAG_DESCRIPTION } from '../../install/manifests.js';
 
 export default class ManagerInstall extends TpCommand<InstallResult> {
   static summary = 'Install the traffic-manager into the cluster and wait until it is ready.';
@@ -12,7 +12,7 @@ export default class ManagerInstall extends TpCommand<InstallResult> {
   static flags = {
     ...kubeFlags,
     'manager-namespace': managerNamespaceFlag,
-    image: Flags.string({ description: `Container image of the manager (default: ${defaultImage()}).` }),
+    image: Flags.string({ description: IMAGE_FLAG_DESCRIPTION, env: IMAGE_ENV }),
     upgrade: Flags.boolean({ description: 'Replace a traffic-manager installed by another tp version.', default: false }),
     'session-ttl': Flags.integer({ description: 'Seconds a client that went away keeps its session and intercepts (default 60).', min: 1 }),
     timeout: Flags.integer({ description: 'Seconds to wait for the manager to become ready.', default: 120 }),
@@ -23,7 +23,7 @@ export default class ManagerInstall extends TpCommand<InstallResult> {
     const kc = loadKubeConfig(flags);
     return installManager(kc, {
       namespace: flags['manager-namespace'],
-      image: flags.image,
+      image: chooseImage(flags.image),
       upgrade: flags.upgrade,
       sessionTtlSeconds: flags['session-ttl'],
       timeoutMs: flags.timeout * 1000,

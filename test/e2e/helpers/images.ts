@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TP_VERSION } from '../../../src/version.js';
 
 const CHECKOUT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -21,6 +22,8 @@ export const IMAGE_VARIABLES = {
   CLIENT: ['TP_E2E_IMAGE_CLIENT', 'debian:12'],
   /** An image with redis-server on its PATH. */
   REDIS: ['TP_E2E_IMAGE_REDIS', 'debian:12'],
+  /** tp's own image under a name other than the default: the name `npm run image` tags (manager-image.test.ts). */
+  TP: ['TP_E2E_IMAGE_TP', `localhost/tp/tp:${TP_VERSION}`],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type ImageName = keyof typeof IMAGE_VARIABLES;
