@@ -67,7 +67,9 @@ export async function gatherLogs(options: GatherOptions): Promise<GatherResult> 
 
   if (!options.noCluster) {
     try {
-      const kc = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context ?? (current?.context || undefined) });
+      // The daemon's context when this kubeconfig has it (the cluster the problem is in), else its current one.
+      const kc = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
+      if (!options.context && current?.context && kc.getContextObject(current.context)) kc.setCurrentContext(current.context);
       const cluster = await gatherClusterLogs(kc, current?.managerNamespace || options.managerNamespace, agentNamespaces(current));
       files.push(...cluster.files);
       notes.push(...cluster.notes);
