@@ -18,7 +18,6 @@ const FROM_FILE = '(default: the config file\'s, see `tp config view`)';
 export const managerNamespaceFlag = Flags.string({
   description: 'Namespace of the traffic-manager.',
   default: async () => userConfig()['manager-namespace'] ?? 'tp',
-  defaultHelp: async () => 'tp',
   helpGroup: 'KUBERNETES',
 });
 
