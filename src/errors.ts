@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   // CLI and flags
   TP_ERR_UNEXPECTED: internal,
   TP_ERR_LOG_LEVEL: user,
+  TP_ERR_CONFIG_FILE: config,
+  TP_ERR_GATHER_OUTPUT: user,
   TP_ERR_UNINSTALL_WHAT: user,
   TP_ERR_NOT_CONNECTED: user,
   TP_ERR_CONNECTED_ELSEWHERE: user,

@@ -1,7 +1,7 @@
 import { urlUserInfo, type DoorCredentials } from '../proxy/door-credentials.js';
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { connectionFlags, daemonConfigFrom, logLevelFrom } from '../cli/kube-flags.js';
+import { connectionFlags, daemonConfigFrom, namespaceFlag, logLevelFrom } from '../cli/kube-flags.js';
 import { connect, type ConnectResult } from '../daemon/cli-to-daemon.js';
 import { loadKubeConfig } from '../k8s/kubeconfig.js';
 import type { LogLevel } from '../log/logger.js';
@@ -18,7 +18,7 @@ export default class Connect extends TpCommand<ConnectResult> {
   ];
   static flags = {
     ...connectionFlags,
-    namespace: Flags.string({ char: 'n', description: 'Namespace that single-label names resolve in (default: the context\'s namespace).' }),
+    namespace: namespaceFlag('Namespace that single-label names resolve in (default: the config file\'s, else the context\'s namespace).'),
     'socks-port': Flags.integer({ description: 'Port of the SOCKS5 proxy (default: a free one, the same as last time when possible).' }),
     'http-port': Flags.integer({ description: 'Port of the HTTP proxy and PAC file.' }),
     'dns-port': Flags.integer({ description: 'Port of the DNS stub (UDP and TCP).' }),

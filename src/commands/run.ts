@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
+import { connectionFlags, daemonConfigFrom, namespaceFlag } from '../cli/kube-flags.js';
 import { TpError } from '../errors.js';
 import { EXIT_NOT_FOUND, runInCluster, type RunResult } from '../run/run.js';
 import { splitRunArgv } from '../run/argv.js';
@@ -17,7 +17,7 @@ export default class Run extends TpCommand<RunResult> {
   static strict = false;
   static flags = {
     ...connectionFlags,
-    namespace: Flags.string({ char: 'n', description: 'Namespace that single-label names resolve in (when tp run connects).' }),
+    namespace: namespaceFlag('Namespace that single-label names resolve in (when tp run connects; default: the config file\'s, else the context\'s).'),
     'keep-connected': Flags.boolean({ description: 'Leave the daemon running after the command when tp run started it.' }),
     'env-only': Flags.boolean({ description: 'Only set proxy variables: no Node preload, no LD_PRELOAD library.' }),
     preload: Flags.boolean({ description: 'Load the LD_PRELOAD library (--no-preload to leave it out).', default: true, allowNo: true }),

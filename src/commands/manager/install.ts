@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../../cli/kube-flags.js';
+import { userConfig } from '../../cli/config-file.js';
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
 import { installManager, type InstallResult } from '../../install/install.js';
 import { chooseImage, IMAGE_ENV, IMAGE_FLAG_DESCRIPTION } from '../../install/manifests.js';
@@ -23,7 +24,7 @@ export default class ManagerInstall extends TpCommand<InstallResult> {
     const kc = loadKubeConfig(flags);
     return installManager(kc, {
       namespace: flags['manager-namespace'],
-      image: chooseImage(flags.image),
+      image: chooseImage(flags.image ?? userConfig().image),
       upgrade: flags.upgrade,
       sessionTtlSeconds: flags['session-ttl'],
       timeoutMs: flags.timeout * 1000,

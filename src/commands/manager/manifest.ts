@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { dumpYaml } from '@kubernetes/client-node';
 import { TpCommand } from '../../cli/base-command.js';
 import { managerNamespaceFlag } from '../../cli/kube-flags.js';
+import { userConfig } from '../../cli/config-file.js';
 import { chooseImage, IMAGE_ENV, IMAGE_FLAG_DESCRIPTION, managerManifests } from '../../install/manifests.js';
 import type { KubernetesObject } from '@kubernetes/client-node';
 
@@ -16,7 +17,7 @@ export default class ManagerManifest extends TpCommand<KubernetesObject[]> {
 
   async execute(): Promise<KubernetesObject[]> {
     const { flags } = await this.parse(ManagerManifest);
-    return managerManifests({ namespace: flags['manager-namespace'], image: chooseImage(flags.image) });
+    return managerManifests({ namespace: flags['manager-namespace'], image: chooseImage(flags.image ?? userConfig().image) });
   }
 
   render(objects: KubernetesObject[]): string {
