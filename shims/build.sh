@@ -12,6 +12,7 @@
 #                            aarch64-linux-gnu-gcc), each with the oldest glibc it needs in
 #                            glibc-version next to it. A missing compiler is reported by name;
 #                            with --require (npm pack's prepack) it is an error.
+# Every message goes to stderr, so that `npm pack --json` (which runs prepack) prints only JSON.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-host}
@@ -19,8 +20,8 @@ mode=${1:-host}
 # compile CC OUT: one shared library from the sources.
 compile() {
   mkdir -p "$(dirname "$2")"
-  "$1" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden -o "$2.tmp" "$here"/libtp/*.c -ldl -lpthread
-  mv "$2.tmp" "$2"
+  "$1" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden -o "$2.tmp" "$here"/libtp/*.c -ldl -lpthread &&
+    mv "$2.tmp" "$2"
 }
 
 # elf_machine FILE: the ELF header's e_machine (62 x86-64, 183 AArch64), little-endian at byte 18.
@@ -45,8 +46,8 @@ build_host() {
     echo "tp: no C compiler ($cc) found; skipping the LD_PRELOAD library (tp run will use proxy settings and the Node preload only)" >&2
     return 0
   fi
-  compile "$cc" "$here/build/libtp.so"
-  echo "tp: built $here/build/libtp.so"
+  compile "$cc" "$here/build/libtp.so" || return 1
+  echo "tp: built $here/build/libtp.so" >&2
 }
 
 case "$mode" in
@@ -60,7 +61,7 @@ case "$mode" in
       *) platform= ;;
     esac
     if [ -n "$platform" ] && prebuilt_fits "$platform"; then
-      echo "tp: using the prebuilt LD_PRELOAD library shims/prebuilt/$platform/libtp.so"
+      echo "tp: using the prebuilt LD_PRELOAD library shims/prebuilt/$platform/libtp.so" >&2
       exit 0
     fi
     build_host || echo "tp: building the LD_PRELOAD library failed (see above); tp run will use proxy settings and the Node preload only. Fix the compiler and run \`npm rebuild tp\`." >&2
@@ -68,17 +69,17 @@ case "$mode" in
   --prebuilt)
     require=${2:-}
     missing=
-    for target in linux-x64:x86_64-linux-gnu-gcc:62:gcc linux-arm64:aarch64-linux-gnu-gcc:183:gcc-aarch64-linux-gnu; do
+    for target in linux-x64:x86_64-linux-gnu-gcc:62:gcc-x86-64-linux-gnu+libc6-dev-amd64-cross linux-arm64:aarch64-linux-gnu-gcc:183:gcc-aarch64-linux-gnu+libc6-dev-arm64-cross; do
       platform=${target%%:*}; rest=${target#*:}
       cc=${rest%%:*}; rest=${rest#*:}
       machine=${rest%%:*}; package=${rest#*:}
       if ! command -v "$cc" >/dev/null 2>&1; then
-        echo "tp: cannot build the prebuilt $platform library: $cc is missing (Debian: apt-get install $package)" >&2
+        echo "tp: cannot build the prebuilt $platform library: $cc is missing (Debian: apt-get install $(echo "$package" | tr + ' '))" >&2
         missing="$missing $platform"
         continue
       fi
       out="$here/prebuilt/$platform/libtp.so"
-      compile "$cc" "$out"
+      compile "$cc" "$out" || { echo "tp: $cc could not build $out (see above; Debian: apt-get install $(echo "$package" | tr + ' '))" >&2; exit 1; }
       if [ "$(elf_machine "$out")" != "$machine" ]; then
         echo "tp: $cc built $out for ELF machine $(elf_machine "$out"), not $machine" >&2
         exit 1
@@ -87,7 +88,7 @@ case "$mode" in
       need=$(LC_ALL=C grep -ao 'GLIBC_[0-9][0-9.]*' "$out" | sed 's/^GLIBC_//' | sort -t. -k1,1n -k2,2n | tail -n1)
       [ -n "$need" ] || { echo "tp: found no GLIBC symbol version in $out" >&2; exit 1; }
       echo "$need" >"$here/prebuilt/$platform/glibc-version"
-      echo "tp: built $out (glibc >= $need)"
+      echo "tp: built $out (glibc >= $need)" >&2
     done
     if [ -n "$missing" ] && [ "$require" = --require ]; then
       echo "tp: the npm package needs every prebuilt library; missing:$missing" >&2
