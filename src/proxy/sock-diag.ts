@@ -1,4 +1,5 @@
-// The client of tp-peer-uid (shims/peer-uid/peer-uid.c, built next to the LD_PRELOAD library):
+// The client of tp-peer-uid (shims/peer-uid/peer-uid.c, built or shipped next to the LD_PRELOAD
+// library, run/shim-files.ts finds it):
 // one long-lived helper process that answers "who owns the socket at this address?" with an
 // exact netlink sock_diag query, which Node cannot send itself. Questions are lines with an id,
 // answered in order; many may be in flight. Where the helper was not built, cannot start, dies,
@@ -7,13 +8,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { logger } from '../log/logger.js';
+import { peerUidHelper } from '../run/shim-files.js';
 
 const log = logger('tp:proxy:owner');
 
-/** Built by shims/build.sh; absent where the machine had no C compiler. */
-export const PEER_UID_HELPER = fileURLToPath(new URL('../../shims/build/tp-peer-uid', import.meta.url));
+/** Built by shims/build.sh or shipped prebuilt; undefined where neither is there. */
+export const PEER_UID_HELPER = peerUidHelper();
 /** A question not answered in this time is 'unknown' (the caller falls back). */
 const ANSWER_TIMEOUT_MS = 2_000;
 

@@ -18,7 +18,7 @@ import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
 import { shimFiles } from './daemon/routes-file.js';
 import { buildRunEnv, withoutShims } from './env.js';
 import { inspectExecutable, type Linking } from './executable.js';
-import { nodePreload, preloadLibrary } from './shim-files.js';
+import { libraryChoice, nodePreload, preloadLibrary } from './shim-files.js';
 
 const log = logger('tp:run');
 
@@ -77,7 +77,7 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
     const shimsServed = existsSync(routesFile);
     if (!options.layers.envOnly && !shimsServed) warn('this tp daemon does not serve the shims; programs reach the cluster through the proxy settings only.');
     if (!options.layers.envOnly && options.layers.preload && !library) {
-      warn('the LD_PRELOAD library was not built (no C compiler when tp was installed); programs reach the cluster through the proxy settings and the Node preload only.');
+      warn(`no LD_PRELOAD library for this machine: ${libraryChoice().prebuiltMissing ?? 'no prebuilt one fits'}, and none was built when tp was installed (no C compiler). Install cc and run \`npm rebuild -g tp\` to build one; until then programs reach the cluster through the proxy settings and the Node preload only.`);
     }
     const executable = inspectExecutable(options.command, baseEnv);
     if (library && shimsServed && executable.linking === 'static') {
