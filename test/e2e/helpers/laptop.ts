@@ -41,6 +41,8 @@ export function newLaptop(name: string): Laptop {
     XDG_RUNTIME_DIR: '',
     KUBECONFIG,
     LANG: 'C.UTF-8',
+    // The manager image every `tp manager install` deploys on a cluster other than the sandbox.
+    TP_IMAGE: process.env.TP_E2E_IMAGE_TP,
   };
   const run: Laptop['run'] = async (cmd, args, options = {}) => {
     const [file, argv] = asUser('env', ['-i', ...Object.entries({ ...env, ...options.env }).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${v}`), cmd, ...args]);
