@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds tp's LD_PRELOAD library (shims/build/libtp.so) with the machine's C compiler. Run by
+# Builds tp's LD_PRELOAD library (shims/build/libtp.so) and the capture relay of `tp run --netns`
+# (shims/build/tp-relay) with the machine's C compiler. Run by
 # `npm run build:shims` at install and build time. Without a compiler it says so and exits 0:
 # `tp run` then works with the proxy environment and the Node preload only.
 set -eu
@@ -14,3 +15,6 @@ mkdir -p "$here/build"
   -o "$here/build/libtp.so.tmp" "$here"/libtp/*.c -ldl -lpthread
 mv "$here/build/libtp.so.tmp" "$here/build/libtp.so"
 echo "tp: built $here/build/libtp.so"
+"$cc" -O2 -Wall -Wextra -o "$here/build/tp-relay.tmp" "$here"/relay/*.c -lpthread
+mv "$here/build/tp-relay.tmp" "$here/build/tp-relay"
+echo "tp: built $here/build/tp-relay"

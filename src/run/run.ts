@@ -3,8 +3,9 @@
 // the layers that apply (proxy variables, Node preload, LD_PRELOAD library), says once why a
 // layer is missing (no compiler at install, a statically linked program, a daemon without shim
 // support), runs the command with the terminal passed through, forwards SIGINT/SIGTERM/SIGHUP,
-// and reports its exit code (128+n when a signal ended it). Leaves out flag parsing (the
-// command) and the shims themselves (shims/).
+// and reports its exit code (128+n when a signal ended it). With --netns the command runs inside
+// tp's capture namespace instead (netns.ts, src/capture), without proxy variables or preloads.
+// Leaves out flag parsing (the command) and the shims themselves (shims/).
 import { urlUserInfo } from '../proxy/door-credentials.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,6 +20,8 @@ import { shimFiles } from './daemon/routes-file.js';
 import { buildRunEnv, withoutShims } from './env.js';
 import { inspectExecutable, type Linking } from './executable.js';
 import { nodePreload, preloadLibrary } from './shim-files.js';
+import { chooseNetns, type NetnsMode, type NetnsChoice } from './netns.js';
+import { captureInvocation } from '../capture/namespace.js';
 
 const log = logger('tp:run');
 
@@ -40,6 +43,8 @@ export interface RunOptions {
   connect: DaemonConfig;
   keepConnected: boolean;
   layers: RunLayers;
+  /** Run inside tp's capture namespace: 'required' (--netns), 'try' (--try-netns) or 'off'. Default 'off'. */
+  netns?: NetnsMode;
   paths?: DaemonPaths;
   /** Where the one-line warnings go. Default: stderr. */
   warn?: (message: string) => void;
@@ -51,7 +56,7 @@ export interface RunResult {
   signal?: string;
   /** The daemon was started for this command (and stopped after it unless kept). */
   connectedHere: boolean;
-  layers: { proxyEnv: boolean; nodePreload: boolean; preloadLibrary: boolean };
+  layers: { proxyEnv: boolean; nodePreload: boolean; preloadLibrary: boolean; netns: boolean };
   linking: Linking;
   warnings: string[];
 }
@@ -73,7 +78,13 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
   try {
     const listeners = status.listeners;
     if (!listeners) throw new RunError('TP_ERR_RUN_NOT_CONNECTED', 'The daemon is not connected to the cluster.', { hints: ['Run `tp status` to see why.'] });
-    const { routesFile } = shimFiles(paths);
+    const { routesFile, captureSocket } = shimFiles(paths);
+    const netns = chooseNetns(options.netns ?? 'off', captureSocket, warn, baseEnv);
+    if (netns) {
+      const outcome = await runCaptured(netns, options, paths, baseEnv);
+      const layers = { proxyEnv: false, nodePreload: false, preloadLibrary: false, netns: true };
+      return { ...outcome, connectedHere, linking: inspectExecutable(options.command, baseEnv).linking, warnings, layers };
+    }
     const shimsServed = existsSync(routesFile);
     if (!options.layers.envOnly && !shimsServed) warn('this tp daemon does not serve the shims; programs reach the cluster through the proxy settings only.');
     if (!options.layers.envOnly && options.layers.preload && !library) {
@@ -97,7 +108,7 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
       connectedHere,
       linking: executable.linking,
       warnings,
-      layers: { proxyEnv: true, nodePreload: Boolean(nodeScript && shimsServed), preloadLibrary: Boolean(library && shimsServed) },
+      layers: { proxyEnv: true, nodePreload: Boolean(nodeScript && shimsServed), preloadLibrary: Boolean(library && shimsServed), netns: false },
     };
   } finally {
     if (connectedHere && !options.keepConnected) {
@@ -121,9 +132,21 @@ async function ensureConnected(config: DaemonConfig, paths: DaemonPaths, shims: 
   }
 }
 
-function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
+async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: DaemonPaths, env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
+  const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args });
+  try {
+    // fd 3 is the relay's lifeline: it stays open as long as this process lives.
+    return await runChild(invocation.file, invocation.args, env, ['inherit', 'inherit', 'inherit', 'pipe']);
+  } finally {
+    invocation.dispose();
+  }
+}
+
+type Stdio = 'inherit' | ['inherit', 'inherit', 'inherit', 'pipe'];
+
+function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, stdio: Stdio = 'inherit'): Promise<{ exitCode: number; signal?: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'inherit', env });
+    const child = spawn(command, args, { stdio, env });
     const forwarders = FORWARDED_SIGNALS.map((signal) => {
       const forward = (): void => {
         log('forwarding %s', signal);
@@ -146,6 +169,7 @@ function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
     });
     child.once('exit', (code, signal) => {
       cleanUp();
+      child.stdio[3]?.destroy();
       if (signal) resolve({ exitCode: 128 + (constants.signals[signal] ?? 0), signal });
       else resolve({ exitCode: code ?? 0 });
     });
