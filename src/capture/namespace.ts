@@ -38,6 +38,8 @@ export interface CaptureInvocation {
   /** Spawn this with stdio [inherit, inherit, inherit, 'pipe'] and keep fd 3's pipe open while it runs. */
   file: string;
   args: string[];
+  /** The relay's process id (unshare's child), where signals for the command go; undefined before it started. */
+  relayPid(unsharePid: number): number | undefined;
   /** Removes the namespace's files; call after the command ended. */
   dispose(): void;
 }
@@ -72,7 +74,7 @@ const SETUP_SCRIPT = [
   'ip=$1 nft=$2 rules=$3 resolv=$4',
   'shift 4',
   '"$ip" link set lo up',
-  '"$ip" route add default dev lo',
+  '"$ip" route add default dev lo src 127.0.0.1',
   'printf "%s" "$rules" | "$nft" -f -',
   'mount --bind "$resolv" /etc/resolv.conf',
   'exec "$@"',
@@ -91,6 +93,14 @@ export function captureInvocation(options: CaptureOptions): CaptureInvocation {
   return {
     file: options.tools.unshare,
     args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules(), resolvPath, ...relay],
+    relayPid: (unsharePid) => {
+      try {
+        const first = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(' ')[0];
+        return first ? Number(first) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
     dispose: () => rmSync(resolvPath, { force: true }),
   };
 }

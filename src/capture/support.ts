@@ -56,8 +56,9 @@ export function kernelRefusal(sysctl: (name: string) => number | undefined = rea
 }
 
 function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  // nft and ip often live in /usr/sbin, which an ordinary user's PATH may leave out.
-  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'].filter(Boolean);
+  // The system's directories first: nft and ip often live in /usr/sbin, which an ordinary user's
+  // PATH may leave out, and a project's node_modules/.bin on PATH can hold an unrelated `nft`.
+  const dirs = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', ...(env.PATH ?? '').split(delimiter)].filter(Boolean);
   for (const dir of dirs) {
     const candidate = join(dir, name);
     try {

@@ -7,7 +7,7 @@
 // tp's capture namespace instead (netns.ts, src/capture), without proxy variables or preloads.
 // Leaves out flag parsing (the command) and the shims themselves (shims/).
 import { urlUserInfo } from '../proxy/door-credentials.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { logger } from '../log/logger.js';
@@ -136,7 +136,11 @@ async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: Daemo
   const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args });
   try {
     // fd 3 is the relay's lifeline: it stays open as long as this process lives.
-    return await runChild(invocation.file, invocation.args, env, ['inherit', 'inherit', 'inherit', 'pipe']);
+    return await runChild(invocation.file, invocation.args, env, ['inherit', 'inherit', 'inherit', 'pipe'], (child, signal) => {
+      // unshare blocks SIGINT and SIGTERM while it waits: the signal goes to the relay, its child, which passes it on.
+      const relay = child.pid === undefined ? undefined : invocation.relayPid(child.pid);
+      if (relay) process.kill(relay, signal);
+    });
   } finally {
     invocation.dispose();
   }
@@ -144,13 +148,15 @@ async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: Daemo
 
 type Stdio = 'inherit' | ['inherit', 'inherit', 'inherit', 'pipe'];
 
-function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, stdio: Stdio = 'inherit'): Promise<{ exitCode: number; signal?: string }> {
+type Forward = (child: ChildProcess, signal: NodeJS.Signals) => void;
+
+function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, stdio: Stdio = 'inherit', forwardTo: Forward = (child, signal) => child.kill(signal)): Promise<{ exitCode: number; signal?: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio, env });
     const forwarders = FORWARDED_SIGNALS.map((signal) => {
       const forward = (): void => {
         log('forwarding %s', signal);
-        child.kill(signal);
+        forwardTo(child, signal);
       };
       process.on(signal, forward);
       return () => process.off(signal, forward);
