@@ -10,7 +10,7 @@
 // shell holds the namespace's capabilities, the relay (process 1) drops them for the command.
 // When tp goes away, the relay's lifeline (fd 3) closes, the relay exits, and the kernel ends the
 // PID namespace with everything in it. Used by `tp run --netns`; Docker mode runs the same.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { namespaceFlags, type CaptureTools } from './support.js';
 
@@ -80,7 +80,25 @@ const SETUP_SCRIPT = [
   'exec "$@"',
 ].join('\n');
 
+/** Removes namespace files that a tp killed before it could tidy up left behind (their tp is gone). */
+export function sweepStaleFiles(stateDir: string): void {
+  for (const name of readdirSync(stateDir)) {
+    const owner = /^netns-(\d+)-\d+\.resolv\.conf$/.exec(name)?.[1];
+    if (owner && !processAlive(Number(owner))) rmSync(join(stateDir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function captureInvocation(options: CaptureOptions): CaptureInvocation {
+  sweepStaleFiles(options.stateDir);
   const resolvPath = join(options.stateDir, `netns-${process.pid}-${Date.now()}.resolv.conf`);
   let hostText = '';
   try {

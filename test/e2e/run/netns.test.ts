@@ -4,6 +4,8 @@
 // plain tp run; the namespace and its relay are gone after the command, and after tp is killed.
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { spawnAsUser } from '../../helpers/unprivileged.js';
 import { connect, ensureDemoAndManager, eventually, newLaptop, TP_BIN, type Laptop } from '../helpers/laptop.js';
@@ -124,4 +126,82 @@ test.serial('the relay and the namespace files are gone after the command exits,
   });
   t.false(alive(relay));
   t.false(alive(command));
+  // The killed tp could not remove its resolv.conf; the next tp run --netns does.
+  t.is(netnsFiles().length, 1);
+  const next = await tpRun(['true'], ['--netns']);
+  t.is(next.code, 0, next.stderr);
+  t.deepEqual(netnsFiles(), []);
+  t.deepEqual(relays(), []);
+});
+
+/** This machine's first non-loopback IPv4 address: outside the cluster, so the daemon dials it directly. */
+function hostAddress(): string {
+  const found = Object.values(networkInterfaces()).flat().find((entry) => entry && entry.family === 'IPv4' && !entry.internal);
+  if (!found) throw new Error('no non-loopback IPv4 address on this machine');
+  return found.address;
+}
+
+// The client's half: "fin" sends and half-closes, then reads to the end; "reset-me" waits for the
+// server's reset; "client-reset" closes with SO_LINGER 0 (an RST).
+const CLIENT = `
+import socket, struct, sys, time
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.create_connection((host, port), timeout=20)
+if mode == "fin":
+    s.sendall(b"ping")
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk: break
+        data += chunk
+    print(data.decode())
+elif mode == "reset-me":
+    s.sendall(b"reset-me")
+    try:
+        while s.recv(65536): pass
+        print("eof")
+    except ConnectionResetError:
+        print("reset")
+else:
+    s.sendall(b"bye")
+    time.sleep(0.5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print("closed")
+`;
+
+test.serial('a FIN, a reset from the server and a reset from the client each cross the namespace as themselves', async (t) => {
+  const seen: string[] = [];
+  const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString();
+      if (received === 'reset-me') socket.resetAndDestroy();
+    });
+    socket.on('end', () => {
+      seen.push(`fin after ${received}`);
+      // Still writable after the client's FIN: the half-open connection is kept.
+      socket.end(`${received}|after-fin`);
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => seen.push(`${error.code} after ${received}`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, hostAddress(), resolve));
+  t.teardown(() => server.close());
+  const { address, port } = server.address() as AddressInfo;
+  const client = (mode: string) => tpRun(['python3', '-c', CLIENT, mode, address, String(port)], ['--netns']);
+
+  const fin = await client('fin');
+  t.is(fin.code, 0, fin.stderr);
+  t.is(fin.stdout.trim(), 'ping|after-fin');
+  const reset = await client('reset-me');
+  t.is(reset.code, 0, reset.stderr);
+  t.is(reset.stdout.trim(), 'reset');
+  const clientReset = await client('client-reset');
+  t.is(clientReset.code, 0, clientReset.stderr);
+  await eventually(async () => {
+    if (!seen.includes('ECONNRESET after bye')) throw new Error(`server saw: ${seen.join(', ')}`);
+  });
+  t.true(seen.includes('fin after ping'));
+  t.false(seen.some((entry) => entry.startsWith('fin after bye')), seen.join(', '));
 });
