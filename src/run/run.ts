@@ -22,6 +22,7 @@ import { inspectExecutable, type Linking } from './executable.js';
 import { nodePreload, preloadLibrary } from './shim-files.js';
 import { chooseNetns, type NetnsMode, type NetnsChoice } from './netns.js';
 import { captureInvocation } from '../capture/namespace.js';
+import { captureSupport } from '../capture/support.js';
 
 const log = logger('tp:run');
 
@@ -92,7 +93,8 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
     }
     const executable = inspectExecutable(options.command, baseEnv);
     if (library && shimsServed && executable.linking === 'static') {
-      warn(`${executable.path} is statically linked, so the LD_PRELOAD library cannot see its connections; it reaches the cluster only where it honours HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.`);
+      const netnsHint = captureSupport(baseEnv).ok ? ' `tp run --netns` would capture all of its traffic.' : '';
+      warn(`${executable.path} is statically linked, so the LD_PRELOAD library cannot see its connections; it reaches the cluster only where it honours HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.${netnsHint}`);
     }
     const env = buildRunEnv(baseEnv, {
       httpProxy: listeners.http,

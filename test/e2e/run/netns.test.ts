@@ -3,16 +3,24 @@
 // /etc/resolv.conf) reaches cluster Services by name only with --netns; curl works as under
 // plain tp run; the namespace and its relay are gone after the command, and after tp is killed.
 import test from 'ava';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnAsUser } from '../../helpers/unprivileged.js';
 import { connect, ensureDemoAndManager, eventually, newLaptop, TP_BIN, type Laptop } from '../helpers/laptop.js';
 
 let laptop: Laptop;
+let probeDir: string;
+let probe: string;
 
 test.before(async () => {
+  // A statically linked Go client (CGO_ENABLED=0: Go's own resolver, no libc to preload into).
+  probeDir = mkdtempSync(join(tmpdir(), 'tp-netns-probe-'));
+  chmodSync(probeDir, 0o755);
+  probe = join(probeDir, 'netns-probe');
+  execFileSync('go', ['build', '-o', probe, 'test/e2e/run/fixtures/netns-probe/main.go'], { env: { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off' }, stdio: 'inherit', timeout: 300_000 });
   laptop = newLaptop('netns');
   await ensureDemoAndManager(laptop);
   await connect(laptop);
@@ -20,6 +28,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await laptop?.cleanup();
+  if (probeDir) rmSync(probeDir, { recursive: true, force: true });
 });
 
 async function tpRun(command: string[], tpFlags: string[] = [], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -80,6 +89,22 @@ test.serial('busybox-static nc talks to the tcp-echo Service by name with --netn
   const outside = await tpRun(['busybox', 'nc', 'tcp-echo.default', '9000'], [], 'hello from outside\n');
   t.false(outside.stdout.includes('hello from outside'));
   t.not(outside.code, 0);
+});
+
+test.serial('a static Go program gets a page, echoes over raw TCP and looks up a name with its own resolver, by cluster names, only with --netns', async (t) => {
+  const get = await tpRun([probe, 'get', 'http://hello.default/'], ['--netns']);
+  t.is(get.code, 0, get.stderr);
+  t.regex((JSON.parse(get.stdout) as { pod: string }).pod, /^hello-/);
+  const echo = await tpRun([probe, 'echo', 'tcp-echo.default:9000', 'hello from go'], ['--netns']);
+  t.is(echo.code, 0, echo.stderr);
+  t.is(echo.stdout, 'hello from go');
+  const lookup = await tpRun([probe, 'lookup', 'hello.default'], ['--netns']);
+  t.is(lookup.code, 0, lookup.stderr);
+  t.regex(lookup.stdout.trim(), /^\d+\.\d+\.\d+\.\d+/);
+  for (const command of [[probe, 'echo', 'tcp-echo.default:9000', 'hello from go'], [probe, 'lookup', 'hello.default']]) {
+    const outside = await tpRun(command);
+    t.not(outside.code, 0, outside.stdout);
+  }
 });
 
 test.serial('curl behaves as under plain tp run', async (t) => {
