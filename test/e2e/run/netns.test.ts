@@ -86,6 +86,10 @@ test.serial('busybox-static nc talks to the tcp-echo Service by name with --netn
   const inside = await tpRun(['busybox', 'nc', 'tcp-echo.default', '9000'], ['--netns'], 'hello through the namespace\n');
   t.is(inside.code, 0, inside.stderr);
   t.true(inside.stdout.includes('hello through the namespace'), inside.stdout);
+  // --try-netns takes the namespace where the machine allows it, as here.
+  const tried = await tpRun(['busybox', 'nc', 'tcp-echo.default', '9000'], ['--try-netns'], 'hello, tried\n');
+  t.is(tried.code, 0, tried.stderr);
+  t.true(tried.stdout.includes('hello, tried'), tried.stdout);
   const outside = await tpRun(['busybox', 'nc', 'tcp-echo.default', '9000'], [], 'hello from outside\n');
   t.false(outside.stdout.includes('hello from outside'));
   t.not(outside.code, 0);
