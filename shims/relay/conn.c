@@ -107,8 +107,9 @@ static void *upstream(void *arg) {
     if (n < 0 && errno == EINTR) continue;
     if (atomic_load(&conn->reset)) break; /* woken by the other direction's reset */
     if (n > 0) {
-      if (send_frame(conn->daemon, FRAME_DATA, buffer, (size_t)n) < 0) break;
-      continue;
+      if (send_frame(conn->daemon, FRAME_DATA, buffer, (size_t)n) == 0) continue;
+      atomic_store(&conn->reset, 1); /* the daemon is gone: the client gets an RST */
+      break;
     }
     if (n == 0) send_frame(conn->daemon, FRAME_END, NULL, 0);
     else send_frame(conn->daemon, FRAME_RESET, NULL, 0);
@@ -121,7 +122,7 @@ static void *upstream(void *arg) {
 /* Daemon -> client. */
 static void *downstream(void *arg) {
   struct conn *conn = arg;
-  static __thread char buffer[FRAME_MAX];
+  char buffer[FRAME_MAX]; /* on the thread's 256 KiB stack */
   int clean = 0;
   for (;;) {
     unsigned char header[3];

@@ -84,9 +84,10 @@ int main(int argc, char **argv) {
     perror("tp-relay: cannot bind its ports");
     return 2;
   }
+  static const int HANDLED[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT};
   sigset_t handled, previous;
   sigemptyset(&handled);
-  for (int sig = 0, all[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT}; sig < 5; sig++) sigaddset(&handled, all[sig]);
+  for (size_t i = 0; i < sizeof HANDLED / sizeof HANDLED[0]; i++) sigaddset(&handled, HANDLED[i]);
   pthread_sigmask(SIG_BLOCK, &handled, &previous);
   int signals = signalfd(-1, &handled, SFD_CLOEXEC);
   if (signals < 0 || start(accept_loop, tcp) < 0 || start(serve_dns, udp) < 0) {

@@ -192,6 +192,21 @@ elif mode == "reset-me":
         print("eof")
     except ConnectionResetError:
         print("reset")
+elif mode == "bulk":
+    import hashlib, os, threading
+    payload = os.urandom(8 << 20)
+    def send():
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+    sender = threading.Thread(target=send)
+    sender.start()
+    back = bytearray()
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk: break
+        back += chunk
+    sender.join()
+    print("same" if hashlib.sha256(back).digest() == hashlib.sha256(payload).digest() else "differs %d" % len(back))
 else:
     s.sendall(b"bye")
     time.sleep(0.5)
@@ -233,4 +248,17 @@ test.serial('a FIN, a reset from the server and a reset from the client each cro
   });
   t.true(seen.includes('fin after ping'));
   t.false(seen.some((entry) => entry.startsWith('fin after bye')), seen.join(', '));
+});
+
+test.serial('8 MiB sent both ways at once through the relay arrive whole and in order', async (t) => {
+  const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    socket.on('error', () => undefined);
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, hostAddress(), resolve));
+  t.teardown(() => server.close());
+  const { address, port } = server.address() as AddressInfo;
+  const result = await tpRun(['python3', '-c', CLIENT, 'bulk', address, String(port)], ['--netns']);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout.trim(), 'same');
 });
