@@ -6,7 +6,8 @@
 // is routed and dialled like a SOCKS request, the relay hears 'O' (dialled) or 'R' (refused: it
 // resets its client), and the two are piped with the framing of capture-frames.ts.
 // Leaves out the namespace itself (src/capture) and the relay (shims/relay).
-import { chmodSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { listenPrivately } from './private-socket.js';
 import { connect, createServer, isIPv4, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logger } from '../../log/logger.js';
@@ -61,15 +62,7 @@ export class CaptureListener {
   }
 
   async listen(): Promise<void> {
-    rmSync(this.options.socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.socketPath, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    chmodSync(this.options.socketPath, 0o600);
+    await listenPrivately(this.server, this.options.socketPath);
     log.info('listening on %s', this.options.socketPath);
   }
 
