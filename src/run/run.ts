@@ -82,7 +82,8 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
     const { routesFile, captureSocket } = shimFiles(paths);
     const netns = chooseNetns(options.netns ?? 'off', captureSocket, warn, baseEnv);
     if (netns) {
-      const outcome = await runCaptured(netns, options, paths, baseEnv);
+      // A tp run --netns inside a tp run: the outer layers' preloads would point at the daemon's loopback doors, which the namespace does not have.
+      const outcome = await runCaptured(netns, options, paths, withoutShims(baseEnv, { preloadLibrary: preloadLibrary(), nodePreload: nodePreload() }));
       const layers = { proxyEnv: false, nodePreload: false, preloadLibrary: false, netns: true };
       return { ...outcome, connectedHere, linking: inspectExecutable(options.command, baseEnv).linking, warnings, layers };
     }
