@@ -3,7 +3,7 @@
 // /etc/resolv.conf) reaches cluster Services by name only with --netns; curl works as under
 // plain tp run; the namespace and its relay are gone after the command, and after tp is killed.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -261,4 +261,17 @@ test.serial('8 MiB sent both ways at once through the relay arrive whole and in 
   const result = await tpRun(['python3', '-c', CLIENT, 'bulk', address, String(port)], ['--netns']);
   t.is(result.code, 0, result.stderr);
   t.is(result.stdout.trim(), 'same');
+});
+
+test.serial('another user cannot hand a connection to this user\'s daemon through its capture socket', async (t) => {
+  const socketPath = join(laptop.home, 'state', 'tp', 'daemon-default.capture.sock');
+  const other = process.env.TP_TEST_USER2 ?? 'tpuser2';
+  const script = `require("net").connect(${JSON.stringify(socketPath)}).on("connect", () => { console.log("connected"); process.exit(0); }).on("error", (e) => { console.log(e.code); process.exit(0); })`;
+  const answer = await new Promise<string>((resolve, reject) =>
+    execFile('runuser', ['-u', other, '--', process.execPath, '-e', script], { encoding: 'utf8', timeout: 30_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))),
+  );
+  t.is(answer, 'EACCES');
+  // The owner's own namespace still reaches it.
+  const mine = await tpRun(['busybox', 'wget', '-Y', 'off', '-qO-', 'http://hello.default/'], ['--netns']);
+  t.is(mine.code, 0, mine.stderr);
 });
