@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,16 +99,19 @@ static void release(struct conn *conn) {
   atomic_fetch_sub(&open_connections, 1);
 }
 
-/* Client -> daemon. */
+/* Client -> daemon. Each read is sent as one frame in one write: the header goes in front of the data. */
 static void *upstream(void *arg) {
   struct conn *conn = arg;
-  char buffer[CHUNK];
+  unsigned char buffer[3 + CHUNK];
   for (;;) {
-    ssize_t n = read(conn->client, buffer, sizeof buffer);
+    ssize_t n = read(conn->client, buffer + 3, CHUNK);
     if (n < 0 && errno == EINTR) continue;
     if (atomic_load(&conn->reset)) break; /* woken by the other direction's reset */
     if (n > 0) {
-      if (send_frame(conn->daemon, FRAME_DATA, buffer, (size_t)n) == 0) continue;
+      buffer[0] = FRAME_DATA;
+      buffer[1] = (unsigned char)(n >> 8);
+      buffer[2] = (unsigned char)(n & 0xff);
+      if (write_all(conn->daemon, buffer, 3 + (size_t)n) == 0) continue;
       atomic_store(&conn->reset, 1); /* the daemon is gone: the client gets an RST */
       break;
     }
@@ -195,6 +199,8 @@ void relay_connection(int client) {
     close(client);
     return;
   }
+  int one = 1; /* what the relay writes is what the daemon already sent: no waiting to batch it */
+  setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   conn->client = client;
   conn->daemon = -1;
   atomic_store(&conn->refs, 1);
