@@ -5,7 +5,6 @@
 // stream ends when the relay's client sent its FIN, errors with ECONNRESET when the client reset,
 // and what pipeBothWays does to it (end, destroy) reaches the client as a FIN or an RST.
 import { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
 
 export const FRAME_HEADER_BYTES = 3;
 export const MAX_FRAME_DATA = 0xffff;
@@ -26,7 +25,8 @@ export class FramedStream extends Duplex {
   private pending: Buffer = Buffer.alloc(0);
   private gotEnd = false;
 
-  constructor(private readonly socket: Socket) {
+  /** `socket`: the Unix socket from the relay (any Duplex will do). */
+  constructor(private readonly socket: Duplex) {
     super({ allowHalfOpen: true });
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (error) => this.destroy(error));
@@ -76,6 +76,11 @@ export class FramedStream extends Duplex {
     while (this.pending.length >= FRAME_HEADER_BYTES) {
       const kind = this.pending[0];
       const length = this.pending.readUInt16BE(1);
+      if (this.gotEnd) {
+        // Nothing may follow the relay's FIN.
+        this.destroy(new ConnectionResetError('a frame after the end from the capture relay'));
+        return;
+      }
       if (kind === DATA) {
         if (this.pending.length < FRAME_HEADER_BYTES + length) break;
         const data = this.pending.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
@@ -84,7 +89,7 @@ export class FramedStream extends Duplex {
         continue;
       }
       this.pending = this.pending.subarray(FRAME_HEADER_BYTES);
-      if (kind === END && length === 0 && !this.gotEnd) {
+      if (kind === END && length === 0) {
         this.gotEnd = true;
         this.push(null);
         this.closeIfDone();
