@@ -1,16 +1,17 @@
 #!/bin/sh
-# Builds tp's native parts: the LD_PRELOAD library (shims/libtp/*.c → libtp.so) and the front
-# doors' owner lookup helper (shims/peer-uid/peer-uid.c → tp-peer-uid, netlink sock_diag; without it
-# the daemon reads socket owners from /proc/net, slower).
+# Builds tp's native parts: the LD_PRELOAD library (shims/libtp/*.c → libtp.so), the front doors'
+# owner lookup helper (shims/peer-uid/peer-uid.c → tp-peer-uid, netlink sock_diag; without it the
+# daemon reads socket owners from /proc/net, slower) and the capture relay of `tp run --netns`
+# (shims/relay/*.c → tp-relay, Linux only; without it --netns says so).
 #
-#   build.sh                 this machine's pair, shims/build/, with $CC (default cc).
+#   build.sh                 this machine's set, shims/build/, with $CC (default cc).
 #                            Without a compiler it says so and exits 0: tp run then works with the
 #                            proxy environment and the Node preload only.
 #   build.sh --install       npm's postinstall: nothing to do when a prebuilt library fits this
 #                            machine (Linux, x64 or arm64, glibc new enough); otherwise as above,
 #                            and a failed compile never fails the install.
-#   build.sh --prebuilt      the pairs the npm package ships, shims/prebuilt/linux-<arch>/
-#                            {libtp.so,tp-peer-uid}, with Debian's compilers for glibc targets (x86_64-linux-gnu-gcc,
+#   build.sh --prebuilt      the sets the npm package ships, shims/prebuilt/linux-<arch>/
+#                            {libtp.so,tp-peer-uid,tp-relay}, with Debian's compilers for glibc targets (x86_64-linux-gnu-gcc,
 #                            aarch64-linux-gnu-gcc), each with the oldest glibc it needs in
 #                            glibc-version next to it. A missing compiler is reported by name;
 #                            with --require (npm pack's prepack) it is an error.
@@ -19,13 +20,16 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-host}
 
-# compile CC OUT: the shared library from the sources, and tp-peer-uid beside it.
+# compile CC OUT: the shared library from the sources, and tp-peer-uid and tp-relay beside it.
 compile() {
-  mkdir -p "$(dirname "$2")"
+  dir=$(dirname "$2")
+  mkdir -p "$dir"
   "$1" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden -o "$2.tmp" "$here"/libtp/*.c -ldl -lpthread &&
     mv "$2.tmp" "$2" &&
-    "$1" -O2 -Wall -Wextra -o "$(dirname "$2")/tp-peer-uid.tmp" "$here"/peer-uid/peer-uid.c &&
-    mv "$(dirname "$2")/tp-peer-uid.tmp" "$(dirname "$2")/tp-peer-uid"
+    "$1" -O2 -Wall -Wextra -o "$dir/tp-peer-uid.tmp" "$here"/peer-uid/peer-uid.c &&
+    mv "$dir/tp-peer-uid.tmp" "$dir/tp-peer-uid" &&
+    "$1" -O2 -Wall -Wextra -o "$dir/tp-relay.tmp" "$here"/relay/*.c -lpthread &&
+    mv "$dir/tp-relay.tmp" "$dir/tp-relay"
 }
 
 # elf_machine FILE: the ELF header's e_machine (62 x86-64, 183 AArch64), little-endian at byte 18.
@@ -51,7 +55,7 @@ build_host() {
     return 0
   fi
   compile "$cc" "$here/build/libtp.so" || return 1
-  echo "tp: built $here/build/libtp.so and $here/build/tp-peer-uid" >&2
+  echo "tp: built $here/build/libtp.so, tp-peer-uid and tp-relay" >&2
 }
 
 case "$mode" in
@@ -84,14 +88,14 @@ case "$mode" in
       fi
       out="$here/prebuilt/$platform/libtp.so"
       compile "$cc" "$out" || { echo "tp: $cc could not build $out (see above; Debian: apt-get install $(echo "$package" | tr + ' '))" >&2; exit 1; }
-      for file in "$out" "$(dirname "$out")/tp-peer-uid"; do
+      for file in "$out" "$(dirname "$out")/tp-peer-uid" "$(dirname "$out")/tp-relay"; do
         if [ "$(elf_machine "$file")" != "$machine" ]; then
           echo "tp: $cc built $file for ELF machine $(elf_machine "$file"), not $machine" >&2
           exit 1
         fi
       done
       # The newest GLIBC_x.y symbol version either binds to is the oldest glibc they load on.
-      need=$(LC_ALL=C grep -aoh 'GLIBC_[0-9][0-9.]*' "$out" "$(dirname "$out")/tp-peer-uid" | sed 's/^GLIBC_//' | sort -t. -k1,1n -k2,2n | tail -n1)
+      need=$(LC_ALL=C grep -aoh 'GLIBC_[0-9][0-9.]*' "$out" "$(dirname "$out")/tp-peer-uid" "$(dirname "$out")/tp-relay" | sed 's/^GLIBC_//' | sort -t. -k1,1n -k2,2n | tail -n1)
       [ -n "$need" ] || { echo "tp: found no GLIBC symbol version in $out" >&2; exit 1; }
       echo "$need" >"$here/prebuilt/$platform/glibc-version"
       echo "tp: built $out (glibc >= $need)" >&2

@@ -90,6 +90,13 @@ export const ERROR_CODES = {
   TP_ERR_RUN_NOT_CONNECTED: user,
   TP_ERR_RUN_NOT_FOUND: user,
   TP_ERR_RUN_NO_COMMAND: user,
+  // tp run --netns (src/capture): the kernel or the machine says no to an unprivileged namespace
+  TP_ERR_NETNS_USERNS_DISABLED: config,
+  TP_ERR_NETNS_APPARMOR: config,
+  TP_ERR_NETNS_TOOL_MISSING: config,
+  TP_ERR_NETNS_RELAY_MISSING: config,
+  TP_ERR_NETNS_REFUSED: config,
+  TP_ERR_NETNS_DAEMON: config,
   // intercepts; the manager's errors cross the tunnel as { code, message }, so their standing
   // advice lives here and the daemon gets it back by code (src/intercept/remote-error.ts).
   TP_ERR_INTERCEPT_BAD_HEADER: user,

@@ -13,6 +13,7 @@ export default class Run extends TpCommand<RunResult> {
     '<%= config.bin %> run -- curl http://hello.default/',
     '<%= config.bin %> run -- python3 app.py',
     '<%= config.bin %> run --keep-connected -- redis-cli -h redis.default ping',
+    '<%= config.bin %> run --netns -- ./my-static-go-binary',
   ];
   static strict = false;
   static flags = {
@@ -21,6 +22,11 @@ export default class Run extends TpCommand<RunResult> {
     'keep-connected': Flags.boolean({ description: 'Leave the daemon running after the command when tp run started it.' }),
     'env-only': Flags.boolean({ description: 'Only set proxy variables: no Node preload, no LD_PRELOAD library.' }),
     preload: Flags.boolean({ description: 'Load the LD_PRELOAD library (--no-preload to leave it out).', default: true, allowNo: true }),
+    netns: Flags.boolean({
+      description: 'Run the command in a network namespace of its own where every TCP connection and DNS question goes through tp (static binaries, Go\'s resolver): Linux, no root; stops with the reason where the machine does not allow it.',
+      exclusive: ['try-netns', 'env-only'],
+    }),
+    'try-netns': Flags.boolean({ description: 'Like --netns where the machine allows it; otherwise says why and uses the proxy settings and preloads.', exclusive: ['netns', 'env-only'] }),
     'node-shim': Flags.boolean({ description: 'Load the Node preload (--no-node-shim to leave it out).', default: true, allowNo: true }),
   };
 
@@ -43,6 +49,7 @@ export default class Run extends TpCommand<RunResult> {
       args: command.slice(1),
       keepConnected: flags['keep-connected'],
       layers: { envOnly: flags['env-only'], preload: flags.preload, nodeShim: flags['node-shim'] },
+      netns: flags.netns ? 'required' : flags['try-netns'] ? 'try' : 'off',
       connect: daemonConfigFrom(flags, { namespace: flags.namespace }),
     });
   }

@@ -9,12 +9,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { logger } from '../log/logger.js';
-import { peerUidHelper } from '../run/shim-files.js';
+import { nativeTool } from '../run/shim-files.js';
 
 const log = logger('tp:proxy:owner');
 
 /** Built by shims/build.sh or shipped prebuilt; undefined where neither is there. */
-export const PEER_UID_HELPER = peerUidHelper();
+export const PEER_UID_HELPER = nativeTool('tp-peer-uid');
 /** A question not answered in this time is 'unknown' (the caller falls back). */
 const ANSWER_TIMEOUT_MS = 2_000;
 

@@ -3,10 +3,11 @@
 // the layers that apply (proxy variables, Node preload, LD_PRELOAD library), says once why a
 // layer is missing (no compiler at install, a statically linked program, a daemon without shim
 // support), runs the command with the terminal passed through, forwards SIGINT/SIGTERM/SIGHUP,
-// and reports its exit code (128+n when a signal ended it). Leaves out flag parsing (the
-// command) and the shims themselves (shims/).
+// and reports its exit code (128+n when a signal ended it). With --netns the command runs inside
+// tp's capture namespace instead (netns.ts, src/capture), without proxy variables or preloads.
+// Leaves out flag parsing (the command) and the shims themselves (shims/).
 import { urlUserInfo } from '../proxy/door-credentials.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { logger } from '../log/logger.js';
@@ -19,6 +20,9 @@ import { shimFiles } from './daemon/routes-file.js';
 import { buildRunEnv, withoutShims } from './env.js';
 import { inspectExecutable, type Linking } from './executable.js';
 import { libraryChoice, nodePreload, preloadLibrary } from './shim-files.js';
+import { chooseNetns, type NetnsMode, type NetnsChoice } from './netns.js';
+import { captureInvocation } from '../capture/namespace.js';
+import { captureSupport } from '../capture/support.js';
 
 const log = logger('tp:run');
 
@@ -40,6 +44,8 @@ export interface RunOptions {
   connect: DaemonConfig;
   keepConnected: boolean;
   layers: RunLayers;
+  /** Run inside tp's capture namespace: 'required' (--netns), 'try' (--try-netns) or 'off'. Default 'off'. */
+  netns?: NetnsMode;
   paths?: DaemonPaths;
   /** Where the one-line warnings go. Default: stderr. */
   warn?: (message: string) => void;
@@ -51,7 +57,7 @@ export interface RunResult {
   signal?: string;
   /** The daemon was started for this command (and stopped after it unless kept). */
   connectedHere: boolean;
-  layers: { proxyEnv: boolean; nodePreload: boolean; preloadLibrary: boolean };
+  layers: { proxyEnv: boolean; nodePreload: boolean; preloadLibrary: boolean; netns: boolean };
   linking: Linking;
   warnings: string[];
 }
@@ -73,7 +79,14 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
   try {
     const listeners = status.listeners;
     if (!listeners) throw new RunError('TP_ERR_RUN_NOT_CONNECTED', 'The daemon is not connected to the cluster.', { hints: ['Run `tp status` to see why.'] });
-    const { routesFile } = shimFiles(paths);
+    const { routesFile, captureSocket } = shimFiles(paths);
+    const netns = chooseNetns(options.netns ?? 'off', captureSocket, warn, baseEnv);
+    if (netns) {
+      // A tp run --netns inside a tp run: the outer layers' preloads would point at the daemon's loopback doors, which the namespace does not have.
+      const outcome = await runCaptured(netns, options, paths, withoutShims(baseEnv, { preloadLibrary: preloadLibrary(), nodePreload: nodePreload() }));
+      const layers = { proxyEnv: false, nodePreload: false, preloadLibrary: false, netns: true };
+      return { ...outcome, connectedHere, linking: inspectExecutable(options.command, baseEnv).linking, warnings, layers };
+    }
     const shimsServed = existsSync(routesFile);
     if (!options.layers.envOnly && !shimsServed) warn('this tp daemon does not serve the shims; programs reach the cluster through the proxy settings only.');
     if (!options.layers.envOnly && options.layers.preload && !library) {
@@ -81,7 +94,8 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
     }
     const executable = inspectExecutable(options.command, baseEnv);
     if (library && shimsServed && executable.linking === 'static') {
-      warn(`${executable.path} is statically linked, so the LD_PRELOAD library cannot see its connections; it reaches the cluster only where it honours HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.`);
+      const netnsHint = captureSupport(baseEnv).ok ? ' `tp run --netns` would capture all of its traffic.' : '';
+      warn(`${executable.path} is statically linked, so the LD_PRELOAD library cannot see its connections; it reaches the cluster only where it honours HTTP_PROXY/HTTPS_PROXY/ALL_PROXY.${netnsHint}`);
     }
     const env = buildRunEnv(baseEnv, {
       httpProxy: listeners.http,
@@ -97,7 +111,7 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
       connectedHere,
       linking: executable.linking,
       warnings,
-      layers: { proxyEnv: true, nodePreload: Boolean(nodeScript && shimsServed), preloadLibrary: Boolean(library && shimsServed) },
+      layers: { proxyEnv: true, nodePreload: Boolean(nodeScript && shimsServed), preloadLibrary: Boolean(library && shimsServed), netns: false },
     };
   } finally {
     if (connectedHere && !options.keepConnected) {
@@ -121,13 +135,31 @@ async function ensureConnected(config: DaemonConfig, paths: DaemonPaths, shims: 
   }
 }
 
-function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
+async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: DaemonPaths, env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
+  const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args });
+  try {
+    // fd 3 is the relay's lifeline: it stays open as long as this process lives.
+    return await runChild(invocation.file, invocation.args, env, ['inherit', 'inherit', 'inherit', 'pipe'], (child, signal) => {
+      // unshare blocks SIGINT and SIGTERM while it waits: the signal goes to the relay, its child, which passes it on.
+      const relay = child.pid === undefined ? undefined : invocation.relayPid(child.pid);
+      if (relay) process.kill(relay, signal);
+    });
+  } finally {
+    invocation.dispose();
+  }
+}
+
+type Stdio = 'inherit' | ['inherit', 'inherit', 'inherit', 'pipe'];
+
+type Forward = (child: ChildProcess, signal: NodeJS.Signals) => void;
+
+function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, stdio: Stdio = 'inherit', forwardTo: Forward = (child, signal) => child.kill(signal)): Promise<{ exitCode: number; signal?: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'inherit', env });
+    const child = spawn(command, args, { stdio, env });
     const forwarders = FORWARDED_SIGNALS.map((signal) => {
       const forward = (): void => {
         log('forwarding %s', signal);
-        child.kill(signal);
+        forwardTo(child, signal);
       };
       process.on(signal, forward);
       return () => process.off(signal, forward);
@@ -146,6 +178,7 @@ function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
     });
     child.once('exit', (code, signal) => {
       cleanUp();
+      child.stdio[3]?.destroy();
       if (signal) resolve({ exitCode: 128 + (constants.signals[signal] ?? 0), signal });
       else resolve({ exitCode: code ?? 0 });
     });

@@ -35,13 +35,14 @@ export interface Machine {
 let chosen: LibraryChoice | undefined;
 
 /**
- * The owner lookup helper built or shipped with the library tp run preloads (tp-peer-uid beside
- * it), undefined where there is none: the front doors then read /proc/net (src/proxy/sock-diag.ts).
+ * A native program built or shipped with the library tp run preloads, beside it: `tp-peer-uid`
+ * (the front doors' owner lookup, else they read /proc/net) or `tp-relay` (`tp run --netns`).
+ * Undefined where there is none.
  */
-export function peerUidHelper(): string | undefined {
+export function nativeTool(name: 'tp-peer-uid' | 'tp-relay'): string | undefined {
   const library = libraryChoice().path;
-  const helper = library?.replace(/libtp\.so$/, 'tp-peer-uid');
-  return helper && existsSync(helper) ? helper : undefined;
+  const tool = library?.replace(/libtp\.so$/, name);
+  return tool && existsSync(tool) ? tool : undefined;
 }
 
 /** The library's path when one fits this machine, undefined otherwise. */

@@ -9,7 +9,8 @@
 // asked of the cluster's DNS through the `resolve` hook (the manager link), A and/or AAAA, and
 // answers are kept for a few seconds. Leaves out reverse lookups and record types other than
 // addresses (the DNS stub serves those).
-import { chmodSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { listenPrivately } from './private-socket.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { logger } from '../../log/logger.js';
 import { clusterQueryName, type RoutingTable } from '../../proxy/routing.js';
@@ -73,15 +74,7 @@ export class NameQueryServer {
   }
 
   async listen(): Promise<void> {
-    rmSync(this.options.socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.socketPath, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    chmodSync(this.options.socketPath, 0o600);
+    await listenPrivately(this.server, this.options.socketPath);
     log.info('listening on %s', this.options.socketPath);
   }
 

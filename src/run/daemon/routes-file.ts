@@ -26,12 +26,14 @@ export interface RoutesFileContent {
 export interface ShimFiles {
   routesFile: string;
   nameSocket: string;
+  /** Where `tp run --netns`'s relay hands connections over (capture-listener.ts). */
+  captureSocket: string;
 }
 
 /** Where one daemon's shim files live: next to its control socket (the user's 0700 runtime dir). */
 export function shimFiles(paths: DaemonPaths): ShimFiles {
   const base = paths.controlSocket.replace(/\.sock$/, '');
-  return { routesFile: `${base}.routes`, nameSocket: `${base}.names.sock` };
+  return { routesFile: `${base}.routes`, nameSocket: `${base}.names.sock`, captureSocket: `${base}.capture.sock` };
 }
 
 export function formatRoutesFile(content: RoutesFileContent): string {

@@ -20,7 +20,7 @@ export const startRunFeature: StartFeature = async (context) => {
   context.link.on('clusterInfo', onClusterInfo);
   return {
     name: 'run',
-    status: () => ({ routesFile: support.files.routesFile, nameSocket: support.files.nameSocket, redirect: `127.0.0.1:${support.redirectPort}`, handover: `udp 127.0.0.1:${support.handoverPort}` }),
+    status: () => ({ routesFile: support.files.routesFile, nameSocket: support.files.nameSocket, captureSocket: support.files.captureSocket, redirect: `127.0.0.1:${support.redirectPort}`, handover: `udp 127.0.0.1:${support.handoverPort}` }),
     close: async () => {
       context.link.off('clusterInfo', onClusterInfo);
       await support.close();

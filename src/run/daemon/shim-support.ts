@@ -1,5 +1,5 @@
 // Everything the daemon serves for `tp run`'s shims, behind one call: the redirect listener with
-// its hand-over socket, the name query socket, and the routes file that tells the shims where
+// its hand-over socket, the name query socket, the capture socket of `tp run --netns`, and the routes file that tells the shims where
 // they are. The daemon starts it after its front doors, calls update() when the routing table
 // changes, and close() when it stops. Leaves out the shims themselves (shims/) and the command.
 import type { OwnerGate } from '../../proxy/owner-gate.js';
@@ -7,10 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { logger } from '../../log/logger.js';
 import { systemResolvers } from '../../dns/forwarder.js';
 import type { Dial } from '../../proxy/dial.js';
-import { decideRoute, type RoutingTable } from '../../proxy/routing.js';
+import { decideRoute, type RouteDecision, type RouteTarget, type RoutingTable } from '../../proxy/routing.js';
 import { NameQueryServer, type ResolveAddresses } from './name-query.js';
 import type { DaemonPaths } from '../../daemon/paths.js';
 import { RedirectListener } from './redirect-listener.js';
+import { CaptureListener } from './capture-listener.js';
 import { removeRoutesFile, shimFiles, writeRoutesFile, type ShimFiles } from './routes-file.js';
 
 const log = logger('tp:daemon:shims');
@@ -43,13 +44,16 @@ export interface ShimSupport {
 export async function startShimSupport(options: ShimSupportOptions): Promise<ShimSupport> {
   const files = shimFiles(options.paths);
   const token = randomBytes(TOKEN_BYTES).toString('hex');
-  const redirect = new RedirectListener({ token, gate: options.gate, dial: options.dial, route: (target) => decideRoute(target, options.table()) });
+  const route = (target: RouteTarget): RouteDecision => decideRoute(target, options.table());
+  const redirect = new RedirectListener({ token, gate: options.gate, dial: options.dial, route });
   const names = new NameQueryServer({ socketPath: files.nameSocket, table: options.table, resolve: options.resolve });
+  const capture = new CaptureListener({ socketPath: files.captureSocket, route, dial: options.dial, dnsPort: options.dnsPort });
   const { redirectPort, handoverPort } = await redirect.listen();
   try {
     await names.listen();
+    await capture.listen();
   } catch (err) {
-    await redirect.destroy();
+    await Promise.allSettled([redirect.destroy(), names.close(), capture.close()]);
     throw err;
   }
   const nameservers = options.nameservers ?? systemResolvers().map((resolver) => resolver.host);
@@ -67,7 +71,7 @@ export async function startShimSupport(options: ShimSupportOptions): Promise<Shi
     close: () =>
       (closing ??= (async () => {
         removeRoutesFile(files.routesFile);
-        await Promise.allSettled([redirect.close(), names.close()]);
+        await Promise.allSettled([redirect.close(), names.close(), capture.close()]);
       })()),
   };
 }

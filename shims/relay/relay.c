@@ -1,0 +1,131 @@
+/* tp-relay: process 1 of a `tp run --netns` namespace set (see relay.h). Usage:
+ *   tp-relay <capture-socket> <tcp-port> <dns-port> <resolver-ip> <lifeline-fd> -- <command> [args…]
+ * Binds the TCP and UDP ports nftables redirects to (127.0.0.1), then starts the command as its
+ * child with no capabilities left (ambient, inheritable and bounding sets cleared: the user's
+ * uid inside is their own, not 0, so execve() gives it none), forwards SIGINT/SIGTERM/SIGHUP to
+ * it, reaps every orphan (it is init here), and exits with the command's status (128+n for a
+ * signal). When tp goes away (even SIGKILL) the lifeline's other end closes: the relay exits, and
+ * the kernel ends every process of the PID namespace with it. */
+#define _GNU_SOURCE
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct relay_config relay_config;
+
+static int bind_loopback(int type, int port) {
+  int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || (type == SOCK_STREAM && listen(fd, 512) < 0)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void drop_capabilities(void) {
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+  struct __user_cap_data_struct data[2] = {{0}};
+  syscall(SYS_capset, &header, data);
+}
+
+static void *accept_loop(void *listener) {
+  int fd = (int)(intptr_t)listener;
+  for (;;) {
+    int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (client >= 0) relay_connection(client);
+    else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) usleep(100000);
+  }
+  return NULL;
+}
+
+static int start(void *(*run)(void *), int fd) {
+  pthread_t thread;
+  if (pthread_create(&thread, NULL, run, (void *)(intptr_t)fd) != 0) return -1;
+  return pthread_detach(thread);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 8 || strcmp(argv[6], "--") != 0) {
+    fprintf(stderr, "usage: tp-relay <capture-socket> <tcp-port> <dns-port> <resolver-ip> <lifeline-fd> -- <command> [args...]\n");
+    return 2;
+  }
+  relay_config.capture_socket = argv[1];
+  relay_config.tcp_port = atoi(argv[2]);
+  relay_config.dns_port = atoi(argv[3]);
+  if (inet_pton(AF_INET, argv[4], &relay_config.resolver) != 1) {
+    fprintf(stderr, "tp-relay: bad resolver address %s\n", argv[4]);
+    return 2;
+  }
+  int lifeline = atoi(argv[5]);
+  int tcp = bind_loopback(SOCK_STREAM, relay_config.tcp_port);
+  int udp = bind_loopback(SOCK_DGRAM, relay_config.dns_port);
+  if (tcp < 0 || udp < 0) {
+    perror("tp-relay: cannot bind its ports");
+    return 2;
+  }
+  static const int HANDLED[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  sigset_t handled, previous;
+  sigemptyset(&handled);
+  for (size_t i = 0; i < sizeof HANDLED / sizeof HANDLED[0]; i++) sigaddset(&handled, HANDLED[i]);
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+  int signals = signalfd(-1, &handled, SFD_CLOEXEC);
+  if (signals < 0 || start(accept_loop, tcp) < 0 || start(serve_dns, udp) < 0) {
+    perror("tp-relay: cannot start");
+    return 2;
+  }
+  pid_t command = fork();
+  if (command < 0) {
+    perror("tp-relay: fork");
+    return 2;
+  }
+  if (command == 0) {
+    close(lifeline);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    drop_capabilities();
+    execvp(argv[7], argv + 7);
+    fprintf(stderr, "tp: cannot run %s: %s\n", argv[7], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  struct pollfd watched[2] = {{.fd = signals, .events = POLLIN}, {.fd = lifeline, .events = POLLIN}};
+  for (;;) {
+    if (poll(watched, 2, -1) < 0) continue;
+    if (watched[1].revents) {
+      char byte;
+      if (read(lifeline, &byte, 1) <= 0) return 137; /* tp is gone */
+    }
+    if (!(watched[0].revents & POLLIN)) continue;
+    struct signalfd_siginfo info;
+    if (read(signals, &info, sizeof info) != sizeof info) continue;
+    if (info.ssi_signo != SIGCHLD) {
+      kill(command, (int)info.ssi_signo);
+      continue;
+    }
+    int status;
+    pid_t ended;
+    while ((ended = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (ended != command) continue;
+      return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    }
+  }
+}
