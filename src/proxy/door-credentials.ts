@@ -4,8 +4,9 @@
 // `Proxy-Authorization: Basic`. Only the user (and root) can read the file, so only they can prove
 // themselves. The secret stays the same across reconnects, like the ports, so an exported
 // HTTPS_PROXY keeps working. Leaves out each protocol's exchange: the doors do that.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tokensEqual } from '../tunnel/index.js';
 
 /** The user name clients send; the secret is the password. */
 export const DOOR_USER = 'tp';
@@ -52,9 +53,14 @@ function readPrivate(file: string): string | undefined {
   }
 }
 
-/** Constant-time comparison of what a client sent with the credentials. */
+/** Constant-time comparison of what a client sent with the credentials (bytes read as latin1, one char each). */
 export function credentialsMatch(expected: DoorCredentials, user: Buffer | string, password: Buffer | string): boolean {
-  return sameBytes(Buffer.from(expected.user), Buffer.from(user)) && sameBytes(Buffer.from(expected.password), Buffer.from(password));
+  return tokensEqual(text(user), expected.user) && secretMatches(expected, password);
+}
+
+/** Constant-time check of the secret alone (the PAC URL's key). */
+export function secretMatches(expected: DoorCredentials, candidate: Buffer | string): boolean {
+  return tokensEqual(text(candidate), expected.password);
 }
 
 /** True when a `Proxy-Authorization` header value carries the credentials (Basic scheme). */
@@ -71,6 +77,6 @@ export function urlUserInfo(credentials: DoorCredentials | undefined): string {
   return credentials ? `${credentials.user}:${credentials.password}@` : '';
 }
 
-function sameBytes(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+function text(value: Buffer | string): string {
+  return typeof value === 'string' ? value : value.toString('latin1');
 }

@@ -26,7 +26,7 @@ import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, 
 import { checkHost } from './host-name.js';
 import { ConnectionCap, HTTP_HEAD_DEADLINE_MS, HTTP_KEEP_ALIVE_IDLE_MS, HTTP_MAX_HEAD_BYTES, MAX_PROXY_CONNECTIONS } from './limits.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
-import { credentialsMatch, proxyAuthorizationMatches } from './door-credentials.js';
+import { proxyAuthorizationMatches, secretMatches } from './door-credentials.js';
 import { NOT_YOUR_DOOR, type OwnerGate } from './owner-gate.js';
 import { pipeBothWays, reset, resetClientIfCut } from '../net/pipe.js';
 import { createRoutingTable, decideRoute, type RouteDecision, type RouteTarget } from './routing.js';
@@ -180,13 +180,15 @@ export class HttpProxyServer {
     });
   }
 
+  /** Runs `next` once the connection's owner check (when there is one) has let it in. */
+  private whenAdmitted(socket: Socket, next: () => void): void {
+    const admitted = this.admissions.get(socket);
+    if (admitted) void admitted.then((ok) => ok && next());
+    else next();
+  }
+
   private onRequest(request: IncomingMessage, response: ServerResponse): void {
-    const admitted = this.admissions.get(request.socket);
-    if (admitted) {
-      void admitted.then((ok) => ok && this.onAdmittedRequest(request, response));
-      return;
-    }
-    this.onAdmittedRequest(request, response);
+    this.whenAdmitted(request.socket, () => this.onAdmittedRequest(request, response));
   }
 
   private onAdmittedRequest(request: IncomingMessage, response: ServerResponse): void {
@@ -238,7 +240,7 @@ export class HttpProxyServer {
     if (path === PAC_PATH && this.options.pacFile && (request.method === 'GET' || request.method === 'HEAD')) {
       const credentials = this.options.gate?.credentials;
       // Browsers fetch the PAC file directly, without proxy credentials: its URL carries the key.
-      if (credentials && !credentialsMatch(credentials, credentials.user, new URLSearchParams(query ?? '').get('key') ?? '')) {
+      if (credentials && !secretMatches(credentials, new URLSearchParams(query ?? '').get('key') ?? '')) {
         log.info('!! %s PAC file asked for without the right key', id);
         sendText(response, 403, 'tp proxy: the PAC file URL needs its key; use the PAC URL `tp connect` printed\n');
         return;
@@ -253,12 +255,7 @@ export class HttpProxyServer {
   }
 
   private onConnect(request: IncomingMessage, socket: Socket, head: Buffer): void {
-    const admitted = this.admissions.get(socket);
-    if (admitted) {
-      void admitted.then((ok) => ok && this.onAdmittedConnect(request, socket, head));
-      return;
-    }
-    this.onAdmittedConnect(request, socket, head);
+    this.whenAdmitted(socket, () => this.onAdmittedConnect(request, socket, head));
   }
 
   private onAdmittedConnect(request: IncomingMessage, socket: Socket, head: Buffer): void {
