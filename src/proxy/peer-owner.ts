@@ -12,12 +12,10 @@
 import { access, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { parseIp } from '../net/cidr.js';
-import { PEER_UID_HELPER, SockDiag, type DiagAnswer } from './sock-diag.js';
+import { PEER_UID_HELPER, SockDiag, type DiagAnswer, type SocketEnd } from './sock-diag.js';
 
-export interface Endpoint {
-  readonly address: string;
-  readonly port: number;
-}
+/** An address and port, as Node's sockets report them. */
+export type Endpoint = SocketEnd;
 
 /** One row of a /proc/net table: both ends (address bytes, 4 for IPv4 and IPv4-mapped) and the owner. */
 export interface ProcNetRow {
