@@ -59,8 +59,18 @@ export interface CaptureInvocation {
   dispose(): void;
 }
 
+export interface RuleOptions {
+  /** Loopback ports (--host-port's INSIDE) whose connections go to the relay too, for the host's loopback. */
+  hostPorts?: readonly number[];
+  /** TCP from sockets of this group is left alone (Docker mode: the daemon shares the network namespace it captures, and dials out). */
+  exemptGid?: number;
+  tcpPort?: number;
+  dnsPort?: number;
+  resolver?: string;
+}
+
 /** The nftables rules inside the namespace. */
-export function captureRules(hostPorts: readonly number[] = [], tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER): string {
+export function captureRules({ hostPorts = [], exemptGid, tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER }: RuleOptions = {}): string {
   return [
     'table ip tp {',
     '  chain out {',
@@ -69,6 +79,7 @@ export function captureRules(hostPorts: readonly number[] = [], tcpPort = RELAY_
     `    ip daddr ${resolver} tcp dport 53 redirect to :${tcpPort}`,
     ...(hostPorts.length > 0 ? [`    ip daddr 127.0.0.1 tcp dport { ${hostPorts.join(', ')} } redirect to :${tcpPort}`] : []),
     '    ip daddr 127.0.0.0/8 return',
+    ...(exemptGid === undefined ? [] : [`    meta skgid ${exemptGid} return`]),
     `    meta l4proto tcp redirect to :${tcpPort}`,
     '  }',
     '}',
@@ -133,7 +144,7 @@ export function captureInvocation(options: CaptureOptions): CaptureInvocation {
   const relay = [options.tools.relay, options.captureSocket, String(RELAY_TCP_PORT), String(RELAY_DNS_PORT), NAMESPACE_RESOLVER, String(LIFELINE_FD), ...relayOptions, '--', options.command, ...options.args];
   return {
     file: options.tools.unshare,
-    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules(hostPorts.map((map) => map.from)), resolvPath, ...relay],
+    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules({ hostPorts: hostPorts.map((map) => map.from) }), resolvPath, ...relay],
     publishSocket,
     relayPid: (unsharePid) => {
       try {
