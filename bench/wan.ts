@@ -4,18 +4,18 @@
 // side in one run: one download (one stream), eight concurrent downloads (eight streams, summed),
 // and request latency (p50 of keep-alive requests and of new connections, one at a time) via tp's
 // SOCKS5 and via `ssh -D`. Then, undelayed, small keep-alive requests' p99 through tp while a bulk
-// download shares the tunnel, against the same requests alone. Prints tables and writes
+// download shares the path, against the same requests alone (tp and `ssh -D` alike). Prints tables and writes
 // bench/results/wan-<date>.json. Not a test: nothing asserts speed. tp runs from dist/.
 // Env: BENCH_DELAYS_MS (0,10,20), BENCH_BYTES (256 MiB per download), BENCH_DURATION_S (4),
-// BENCH_ROUTES (tpSocks,sshSocks).
-import { execFileSync } from 'node:child_process';
+// BENCH_ROUTES (tpSocks,sshSocks), BENCH_ROUNDS (3: rounds of the sharing measurement), BENCH_SHARING (0 skips it).
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { newLaptop, type Laptop, type Listeners } from '../test/e2e/helpers/laptop.js';
-import { TEST_USER } from '../test/helpers/unprivileged.js';
+import { asUser, TEST_USER } from '../test/helpers/unprivileged.js';
 import { requireRoot, sandboxUp } from '../test/sandbox/lifecycle.js';
 import { startDelayRelay, type DelayRelay } from './delay-relay.js';
 import { BENCH_NAMESPACE, BULK_SERVICE_PORT, deployFixtures, removeFixtures, SSHD_POD, SSHD_PORT } from './outbound-fixtures.js';
@@ -23,11 +23,13 @@ import { download, requestRate, type MeasureContext, type Route } from './outbou
 import { SshSocksProxy } from './outbound-ssh.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
-const DELAYS = (process.env.BENCH_DELAYS_MS ?? '0,10,20').split(',').map(Number);
+const DELAYS = (process.env.BENCH_DELAYS_MS ?? '0,10,20').split(',').filter(Boolean).map(Number);
 const BYTES = Number(process.env.BENCH_BYTES ?? 256 * 2 ** 20);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 4);
 const ROUTES = (process.env.BENCH_ROUTES ?? 'tpSocks,sshSocks').split(',');
 const STREAMS = 8;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SHARING = process.env.BENCH_SHARING !== '0';
 
 interface DelayResult {
   delayMs: number;
@@ -96,10 +98,12 @@ async function main(): Promise<void> {
       }
       load.push(loadavg()[0]!);
     }
-    const sharing = await p99UnderBulk(laptop, context, baseUrl);
+    const sharing = SHARING ? await p99UnderBulk(laptop, context, baseUrl, fixtures) : [];
     load.push(loadavg()[0]!);
     console.log(`\n${table(results)}\n`);
-    console.log(`small keep-alive requests through tp SOCKS5 (4 connections), p99: alone ${sharing.aloneP99Ms?.toFixed(2)} ms, while a bulk download shares the tunnel ${sharing.sharedP99Ms?.toFixed(2)} ms (${sharing.ratio.toFixed(2)}x)`);
+    for (const s of sharing) {
+      console.log(`${s.route}: small keep-alive requests (4 connections) p99, median of ${ROUNDS}: alone ${median(s.aloneP99Ms).toFixed(2)} ms, while a download shares the path ${median(s.sharedP99Ms).toFixed(2)} ms (${s.ratio.toFixed(2)}x); the download meanwhile ${median(s.bulkMbps).toFixed(0)} Mbit/s`);
+    }
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = join(RESULTS_DIR, `wan-${started.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify({ startedAt: started, bytes: BYTES, durationS: DURATION_S, loadAverage: load, results, sharing }, null, 2) + '\n');
@@ -141,22 +145,68 @@ async function connectTp(laptop: Laptop, kubeconfig: string): Promise<Listeners>
   return (JSON.parse(stdout) as { status: { listeners: Listeners } }).status.listeners;
 }
 
-/** Small requests' p99 through tp alone, then while one bulk download runs through the same tunnel. */
-async function p99UnderBulk(laptop: Laptop, context: MeasureContext, baseUrl: string): Promise<{ aloneP99Ms?: number; sharedP99Ms?: number; ratio: number }> {
-  console.log('== small requests with and without a bulk download in the tunnel');
-  const route: Route = { kind: 'socks5', proxy: (await connectTp(laptop, laptop.env.KUBECONFIG!)).socks };
-  try {
-    const rate = () => requestRate(route, `${baseUrl}/small`, { keepAlive: true, durationS: DURATION_S, connections: 4 }, context);
-    const alone = await rate();
-    const big = 64 * 2 ** 30; // far more than the window: the download runs for the whole measurement
-    const bulk = download(route, `${baseUrl}/bytes/${big}`, big, context, DURATION_S + 3).catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const shared = await rate();
-    await bulk;
-    return { aloneP99Ms: alone.latencyP99Ms, sharedP99Ms: shared.latencyP99Ms, ratio: (shared.latencyP99Ms ?? NaN) / (alone.latencyP99Ms ?? NaN) };
-  } finally {
-    await laptop.tp(['quit']).catch(() => undefined);
+interface Sharing {
+  route: string;
+  /** p99 of small keep-alive requests (ms), per round: alone, and while a download runs. */
+  aloneP99Ms: number[];
+  sharedP99Ms: number[];
+  /** The download's rate while it shared the path (Mbit/s), per round. */
+  bulkMbps: number[];
+  /** median(shared) / median(alone). */
+  ratio: number;
+}
+
+/**
+ * Small requests' p99 alone, then while one download runs through the same path, in interleaved
+ * rounds (medians), through tp's SOCKS5 and through `ssh -D`, undelayed.
+ */
+async function p99UnderBulk(laptop: Laptop, context: MeasureContext, baseUrl: string, fixtures: { sshKey: string }): Promise<Sharing[]> {
+  console.log('== small requests with and without a bulk download on the same path');
+  const out: Sharing[] = [];
+  for (const name of ROUTES) {
+    let route: Route;
+    let close: () => Promise<unknown>;
+    if (name === 'tpSocks') {
+      route = { kind: 'socks5', proxy: (await connectTp(laptop, laptop.env.KUBECONFIG!)).socks };
+      close = () => laptop.tp(['quit']);
+    } else {
+      const ssh = await SshSocksProxy.start({ namespace: BENCH_NAMESPACE, pod: SSHD_POD, podPort: SSHD_PORT, key: fixtures.sshKey, env: laptop.env });
+      route = { kind: 'socks5', proxy: `127.0.0.1:${ssh.socksPort}` };
+      close = () => ssh.close();
+    }
+    const sharing: Sharing = { route: name, aloneP99Ms: [], sharedP99Ms: [], bulkMbps: [], ratio: NaN };
+    try {
+      const rate = () => requestRate(route, `${baseUrl}/small`, { keepAlive: true, durationS: DURATION_S, connections: 4 }, context);
+      for (let round = 0; round < ROUNDS; round++) {
+        sharing.aloneP99Ms.push((await rate()).latencyP99Ms ?? NaN);
+        const bulk = downloadFor(route, `${baseUrl}/bytes/${64 * 2 ** 30}`, DURATION_S + 1.5, context);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        sharing.sharedP99Ms.push((await rate()).latencyP99Ms ?? NaN);
+        sharing.bulkMbps.push(mbps(await bulk));
+      }
+    } finally {
+      await close().catch(() => undefined);
+    }
+    sharing.ratio = median(sharing.sharedP99Ms) / median(sharing.aloneP99Ms);
+    console.log(`   ${JSON.stringify(sharing)}`);
+    out.push(sharing);
   }
+  return out;
+}
+
+/** Downloads through `route` for `seconds` (curl's --max-time), returns the bytes/s it got. */
+async function downloadFor(route: Route, url: string, seconds: number, context: MeasureContext): Promise<number> {
+  const envArgs = Object.entries(context.env).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${v}`);
+  const [file, args] = asUser('env', ['-i', ...envArgs, 'curl', '-sS', '--max-time', String(seconds), '-o', '/dev/null', '-w', '%{size_download} %{time_total}', '--socks5-hostname', route.kind === 'socks5' ? route.proxy : '', url]);
+  const stdout = await new Promise<string>((resolve) => execFile(file, args, { encoding: 'utf8' }, (_error, out) => resolve(out)));
+  const [bytes, total] = stdout.trim().split(' ').map(Number);
+  return bytes! / total!;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 function table(results: DelayResult[]): string {
