@@ -4,7 +4,7 @@
 // server on the laptop; and bulk throughput of a raw TCP echo, from the pods and intercepted.
 // Prints a table and writes JSON to bench/results/. Usage: tsx bench/intercept.ts [requests] [concurrency] [MiB]
 // BENCH_PROFILE=1: afterwards, the intercepted bulk and keep-alive runs again with the tp daemon,
-// the manager and the agent profiled (outbound-profiling.ts); not in the table.
+// the manager and the agents profiled (outbound-profiling.ts); not in the table.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
@@ -102,11 +102,12 @@ async function profileTargets(laptop: ReturnType<Awaited<ReturnType<typeof setUp
     return pod?.metadata?.uid ? podNetnsName(NETWORK_PREFIX, pod.metadata.uid) : undefined;
   };
   const targets: ProfileTarget[] = [];
-  const status = JSON.parse((await env.tp(laptop, ['status', '--output', 'json'])).stdout) as { pid?: number };
+  const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { pid?: number };
   if (status.pid) targets.push({ name: 'tp daemon', pid: status.pid });
   for (const [name, namespace, selector, needle] of [
     ['tp manager', env.managerNamespace, 'app.kubernetes.io/name=traffic-manager', 'manager serve'],
-    ['tp agent', NAMESPACE, 'app=raw', 'agent serve'],
+    ['tp agent (raw)', NAMESPACE, 'app=raw', 'agent serve'],
+    ['tp agent (web)', NAMESPACE, 'app=web', 'agent serve'],
   ] as const) {
     const netns = await netnsOf(namespace, selector);
     const pid = netns ? findProcessInNetns(netns, needle) : undefined;
