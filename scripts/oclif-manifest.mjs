@@ -11,4 +11,4 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true });
 await plugin.load();
 writeFileSync(new URL('../oclif.manifest.json', import.meta.url), JSON.stringify(plugin.manifest, null, 2) + '\n');
-console.log(`oclif.manifest.json: ${Object.keys(plugin.manifest.commands).length} commands`);
+console.error(`oclif.manifest.json: ${Object.keys(plugin.manifest.commands).length} commands`);
