@@ -3,10 +3,17 @@
 // the cluster to the Service `web`, first served by its pods, then globally intercepted to a
 // server on the laptop; and bulk throughput of a raw TCP echo, from the pods and intercepted.
 // Prints a table and writes JSON to bench/results/. Usage: tsx bench/intercept.ts [requests] [concurrency] [MiB]
+// BENCH_PROFILE=1: afterwards, the intercepted bulk and keep-alive runs again with the tp daemon,
+// the manager and the agents profiled (outbound-profiling.ts); not in the table.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
-import { execInPod } from '../test/sandbox/e2e/sandbox-client.js';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { execInPod, kubeConfig } from '../test/sandbox/e2e/sandbox-client.js';
+import { podNetnsName } from '../test/sandbox/node/names.js';
+import { NETWORK_PREFIX } from '../test/sandbox/state.js';
+import { findProcessInNetns, formatProfiles, profiled, type ProfiledRun, type ProfileTarget } from './outbound-profiling.js';
 import { setUpNamespace, tearDownNamespace } from '../test/e2e/intercept/helpers.js';
 
 const REQUESTS = Number(process.argv[2] ?? 2000);
@@ -67,12 +74,45 @@ try {
   console.log('path                    req/s     p50 ms   p99 ms   bulk MiB/s');
   for (const [name, rps, p50, p99, bulk] of rows) console.log(`${name.padEnd(22)} ${rps.toFixed(0).padStart(7)} ${p50.toFixed(2).padStart(9)} ${p99.toFixed(2).padStart(8)} ${bulk.toFixed(1).padStart(11)}`);
   mkdirSync('bench/results', { recursive: true });
-  const file = `bench/results/intercept-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, pods, podsBulk, intercepted, interceptedBulk }, null, 2) + '\n');
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  let profiles: ProfiledRun[] | undefined;
+  if (process.env.BENCH_PROFILE === '1') {
+    const targets = await profileTargets(laptop, env);
+    profiles = [
+      await profiled('intercepted bulk echo', targets, 'bench/results', `intercept-${stamp}-bulk`, () => inPod(bulkScript(`raw.${NAMESPACE}`))),
+      await profiled('intercepted keep-alive requests', targets, 'bench/results', `intercept-${stamp}-requests`, () => inPod(loadScript(url))),
+    ];
+    console.log(`\nProfiles (self time):\n${formatProfiles(profiles)}`);
+  }
+  const file = `bench/results/intercept-${stamp}.json`;
+  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, profiles }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 } finally {
   await laptop.cleanup();
   web.close();
   echo.close();
   await tearDownNamespace(env);
+}
+
+/** The laptop's daemon, this namespace's manager and the raw workload's agent, for profiling. */
+async function profileTargets(laptop: ReturnType<Awaited<ReturnType<typeof setUpNamespace>>['newLaptop']>, env: Awaited<ReturnType<typeof setUpNamespace>>): Promise<ProfileTarget[]> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const netnsOf = async (namespace: string, labelSelector: string): Promise<string | undefined> => {
+    const pod = (await core.listNamespacedPod({ namespace, labelSelector })).items.find((p) => p.status?.phase === 'Running');
+    return pod?.metadata?.uid ? podNetnsName(NETWORK_PREFIX, pod.metadata.uid) : undefined;
+  };
+  const targets: ProfileTarget[] = [];
+  const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { pid?: number };
+  if (status.pid) targets.push({ name: 'tp daemon', pid: status.pid });
+  for (const [name, namespace, selector, needle] of [
+    ['tp manager', env.managerNamespace, 'app.kubernetes.io/name=traffic-manager', 'manager serve'],
+    ['tp agent (raw)', NAMESPACE, 'app=raw', 'agent serve'],
+    ['tp agent (web)', NAMESPACE, 'app=web', 'agent serve'],
+  ] as const) {
+    const netns = await netnsOf(namespace, selector);
+    const pid = netns ? findProcessInNetns(netns, needle) : undefined;
+    if (pid && netns) targets.push({ name, pid, netns });
+    else console.log(`(no ${name} process found to profile)`);
+  }
+  return targets;
 }

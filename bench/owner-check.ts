@@ -7,15 +7,20 @@
 //     time (a new connection on an otherwise idle daemon), and N lookups at once (a burst of N
 //     new connections; /proc answers them with batched reads).
 // Prints wall and CPU time for each and the ratios to the reference. Not a test: nothing asserts.
+// Writes bench/results/owner-check-<date>.json.
 // Env: BENCH_CONNECTIONS (comma list, default 100,1000,8000; the process needs 2N descriptors).
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tcpPeerUid, useSockDiag } from '../src/proxy/peer-owner.js';
 import { PEER_UID_HELPER } from '../src/proxy/sock-diag.js';
 
 const COUNTS = (process.env.BENCH_CONNECTIONS ?? '100,1000,8000').split(',').map(Number);
 const ROUNDS = 20;
+const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url));
 
 interface Timing {
   wallMs: number;
@@ -54,6 +59,7 @@ async function hold(count: number): Promise<{ accepted: Socket[]; close: () => v
 const ends = (socket: Socket) => [{ address: socket.localAddress!, port: socket.localPort! }, { address: socket.remoteAddress!, port: socket.remotePort! }] as const;
 const fmt = (t: Timing) => `${t.wallMs.toFixed(1)} ms wall, ${t.cpuMs.toFixed(1)} ms CPU`;
 
+const report: { count: number; rows: number; referenceMs: Timing; lookups: Record<string, { single: Timing; burst: Timing }> }[] = [];
 for (const count of COUNTS) {
   const { accepted, close } = await hold(count);
   const rows = readFileSync('/proc/net/tcp', 'latin1').split('\n').length - 2;
@@ -63,6 +69,8 @@ for (const count of COUNTS) {
   const per = (t: Timing) => ({ wallMs: t.wallMs / ROUNDS, cpuMs: t.cpuMs / ROUNDS });
   console.log(`${count} connections held (${rows} rows in /proc/net/tcp):`);
   console.log(`  reference, one read of the table:      ${fmt(per(reference))}`);
+  const entry = { count, rows, referenceMs: per(reference), lookups: {} as Record<string, { single: Timing; burst: Timing }> };
+  report.push(entry);
   for (const [way, helper] of [['netlink', PEER_UID_HELPER], ['/proc', undefined]] as const) {
     useSockDiag(helper);
     await tcpPeerUid(...ends(accepted[0])); // starts the helper
@@ -74,8 +82,13 @@ for (const count of COUNTS) {
       const uids = await Promise.all(accepted.map((socket) => tcpPeerUid(...ends(socket))));
       answered = uids.filter((uid) => uid === process.getuid?.()).length;
     });
+    entry.lookups[way] = { single: per(single), burst };
     console.log(`  ${way.padEnd(8)} one lookup:               ${fmt(per(single))}  (${(single.wallMs / reference.wallMs).toFixed(3)}x the reference)`);
     console.log(`  ${way.padEnd(8)} ${String(count).padStart(5)} lookups at once:    ${fmt(burst)}  (${(burst.wallMs / (reference.wallMs / ROUNDS)).toFixed(2)}x one read; ${answered} of ${count} answered with our uid)`);
   }
   close();
 }
+mkdirSync(RESULTS_DIR, { recursive: true });
+const file = join(RESULTS_DIR, `owner-check-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ rounds: ROUNDS, loadAverage: loadavg(), report }, null, 2) + '\n');
+console.log(`results: ${file}`);

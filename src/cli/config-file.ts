@@ -4,9 +4,10 @@
 // A missing file is no file; a malformed one, or a key tp does not know, is an error naming the
 // line, since a setting that silently does nothing is worse than a refusal.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { Node } from 'yaml';
 import { TpError } from '../errors.js';
 import { DEFAULT_LOG_LEVEL, LOG_LEVEL_ENV, LOG_LEVELS, parseLogLevel } from '../log/logger.js';
 
@@ -30,6 +31,8 @@ export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(env.HOME ?? homedir(), '.config'), 'tp', 'config.yaml');
 }
 
+const loadYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+
 /** The file's values; none when there is no file. */
 export function readConfigFile(path: string): ConfigValues {
   let text: Buffer;
@@ -45,6 +48,8 @@ export function readConfigFile(path: string): ConfigValues {
 
 /** Parses and checks the file's text; `path` only names it in errors. */
 export function parseConfig(text: string, path: string): ConfigValues {
+  // Loaded here, not at start: most users have no file, and every command reads it for defaults.
+  const { isMap, isScalar, LineCounter, parseDocument } = loadYaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const lineOf = (node: Node | null | undefined): number => (node?.range ? lines.linePos(node.range[0]).line : 1);
@@ -79,11 +84,13 @@ export function parseConfig(text: string, path: string): ConfigValues {
 }
 
 function stringValue(node: Node | null, key: string, line: number, path: string): string {
+  const { isScalar } = loadYaml();
   if (isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number') && String(node.value) !== '') return String(node.value);
   throw configError(path, `needs a text value for "${key}" at line ${line}.`, [`Write e.g. "${key}: value" at line ${line} of ${path}.`]);
 }
 
 function listValue(node: Node | null, key: string, line: number, path: string): string[] {
+  const { isScalar, isSeq } = loadYaml();
   if (isScalar(node) && typeof node.value === 'string') return [node.value];
   if (isSeq(node) && node.items.every((item) => isScalar(item) && typeof item.value === 'string')) return node.items.map((item) => String((item as { value: string }).value));
   throw configError(path, `needs a list of texts for "${key}" at line ${line}.`, [`Write e.g. "${key}: [10.20.0.0/16, '*.example.com']" at line ${line} of ${path}.`]);

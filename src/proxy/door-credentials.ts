@@ -6,7 +6,7 @@
 // HTTPS_PROXY keeps working. Leaves out each protocol's exchange: the doors do that.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { tokensEqual } from '../tunnel/index.js';
+import { tokensEqual } from '../tunnel/auth.js';
 
 /** The user name clients send; the secret is the password. */
 export const DOOR_USER = 'tp';

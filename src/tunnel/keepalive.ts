@@ -11,6 +11,8 @@ export interface KeepaliveOptions {
 
 export class Keepalive {
   rttMs: number | undefined;
+  /** The smallest round trip measured: the path's own delay, without the queues of busy moments. */
+  minRttMs: number | undefined;
   private lastHeardAt = performance.now();
   private pingSentAt: number | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -40,7 +42,9 @@ export class Keepalive {
     this.lastHeardAt = performance.now();
   }
 
+  /** Sends a ping unless one is outstanding (its pong answers for both: pongs carry no id). */
   ping(): void {
+    if (this.pingSentAt !== null) return;
     this.pingSentAt = performance.now();
     this.options.sendPing();
   }
@@ -49,6 +53,7 @@ export class Keepalive {
   pong(): number | undefined {
     if (this.pingSentAt === null) return undefined;
     this.rttMs = performance.now() - this.pingSentAt;
+    this.minRttMs = Math.min(this.minRttMs ?? Infinity, this.rttMs);
     this.pingSentAt = null;
     return this.rttMs;
   }

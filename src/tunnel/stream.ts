@@ -30,8 +30,8 @@ export interface StreamHost {
   /** Reserves up to `bytes` more receive window from the session budget; returns what it got. */
   reserveWindow(bytes: number): number;
   releaseWindow(bytes: number): void;
-  /** How soon a window must be consumed again for it to grow (about two round trips). */
-  growIntervalMs(): number;
+  /** The path's round trip (ms) a window must cover: its smallest measured, with a floor. */
+  pathRttMs(): number;
   streamClosed(stream: TunnelStream, peerEnded: boolean): void;
 }
 
@@ -59,7 +59,9 @@ export class TunnelStream extends Duplex {
   /** Total bytes the peer may have sent so far (initial window plus every increment). */
   private creditLimit: number;
   private received = 0;
-  private lastGrantAt = 0;
+  /** Start of the current rate measurement: when, and how many bytes had been consumed then. */
+  private rateSince = performance.now();
+  private consumedAtRateSince = 0;
   private pending: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void } | null = null;
   private finSent = false;
   private finReceived = false;
@@ -203,8 +205,11 @@ export class TunnelStream extends Duplex {
 
   /**
    * Keeps the peer's credit at (bytes consumed + windowSize), in steps of at least half a
-   * window. A stream that uses a whole window within growIntervalMs while its reader keeps up
-   * gets its window doubled, up to maxWindow and the session budget.
+   * window. A stream whose rate over the last round trip or more, times the path's round trip,
+   * is over half its window (the window, not the path, limits it) gets its window doubled while
+   * its reader keeps up, up to maxWindow and the session budget. A window of about twice the
+   * bandwidth-delay product keeps a long path full; a bigger one would only queue the stream's
+   * bytes ahead of other streams' on the shared transport.
    */
   private grantCredit(): void {
     if (this.closedInSession || this.finReceived) return;
@@ -212,14 +217,24 @@ export class TunnelStream extends Duplex {
     const consumed = this.received - unread;
     let increment = consumed + this.windowSize - this.creditLimit;
     if (increment < this.windowSize / 2) return;
-    const now = performance.now();
-    if (this.windowSize < this.session.maxWindow && unread < this.windowSize / 4 && now - this.lastGrantAt < this.session.growIntervalMs()) {
+    if (this.windowSize < this.session.maxWindow && unread < this.windowSize / 4 && this.windowLimited(consumed)) {
       const extra = this.session.reserveWindow(Math.min(this.windowSize, this.session.maxWindow - this.windowSize));
       this.windowSize += extra;
       increment += extra;
     }
-    this.lastGrantAt = now;
     this.creditLimit += increment;
     this.session.sendWindowUpdate(this.id, increment);
+  }
+
+  /** Measures the consumption rate over at least one round trip; true when 2 × rate × RTT > window. */
+  private windowLimited(consumed: number): boolean {
+    const now = performance.now();
+    const rtt = this.session.pathRttMs();
+    const elapsed = now - this.rateSince;
+    if (elapsed < rtt) return false;
+    const bytes = consumed - this.consumedAtRateSince;
+    this.rateSince = now;
+    this.consumedAtRateSince = consumed;
+    return (2 * bytes * rtt) / elapsed > this.windowSize;
   }
 }

@@ -87,7 +87,7 @@ test.serial('the install ran on a PATH without a C compiler and took the prebuil
 
 test.serial('the package holds the built CLI, both prebuilt libraries for their architectures, the C sources and the Node preload, and nothing of the tests', (t) => {
   const paths = packed.files.map((file) => file.path);
-  for (const path of ['bin/tp', 'bin/run.js', 'dist/commands/run.js', 'shims/build.sh', 'shims/libtp/shim.h', 'shims/node/preload.cjs', 'README.md', 'package.json']) t.true(paths.includes(path), path);
+  for (const path of ['bin/tp', 'bin/run.js', 'oclif.manifest.json', 'dist/commands/run.js', 'shims/build.sh', 'shims/libtp/shim.h', 'shims/node/preload.cjs', 'README.md', 'package.json']) t.true(paths.includes(path), path);
   t.deepEqual(paths.filter((path) => /^(test|src|bench|scripts|docs|\.sandbox|node_modules|shims\/build)\//.test(path) || path.endsWith('.map')), []);
   for (const [platform, machine] of Object.entries(ELF_MACHINE)) {
     const library = readFileSync(join(installedRoot(), 'shims/prebuilt', platform, 'libtp.so'));

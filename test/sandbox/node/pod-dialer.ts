@@ -42,7 +42,9 @@ export async function startPodDialer(options: { socketPath: string; dialTimeoutM
         return;
       }
       const id = `${match[1]}:${port}`;
-      const upstream = net.connect({ host: match[1], port, timeout: timeoutMs });
+      // TCP_NODELAY as a real node's runtime dials (Go sets it on every TCP connection): with
+      // Nagle on, small writes into a port-forward wait for the previous segment's ACK.
+      const upstream = net.connect({ host: match[1], port, timeout: timeoutMs, noDelay: true });
       clients.add(upstream);
       upstream.on('close', () => clients.delete(upstream));
       upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })));

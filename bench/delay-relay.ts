@@ -1,0 +1,122 @@
+// A userspace stand-in for a wide-area link, since these machines have no `tc netem`: a TCP relay
+// on 127.0.0.1 that forwards every connection to a target and holds each direction's bytes for a
+// fixed one-way delay before writing them on. Each direction is a timed queue (bytes stamped with
+// the time they may leave, one timer for the head), not a sleep per read, so the link adds latency
+// without limiting bandwidth: what a path gets through it is bounded by its windows over the round
+// trip (2 × delay), the way a real link bounds it. Ends and resets travel in order behind the data.
+// A queue over QUEUE_CAP bytes pauses its reader (a router's buffer), which only happens when the
+// far side stops reading. Leaves out loss, jitter and rate limits.
+//   tsx bench/delay-relay.ts <delay-ms> <target-host:port>   prints {"port": n} when listening
+// Used by bench/wan.ts.
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const QUEUE_CAP = 256 * 1024 * 1024;
+
+type Item = { at: number; chunk: Buffer } | { at: number; end: 'fin' | 'reset' };
+
+/** One direction: bytes read from `from` leave for `to` delayMs later. */
+class DelayedDirection {
+  private readonly queue: Item[] = [];
+  private head = 0;
+  private queued = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly from: Socket,
+    private readonly to: Socket,
+    private readonly delayMs: number,
+  ) {
+    from.on('data', (chunk: Buffer) => {
+      this.push({ at: performance.now() + delayMs, chunk });
+      this.queued += chunk.length;
+      if (this.queued > QUEUE_CAP) from.pause();
+    });
+    from.on('end', () => this.push({ at: performance.now() + delayMs, end: 'fin' }));
+    from.on('error', () => undefined);
+    from.on('close', (hadError) => {
+      if (hadError || !from.readableEnded) this.push({ at: performance.now() + delayMs, end: 'reset' });
+    });
+    to.on('drain', () => this.flush());
+  }
+
+  private push(item: Item): void {
+    if (this.finished) return;
+    if ('end' in item) this.finished = true;
+    this.queue.push(item);
+    if (this.queue.length - this.head !== 1 || this.to.writableNeedDrain) return;
+    if (this.delayMs === 0) this.flush();
+    else this.arm();
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    const next = this.queue[this.head];
+    if (next) this.timer = setTimeout(() => this.flush(), Math.max(0, next.at - performance.now()));
+  }
+
+  private flush(): void {
+    const now = performance.now();
+    while (this.head < this.queue.length && this.queue[this.head]!.at <= now) {
+      const item = this.queue[this.head++]!;
+      if ('end' in item) {
+        if (item.end === 'fin') this.to.end();
+        else this.to.resetAndDestroy();
+        continue;
+      }
+      this.queued -= item.chunk.length;
+      const more = this.to.write(item.chunk);
+      if (this.queued <= QUEUE_CAP && this.from.isPaused()) this.from.resume();
+      if (!more) break; // 'drain' flushes the rest: the queue never runs ahead of the far socket
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    if (!this.to.writableNeedDrain) this.arm();
+  }
+}
+
+export interface DelayRelay {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listens on 127.0.0.1 (an ephemeral port) and relays to target with delayMs each way. */
+export async function startDelayRelay(delayMs: number, target: { host: string; port: number }): Promise<DelayRelay> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    }
+    new DelayedDirection(client, upstream, delayMs);
+    new DelayedDirection(upstream, client, delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [delayText, target] = process.argv.slice(2);
+  const delayMs = Number(delayText);
+  const [host, portText] = (target ?? '').split(':');
+  if (!Number.isFinite(delayMs) || delayMs < 0 || !host || !Number(portText)) {
+    console.error('usage: tsx bench/delay-relay.ts <delay-ms> <target-host:port>');
+    process.exit(2);
+  }
+  const relay = await startDelayRelay(delayMs, { host, port: Number(portText) });
+  console.log(JSON.stringify({ port: relay.port }));
+  process.once('SIGTERM', () => void relay.close().then(() => process.exit(0)));
+  process.stdin.resume();
+  process.stdin.once('end', () => void relay.close().then(() => process.exit(0)));
+}

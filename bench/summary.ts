@@ -1,0 +1,71 @@
+// The ratios issue 16 set as goals, read from the benchmarks' JSON results (each ratio's two
+// figures come from one benchmark's run, side by side), and the table `npm run bench` prints.
+// A figure whose benchmark did not run or failed is left out ("-"). Used by bench/all.ts.
+
+interface Row {
+  what: string;
+  value: number | undefined;
+  /** How the value is shown: a ratio (×), Mbit/s or ms. */
+  unit: '×' | 'Mbit/s' | 'ms';
+  goal: string;
+  met: boolean | undefined;
+  from: string;
+}
+
+type Json = Record<string, unknown>;
+
+/** Reads a nested field (a.b.c) of parsed JSON, or undefined. */
+function get(value: unknown, path: string): unknown {
+  let at: unknown = value;
+  for (const key of path.split('.')) at = at !== null && typeof at === 'object' ? (at as Json)[key] : undefined;
+  return at;
+}
+
+function num(value: unknown, path: string): number | undefined {
+  const n = get(value, path);
+  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+function row(what: string, value: number | undefined, unit: Row['unit'], goal: string, test: (v: number) => boolean, from: string): Row {
+  return { what, value, unit, goal, met: value === undefined ? undefined : test(value), from };
+}
+
+export function summarize(results: Record<string, unknown>): Row[] {
+  const { intercept, tunnel, outbound, wan, cli } = results as Record<string, Json | undefined>;
+  const tunnelRows = (get(tunnel, 'rows') as Json[] | undefined) ?? [];
+  const tunnelRow = (path: string) => tunnelRows.find((r) => r.path === path);
+  const wanResults = (get(wan, 'results') as Json[] | undefined) ?? [];
+  const wanAt = (route: string) => wanResults.find((r) => r.route === route && r.delayMs === 20);
+  const sharing = ((get(wan, 'sharing') as Json[] | undefined) ?? []).find((s) => s.route === 'tpSocks');
+  const cliRows = (get(cli, 'rows') as Json[] | undefined) ?? [];
+  const cliWall = (name: string) => num(cliRows.find((r) => r.name === name), 'wallMs');
+  const route = (name: string, workload: string, field: string) => num(outbound, `routes.${name}.${workload}.result.${field}`);
+  const tpAt20 = num(wanAt('tpSocks'), 'bulk1Mbps');
+  return [
+    row('intercepted bulk / same bulk to the pods', ratio(num(intercept, 'interceptedBulk.mibPerS'), num(intercept, 'podsBulk.mibPerS')), '×', '≥ 0.5', (v) => v >= 0.5, 'intercept'),
+    row('intercepted keep-alive req/s / pods', ratio(num(intercept, 'intercepted.rps'), num(intercept, 'pods.rps')), '×', '≥ 0.6', (v) => v >= 0.6, 'intercept'),
+    row('intercepted p99 / pods p99', ratio(num(intercept, 'intercepted.p99'), num(intercept, 'pods.p99')), '×', '≤ 2', (v) => v <= 2, 'intercept'),
+    row('tunnel CPU per stream open / ssh -L', ratio(num(tunnelRow('tp ws'), 'cpuMsPerOpen'), num(tunnelRow('ssh -L'), 'cpuMsPerOpen')), '×', '≤ 1.0', (v) => v <= 1, 'tunnel'),
+    row('SOCKS5 keep-alive req/s / ssh -D', ratio(route('tpSocks', 'keepAlive', 'requestsPerSecond'), route('sshSocks', 'keepAlive', 'requestsPerSecond')), '×', '≥ 1.0', (v) => v >= 1, 'outbound'),
+    row('SOCKS5 new connections/s / ssh -D', ratio(route('tpSocks', 'newConnections', 'requestsPerSecond'), route('sshSocks', 'newConnections', 'requestsPerSecond')), '×', '≥ 1.0', (v) => v >= 1, 'outbound'),
+    row('HTTP proxy keep-alive req/s / SOCKS5', ratio(route('tpHttp', 'keepAlive', 'requestsPerSecond'), route('tpSocks', 'keepAlive', 'requestsPerSecond')), '×', '≥ 0.9', (v) => v >= 0.9, 'outbound'),
+    row('bulk download / ssh -D', ratio(route('tpSocks', 'download', 'bytesPerSecond'), route('sshSocks', 'download', 'bytesPerSecond')), '×', '≥ 1.3', (v) => v >= 1.3, 'outbound'),
+    row('one stream at 20 ms one-way', tpAt20, 'Mbit/s', '≥ 160', (v) => v >= 160, 'wan'),
+    row('one stream at 20 ms / ssh -D', ratio(tpAt20, num(wanAt('sshSocks'), 'bulk1Mbps')), '×', '≥ 1.0', (v) => v >= 1, 'wan'),
+    row('small-request p99 under bulk / alone', num(sharing, 'ratio'), '×', '≤ 2', (v) => v <= 2, 'wan'),
+    row('tp version wall time', cliWall('tp version'), 'ms', '≤ 150', (v) => v <= 150, 'cli'),
+    row('tp status wall time (daemon up)', cliWall('tp status'), 'ms', '≤ 250', (v) => v <= 250, 'cli'),
+    row('tp run -- true wall time (daemon up)', cliWall('tp run -- true'), 'ms', '≤ 250', (v) => v <= 250, 'cli'),
+  ];
+}
+
+export function formatSummary(rows: Row[]): string {
+  const show = (r: Row): string => (r.value === undefined ? '-' : r.unit === '×' ? `${r.value.toFixed(2)}×` : `${r.value.toFixed(0)} ${r.unit}`);
+  const lines = [`${'what'.padEnd(42)}${'figure'.padStart(12)}${'goal'.padStart(10)}  met   from`];
+  for (const r of rows) lines.push(`${r.what.padEnd(42)}${show(r).padStart(12)}${r.goal.padStart(10)}  ${r.met === undefined ? '-  ' : r.met ? 'yes' : 'no '}   ${r.from}`);
+  return lines.join('\n');
+}
