@@ -59,6 +59,8 @@ export class SessionPool {
   private connecting = 0;
   private closed = false;
   private lastError: Error | null = null;
+  /** When the last connect failed: growing waits a retry delay after it, so a full pool whose peer is gone answers at once instead of reconnecting in a loop. */
+  private lastFailureAt = 0;
   private waiters: Array<() => void> = [];
   private idleCheck: NodeJS.Timeout | null = null;
   private overSince: number | null = null;
@@ -166,6 +168,7 @@ export class SessionPool {
       return;
     }
     if (this.connecting >= MAX_CONCURRENT_GROWTH || this.liveSessions.length + this.connecting >= this.maxSessions) return;
+    if (this.lastError && Date.now() - this.lastFailureAt < (this.options.retryDelayMs ?? PoolDefaults.RETRY_DELAY_MS)) return;
     log.info('pool -> growing to %d sessions (%d streams)', this.liveSessions.length + this.connecting + 1, this.openStreamCount);
     this.connectOne(0);
     this.watchIdle();
@@ -284,6 +287,7 @@ export class SessionPool {
         log.info('pool .. session %s joined (%d live)', session.id, this.liveSessions.length);
       } catch (error) {
         this.lastError = error as Error;
+        this.lastFailureAt = Date.now();
         log.warn('pool !! connect failed: %s', (error as Error).message);
       } finally {
         this.connecting--;

@@ -190,4 +190,8 @@ test('when a full pool cannot connect another session, open() says why and does 
   await Promise.all([openQuiet(pool, 1), openQuiet(pool, 2)]);
   const error = await t.throwsAsync(pool.open({ host: 'h', port: 3 }), { code: 'TP_ERR_TUNNEL_LIMIT', message: /connecting another failed: the manager is gone/ });
   t.is((error as TunnelError).reason, 'unreachable');
+  // One failed try to grow, not a reconnect loop: the next try waits for the retry delay.
+  t.is(connects, 2);
+  await t.throwsAsync(pool.open({ host: 'h', port: 4 }), { code: 'TP_ERR_TUNNEL_LIMIT' });
+  t.is(connects, 2);
 });
