@@ -86,6 +86,20 @@ export interface ResolveResult {
 
 export const INTERCEPT_STREAM_HOST = 'tp.intercept';
 
+// Volume copies (docs/volumes.md): the client opens a stream to the manager with host =
+// VOLUMES_STREAM_HOST, port 0 and metadata VolumesStreamMetadata; the manager checks that the
+// client's session holds an intercept of that workload, opens a stream with the same host and
+// metadata to that pod's agent and splices the two. What flows inside is src/volumes/sync-frames.ts.
+export const VOLUMES_STREAM_HOST = 'tp.volumes';
+
+export interface VolumesStreamMetadata {
+  namespace: string;
+  kind: WorkloadKind;
+  workload: string;
+  /** The agent's pod IP (TP_POD_IP of the create's environment). */
+  podIp: string;
+}
+
 export const InterceptMethod = {
   create: 'intercept.create',
   remove: 'intercept.remove',

@@ -1,7 +1,35 @@
 // Parsing `tp intercept`'s own words: `--port <local>[:<service port name or number>]`,
-// `--http-header NAME=VALUE` (several are ANDed; names case-insensitive), and splitting argv at
+// `--http-header NAME=VALUE` (several are ANDed; names case-insensitive), `--mount[=DIR|true|false]`
+// (a bare `--mount` is `--mount=true`: oclif has no optional values), and splitting argv at
 // `--` so the command's flags never reach oclif. Pure; errors name the bad word.
 import { TpError } from '../errors.js';
+import type { MountRequest } from './daemon/volume-copies.js';
+
+/** tp's own words with a bare `--mount` made `--mount=true`. */
+export function withMountValue(argv: readonly string[]): string[] {
+  return argv.map((word) => (word === '--mount' ? '--mount=true' : word));
+}
+
+export function parseMountFlags(flags: { mount?: string; 'mount-exclude'?: string[]; 'mount-max-mb'?: number; 'mount-rw'?: boolean }): MountRequest {
+  const value = flags.mount;
+  const enabled = value === undefined ? (flags['mount-rw'] ? true : 'auto') : value === 'false' ? false : true;
+  const exclude = (flags['mount-exclude'] ?? []).map((path) => {
+    const clean = '/' + path.split('/').filter((s) => s !== '' && s !== '.').join('/');
+    if (!path.startsWith('/') || clean === '/' || clean.split('/').includes('..')) {
+      throw new TpError('TP_ERR_INTERCEPT_BAD_SPEC', `--mount-exclude ${path} is not an absolute mount path in the pod.`, { hints: ['e.g. --mount-exclude /var/cache/app'] });
+    }
+    return clean;
+  });
+  const maxMb = flags['mount-max-mb'];
+  if (maxMb !== undefined && !(maxMb > 0)) throw new TpError('TP_ERR_INTERCEPT_BAD_SPEC', `--mount-max-mb ${maxMb} is not a positive number.`);
+  return {
+    enabled,
+    ...(value !== undefined && value !== 'true' && value !== 'false' ? { dir: value } : {}),
+    exclude,
+    ...(maxMb !== undefined ? { maxMb } : {}),
+    rw: flags['mount-rw'] === true,
+  };
+}
 
 export function parsePortFlag(text: string): { laptopPort: number; servicePort?: string } {
   const match = /^(\d{1,5})(?::([A-Za-z0-9-]{1,63}))?$/.exec(text.trim());

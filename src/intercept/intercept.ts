@@ -22,6 +22,7 @@ export interface InterceptOptions {
   spec: CreateParams['spec'];
   envFile?: { path: string; syntax: EnvSyntax };
   envJson?: string;
+  mount?: CreateParams['mount'];
   command?: { command: string; args: string[]; layers: RunLayers };
   onProgress?: (message: string) => void;
   warn?: (message: string) => void;
@@ -53,7 +54,7 @@ export async function intercept(options: InterceptOptions): Promise<InterceptRes
       }, () => undefined);
     }, PROGRESS_POLL_MS);
     try {
-      return await client.call<InterceptCreateResult>(InterceptControl.create, { spec: options.spec, progressId } satisfies CreateParams, CREATE_TIMEOUT_MS);
+      return await client.call<InterceptCreateResult>(InterceptControl.create, { spec: options.spec, progressId, mount: options.mount } satisfies CreateParams, CREATE_TIMEOUT_MS);
     } finally {
       clearInterval(poll);
     }

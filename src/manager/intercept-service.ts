@@ -17,6 +17,9 @@ import {
   InterceptEvent,
   InterceptMethod,
   INTERCEPT_STREAM_HOST,
+  VOLUMES_STREAM_HOST,
+  type VolumesStreamMetadata,
+  type WorkloadKind,
   type AgentHelloParams,
   type AgentReadyParams,
   type AgentUninstallParams,
@@ -120,7 +123,7 @@ export class InterceptService {
         throw new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', `this agent token is for namespace "${namespace}" only`);
       }
       unregister?.();
-      record = { hello, applied: new Set(), send: (body) => tunnel.notify(InterceptEvent.agentIntercepts, body) };
+      record = { hello, applied: new Set(), send: (body) => tunnel.notify(InterceptEvent.agentIntercepts, body), open: (o) => tunnel.open(o, { timeoutMs: 10_000 }) };
       // After the hello's answer has gone out, so the list arrives second.
       const current = record;
       setImmediate(() => {
@@ -261,6 +264,25 @@ export class InterceptService {
       }
     }
     return { restored: restored.map((w) => `${w.kind}/${w.name}`), removedIntercepts };
+  }
+
+  /** A client's volume-copy stream → the agent of the pod it names, if the client holds an intercept of that workload. */
+  async spliceVolumes(open: IncomingOpen, sessionId: string | undefined): Promise<void> {
+    const m = (open.metadata ?? {}) as Partial<VolumesStreamMetadata>;
+    const key = workloadKey({ kind: m.kind as WorkloadKind, name: String(m.workload), namespace: String(m.namespace) });
+    if (!sessionId || !this.registry.bySession(sessionId).some((i) => workloadKey(i.workload) === key)) {
+      return open.reject('forbidden', `a volume copy needs an intercept of ${m.kind}/${m.workload} held by this client`);
+    }
+    const agent = this.registry.agentsOf(key).find((a) => a.hello.podIp === m.podIp);
+    if (!agent?.open) return open.reject('unreachable', `no traffic-agent of ${m.kind}/${m.workload} at ${m.podIp} is connected`);
+    let toAgent: TunnelStream;
+    try {
+      toAgent = await agent.open({ host: VOLUMES_STREAM_HOST, port: 0, metadata: { ...m } });
+    } catch (err) {
+      return open.reject('unreachable', `the traffic-agent in ${agent.hello.pod} did not take the volume copy: ${(err as Error).message}`);
+    }
+    if (open.settled) return void toAgent.destroy();
+    joinStreams(open.accept(), toAgent);
   }
 
   private notifyClient(sessionId: string, type: string, body: unknown): void {

@@ -1,0 +1,162 @@
+// The laptop's end of one volume sync stream: a local copy of a pod's mounts under a private
+// directory, laid out by their paths in the pod. It says hello (cap, excluded mounts, rw), applies
+// every entry the agent sends (apply.ts), and `ready` settles at the first `synced` (or with the
+// agent's error, e.g. a mount over the cap). With rw it also rescans its read-write mounts every
+// second and sends what the user changed; an entry changed here and not sent yet is not
+// overwritten by the pod's older version (the laptop's write wins, the pod's later change wins
+// after it). close() ends the stream and removes the directory. Used by the daemon's intercept
+// and ingest features (src/intercept/daemon/volume-copies.ts).
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { logger } from '../log/logger.js';
+import { applyEntry, type EntryFrame } from './apply.js';
+import { encodeSyncFrame, SyncDecoder, SYNC_VERSION, type SyncFrame } from './sync-frames.js';
+import { diffTrees, mountOf, scanMounts } from './tree.js';
+
+const log = logger('tp:volumes');
+const RESCAN_MS = 1000;
+
+export interface CopyOptions {
+  dir: string;
+  maxBytes: number;
+  exclude: string[];
+  rw: boolean;
+  /** Named in logs (the intercept or ingest). */
+  name: string;
+}
+
+export interface CopyMount {
+  path: string;
+  rw: boolean;
+}
+
+export class VolumeCopy {
+  readonly ready: Promise<CopyMount[]>;
+  /** Set when the copy stopped following the pod (the agent's error, a broken stream). */
+  failure: string | null = null;
+  private mounts: CopyMount[] = [];
+  private readonly decoder = new SyncDecoder();
+  /** Local signatures of what the pod last sent or we last sent, by path (rw mounts). */
+  private readonly known = new Map<string, string>();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private applying = Promise.resolve();
+  private settle!: { resolve: (m: CopyMount[]) => void; reject: (e: Error) => void };
+
+  constructor(private readonly stream: Duplex, private readonly options: CopyOptions) {
+    this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.ready.catch(() => undefined);
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    // After the frames already received: the agent's error frame says more than the end after it.
+    stream.on('error', (error) => void this.applying.finally(() => this.stopped(`the stream from the agent broke: ${error.message}`)));
+    stream.on('close', () => void this.applying.finally(() => this.stopped('the agent ended the copy')));
+    stream.on('end', () => stream.end());
+    stream.write(encodeSyncFrame({ t: 'hello', v: SYNC_VERSION, maxBytes: options.maxBytes, exclude: options.exclude, rw: options.rw }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.stream.destroy();
+    await this.applying.catch(() => undefined);
+    await rm(this.options.dir, { recursive: true, force: true });
+  }
+
+  private stopped(reason: string): void {
+    if (this.closed) return;
+    this.failure ??= reason;
+    this.settle.reject(new Error(reason));
+    if (this.timer) clearTimeout(this.timer);
+    log.info('!! copy %s stopped: %s', this.options.name, this.failure);
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: SyncFrame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (error) {
+      this.stream.destroy();
+      return this.stopped((error as Error).message);
+    }
+    for (const frame of frames) this.applying = this.applying.then(() => this.onFrame(frame)).catch((error: Error) => {
+      this.stream.destroy();
+      this.stopped(`writing the copy: ${error.message}`);
+    });
+  }
+
+  private async onFrame(frame: SyncFrame): Promise<void> {
+    if (this.closed) return;
+    switch (frame.t) {
+      case 'mounts':
+        this.mounts = frame.mounts;
+        await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+        return;
+      case 'synced':
+        this.settle.resolve(this.mounts);
+        if (this.options.rw && !this.timer && this.mounts.some((m) => m.rw)) this.rescanLater();
+        return;
+      case 'error':
+        this.failure = frame.mount ? `${frame.message} (mount ${frame.mount})` : frame.message;
+        this.stream.destroy();
+        return this.stopped(this.failure);
+      case 'hello':
+        throw new Error('the agent sent a hello');
+      default:
+        return this.apply(frame);
+    }
+  }
+
+  private async apply(frame: EntryFrame): Promise<void> {
+    if (!mountOf(this.mounts, frame.p)) throw new Error(`the agent sent ${frame.p}, outside its mounts`);
+    const local = join(this.options.dir, frame.p);
+    const rw = mountOf(this.mounts, frame.p)!.rw;
+    if (rw && this.known.has(frame.p) && (await this.signature(local)) !== this.known.get(frame.p)) return; // ours is newer: it is on its way
+    await applyEntry(this.options.dir, frame.p, frame);
+    if (!rw) return;
+    if (frame.t === 'rm') this.known.delete(frame.p);
+    else this.known.set(frame.p, (await this.signature(local)) ?? '');
+  }
+
+  private async signature(local: string): Promise<string | undefined> {
+    const { tree } = await scanMounts([{ path: '/x', at: local }]).catch(() => ({ tree: new Map() }));
+    return tree.get('x')?.signature;
+  }
+
+  private rescanLater(): void {
+    this.timer = setTimeout(() => void this.sendLocalChanges().finally(() => !this.closed && !this.failure && this.rescanLater()), RESCAN_MS);
+  }
+
+  /** The user's changes in read-write mounts, sent to the pod. */
+  private async sendLocalChanges(): Promise<void> {
+    await this.applying;
+    const rwMounts = this.mounts.filter((m) => m.rw).map((m) => ({ path: m.path, at: join(this.options.dir, m.path) }));
+    const { tree } = await scanMounts(rwMounts);
+    const known = new Map([...this.known].filter(([path]) => mountOf(rwMounts, path)));
+    const changes = diffTrees(known, tree);
+    for (const path of changes.removed) {
+      this.known.delete(path);
+      this.stream.write(encodeSyncFrame({ t: 'rm', p: path }));
+    }
+    for (const path of changes.put) {
+      const entry = tree.get(path)!;
+      if (entry.kind === 'file') {
+        const body = await readFile(entry.local).catch(() => null);
+        if (body === null) continue;
+        this.stream.write(encodeSyncFrame({ t: 'file', p: path, mode: entry.mode, body }));
+      } else if (entry.kind === 'dir') {
+        this.stream.write(encodeSyncFrame({ t: 'dir', p: path, mode: entry.mode }));
+      } else {
+        this.stream.write(encodeSyncFrame({ t: 'link', p: path, target: entry.target! }));
+      }
+      this.known.set(path, entry.signature);
+    }
+    if (changes.put.length + changes.removed.length > 0) log('-> copy %s: %d changed, %d removed', this.options.name, changes.put.length, changes.removed.length);
+  }
+}
+
+/** Whether `path` exists (for callers that sweep copies). */
+export async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => null)) !== null;
+}
