@@ -90,7 +90,7 @@ export async function intercept(options: InterceptOptions): Promise<InterceptRes
 /** The laptop's own PATH, HOME and such win over the pod's: the command runs here. */
 const LOCAL_ONLY = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'PWD', 'TMPDIR', 'LANG', 'HOSTNAME'];
 
-function withoutLocalOnly(environment: Record<string, string>): Record<string, string> {
+export function withoutLocalOnly(environment: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(environment).filter(([name]) => !LOCAL_ONLY.includes(name)));
 }
 
@@ -109,7 +109,7 @@ export async function uninstallAgents(config: DaemonConfig, target: { namespace?
   return withDaemon(paths, (client) => client.call<AgentUninstallResult>(InterceptControl.uninstall, target, CREATE_TIMEOUT_MS));
 }
 
-async function withDaemon<T>(paths: DaemonPaths, use: (client: ControlCaller) => Promise<T>): Promise<T> {
+export async function withDaemon<T>(paths: DaemonPaths, use: (client: ControlCaller) => Promise<T>): Promise<T> {
   let client: ControlCaller;
   try {
     client = await ControlCaller.connect(paths.controlSocket);

@@ -30,6 +30,7 @@ import { forwardToLaptop } from './local-forwarder.js';
 import { proveRight } from '../rbac-proof.js';
 import { remoteError } from '../remote-error.js';
 import { VolumeCopies, type MountRequest } from './volume-copies.js';
+import { Ingests } from './ingests.js';
 
 const log = logger('tp:intercept');
 /** A create waits for the pods to roll: far longer than an ordinary request. */
@@ -92,10 +93,12 @@ class InterceptFeature implements DaemonFeature {
   private recreating: string | null = null;
   private closed = false;
   readonly volumes: VolumeCopies;
+  private readonly ingests: Ingests;
 
   constructor(private readonly context: DaemonContext) {
     const { control, link } = context;
     this.volumes = new VolumeCopies(link, context.paths);
+    this.ingests = new Ingests(context, this.volumes, (what, method, params, timeoutMs) => this.request(what, method, params, timeoutMs), (params, doing) => this.prove(params, doing));
     control
       .handle(InterceptControl.create, (params) => this.create(params as CreateParams))
       .handle(InterceptControl.progress, (params) => {
@@ -129,6 +132,7 @@ class InterceptFeature implements DaemonFeature {
     // Leave our intercepts so the workloads get their traffic back at once, not after the session expires.
     await Promise.allSettled([...this.mine.values()].map((m) => this.context.link.request(InterceptMethod.remove, { id: m.info.id }, 3000)));
     this.mine.clear();
+    await this.ingests.closeAll();
     await this.volumes.closeAll();
   }
 
@@ -144,7 +148,7 @@ class InterceptFeature implements DaemonFeature {
       const result = await this.createOnManager(spec, `creating intercept ${name}`);
       let dir: string | undefined;
       try {
-        dir = await this.volumes.start(name, result.intercept, result.environment.TP_POD_IP ?? '', params.mount ?? { enabled: 'auto' });
+        dir = await this.volumes.start(name, result.intercept.workload, result.environment.TP_POD_IP ?? '', params.mount ?? { enabled: 'auto' });
       } catch (err) {
         await this.request(`leaving intercept ${name}`, InterceptMethod.remove, { id: result.intercept.id }).catch(() => undefined);
         throw err;

@@ -48,13 +48,13 @@ export class VolumeCopies {
   }
 
   /** Copies the mounts of the intercept's pod; resolves with the directory once the first copy is whole (undefined: nothing to copy). */
-  async start(name: string, info: InterceptInfo, podIp: string, request: MountRequest): Promise<string | undefined> {
+  async start(name: string, workload: InterceptInfo['workload'], podIp: string, request: MountRequest): Promise<string | undefined> {
     if (request.enabled === false) return undefined;
     const dir = request.dir ? await this.userDir(request.dir) : join(this.root, name);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if (request.dir) await writeFile(join(dir, MARKER), '');
-    const metadata: VolumesStreamMetadata = { namespace: info.workload.namespace, kind: info.workload.kind, workload: info.workload.name, podIp };
+    const metadata: VolumesStreamMetadata = { namespace: workload.namespace, kind: workload.kind, workload: workload.name, podIp };
     let copy: VolumeCopy | undefined;
     try {
       const stream = await this.link.open(VOLUMES_STREAM_HOST, 0, { ...metadata });
@@ -70,7 +70,7 @@ export class VolumeCopies {
     } catch (error) {
       await this.stop(name);
       await rm(dir, { recursive: true, force: true });
-      throw new TpError('TP_ERR_VOLUMES_COPY', `Could not copy the files of ${info.workload.kind}/${info.workload.name}: ${(error as Error).message}`, { cause: error });
+      throw new TpError('TP_ERR_VOLUMES_COPY', `Could not copy the files of ${workload.kind}/${workload.name}: ${(error as Error).message}`, { cause: error });
     }
   }
 

@@ -1,0 +1,70 @@
+// What `tp ingest` does, for the thin command: connect when no daemon runs, ask the daemon for an
+// ingest (the pod's environment and a live copy of its files, no traffic taken), write the env
+// files, and with `-- <cmd>` run the command with that environment through `tp run`'s shims,
+// then end the ingest and pass the exit code through. `--leave` ends an ingest started without a
+// command.
+import { writeFileSync } from 'node:fs';
+import { connect, quit } from '../daemon/cli-to-daemon.js';
+import type { DaemonConfig } from '../daemon/config.js';
+import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
+import { runInCluster, type RunLayers } from '../run/run.js';
+import { IngestControl, type IngestCreated, type IngestCreateParams } from './daemon/ingests.js';
+import { formatEnv, type EnvSyntax } from './env-file.js';
+import { withDaemon, withoutLocalOnly } from './intercept.js';
+
+const CREATE_TIMEOUT_MS = 310_000;
+
+export interface IngestOptions {
+  connect: DaemonConfig;
+  params: IngestCreateParams;
+  envFile?: { path: string; syntax: EnvSyntax };
+  envJson?: string;
+  command?: { command: string; args: string[]; layers: RunLayers };
+  warn?: (message: string) => void;
+  paths?: DaemonPaths;
+}
+
+export interface IngestCommandResult extends IngestCreated {
+  exitCode?: number;
+  warnings: string[];
+}
+
+export async function ingest(options: IngestOptions): Promise<IngestCommandResult> {
+  const paths = options.paths ?? daemonPaths();
+  const warnings: string[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    options.warn?.(message);
+  };
+  const { alreadyConnected } = await connect(options.connect, paths);
+  const created = await withDaemon(paths, (client) => client.call<IngestCreated>(IngestControl.create, options.params, CREATE_TIMEOUT_MS));
+  const { environment } = created;
+  if (options.envFile) {
+    const { text, skipped } = formatEnv(environment, options.envFile.syntax);
+    writeFileSync(options.envFile.path, text, { mode: 0o600 });
+    if (skipped.length) warn(`left out of ${options.envFile.path}: ${skipped.join(', ')}`);
+  }
+  if (options.envJson) writeFileSync(options.envJson, formatEnv(environment, 'json').text, { mode: 0o600 });
+  const result: IngestCommandResult = { ...created, warnings };
+  if (!options.command) return result;
+  try {
+    const run = await runInCluster({
+      command: options.command.command,
+      args: options.command.args,
+      connect: options.connect,
+      keepConnected: true,
+      layers: options.command.layers,
+      paths,
+      env: { ...process.env, ...withoutLocalOnly(environment) },
+      warn,
+    });
+    return { ...result, exitCode: run.exitCode };
+  } finally {
+    await leaveIngest(options.params, paths).catch((err: Error) => warn(`could not end the ingest of ${options.params.workload}: ${err.message}`));
+    if (!alreadyConnected) await quit(paths).catch(() => undefined);
+  }
+}
+
+export function leaveIngest(params: Pick<IngestCreateParams, 'workload' | 'namespace'>, paths: DaemonPaths = daemonPaths()): Promise<{ removed: string }> {
+  return withDaemon(paths, (client) => client.call<{ removed: string }>(IngestControl.remove, params));
+}
