@@ -90,6 +90,8 @@ export const ERROR_CODES = {
   TP_ERR_RUN_NOT_CONNECTED: user,
   TP_ERR_RUN_NOT_FOUND: user,
   TP_ERR_RUN_NO_COMMAND: user,
+  TP_ERR_RUN_BAD_PORT: user,
+  TP_ERR_RUN_BAD_NETNS: user,
   // tp run --netns (src/capture): the kernel or the machine says no to an unprivileged namespace
   TP_ERR_NETNS_USERNS_DISABLED: config,
   TP_ERR_NETNS_APPARMOR: config,

@@ -162,23 +162,38 @@ static int start_thread(void *(*run)(void *), void *arg) {
   return result;
 }
 
+/* Both directions of a connection whose two ends are open: the other direction on a thread of its
+ * own, this one on the calling thread. */
+static void *run_pair(struct conn *conn) {
+  atomic_store(&conn->refs, 2);
+  if (start_thread(downstream, conn) != 0) {
+    atomic_store(&conn->reset, 1);
+    atomic_store(&conn->refs, 1);
+    release(conn);
+    return NULL;
+  }
+  return upstream(conn);
+}
+
 static void *hand_over(void *arg) {
   struct conn *conn = arg;
   struct sockaddr_in original;
   socklen_t length = sizeof original;
   if (getsockopt(conn->client, SOL_IP, SO_ORIGINAL_DST, &original, &length) < 0) goto refuse;
   char host[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &original.sin_addr, host, sizeof host);
   int port = ntohs(original.sin_port);
+  int host_port = original.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? relay_host_port(port) : 0;
+  if (host_port > 0) {
+    /* a --host-port: the host's own loopback, which the daemon dials directly */
+    strcpy(host, "127.0.0.1");
+    port = host_port;
+  } else {
+    inet_ntop(AF_INET, &original.sin_addr, host, sizeof host);
+  }
   int is_dns = original.sin_addr.s_addr == relay_config.resolver && port == 53;
   conn->daemon = open_handover(is_dns ? "dns" : host, port);
   if (conn->daemon < 0) goto refuse;
-  atomic_store(&conn->refs, 2);
-  if (start_thread(downstream, conn) != 0) {
-    atomic_store(&conn->refs, 1);
-    goto refuse;
-  }
-  return upstream(conn);
+  return run_pair(conn);
 refuse:
   atomic_store(&conn->reset, 1);
   atomic_store(&conn->refs, 1);
@@ -186,26 +201,39 @@ refuse:
   return NULL;
 }
 
-void relay_connection(int client) {
+/* A connection slot and its record, or NULL (the client reset and closed) when none is free. */
+static struct conn *admit(int client, int daemon) {
   if (atomic_fetch_add(&open_connections, 1) >= MAX_CONNECTIONS) {
     atomic_fetch_sub(&open_connections, 1);
     reset_now(client);
     close(client);
-    return;
+    if (daemon >= 0) close(daemon);
+    return NULL;
   }
   struct conn *conn = calloc(1, sizeof *conn);
   if (!conn) {
     atomic_fetch_sub(&open_connections, 1);
     close(client);
-    return;
+    if (daemon >= 0) close(daemon);
+    return NULL;
   }
-  int one = 1; /* what the relay writes is what the daemon already sent: no waiting to batch it */
+  int one = 1; /* what the relay writes is what the other side already sent: no waiting to batch it */
   setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   conn->client = client;
-  conn->daemon = -1;
+  conn->daemon = daemon;
   atomic_store(&conn->refs, 1);
-  if (start_thread(hand_over, conn) != 0) {
+  return conn;
+}
+
+void relay_connection(int client) {
+  struct conn *conn = admit(client, -1);
+  if (conn && start_thread(hand_over, conn) != 0) {
     atomic_store(&conn->reset, 1);
     release(conn);
   }
+}
+
+void relay_pair(int client, int framed) {
+  struct conn *conn = admit(client, framed);
+  if (conn) run_pair(conn);
 }

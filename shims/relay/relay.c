@@ -1,5 +1,6 @@
 /* tp-relay: process 1 of a `tp run --netns` namespace set (see relay.h). Usage:
- *   tp-relay <capture-socket> <tcp-port> <dns-port> <resolver-ip> <lifeline-fd> -- <command> [args…]
+ *   tp-relay <capture-socket> <tcp-port> <dns-port> <resolver-ip> <lifeline-fd>
+ *            [--host-port INSIDE:HOST]... [--publish-socket PATH --publish PORT...] -- <command> [args…]
  * Binds the TCP and UDP ports nftables redirects to (127.0.0.1), then starts the command as its
  * child with no capabilities left (ambient, inheritable and bounding sets cleared: the user's
  * uid inside is their own, not 0, so execve() gives it none), forwards SIGINT/SIGTERM/SIGHUP to
@@ -23,6 +24,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,11 +67,62 @@ static int start(void *(*run)(void *), int fd) {
   return pthread_detach(thread);
 }
 
+static int parse_port(const char *text) {
+  char *end;
+  long value = strtol(text, &end, 10);
+  return *text && !*end && value >= 1 && value <= 65535 ? (int)value : 0;
+}
+
+/* "--host-port IN:HOST", "--publish PORT" and "--publish-socket PATH" before "--"; the index of "--", or -1. */
+static int parse_options(int argc, char **argv, int first, const char **publish_socket) {
+  for (int i = first; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) return i;
+    if (i + 1 >= argc) return -1;
+    const char *value = argv[++i];
+    if (strcmp(argv[i - 1], "--publish-socket") == 0) {
+      *publish_socket = value;
+    } else if (strcmp(argv[i - 1], "--host-port") == 0 && relay_config.host_port_count < MAX_MAPPED_PORTS) {
+      const char *colon = strchr(value, ':');
+      char from[8] = {0};
+      if (!colon || colon - value >= (long)sizeof from) return -1;
+      memcpy(from, value, (size_t)(colon - value));
+      struct port_map map = {parse_port(from), parse_port(colon + 1)};
+      if (!map.from || !map.to) return -1;
+      relay_config.host_ports[relay_config.host_port_count++] = map;
+    } else if (strcmp(argv[i - 1], "--publish") == 0 && relay_config.published_count < MAX_MAPPED_PORTS) {
+      int port = parse_port(value);
+      if (!port) return -1;
+      relay_config.published[relay_config.published_count++] = port;
+    } else {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+static int listen_unix(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  if (fd < 0 || strlen(path) >= sizeof address.sun_path) return -1;
+  strcpy(address.sun_path, path);
+  unlink(path);
+  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || listen(fd, 512) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 8 || strcmp(argv[6], "--") != 0) {
-    fprintf(stderr, "usage: tp-relay <capture-socket> <tcp-port> <dns-port> <resolver-ip> <lifeline-fd> -- <command> [args...]\n");
+  const char *publish_socket = NULL;
+  int dashes = argc >= 7 ? parse_options(argc, argv, 6, &publish_socket) : -1;
+  if (dashes < 0 || dashes + 1 >= argc || (relay_config.published_count > 0 && !publish_socket)) {
+    fprintf(stderr,
+            "usage: tp-relay <capture-socket> <tcp-port> <dns-port> <resolver-ip> <lifeline-fd>"
+            " [--host-port INSIDE:HOST]... [--publish-socket PATH --publish PORT...] -- <command> [args...]\n");
     return 2;
   }
+  char **command_argv = argv + dashes + 1;
   relay_config.capture_socket = argv[1];
   relay_config.tcp_port = atoi(argv[2]);
   relay_config.dns_port = atoi(argv[3]);
@@ -84,13 +137,18 @@ int main(int argc, char **argv) {
     perror("tp-relay: cannot bind its ports");
     return 2;
   }
+  int published = publish_socket ? listen_unix(publish_socket) : -1;
+  if (publish_socket && published < 0) {
+    perror("tp-relay: cannot listen on its publish socket");
+    return 2;
+  }
   static const int HANDLED[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT};
   sigset_t handled, previous;
   sigemptyset(&handled);
   for (size_t i = 0; i < sizeof HANDLED / sizeof HANDLED[0]; i++) sigaddset(&handled, HANDLED[i]);
   pthread_sigmask(SIG_BLOCK, &handled, &previous);
   int signals = signalfd(-1, &handled, SFD_CLOEXEC);
-  if (signals < 0 || start(accept_loop, tcp) < 0 || start(serve_dns, udp) < 0) {
+  if (signals < 0 || start(accept_loop, tcp) < 0 || start(serve_dns, udp) < 0 || (published >= 0 && start(serve_published, published) < 0)) {
     perror("tp-relay: cannot start");
     return 2;
   }
@@ -103,8 +161,8 @@ int main(int argc, char **argv) {
     close(lifeline);
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     drop_capabilities();
-    execvp(argv[7], argv + 7);
-    fprintf(stderr, "tp: cannot run %s: %s\n", argv[7], strerror(errno));
+    execvp(command_argv[0], command_argv);
+    fprintf(stderr, "tp: cannot run %s: %s\n", command_argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
   struct pollfd watched[2] = {{.fd = signals, .events = POLLIN}, {.fd = lifeline, .events = POLLIN}};

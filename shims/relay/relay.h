@@ -6,7 +6,9 @@
  *   daemon -> relay   one byte: 'O' dialled, 'R' refused (the relay resets the client)
  *   then frames both ways: kind (1 byte) + length (2 bytes, big endian) + data:
  *   'D' data, 'E' end (the sender's FIN), 'X' reset (length 0 for E and X).
- * Parsed by src/run/daemon/capture-frames.ts. */
+ * Parsed by src/capture/frames.ts. Published ports (--publish) use the same wire the other way
+ * round, over the relay's publish socket: tp -> relay "tp-publish 1 <port>\n", relay -> tp 'O'
+ * (connected to 127.0.0.1:<port> inside) or 'R', then frames. */
 #ifndef TP_RELAY_H
 #define TP_RELAY_H
 
@@ -20,8 +22,21 @@
 #define FRAME_MAX 65535
 #define MAX_CONNECTIONS 1024
 
+#define MAX_MAPPED_PORTS 64
+
+struct port_map {
+  int from; /* the port a connection is made to */
+  int to;   /* the port it reaches on the other side */
+};
+
 struct relay_config {
   const char *capture_socket;
+  /* --host-port INSIDE:HOST: loopback ports inside that reach the host's loopback */
+  struct port_map host_ports[MAX_MAPPED_PORTS];
+  int host_port_count;
+  /* --publish: ports inside that the host may connect to through the publish socket */
+  int published[MAX_MAPPED_PORTS];
+  int published_count;
   int tcp_port;
   int dns_port;
   uint32_t resolver; /* the namespace's resolver address (network order): TCP to it on 53 is DNS */
@@ -36,6 +51,13 @@ int send_frame(int fd, char kind, const void *data, size_t length);
 int open_handover(const char *host, int port);
 /* Takes an accepted, redirected TCP connection; returns at once (the work happens in threads). */
 void relay_connection(int client);
+/* Relays between a connected TCP socket and a framed Unix socket, on the calling thread (and one
+ * more) until both directions are done; takes both descriptors. */
+void relay_pair(int client, int framed);
+/* The host's loopback port a --host-port maps this namespace loopback port to; 0 when none. */
+int relay_host_port(int port);
+/* Serves the publish socket (tp run --netns --publish) forever (run in its own thread). */
+void *serve_published(void *unix_listener);
 /* Answers UDP DNS questions on the socket forever (run in its own thread). */
 void *serve_dns(void *socket_fd);
 

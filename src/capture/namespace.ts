@@ -5,7 +5,10 @@
 // ranges up the tunnel, never-proxy and the rest direct from the host), so a table that changes
 // while the command runs needs no new rules. DNS to the namespace's resolver (127.0.0.53, from a
 // private /etc/resolv.conf bind-mounted over the host's in the mount namespace) goes to the
-// daemon's DNS stub the same way. Loopback is the namespace's own. IPv6 has no route inside, so
+// daemon's DNS stub the same way. Loopback is the namespace's own, except for the ports asked for:
+// a --host-port's connections to the namespace's 127.0.0.1 are redirected to the relay too, which
+// hands them over for the host's loopback, and a --publish's port is served on the host's loopback
+// by publish.ts through the relay's publish socket. IPv6 has no route inside, so
 // programs fail over to IPv4 at once. The uid and gid inside are the user's own; the set-up
 // shell holds the namespace's capabilities, the relay (process 1) drops them for the command.
 // When tp goes away, the relay's lifeline (fd 3) closes, the relay exits, and the kernel ends the
@@ -22,6 +25,12 @@ export const RELAY_DNS_PORT = 15_053;
 /** The relay's end of the lifeline: tp keeps the other end; its EOF ends the namespace. */
 export const LIFELINE_FD = 3;
 
+/** A port mapping: connections made to `from` reach `to` on the other side. */
+export interface PortMap {
+  from: number;
+  to: number;
+}
+
 export interface CaptureOptions {
   tools: CaptureTools;
   /** The daemon's capture socket (capture-listener.ts). */
@@ -32,6 +41,10 @@ export interface CaptureOptions {
   args: readonly string[];
   /** The host's resolv.conf, whose search and options lines are kept. Default /etc/resolv.conf. */
   hostResolvConf?: string;
+  /** Loopback ports inside (from) that reach the host's loopback (to). */
+  hostPorts?: readonly PortMap[];
+  /** Ports inside (to) that publish.ts serves on the host's loopback (from). */
+  publish?: readonly PortMap[];
 }
 
 export interface CaptureInvocation {
@@ -40,18 +53,21 @@ export interface CaptureInvocation {
   args: string[];
   /** The relay's process id (unshare's child), where signals for the command go; undefined before it started. */
   relayPid(unsharePid: number): number | undefined;
+  /** The relay's publish socket, for publish.ts; undefined when nothing is published. */
+  publishSocket?: string;
   /** Removes the namespace's files; call after the command ended. */
   dispose(): void;
 }
 
 /** The nftables rules inside the namespace. */
-export function captureRules(tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER): string {
+export function captureRules(hostPorts: readonly number[] = [], tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER): string {
   return [
     'table ip tp {',
     '  chain out {',
     '    type nat hook output priority -100; policy accept;',
     `    ip daddr ${resolver} udp dport 53 redirect to :${dnsPort}`,
     `    ip daddr ${resolver} tcp dport 53 redirect to :${tcpPort}`,
+    ...(hostPorts.length > 0 ? [`    ip daddr 127.0.0.1 tcp dport { ${hostPorts.join(', ')} } redirect to :${tcpPort}`] : []),
     '    ip daddr 127.0.0.0/8 return',
     `    meta l4proto tcp redirect to :${tcpPort}`,
     '  }',
@@ -83,7 +99,7 @@ const SETUP_SCRIPT = [
 /** Removes namespace files that a tp killed before it could tidy up left behind (their tp is gone). */
 export function sweepStaleFiles(stateDir: string): void {
   for (const name of readdirSync(stateDir)) {
-    const owner = /^netns-(\d+)-\d+\.resolv\.conf$/.exec(name)?.[1];
+    const owner = /^netns-(\d+)-\d+\.(resolv\.conf|publish\.sock)$/.exec(name)?.[1];
     if (owner && !processAlive(Number(owner))) rmSync(join(stateDir, name), { force: true });
   }
 }
@@ -107,10 +123,18 @@ export function captureInvocation(options: CaptureOptions): CaptureInvocation {
     // no host resolv.conf: the namespace's names only its resolver
   }
   writeFileSync(resolvPath, namespaceResolvConf(hostText), { mode: 0o644 });
-  const relay = [options.tools.relay, options.captureSocket, String(RELAY_TCP_PORT), String(RELAY_DNS_PORT), NAMESPACE_RESOLVER, String(LIFELINE_FD), '--', options.command, ...options.args];
+  const hostPorts = options.hostPorts ?? [];
+  const publish = options.publish ?? [];
+  const publishSocket = publish.length > 0 ? resolvPath.replace(/\.resolv\.conf$/, '.publish.sock') : undefined;
+  const relayOptions = [
+    ...hostPorts.flatMap((map) => ['--host-port', `${map.from}:${map.to}`]),
+    ...(publishSocket ? ['--publish-socket', publishSocket, ...publish.flatMap((map) => ['--publish', String(map.to)])] : []),
+  ];
+  const relay = [options.tools.relay, options.captureSocket, String(RELAY_TCP_PORT), String(RELAY_DNS_PORT), NAMESPACE_RESOLVER, String(LIFELINE_FD), ...relayOptions, '--', options.command, ...options.args];
   return {
     file: options.tools.unshare,
-    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules(), resolvPath, ...relay],
+    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules(hostPorts.map((map) => map.from)), resolvPath, ...relay],
+    publishSocket,
     relayPid: (unsharePid) => {
       try {
         const first = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(' ')[0];
@@ -119,6 +143,9 @@ export function captureInvocation(options: CaptureOptions): CaptureInvocation {
         return undefined;
       }
     },
-    dispose: () => rmSync(resolvPath, { force: true }),
+    dispose: () => {
+      rmSync(resolvPath, { force: true });
+      if (publishSocket) rmSync(publishSocket, { force: true });
+    },
   };
 }

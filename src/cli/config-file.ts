@@ -11,12 +11,17 @@ import { TpError } from '../errors.js';
 import { DEFAULT_LOG_LEVEL, LOG_LEVEL_ENV, LOG_LEVELS, parseLogLevel } from '../log/logger.js';
 
 /** The file's keys: the names of the flags they give defaults to. */
-export const CONFIG_KEYS = ['namespace', 'manager-namespace', 'also-proxy', 'never-proxy', 'log-level', 'image'] as const;
+export const CONFIG_KEYS = ['namespace', 'manager-namespace', 'also-proxy', 'never-proxy', 'log-level', 'image', 'netns'] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 type ListKey = 'also-proxy' | 'never-proxy';
 const LIST_KEYS: readonly ConfigKey[] = ['also-proxy', 'never-proxy'];
 
 export type ConfigValues = { [K in ConfigKey]?: K extends ListKey ? string[] : string };
+
+/** `netns:` — whether tp run captures in a namespace by default: on (--netns), try (--try-netns), off. */
+export const NETNS_VALUES = ['on', 'try', 'off'] as const;
+/** The environment variable that overrides the file's `netns:`. */
+export const NETNS_ENV = 'TP_NETNS';
 
 /** A config file bigger than this is not one: refused before it is parsed. */
 const MAX_CONFIG_BYTES = 64 * 1024;
@@ -58,7 +63,13 @@ export function parseConfig(text: string, path: string): ConfigValues {
     if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
       throw configError(path, `has an unknown key "${key.slice(0, 40)}" at line ${line}.`, [`Use one of ${CONFIG_KEYS.join(', ')} (line ${line} of ${path}).`]);
     }
-    values[key] = LIST_KEYS.includes(key as ConfigKey) ? listValue(pair.value as Node, key, line, path) : stringValue(pair.value as Node, key, line, path);
+    const value = pair.value as Node | null;
+    if (key === 'netns' && isScalar(value) && typeof value.value === 'boolean') values[key] = value.value ? 'on' : 'off';
+    else values[key] = LIST_KEYS.includes(key as ConfigKey) ? listValue(value, key, line, path) : stringValue(value, key, line, path);
+  }
+  const netns = values.netns as string | undefined;
+  if (netns !== undefined && !(NETNS_VALUES as readonly string[]).includes(netns)) {
+    throw configError(path, `says netns "${netns.slice(0, 40)}"; tp run's namespace setting is one of ${NETNS_VALUES.join(', ')}.`, ['on: every tp run is --netns; try: --try-netns; off: neither (the default).']);
   }
   const level = values['log-level'] as string | undefined;
   if (level !== undefined && !parseLogLevel(level)) {
@@ -92,7 +103,7 @@ export interface Setting {
 export type EffectiveConfig = Record<ConfigKey, Setting>;
 
 /** The environment variable each key reads, where it has one. */
-export const CONFIG_ENV: Partial<Record<ConfigKey, string>> = { 'log-level': LOG_LEVEL_ENV };
+export const CONFIG_ENV: Partial<Record<ConfigKey, string>> = { 'log-level': LOG_LEVEL_ENV, netns: NETNS_ENV };
 
 /** tp's own defaults; undefined means "decided later" (the context's namespace, the version's image). */
 export const CONFIG_DEFAULTS: Record<ConfigKey, string | string[] | undefined> = {
@@ -102,6 +113,7 @@ export const CONFIG_DEFAULTS: Record<ConfigKey, string | string[] | undefined> =
   'never-proxy': [],
   'log-level': DEFAULT_LOG_LEVEL,
   image: undefined,
+  netns: 'off',
 };
 
 /** Each key's value and where it came from: `given` holds only what was on the command line. */

@@ -20,8 +20,9 @@ import { shimFiles } from './daemon/routes-file.js';
 import { buildRunEnv, withoutShims } from './env.js';
 import { inspectExecutable, type Linking } from './executable.js';
 import { libraryChoice, nodePreload, preloadLibrary } from './shim-files.js';
-import { chooseNetns, type NetnsMode, type NetnsChoice } from './netns.js';
-import { captureInvocation } from '../capture/namespace.js';
+import { checkPortMaps, chooseNetns, type NetnsMode, type NetnsChoice } from './netns.js';
+import { captureInvocation, type PortMap } from '../capture/namespace.js';
+import { publishPorts } from '../capture/publish.js';
 import { captureSupport } from '../capture/support.js';
 
 const log = logger('tp:run');
@@ -46,6 +47,10 @@ export interface RunOptions {
   layers: RunLayers;
   /** Run inside tp's capture namespace: 'required' (--netns), 'try' (--try-netns) or 'off'. Default 'off'. */
   netns?: NetnsMode;
+  /** With the namespace: loopback ports inside (from) that reach the host's loopback (to). */
+  hostPorts?: PortMap[];
+  /** With the namespace: ports the command listens on inside (to), served on the host's loopback (from). */
+  publish?: PortMap[];
   paths?: DaemonPaths;
   /** Where the one-line warnings go. Default: stderr. */
   warn?: (message: string) => void;
@@ -72,6 +77,14 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
     warnings.push(message);
     (options.warn ?? ((text) => process.stderr.write(`tp: ${text}\n`)))(message);
   };
+  const hostPorts = options.hostPorts ?? [];
+  const publish = options.publish ?? [];
+  if ((options.netns ?? 'off') === 'off' && hostPorts.length + publish.length > 0) {
+    throw new RunError('TP_ERR_RUN_BAD_PORT', '--host-port and --publish are for a command in its own network namespace (--netns); without one it shares the host\'s loopback already.', {
+      hints: ['Add --netns (or --try-netns), or leave out --host-port and --publish.'],
+    });
+  }
+  checkPortMaps(hostPorts, publish);
   const library = options.layers.envOnly || !options.layers.preload ? undefined : preloadLibrary();
   const nodeScript = options.layers.envOnly || !options.layers.nodeShim ? undefined : nodePreload();
 
@@ -81,6 +94,8 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
     if (!listeners) throw new RunError('TP_ERR_RUN_NOT_CONNECTED', 'The daemon is not connected to the cluster.', { hints: ['Run `tp status` to see why.'] });
     const { routesFile, captureSocket } = shimFiles(paths);
     const netns = chooseNetns(options.netns ?? 'off', captureSocket, warn, baseEnv);
+    const remapped = [...hostPorts, ...publish].filter((map) => map.from !== map.to);
+    if (!netns && remapped.length > 0) warn(`without the namespace the command shares the host's loopback, so ${remapped.map((map) => `${map.from}:${map.to}`).join(', ')} ${remapped.length === 1 ? 'is' : 'are'} not remapped.`);
     if (netns) {
       // A tp run --netns inside a tp run: the outer layers' preloads would point at the daemon's loopback doors, which the namespace does not have.
       const outcome = await runCaptured(netns, options, paths, withoutShims(baseEnv, { preloadLibrary: preloadLibrary(), nodePreload: nodePreload() }));
@@ -136,8 +151,11 @@ async function ensureConnected(config: DaemonConfig, paths: DaemonPaths, shims: 
 }
 
 async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: DaemonPaths, env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
-  const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args });
+  const publish = options.publish ?? [];
+  const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args, hostPorts: options.hostPorts, publish });
+  let published: { close(): Promise<void> } | undefined;
   try {
+    if (invocation.publishSocket) published = await publishPorts(invocation.publishSocket, publish);
     // fd 3 is the relay's lifeline: it stays open as long as this process lives.
     return await runChild(invocation.file, invocation.args, env, ['inherit', 'inherit', 'inherit', 'pipe'], (child, signal) => {
       // unshare blocks SIGINT and SIGTERM while it waits: the signal goes to the relay, its child, which passes it on.
@@ -145,6 +163,7 @@ async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: Daemo
       if (relay) process.kill(relay, signal);
     });
   } finally {
+    await published?.close();
     invocation.dispose();
   }
 }

@@ -5,12 +5,19 @@ import { captureRules, namespaceResolvConf } from '../../src/capture/namespace.j
 import { kernelRefusal } from '../../src/capture/support.js';
 
 test('the rules send DNS to the relay\'s DNS port and every other TCP leaving loopback to its TCP port', (t) => {
-  const rules = captureRules(1001, 1053, '127.0.0.53');
+  const rules = captureRules([], 1001, 1053, '127.0.0.53');
   t.regex(rules, /type nat hook output priority -100/);
   t.regex(rules, /ip daddr 127\.0\.0\.53 udp dport 53 redirect to :1053/);
   t.regex(rules, /ip daddr 127\.0\.0\.53 tcp dport 53 redirect to :1001/);
   // Loopback stays the namespace's own, and comes before the catch-all.
   t.true(rules.indexOf('ip daddr 127.0.0.0/8 return') < rules.indexOf('meta l4proto tcp redirect to :1001'));
+});
+
+test('a --host-port\'s loopback ports go to the relay too, before loopback is left alone', (t) => {
+  const rules = captureRules([5432, 6379], 1001, 1053, '127.0.0.53');
+  t.regex(rules, /ip daddr 127\.0\.0\.1 tcp dport \{ 5432, 6379 \} redirect to :1001/);
+  t.true(rules.indexOf('tcp dport { 5432, 6379 }') < rules.indexOf('ip daddr 127.0.0.0/8 return'));
+  t.false(captureRules([], 1001, 1053, '127.0.0.53').includes('127.0.0.1 tcp dport'));
 });
 
 test('the namespace\'s resolv.conf names its resolver and keeps the host\'s search and options', (t) => {

@@ -17,7 +17,7 @@ test('the file lives under $XDG_CONFIG_HOME, else ~/.config', (t) => {
 });
 
 test('every key is read; a single proxy pattern becomes a list', (t) => {
-  const text = 'namespace: team-a\nmanager-namespace: tp-x\nalso-proxy: 10.20.0.0/16\nnever-proxy: [a.example, 10.0.0.0/8]\nlog-level: debug\nimage: r.example/tp:1\n';
+  const text = 'namespace: team-a\nmanager-namespace: tp-x\nalso-proxy: 10.20.0.0/16\nnever-proxy: [a.example, 10.0.0.0/8]\nlog-level: debug\nimage: r.example/tp:1\nnetns: try\n';
   t.deepEqual(parseConfig(text, FILE), {
     namespace: 'team-a',
     'manager-namespace': 'tp-x',
@@ -25,7 +25,12 @@ test('every key is read; a single proxy pattern becomes a list', (t) => {
     'never-proxy': ['a.example', '10.0.0.0/8'],
     'log-level': 'debug',
     image: 'r.example/tp:1',
+    netns: 'try',
   });
+  // YAML's true and false say on and off.
+  t.deepEqual(parseConfig('netns: true\n', FILE), { netns: 'on' });
+  t.deepEqual(parseConfig('netns: false\n', FILE), { netns: 'off' });
+  t.deepEqual(parseConfig('netns: on\n', FILE), { netns: 'on' });
   t.deepEqual(parseConfig('', FILE), {});
   t.deepEqual(parseConfig('# only a comment\n', FILE), {});
 });
@@ -51,6 +56,7 @@ test('malformed YAML, a non-mapping, wrong value types and a bad log level are r
   t.regex(configError(t, 'namespace: a\nimage: {x: 1}\n').message, /text value for "image" at line 2/);
   t.regex(configError(t, 'also-proxy: [1, {a: b}]\n').message, /list of texts for "also-proxy" at line 1/);
   t.regex(configError(t, 'log-level: loud\n').message, /not a log level/);
+  t.regex(configError(t, 'netns: sometimes\n').message, /netns "sometimes".*on, try, off/);
 });
 
 test('a missing file is no file; a file too large is refused before parsing', (t) => {

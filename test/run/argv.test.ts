@@ -1,5 +1,19 @@
 import test from 'ava';
-import { splitRunArgv } from '../../src/run/argv.js';
+import { splitRunArgv as split, valueFlagNames } from '../../src/run/argv.js';
+import Run from '../../src/commands/run.js';
+
+const VALUE_FLAGS = valueFlagNames({ ...Run.baseFlags, ...Run.flags });
+const splitRunArgv = (argv: string[]) => split(argv, VALUE_FLAGS);
+
+test('the flags that take a value are read from the command itself', (t) => {
+  for (const name of ['--kubeconfig', '--context', '-n', '--namespace', '--also-proxy', '-o', '--output', '--host-port', '--publish', '-p']) t.true(VALUE_FLAGS.has(name), name);
+  for (const name of ['--netns', '--keep-connected', '--env-only']) t.false(VALUE_FLAGS.has(name), name);
+});
+
+test('--publish and --host-port take the next word', (t) => {
+  t.deepEqual(splitRunArgv(['--netns', '--publish', '8080', '--host-port', '5432', 'server']), { tpArgv: ['--netns', '--publish', '8080', '--host-port', '5432'], command: ['server'] });
+  t.deepEqual(splitRunArgv(['-p', '8080', '--', 'server']), { tpArgv: ['-p', '8080'], command: ['server'] });
+});
 
 test('everything after -- is the command', (t) => {
   t.deepEqual(splitRunArgv(['-n', 'team', '--keep-connected', '--', 'curl', '-s', '--', 'x']), { tpArgv: ['-n', 'team', '--keep-connected'], command: ['curl', '-s', '--', 'x'] });

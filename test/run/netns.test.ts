@@ -4,7 +4,7 @@
 import test from 'ava';
 import { TpError } from '../../src/errors.js';
 import { captureSupport } from '../../src/capture/support.js';
-import { chooseNetns } from '../../src/run/netns.js';
+import { checkPortMaps, chooseNetns, parsePortMaps } from '../../src/run/netns.js';
 
 const NO_SOCKET = '/nonexistent/tp-capture.sock';
 
@@ -24,4 +24,23 @@ test('--try-netns says why in one line and falls back', (t) => {
 
 test('off asks nothing', (t) => {
   t.is(chooseNetns('off', NO_SOCKET, () => t.fail('no warning when off'), process.env), undefined);
+});
+
+test('--host-port and --publish take PORT or FROM:TO, and refuse what cannot work', (t) => {
+  t.deepEqual(parsePortMaps('--host-port', ['5432', '6380:6379']), [
+    { from: 5432, to: 5432 },
+    { from: 6380, to: 6379 },
+  ]);
+  t.deepEqual(parsePortMaps('--publish', ['18080:8080']), [{ from: 18080, to: 8080 }]);
+  t.deepEqual(parsePortMaps('--publish', undefined), []);
+  for (const bad of ['', 'http', '0', '70000', '80:', ':80', '1:2:3', '-1']) {
+    t.is(t.throws(() => parsePortMaps('--publish', [bad]), { instanceOf: TpError })?.code, 'TP_ERR_RUN_BAD_PORT', bad);
+  }
+  t.regex(t.throws(() => parsePortMaps('--host-port', ['15001']))!.message, /relay's own/);
+  t.regex(t.throws(() => parsePortMaps('--publish', ['8080:15053']))!.message, /relay's own/);
+  t.regex(t.throws(() => parsePortMaps('--publish', ['8080', '8080:9090']))!.message, /twice/);
+  // Two host ports may publish the same port inside.
+  t.is(parsePortMaps('--publish', ['8080', '18080:8080']).length, 2);
+  t.regex(t.throws(() => checkPortMaps([{ from: 8080, to: 8080 }], [{ from: 9090, to: 8080 }]))!.message, /both to --host-port and to --publish/);
+  t.notThrows(() => checkPortMaps([{ from: 5432, to: 5432 }], [{ from: 8080, to: 8080 }]));
 });

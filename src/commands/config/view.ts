@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../../cli/base-command.js';
-import { CONFIG_ENV, CONFIG_KEYS, configFilePath, resolveConfig, userConfig, type ConfigValues, type EffectiveConfig } from '../../cli/config-file.js';
+import { CONFIG_ENV, CONFIG_KEYS, configFilePath, NETNS_VALUES, resolveConfig, userConfig, type ConfigValues, type EffectiveConfig } from '../../cli/config-file.js';
 import { connectionFlags, namespaceFlag } from '../../cli/kube-flags.js';
 
 export interface ConfigViewResult {
@@ -10,12 +10,13 @@ export interface ConfigViewResult {
 
 export default class ConfigView extends TpCommand<ConfigViewResult> {
   static summary = 'Print the effective configuration and where each value comes from (flag, env, file or default).';
-  static description = 'Defaults for namespace, manager-namespace, also-proxy, never-proxy, log-level and image come from $XDG_CONFIG_HOME/tp/config.yaml (default ~/.config/tp/config.yaml), whose keys are the flags\' names; flags override the file. Give flags here to see what a command with them would use.';
+  static description = 'Defaults for namespace, manager-namespace, also-proxy, never-proxy, log-level, image and netns (tp run\'s namespace: on, try or off) come from $XDG_CONFIG_HOME/tp/config.yaml (default ~/.config/tp/config.yaml), whose keys are the flags\' names; flags override the file. Give flags here to see what a command with them would use.';
   static examples = ['<%= config.bin %> config view', '<%= config.bin %> config view --output json', '<%= config.bin %> config view -n team-a'];
   static flags = {
     ...connectionFlags,
     namespace: namespaceFlag('Namespace, as connect, run and intercept take it.'),
     image: Flags.string({ description: 'Container image of the manager, as manager install takes it.' }),
+    netns: Flags.string({ description: 'Whether tp run captures in a namespace: on, try or off.', options: [...NETNS_VALUES] }),
   };
 
   async execute(): Promise<ConfigViewResult> {

@@ -4,7 +4,7 @@
 // where the connection was going in one header line, "tp-capture 1 <ipv4> <port>\n" or
 // "tp-capture 1 dns 53\n" (the namespace's resolver: the daemon's DNS stub over TCP); the target
 // is routed and dialled like a SOCKS request, the relay hears 'O' (dialled) or 'R' (refused: it
-// resets its client), and the two are piped with the framing of capture-frames.ts.
+// resets its client), and the two are piped with the framing of src/capture/frames.ts.
 // Leaves out the namespace itself (src/capture) and the relay (shims/relay).
 import { rmSync } from 'node:fs';
 import { listenPrivately } from './private-socket.js';
@@ -16,7 +16,7 @@ import { pipeBothWays } from '../../net/pipe.js';
 import { toDialError, type Dial, type DialTarget } from '../../proxy/dial.js';
 import { ConnectionCap, MAX_PROXY_CONNECTIONS } from '../../proxy/limits.js';
 import type { RouteDecision, RouteTarget } from '../../proxy/routing.js';
-import { FramedStream } from './capture-frames.js';
+import { FramedStream } from '../../capture/frames.js';
 
 const log = logger('tp:daemon:capture');
 

@@ -3,13 +3,13 @@
 // cluster of helpers/cluster.ts. Also the demo workloads and the manager, installed once and
 // idempotently, and small polling helpers. Whoever runs the suite provides the cluster
 // (test/sandbox/run-tests.ts the sandbox, test/e2e/run.ts any other).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { asUser, RUNNING_AS_ROOT, TEST_USER } from '../../helpers/unprivileged.js';
+import { asUser, RUNNING_AS_ROOT, spawnAsUser, TEST_USER } from '../../helpers/unprivileged.js';
 import { KUBECONFIG, kubectl } from './cluster.js';
 import { fixture } from './images.js';
 import { ensureTlsEchoSecret } from './tls-echo.js';
@@ -58,6 +58,18 @@ export function newLaptop(name: string): Laptop {
       rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/** A `tp …` of the laptop's user that runs while the test goes on: its process and, when it ends, its exit code and output. */
+export function spawnTp(laptop: Laptop, args: string[], input = ''): { child: ChildProcess; done: Promise<{ code: number; stdout: string; stderr: string }> } {
+  const child = spawnAsUser('env', ['-i', ...Object.entries(laptop.env).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`), process.execPath, TP_BIN, ...args]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin!.end(input);
+  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  return { child, done };
 }
 
 /**

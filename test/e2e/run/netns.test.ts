@@ -8,8 +8,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnAsUser } from '../../helpers/unprivileged.js';
-import { connect, ensureDemoAndManager, eventually, newLaptop, TP_BIN, type Laptop } from '../helpers/laptop.js';
+import { connect, ensureDemoAndManager, eventually, newLaptop, spawnTp, type Laptop } from '../helpers/laptop.js';
 
 let laptop: Laptop;
 let probeDir: string;
@@ -31,15 +30,8 @@ test.after.always(async () => {
   if (probeDir) rmSync(probeDir, { recursive: true, force: true });
 });
 
-async function tpRun(command: string[], tpFlags: string[] = [], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawnAsUser('env', ['-i', ...Object.entries(laptop.env).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`), process.execPath, TP_BIN, 'run', ...tpFlags, '--', ...command]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin!.end(input ?? '');
-  const code = await new Promise<number>((resolve) => child.once('close', (exitCode) => resolve(exitCode ?? -1)));
-  return { code, stdout, stderr };
+function tpRun(command: string[], tpFlags: string[] = [], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return spawnTp(laptop, ['run', ...tpFlags, '--', ...command], input).done;
 }
 
 /** Process ids of the test user's capture relays (by executable name). */
@@ -111,11 +103,18 @@ test.serial('a static Go program gets a page, echoes over raw TCP and looks up a
   }
 });
 
-test.serial('curl behaves as under plain tp run', async (t) => {
-  for (const flags of [['--netns'], []]) {
-    const result = await tpRun(['curl', '-sS', '--fail', '--max-time', '10', 'http://hello.default/'], flags);
-    t.is(result.code, 0, result.stderr);
-    t.regex((JSON.parse(result.stdout) as { pod: string }).pod, /^hello-/);
+test.serial('curl, python and Node behave as under plain tp run', async (t) => {
+  const clients = [
+    ['curl', '-sS', '--fail', '--max-time', '10', 'http://hello.default/'],
+    ['python3', '-c', 'import urllib.request; print(urllib.request.urlopen("http://hello.default/", timeout=10).read().decode())'],
+    [process.execPath, '-e', 'fetch("http://hello.default/").then((r) => r.text()).then((text) => console.log(text))'],
+  ];
+  for (const client of clients) {
+    for (const flags of [['--netns'], []]) {
+      const result = await tpRun(client, flags);
+      t.is(result.code, 0, `${client[0]} ${flags.join(' ')}: ${result.stderr}`);
+      t.regex((JSON.parse(result.stdout) as { pod: string }).pod, /^hello-/);
+    }
   }
 });
 

@@ -1,5 +1,5 @@
 // Fuzz target: what the daemon reads from `tp run --netns`'s relay on its capture socket
-// (src/run/daemon/capture-listener.ts parseCaptureHeader, capture-frames.ts FramedStream): a
+// (src/run/daemon/capture-listener.ts parseCaptureHeader, src/capture/frames.ts FramedStream): a
 // header line, then frames split at any point. Contract: the header parses to a DNS or an IPv4
 // target with a port 1-65535, or to nothing; the frame reader never throws, passes on exactly the
 // data of the 'D' frames before the first other frame, ends only on an 'E' frame that nothing
@@ -7,11 +7,11 @@
 import { Duplex } from 'node:stream';
 import { isIPv4 } from 'node:net';
 import { parseCaptureHeader } from '../../../src/run/daemon/capture-listener.js';
-import { FramedStream } from '../../../src/run/daemon/capture-frames.js';
+import { FramedStream } from '../../../src/capture/frames.js';
 import { check, chunks } from '../contract.js';
 
 /** The files this target is about (run.ts reports their coverage). */
-export const covers = ['src/run/daemon/capture-listener.ts', 'src/run/daemon/capture-frames.ts'];
+export const covers = ['src/run/daemon/capture-listener.ts', 'src/capture/frames.ts'];
 
 /** What a correct reader makes of the frames: the data before the first non-data frame, and how it stops. */
 function expected(bytes: Buffer): { data: Buffer; end: 'end' | 'reset' | 'open' } {

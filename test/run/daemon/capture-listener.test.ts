@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createDirectDial } from '../../../src/proxy/dial.js';
 import { createRoutingTable, decideRoute } from '../../../src/proxy/routing.js';
 import { CaptureListener, parseCaptureHeader } from '../../../src/run/daemon/capture-listener.js';
-import { frame } from '../../../src/run/daemon/capture-frames.js';
+import { frame } from '../../../src/capture/frames.js';
 
 
 interface Relay {
