@@ -4,7 +4,7 @@ import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { ingest, leaveIngest, type IngestCommandResult } from '../intercept/ingest.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
 import { parseMountFlags, splitAtDashes, withMountValue } from '../intercept/flags.js';
-import { mountFlags } from './intercept.js';
+import { mountFlags, netnsFlags, netnsMode } from './intercept.js';
 
 type Result = IngestCommandResult | { removed: string };
 
@@ -27,6 +27,7 @@ export default class Ingest extends TpCommand<Result> {
     'env-syntax': Flags.option({ description: 'Syntax of --env-file.', options: ENV_SYNTAXES, default: 'docker' as EnvSyntax })(),
     'env-json': Flags.string({ description: 'Write the pod\'s environment to this file as JSON.' }),
     ...mountFlags,
+    ...netnsFlags,
     leave: Flags.boolean({ description: 'End your ingest of this workload (and remove its copy).' }),
   };
 
@@ -45,7 +46,7 @@ export default class Ingest extends TpCommand<Result> {
       params: { workload: args.workload, namespace: flags.namespace, container: flags.container, mount: parseMountFlags(flags) },
       envFile: flags['env-file'] ? { path: flags['env-file'], syntax: flags['env-syntax'] } : undefined,
       envJson: flags['env-json'],
-      command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true } } : undefined,
+      command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true }, netns: netnsMode(flags) } : undefined,
       warn: (message) => this.logToStderr(`tp: ${message}`),
     });
   }

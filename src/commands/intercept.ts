@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
+import type { NetnsMode } from '../run/netns.js';
 import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { intercept, type InterceptResult } from '../intercept/intercept.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
@@ -11,6 +12,16 @@ export const mountFlags = {
   'mount-exclude': Flags.string({ description: 'Leave this mount (its path in the pod) out of the copy.', multiple: true }),
   'mount-max-mb': Flags.integer({ description: 'Cap on the copy\'s size in MiB (default 64).' }),
   'mount-rw': Flags.boolean({ description: 'Send writes to read-write mounts (emptyDir, PVC) back to the pod; the last write to reach the pod wins.' }),
+};
+
+export function netnsMode(flags: { netns?: boolean; 'try-netns'?: boolean }): NetnsMode {
+  return flags.netns ? 'required' : flags['try-netns'] ? 'try' : 'off';
+}
+
+/** `-- cmd` in tp's capture namespace, with the pod's files at their original paths too (docs/volumes.md). */
+export const netnsFlags = {
+  netns: Flags.boolean({ description: 'Run `-- cmd` as `tp run --netns` does (all TCP and DNS through tp), with the pod\'s mounts also at their original paths.', exclusive: ['try-netns'] }),
+  'try-netns': Flags.boolean({ description: 'Like --netns where the machine allows it; otherwise says why and runs the command as without it.', exclusive: ['netns'] }),
 };
 
 export default class Intercept extends TpCommand<InterceptResult> {
@@ -40,6 +51,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
     'env-syntax': Flags.option({ description: 'Syntax of --env-file.', options: ENV_SYNTAXES, default: 'docker' as EnvSyntax })(),
     'env-json': Flags.string({ description: 'Write the pod\'s environment to this file as JSON.' }),
     ...mountFlags,
+    ...netnsFlags,
   };
 
   async run(): Promise<InterceptResult> {
@@ -70,7 +82,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
       envFile: flags['env-file'] ? { path: flags['env-file'], syntax: flags['env-syntax'] } : undefined,
       envJson: flags['env-json'],
       mount: parseMountFlags(flags),
-      command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true } } : undefined,
+      command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true }, netns: netnsMode(flags) } : undefined,
       onProgress: (message) => text && this.logToStderr(`  ${message}`),
       warn: (message) => this.logToStderr(`tp: ${message}`),
     });

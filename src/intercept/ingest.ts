@@ -8,6 +8,7 @@ import { connect, quit } from '../daemon/cli-to-daemon.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
 import { runInCluster, type RunLayers } from '../run/run.js';
+import type { NetnsMode } from '../run/netns.js';
 import { IngestControl, type IngestCreated, type IngestCreateParams } from './daemon/ingests.js';
 import { formatEnv, type EnvSyntax } from './env-file.js';
 import { withDaemon, withoutLocalOnly } from './intercept.js';
@@ -19,7 +20,7 @@ export interface IngestOptions {
   params: IngestCreateParams;
   envFile?: { path: string; syntax: EnvSyntax };
   envJson?: string;
-  command?: { command: string; args: string[]; layers: RunLayers };
+  command?: { command: string; args: string[]; layers: RunLayers; netns?: NetnsMode };
   warn?: (message: string) => void;
   paths?: DaemonPaths;
 }
@@ -54,6 +55,7 @@ export async function ingest(options: IngestOptions): Promise<IngestCommandResul
       connect: options.connect,
       keepConnected: true,
       layers: options.command.layers,
+      netns: options.command.netns,
       paths,
       env: { ...process.env, ...withoutLocalOnly(environment) },
       warn,

@@ -11,6 +11,7 @@ import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
 import { TpError } from '../errors.js';
 import type { AgentUninstallResult, InterceptCreateResult, InterceptInfo, InterceptListResult } from '../api/control-api.js';
 import { runInCluster, type RunLayers } from '../run/run.js';
+import type { NetnsMode } from '../run/netns.js';
 import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './daemon/intercept-feature.js';
 import { formatEnv, type EnvSyntax } from './env-file.js';
 
@@ -23,7 +24,7 @@ export interface InterceptOptions {
   envFile?: { path: string; syntax: EnvSyntax };
   envJson?: string;
   mount?: CreateParams['mount'];
-  command?: { command: string; args: string[]; layers: RunLayers };
+  command?: { command: string; args: string[]; layers: RunLayers; netns?: NetnsMode };
   onProgress?: (message: string) => void;
   warn?: (message: string) => void;
   paths?: DaemonPaths;
@@ -76,6 +77,7 @@ export async function intercept(options: InterceptOptions): Promise<InterceptRes
       connect: options.connect,
       keepConnected: true,
       layers: options.command.layers,
+      netns: options.command.netns,
       paths,
       env: { ...process.env, ...withoutLocalOnly(environment) },
       warn,

@@ -6,7 +6,7 @@
 // overwritten by the pod's older version (the laptop's write wins, the pod's later change wins
 // after it). close() ends the stream and removes the directory. Used by the daemon's intercept
 // and ingest features (src/intercept/daemon/volume-copies.ts).
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -17,6 +17,8 @@ import { diffTrees, mountOf, scanMounts } from './tree.js';
 
 const log = logger('tp:volumes');
 const RESCAN_MS = 1000;
+/** The list of mount paths beside the copy (read by src/capture/mounts.ts, which names it the same). */
+export const MOUNTS_MANIFEST = '.tp-mounts.json';
 
 export interface CopyOptions {
   dir: string;
@@ -90,8 +92,11 @@ export class VolumeCopy {
     if (this.closed) return;
     switch (frame.t) {
       case 'mounts':
+        if (frame.mounts.some((m) => m.path.startsWith('/.tp-'))) throw new Error('the agent named a mount path that tp keeps for itself (/.tp-…)');
         this.mounts = frame.mounts;
         await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+        // For `--netns`, which shows each mount at its path in the pod (src/capture/mounts.ts).
+        await writeFile(join(this.options.dir, MOUNTS_MANIFEST), JSON.stringify(frame.mounts.map((m) => m.path)), { mode: 0o600 });
         return;
       case 'synced':
         this.settle.resolve(this.mounts);

@@ -118,3 +118,17 @@ test.serial('a copy over the cap fails naming the mount; --mount-exclude leaves 
   const { stdout } = await intercept('--mount-max-mb', '1', '--mount-exclude', '/var/cache/files-app', '--', 'sh', '-c', 'cat "$TP_ROOT/etc/files-app/app.conf"; test -e "$TP_ROOT/var/cache/files-app" || echo excluded');
   t.is(stdout.trim(), 'colour=blue\nexcluded');
 });
+
+test.serial('with --netns the command reads the pod\'s files at their original paths, and the host\'s files stay visible', async (t) => {
+  const script = [
+    'cat /etc/files-app/app.conf',
+    'cat /etc/files-secret/password; echo',
+    'cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo',
+    'test -f /var/cache/files-app/tick && echo tick-ok',
+    'test -f /etc/hostname && echo host-etc-ok',
+    'cat "$TP_ROOT/etc/files-app/app.conf"',
+  ].join('; ');
+  const { stdout } = await intercept('--netns', '--', 'sh', '-c', script);
+  t.deepEqual(stdout.trim().split('\n'), ['colour=blue', 's3cret-for-files', NS, 'tick-ok', 'host-etc-ok', 'colour=blue']);
+  t.false(await exists('/etc/files-app'), 'nothing is added to the host itself');
+});
