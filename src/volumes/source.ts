@@ -32,6 +32,7 @@ export function serveVolumeStream(stream: Duplex, allMounts: readonly AgentMount
   const decoder = new SyncDecoder();
   let mounts: AgentMount[] | null = null;
   let rw = false;
+  let maxBytes = Infinity;
   const sent = new Map<string, string>();
   const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | null = null;
@@ -61,7 +62,7 @@ export function serveVolumeStream(stream: Duplex, allMounts: readonly AgentMount
     timer = setTimeout(() => void rescan(), delay);
   };
 
-  const rescan = async (maxBytes = Infinity, first = false): Promise<void> => {
+  const rescan = async (first = false): Promise<void> => {
     if (closed || !mounts) return;
     if (scanning) {
       again = true;
@@ -113,6 +114,7 @@ export function serveVolumeStream(stream: Duplex, allMounts: readonly AgentMount
     clearTimeout(helloTimer);
     if (frame.v !== SYNC_VERSION) return fail(`the laptop speaks volume sync version ${frame.v}; this agent speaks ${SYNC_VERSION}`);
     rw = frame.rw;
+    maxBytes = frame.maxBytes;
     mounts = allMounts.filter((m) => !frame.exclude.includes(m.path));
     for (const m of mounts) {
       try {
@@ -121,7 +123,7 @@ export function serveVolumeStream(stream: Duplex, allMounts: readonly AgentMount
         // No watch here (a file mount, an old kernel): the periodic rescan covers it.
       }
     }
-    void rescan(frame.maxBytes, true);
+    void rescan(true);
   };
 
   const onWrite = async (frame: Extract<SyncFrame, { t: 'file' | 'dir' | 'link' | 'rm' }>): Promise<void> => {

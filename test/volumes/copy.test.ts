@@ -105,6 +105,9 @@ test('a copy over the cap fails naming the mount that crosses it; excluding that
   t.teardown(() => fits.close());
   t.deepEqual(await fits.ready, [{ path: '/etc/app', rw: false }]);
   t.false(existsSync(join(p.laptop, 'var/cache')));
+  writeFileSync(join(p.config, '..2026_01', 'grown'), Buffer.alloc(2048));
+  await until(() => fits.failure ?? undefined, 'the copy to stop when the pod grows over the cap');
+  t.regex(fits.failure!, /mount \/etc\/app takes the copy to \d+ bytes, over the cap of 1024/);
 });
 
 test('rw: a laptop write reaches the pod; the pod\'s later change wins after it; a removal reaches it too', async (t) => {

@@ -5,6 +5,8 @@
 // gone after `tp leave` and after the command exits; a copy over the cap fails naming the mount,
 // and --mount-exclude leaves that mount out.
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { coreApi, execInPod, kubectl } from '../helpers/cluster.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
 import { disconnectLaptop, localServer, setUpWorkloads, type InterceptEnv, type LocalServer } from '../intercept/helpers.js';
@@ -131,4 +133,31 @@ test.serial('with --netns the command reads the pod\'s files at their original p
   const { stdout } = await intercept('--netns', '--', 'sh', '-c', script);
   t.deepEqual(stdout.trim().split('\n'), ['colour=blue', 's3cret-for-files', NS, 'tick-ok', 'host-etc-ok', 'colour=blue']);
   t.false(await exists('/etc/files-app'), 'nothing is added to the host itself');
+});
+
+test.serial('a crashed daemon\'s copy is swept when the next daemon starts; no Secret reaches a log', async (t) => {
+  const { stdout } = await intercept('--output', 'json');
+  const root = (JSON.parse(stdout) as { environment: Record<string, string> }).environment.TP_ROOT;
+  t.true(await exists(`${root}/etc/files-secret/password`));
+  const state = JSON.parse(readFileSync(join(laptop.home, 'state/tp/daemon-default.json'), 'utf8')) as { pid: number };
+  process.kill(state.pid, 'SIGKILL');
+  await eventually(async () => {
+    try {
+      process.kill(state.pid, 0);
+    } catch {
+      return true;
+    }
+    throw new Error('the daemon is still alive');
+  });
+  t.true(await exists(root), 'a killed daemon cannot tidy up');
+  await env.tp(laptop, ['connect', '-n', env.namespace], 120_000);
+  t.false(await exists(root), 'the next daemon sweeps the dead one\'s copy');
+
+  const logs = [
+    readFileSync(join(laptop.home, 'cache/tp/logs/daemon-default.log'), 'utf8'),
+    await kubectl(['-n', NS, 'logs', await filesPod(), '-c', 'traffic-agent']),
+    await kubectl(['-n', `${NS}-mgr`, 'logs', 'deployment/traffic-manager']),
+  ].join('\n');
+  t.true(logs.includes('volume copy'), 'the logs do speak of the copies');
+  t.false(logs.includes('s3cret-for-files'), 'but never of a Secret\'s content');
 });
