@@ -3,15 +3,14 @@
 // files, and with `-- <cmd>` run the command with that environment through `tp run`'s shims,
 // then end the ingest and pass the exit code through. `--leave` ends an ingest started without a
 // command.
-import { writeFileSync } from 'node:fs';
 import { connect, quit } from '../daemon/cli-to-daemon.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
-import { runInCluster, type RunLayers } from '../run/run.js';
+import type { RunLayers } from '../run/run.js';
 import type { NetnsMode } from '../run/netns.js';
 import { IngestControl, type IngestCreated, type IngestCreateParams } from './daemon/ingests.js';
-import { formatEnv, type EnvSyntax } from './env-file.js';
-import { withDaemon, withoutLocalOnly } from './intercept.js';
+import type { EnvSyntax } from './env-file.js';
+import { runWithPodEnvironment, withDaemon, writeEnvFiles } from './intercept.js';
 
 const CREATE_TIMEOUT_MS = 310_000;
 
@@ -39,28 +38,11 @@ export async function ingest(options: IngestOptions): Promise<IngestCommandResul
   };
   const { alreadyConnected } = await connect(options.connect, paths);
   const created = await withDaemon(paths, (client) => client.call<IngestCreated>(IngestControl.create, options.params, CREATE_TIMEOUT_MS));
-  const { environment } = created;
-  if (options.envFile) {
-    const { text, skipped } = formatEnv(environment, options.envFile.syntax);
-    writeFileSync(options.envFile.path, text, { mode: 0o600 });
-    if (skipped.length) warn(`left out of ${options.envFile.path}: ${skipped.join(', ')}`);
-  }
-  if (options.envJson) writeFileSync(options.envJson, formatEnv(environment, 'json').text, { mode: 0o600 });
+  writeEnvFiles(created.environment, options, warn);
   const result: IngestCommandResult = { ...created, warnings };
   if (!options.command) return result;
   try {
-    const run = await runInCluster({
-      command: options.command.command,
-      args: options.command.args,
-      connect: options.connect,
-      keepConnected: true,
-      layers: options.command.layers,
-      netns: options.command.netns,
-      paths,
-      env: { ...process.env, ...withoutLocalOnly(environment) },
-      warn,
-    });
-    return { ...result, exitCode: run.exitCode };
+    return { ...result, exitCode: await runWithPodEnvironment(options.command, options.connect, paths, created.environment, warn) };
   } finally {
     await leaveIngest(options.params, paths).catch((err: Error) => warn(`could not end the ingest of ${options.params.workload}: ${err.message}`));
     if (!alreadyConnected) await quit(paths).catch(() => undefined);

@@ -61,38 +61,48 @@ export async function intercept(options: InterceptOptions): Promise<InterceptRes
     }
   });
   const environment = created.environment;
-  if (options.envFile) {
-    const { text, skipped } = formatEnv(environment, options.envFile.syntax);
-    writeFileSync(options.envFile.path, text, { mode: 0o600 });
-    if (skipped.length) warn(`left out of ${options.envFile.path}: ${skipped.join(', ')}`);
-  }
-  if (options.envJson) writeFileSync(options.envJson, formatEnv(environment, 'json').text, { mode: 0o600 });
+  writeEnvFiles(environment, options, warn);
   const result: InterceptResult = { intercept: describe(created.intercept), environment, warnings };
   if (!options.command) return result;
 
   try {
-    const run = await runInCluster({
-      command: options.command.command,
-      args: options.command.args,
-      connect: options.connect,
-      keepConnected: true,
-      layers: options.command.layers,
-      netns: options.command.netns,
-      paths,
-      env: { ...process.env, ...withoutLocalOnly(environment) },
-      warn,
-    });
-    return { ...result, exitCode: run.exitCode };
+    return { ...result, exitCode: await runWithPodEnvironment(options.command, options.connect, paths, environment, warn) };
   } finally {
     await leave(created.intercept.name, paths).catch((err: Error) => warn(`could not leave ${created.intercept.name}: ${err.message}`));
     if (!alreadyConnected) await quit(paths).catch(() => undefined);
   }
 }
 
+/** --env-file and --env-json (0600: a pod's environment holds secrets). */
+export function writeEnvFiles(environment: Record<string, string>, options: { envFile?: { path: string; syntax: EnvSyntax }; envJson?: string }, warn: (message: string) => void): void {
+  if (options.envFile) {
+    const { text, skipped } = formatEnv(environment, options.envFile.syntax);
+    writeFileSync(options.envFile.path, text, { mode: 0o600 });
+    if (skipped.length) warn(`left out of ${options.envFile.path}: ${skipped.join(', ')}`);
+  }
+  if (options.envJson) writeFileSync(options.envJson, formatEnv(environment, 'json').text, { mode: 0o600 });
+}
+
+/** `-- cmd` with the pod's environment, through tp run's layers (or its namespace); its exit code. */
+export async function runWithPodEnvironment(command: NonNullable<InterceptOptions['command']>, config: DaemonConfig, paths: DaemonPaths, environment: Record<string, string>, warn: (message: string) => void): Promise<number> {
+  const run = await runInCluster({
+    command: command.command,
+    args: command.args,
+    connect: config,
+    keepConnected: true,
+    layers: command.layers,
+    netns: command.netns,
+    paths,
+    env: { ...process.env, ...withoutLocalOnly(environment) },
+    warn,
+  });
+  return run.exitCode;
+}
+
 /** The laptop's own PATH, HOME and such win over the pod's: the command runs here. */
 const LOCAL_ONLY = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'PWD', 'TMPDIR', 'LANG', 'HOSTNAME'];
 
-export function withoutLocalOnly(environment: Record<string, string>): Record<string, string> {
+function withoutLocalOnly(environment: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(environment).filter(([name]) => !LOCAL_ONLY.includes(name)));
 }
 

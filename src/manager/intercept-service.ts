@@ -318,7 +318,9 @@ export class InterceptService {
     if (!sessionId || !(this.ingests.has(sessionId, key) || this.registry.bySession(sessionId).some((i) => workloadKey(i.workload) === key))) {
       return open.reject('forbidden', `a volume copy needs an intercept or an ingest of ${m.kind}/${m.workload} held by this client`);
     }
-    const agent = this.registry.agentsOf(key).find((a) => a.hello.podIp === m.podIp);
+    // That pod's agent, else (the pod went, the manager restarted) another of the workload's.
+    const agents = this.registry.agentsOf(key);
+    const agent = agents.find((a) => a.hello.podIp === m.podIp) ?? agents[0];
     if (!agent?.open) return open.reject('unreachable', `no traffic-agent of ${m.kind}/${m.workload} at ${m.podIp} is connected`);
     let toAgent: TunnelStream;
     try {

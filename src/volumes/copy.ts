@@ -27,6 +27,8 @@ export interface CopyOptions {
   rw: boolean;
   /** Named in logs (the intercept or ingest). */
   name: string;
+  /** Called once when the copy stops following the pod; `byAgent` when the agent refused to go on (its error frame). */
+  onStop?: (reason: string, byAgent: boolean) => void;
 }
 
 export interface CopyMount {
@@ -45,6 +47,9 @@ export class VolumeCopy {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private applying = Promise.resolve();
+  /** Paths the snapshot brought; at its end, whatever else an earlier copy left in the directory goes. */
+  private snapshot: Set<string> | null = new Set();
+  private byAgent = false;
   private settle!: { resolve: (m: CopyMount[]) => void; reject: (e: Error) => void };
 
   constructor(private readonly stream: Duplex, private readonly options: CopyOptions) {
@@ -58,20 +63,27 @@ export class VolumeCopy {
     stream.write(encodeSyncFrame({ t: 'hello', v: SYNC_VERSION, maxBytes: options.maxBytes, exclude: options.exclude, rw: options.rw }));
   }
 
+  /** Ends the stream and removes the directory. */
   async close(): Promise<void> {
+    await this.detach();
+    await rm(this.options.dir, { recursive: true, force: true });
+  }
+
+  /** Ends the stream and leaves the directory (for a new copy to take over). */
+  async detach(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.stream.destroy();
     await this.applying.catch(() => undefined);
-    await rm(this.options.dir, { recursive: true, force: true });
   }
 
   private stopped(reason: string): void {
-    if (this.closed) return;
-    this.failure ??= reason;
+    if (this.closed || this.failure !== null) return;
+    this.failure = reason;
     this.settle.reject(new Error(reason));
     if (this.timer) clearTimeout(this.timer);
     log.info('!! copy %s stopped: %s', this.options.name, this.failure);
+    this.options.onStop?.(reason, this.byAgent);
   }
 
   private onData(chunk: Buffer): void {
@@ -99,13 +111,15 @@ export class VolumeCopy {
         await writeFile(join(this.options.dir, MOUNTS_MANIFEST), JSON.stringify(frame.mounts.map((m) => m.path)), { mode: 0o600 });
         return;
       case 'synced':
+        if (this.snapshot) await this.removeLeftovers(this.snapshot);
+        this.snapshot = null;
         this.settle.resolve(this.mounts);
         if (this.options.rw && !this.timer && this.mounts.some((m) => m.rw)) this.rescanLater();
         return;
       case 'error':
-        this.failure = frame.mount ? `${frame.message} (mount ${frame.mount})` : frame.message;
+        this.byAgent = true;
         this.stream.destroy();
-        return this.stopped(this.failure);
+        return this.stopped(frame.mount ? `${frame.message} (mount ${frame.mount})` : frame.message);
       case 'hello':
         throw new Error('the agent sent a hello');
       default:
@@ -119,9 +133,16 @@ export class VolumeCopy {
     const rw = mountOf(this.mounts, frame.p)!.rw;
     if (rw && this.known.has(frame.p) && (await this.signature(local)) !== this.known.get(frame.p)) return; // ours is newer: it is on its way
     await applyEntry(this.options.dir, frame.p, frame);
+    this.snapshot?.add(frame.p);
     if (!rw) return;
     if (frame.t === 'rm') this.known.delete(frame.p);
     else this.known.set(frame.p, (await this.signature(local)) ?? '');
+  }
+
+  /** After a snapshot into a directory an earlier copy filled: what the pod no longer has goes. */
+  private async removeLeftovers(received: Set<string>): Promise<void> {
+    const { tree } = await scanMounts(this.mounts.map((m) => ({ path: m.path, at: join(this.options.dir, m.path) })));
+    for (const path of [...tree.keys()].sort().reverse()) if (!received.has(path)) await rm(join(this.options.dir, path), { recursive: true, force: true });
   }
 
   private async signature(local: string): Promise<string | undefined> {

@@ -151,3 +151,40 @@ test('an entry whose parent is a symlink is refused: nothing lands outside the r
   await t.throwsAsync(applyEntry(root, 'etc/evil', { t: 'file', p: 'etc/evil', mode: 0o644, body: Buffer.from('x') }), { message: /parent is not a directory/ });
   t.false(existsSync(join(outside, 'evil')));
 });
+
+test('a new copy into a directory an earlier one filled removes what the pod no longer has', async (t) => {
+  const p = pod(t);
+  const first = await copyOf(p.mounts, p.laptop);
+  await first.ready;
+  await first.detach();
+  t.true(existsSync(join(p.laptop, 'var/cache/app/run.sh')), 'detach leaves the directory');
+  rmSync(join(p.cache, 'run.sh'));
+  writeFileSync(join(p.laptop, 'var/cache/app/stray'), 'left by nobody');
+  const second = await copyOf(p.mounts, p.laptop);
+  t.teardown(() => second.close());
+  await second.ready;
+  t.false(existsSync(join(p.laptop, 'var/cache/app/run.sh')));
+  t.false(existsSync(join(p.laptop, 'var/cache/app/stray')));
+  t.is(readFileSync(join(p.laptop, 'etc/app/app.conf'), 'utf8'), 'colour=blue\n');
+});
+
+test('onStop says whether the agent refused (no point following again) or the stream just ended', async (t) => {
+  const p = pod(t);
+  writeFileSync(join(p.cache, 'big.bin'), Buffer.alloc(4096));
+  const stops: [string, boolean][] = [];
+  const [agentEnd, laptopEnd] = await socketPair();
+  serveVolumeStream(agentEnd, p.mounts, 'test', 200);
+  const refused = new VolumeCopy(laptopEnd, { dir: p.laptop, name: 't', maxBytes: 1024, exclude: [], rw: false, onStop: (reason, byAgent) => stops.push([reason, byAgent]) });
+  await t.throwsAsync(refused.ready);
+  await until(() => stops.length > 0 || undefined, 'onStop');
+  t.true(stops[0][1]);
+  const [agentEnd2, laptopEnd2] = await socketPair();
+  serveVolumeStream(agentEnd2, p.mounts, 'test', 200);
+  const ended = new VolumeCopy(laptopEnd2, { dir: p.laptop, name: 't', maxBytes: 1 << 20, exclude: [], rw: false, onStop: (reason, byAgent) => stops.push([reason, byAgent]) });
+  t.teardown(() => ended.close());
+  await ended.ready;
+  agentEnd2.destroy();
+  await until(() => stops.length > 1 || undefined, 'the second onStop');
+  t.false(stops[1][1]);
+  t.is(stops.length, 2, 'once per copy');
+});

@@ -3,7 +3,10 @@
 // private directory (default `<runtime dir>/mounts/<daemon>/<intercept>`, 0700; or the user's
 // `--mount=DIR`, which must be empty or new), removed when the intercept ends, when the daemon
 // quits, or — after a crash — when the next daemon starts (sweep(): the default directory whole,
-// and the user's directories that still carry our marker). Used by intercept-feature.ts.
+// and the user's directories that still carry our marker). A copy whose stream ends (the pod
+// went, the manager restarted) follows again, from whichever agent of the workload the manager
+// picks, after a growing pause (1 s to 30 s); one the agent refused (over the cap) stays stopped,
+// with its reason in `tp status`. Used by intercept-feature.ts and ingests.ts.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { logger } from '../../log/logger.js';
@@ -29,8 +32,17 @@ export interface MountRequest {
   rw?: boolean;
 }
 
+const REFOLLOW_FIRST_MS = 1000;
+const REFOLLOW_MAX_MS = 30_000;
+
+interface Entry {
+  copy: VolumeCopy;
+  dir: string;
+  retry?: NodeJS.Timeout;
+}
+
 export class VolumeCopies {
-  private readonly copies = new Map<string, { copy: VolumeCopy; dir: string }>();
+  private readonly copies = new Map<string, Entry>();
   private readonly root: string;
 
   constructor(private readonly link: ManagerLink, paths: DaemonPaths) {
@@ -55,12 +67,10 @@ export class VolumeCopies {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if (request.dir) await writeFile(join(dir, MARKER), '');
     const metadata: VolumesStreamMetadata = { namespace: workload.namespace, kind: workload.kind, workload: workload.name, podIp };
-    let copy: VolumeCopy | undefined;
     try {
-      const stream = await this.link.open(VOLUMES_STREAM_HOST, 0, { ...metadata });
-      copy = new VolumeCopy(stream, { dir, name, maxBytes: (request.maxMb ?? DEFAULT_MAX_MB) * 1024 * 1024, exclude: request.exclude ?? [], rw: request.rw === true });
-      this.copies.set(name, { copy, dir });
-      const mounts = await withTimeout(copy.ready, FIRST_SYNC_TIMEOUT_MS, 'the first copy of the pod\'s files took too long');
+      const entry: Entry = { copy: await this.open(name, dir, metadata, request, 0), dir };
+      this.copies.set(name, entry);
+      const mounts = await withTimeout(entry.copy.ready, FIRST_SYNC_TIMEOUT_MS, 'the first copy of the pod\'s files took too long');
       if (mounts.length === 0 && request.enabled === 'auto') {
         await this.stop(name);
         return undefined;
@@ -74,6 +84,38 @@ export class VolumeCopies {
     }
   }
 
+  /** A copy writing into `dir`; when its stream ends on its own, another one follows (see the top). */
+  private async open(name: string, dir: string, metadata: VolumesStreamMetadata, request: MountRequest, attempt: number): Promise<VolumeCopy> {
+    const stream = await this.link.open(VOLUMES_STREAM_HOST, 0, { ...metadata });
+    return new VolumeCopy(stream, {
+      dir, name, maxBytes: (request.maxMb ?? DEFAULT_MAX_MB) * 1024 * 1024, exclude: request.exclude ?? [], rw: request.rw === true,
+      onStop: (reason, byAgent) => {
+        const entry = this.copies.get(name);
+        if (byAgent || !entry || entry.dir !== dir) return;
+        const delay = Math.min(REFOLLOW_MAX_MS, REFOLLOW_FIRST_MS * 2 ** attempt);
+        log.info('!! %s: %s; following again in %d ms', name, reason, delay);
+        entry.retry = setTimeout(() => void this.refollow(name, entry, metadata, request, attempt + 1), delay);
+      },
+    });
+  }
+
+  private async refollow(name: string, entry: Entry, metadata: VolumesStreamMetadata, request: MountRequest, attempt: number): Promise<void> {
+    if (this.copies.get(name) !== entry) return;
+    let copy: VolumeCopy;
+    try {
+      copy = await this.open(name, entry.dir, metadata, request, attempt);
+    } catch (error) {
+      const delay = Math.min(REFOLLOW_MAX_MS, REFOLLOW_FIRST_MS * 2 ** attempt);
+      log.info('!! %s: following again failed: %s; next in %d ms', name, (error as Error).message, delay);
+      if (this.copies.get(name) === entry) entry.retry = setTimeout(() => void this.refollow(name, entry, metadata, request, attempt + 1), delay);
+      return;
+    }
+    if (this.copies.get(name) !== entry) return void (await copy.detach());
+    entry.copy = copy;
+    // A copy that stops again schedules the next attempt itself (its onStop).
+    copy.ready.then(() => log.info('-> %s: following the pod\'s files again', name), () => undefined);
+  }
+
   status(name: string): { dir: string; failure?: string } | undefined {
     const entry = this.copies.get(name);
     return entry && { dir: entry.dir, ...(entry.copy.failure ? { failure: entry.copy.failure } : {}) };
@@ -83,6 +125,7 @@ export class VolumeCopies {
     const entry = this.copies.get(name);
     if (!entry) return;
     this.copies.delete(name);
+    clearTimeout(entry.retry);
     await entry.copy.close();
   }
 

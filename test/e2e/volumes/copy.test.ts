@@ -83,6 +83,30 @@ test.serial('the copy follows a kubectl apply of the ConfigMap and the pod\'s wr
   t.false(await exists(root), 'tp leave removes the copy');
 });
 
+test.serial('when the pod goes, the copy follows the workload\'s new pod', async (t) => {
+  const { stdout } = await intercept('--output', 'json');
+  const root = (JSON.parse(stdout) as { environment: Record<string, string> }).environment.TP_ROOT;
+  t.teardown(() => laptop.tp(['leave', 'files']).catch(() => undefined));
+  const old = await filesPod();
+  await laptop.run('sh', ['-c', `printf stale > '${root}/var/cache/files-app/stale-marker'`]);
+  await kubectl(['-n', NS, 'delete', 'pod', old, '--wait=false']);
+  // The new pod's emptyDir starts afresh: its first tick replaces the copy's, and what the old pod had goes.
+  await eventually(async () => {
+    if (await exists(`${root}/var/cache/files-app/stale-marker`)) throw new Error('still the old copy');
+    return true;
+  }, 120_000, 500);
+  const pod = await eventually(async () => {
+    const now = await filesPod();
+    if (now === old) throw new Error('no new pod yet');
+    return now;
+  }, 60_000);
+  const inPod = await execInPod(pod, ['cat', '/cache/tick'], NS, 20_000, 'writer');
+  const first = await read(`${root}/var/cache/files-app/tick`);
+  t.truthy(inPod.stdout);
+  t.not(first, '', 'the copy has the new pod\'s tick');
+  t.true(await exists(`${root}/etc/files-app/app.conf`));
+});
+
 test.serial('--mount-rw: a file written on the laptop appears in the pod\'s emptyDir', async (t) => {
   const dir = `${laptop.home}/files-rw`;
   await intercept(`--mount=${dir}`, '--mount-rw');
