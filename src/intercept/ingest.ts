@@ -38,6 +38,7 @@ export async function ingest(options: IngestOptions): Promise<IngestCommandResul
   };
   const { alreadyConnected } = await connect(options.connect, paths);
   const created = await withDaemon(paths, (client) => client.call<IngestCreated>(IngestControl.create, options.params, CREATE_TIMEOUT_MS));
+  if (created.warning) warn(created.warning);
   writeEnvFiles(created.environment, options, warn);
   const result: IngestCommandResult = { ...created, warnings };
   if (!options.command) return result;

@@ -55,12 +55,13 @@ export async function intercept(options: InterceptOptions): Promise<InterceptRes
       }, () => undefined);
     }, PROGRESS_POLL_MS);
     try {
-      return await client.call<InterceptCreateResult>(InterceptControl.create, { spec: options.spec, progressId, mount: options.mount } satisfies CreateParams, CREATE_TIMEOUT_MS);
+      return await client.call<InterceptCreateResult & { warning?: string }>(InterceptControl.create, { spec: options.spec, progressId, mount: options.mount } satisfies CreateParams, CREATE_TIMEOUT_MS);
     } finally {
       clearInterval(poll);
     }
   });
   const environment = created.environment;
+  if (created.warning) warn(created.warning);
   writeEnvFiles(environment, options, warn);
   const result: InterceptResult = { intercept: describe(created.intercept), environment, warnings };
   if (!options.command) return result;

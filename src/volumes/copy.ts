@@ -7,7 +7,6 @@
 // after it). close() ends the stream and removes the directory. Used by the daemon's intercept
 // and ingest features (src/intercept/daemon/volume-copies.ts).
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { logger } from '../log/logger.js';
@@ -180,9 +179,4 @@ export class VolumeCopy {
     }
     if (changes.put.length + changes.removed.length > 0) log('-> copy %s: %d changed, %d removed', this.options.name, changes.put.length, changes.removed.length);
   }
-}
-
-/** Whether `path` exists (for callers that sweep copies). */
-export async function exists(path: string): Promise<boolean> {
-  return (await lstat(path).catch(() => null)) !== null;
 }

@@ -30,6 +30,7 @@ export interface IngestCreated {
   workload: string;
   pod: string;
   environment: Record<string, string>;
+  warning?: string;
 }
 
 type Request = <T>(what: string, method: string, params: unknown, timeoutMs?: number) => Promise<T>;
@@ -60,15 +61,15 @@ export class Ingests {
     const proof = await this.prove({ namespace, workload }, `ingest ${workload}`);
     const result = await this.request<IngestResult>(`ingesting ${workload}`, IngestMethod.create, { namespace, workload, container: params.container, proof } satisfies IngestParams, CREATE_TIMEOUT_MS);
     this.mine.set(name, result);
-    let dir: string | undefined;
+    let copy: { dir?: string; warning?: string };
     try {
-      dir = await this.volumes.start(name, result.workload, result.podIp, params.mount ?? { enabled: 'auto' });
+      copy = await this.volumes.start(name, result.workload, result.podIp, params.mount ?? { enabled: 'auto' });
     } catch (err) {
       await this.end(name);
       throw err;
     }
     log.info('-> %s: %s/%s from pod %s', name, result.workload.kind, result.workload.name, result.pod);
-    return { name, workload: `${result.workload.kind}/${result.workload.name}`, pod: result.pod, environment: dir ? { ...result.environment, TP_ROOT: dir } : result.environment };
+    return { name, workload: `${result.workload.kind}/${result.workload.name}`, pod: result.pod, environment: copy.dir ? { ...result.environment, TP_ROOT: copy.dir } : result.environment, ...(copy.warning ? { warning: copy.warning } : {}) };
   }
 
   private async remove(params: IngestCreateParams): Promise<{ removed: string }> {

@@ -146,16 +146,16 @@ class InterceptFeature implements DaemonFeature {
     if (params.progressId) this.progress.set(params.progressId, { workload: spec.workload, lines: [] });
     try {
       const result = await this.createOnManager(spec, `creating intercept ${name}`);
-      let dir: string | undefined;
+      let copy: { dir?: string; warning?: string };
       try {
-        dir = await this.volumes.start(name, result.intercept.workload, result.environment.TP_POD_IP ?? '', params.mount ?? { enabled: 'auto' });
+        copy = await this.volumes.start(name, result.intercept.workload, result.environment.TP_POD_IP ?? '', params.mount ?? { enabled: 'auto' });
       } catch (err) {
         await this.request(`leaving intercept ${name}`, InterceptMethod.remove, { id: result.intercept.id }).catch(() => undefined);
         throw err;
       }
-      const environment = dir ? { ...result.environment, TP_ROOT: dir } : result.environment;
-      this.mine.set(name, { spec, info: result.intercept, environment });
-      return { ...result, environment };
+      const environment = copy.dir ? { ...result.environment, TP_ROOT: copy.dir } : result.environment;
+      this.mine.set(name, { spec, info: result.intercept, environment, warning: copy.warning });
+      return { ...result, environment, ...(copy.warning ? { warning: copy.warning } : {}) };
     } finally {
       if (params.progressId) setTimeout(() => this.progress.delete(params.progressId!), 10_000).unref();
     }

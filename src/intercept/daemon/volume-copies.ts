@@ -59,24 +59,38 @@ export class VolumeCopies {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
   }
 
-  /** Copies the mounts of the intercept's pod; resolves with the directory once the first copy is whole (undefined: nothing to copy). */
-  async start(name: string, workload: InterceptInfo['workload'], podIp: string, request: MountRequest): Promise<string | undefined> {
-    if (request.enabled === false) return undefined;
+  /**
+   * Copies the mounts of the intercept's pod; resolves with the directory once the first copy is
+   * whole (none: nothing to copy). By default (no --mount) a manager or agent that cannot copy
+   * (an older tp) gives a warning instead of an error; a refusal (over the cap) is an error.
+   */
+  async start(name: string, workload: InterceptInfo['workload'], podIp: string, request: MountRequest): Promise<{ dir?: string; warning?: string }> {
+    if (request.enabled === false) return {};
     const dir = request.dir ? await this.userDir(request.dir) : join(this.root, name);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if (request.dir) await writeFile(join(dir, MARKER), '');
     const metadata: VolumesStreamMetadata = { namespace: workload.namespace, kind: workload.kind, workload: workload.name, podIp };
+    let copy: VolumeCopy;
     try {
-      const entry: Entry = { copy: await this.open(name, dir, metadata, request, 0), dir };
+      copy = await this.open(name, dir, metadata, request, 0);
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      const message = `Could not copy the files of ${workload.kind}/${workload.name}: ${(error as Error).message}`;
+      if (request.enabled !== 'auto') throw new TpError('TP_ERR_VOLUMES_COPY', message, { cause: error });
+      log.warn('!! %s: %s', name, message);
+      return { warning: `${message} (no TP_ROOT; an older traffic-manager or agent cannot copy files)` };
+    }
+    try {
+      const entry: Entry = { copy, dir };
       this.copies.set(name, entry);
       const mounts = await withTimeout(entry.copy.ready, FIRST_SYNC_TIMEOUT_MS, 'the first copy of the pod\'s files took too long');
       if (mounts.length === 0 && request.enabled === 'auto') {
         await this.stop(name);
-        return undefined;
+        return {};
       }
       log.info('-> %s: copy of %d mounts in %s', name, mounts.length, dir);
-      return dir;
+      return { dir };
     } catch (error) {
       await this.stop(name);
       await rm(dir, { recursive: true, force: true });
