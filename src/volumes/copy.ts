@@ -40,7 +40,7 @@ export class VolumeCopy {
   /** Set when the copy stopped following the pod (the agent's error, a broken stream). */
   failure: string | null = null;
   private mounts: CopyMount[] = [];
-  private readonly decoder = new SyncDecoder();
+  private readonly decoder: SyncDecoder;
   /** Local signatures of what the pod last sent or we last sent, by path (rw mounts). */
   private readonly known = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
@@ -52,6 +52,8 @@ export class VolumeCopy {
   private settle!: { resolve: (m: CopyMount[]) => void; reject: (e: Error) => void };
 
   constructor(private readonly stream: Duplex, private readonly options: CopyOptions) {
+    // No single file larger than the whole copy may be is ever buffered.
+    this.decoder = new SyncDecoder(options.maxBytes);
     this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.ready.catch(() => undefined);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));

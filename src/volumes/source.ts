@@ -29,7 +29,8 @@ export interface AgentMount {
 }
 
 export function serveVolumeStream(stream: Duplex, allMounts: readonly AgentMount[], id: string, rescanMs = RESCAN_MS): void {
-  const decoder = new SyncDecoder();
+  // Until the hello names the cap, no body is expected at all.
+  const decoder = new SyncDecoder(0);
   let mounts: AgentMount[] | null = null;
   let rw = false;
   let maxBytes = Infinity;
@@ -115,6 +116,7 @@ export function serveVolumeStream(stream: Duplex, allMounts: readonly AgentMount
     if (frame.v !== SYNC_VERSION) return fail(`the laptop speaks volume sync version ${frame.v}; this agent speaks ${SYNC_VERSION}`);
     rw = frame.rw;
     maxBytes = frame.maxBytes;
+    decoder.maxBodyBytes = maxBytes;
     mounts = allMounts.filter((m) => !frame.exclude.includes(m.path));
     for (const m of mounts) {
       try {

@@ -55,6 +55,9 @@ export class SyncDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
+  /** `maxBodyBytes`: the largest file this end takes (its copy's cap), at most MAX_BODY_BYTES. */
+  constructor(public maxBodyBytes = MAX_BODY_BYTES) {}
+
   push(chunk: Buffer): SyncFrame[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -65,7 +68,8 @@ export class SyncDecoder {
       const headerLength = prefix.readUInt32BE(0);
       const bodyLength = prefix.readUInt32BE(4);
       if (headerLength === 0 || headerLength > MAX_HEADER_BYTES) throw new SyncFormatError(`header length ${headerLength} is not 1-${MAX_HEADER_BYTES}`);
-      if (bodyLength > MAX_BODY_BYTES) throw new SyncFormatError(`body length ${bodyLength} is over ${MAX_BODY_BYTES}`);
+      const maxBody = Math.min(this.maxBodyBytes, MAX_BODY_BYTES);
+      if (bodyLength > maxBody) throw new SyncFormatError(`body length ${bodyLength} is over ${maxBody}`);
       const total = PREFIX_BYTES + headerLength + bodyLength;
       if (this.buffered < total) return frames;
       const whole = this.take(total);
