@@ -4,6 +4,9 @@
 //      (connect hand-over to tp's redirect listener), side by side with the same wrk under
 //      proxychains4 pointed at tp's own SOCKS5 server — both reach the same backend through the
 //      same daemon-side dial, so only the client-side mechanism differs;
+//      and the same wrk under `tp run --netns`'s capture (src/capture: a user + network namespace
+//      whose nftables rules send every connection to the C relay, which hands it to the daemon's
+//      capture socket), when this machine allows unprivileged namespaces;
 //   2. new connections/s to a loopback server with and without the library (it should cost
 //      nothing: loopback is decided before anything else).
 // The daemon side (redirect listener, SOCKS5 server) runs in this process; the backend HTTP
@@ -28,6 +31,9 @@ import { connectTcp, DialError, type Dial } from '../src/proxy/dial.js';
 import { createRoutingTable, decideRoute } from '../src/proxy/routing.js';
 import { SocksServer } from '../src/proxy/socks-server.js';
 import { PRELOAD_LIBRARY, SHIM_BUILD_SCRIPT } from '../src/run/shim-files.js';
+import { CaptureListener } from '../src/run/daemon/capture-listener.js';
+import { captureInvocation } from '../src/capture/namespace.js';
+import { captureSupport, type CaptureTools } from '../src/capture/support.js';
 
 const execFileAsync = promisify(execFile);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
@@ -53,10 +59,16 @@ function startBackend(): Promise<{ child: ChildProcess; port: number }> {
   });
 }
 
-async function wrk(url: string, options: { close: boolean; env?: NodeJS.ProcessEnv; prefix?: string[] }): Promise<WrkResult> {
+interface Netns {
+  tools: CaptureTools;
+  captureSocket: string;
+  stateDir: string;
+}
+
+async function wrk(url: string, options: { close: boolean; env?: NodeJS.ProcessEnv; prefix?: string[]; netns?: Netns }): Promise<WrkResult> {
   const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${DURATION_S}s`, ...(options.close ? ['-H', 'Connection: close'] : []), url];
   const [cmd, ...rest] = [...(options.prefix ?? []), 'wrk', ...args];
-  const { stdout } = await execFileAsync(cmd, rest, { env: options.env ?? process.env, timeout: (DURATION_S + 30) * 1000 });
+  const stdout = options.netns ? await inNamespace(options.netns, cmd, rest) : (await execFileAsync(cmd, rest, { env: options.env ?? process.env, timeout: (DURATION_S + 30) * 1000 })).stdout;
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
@@ -65,6 +77,21 @@ async function wrk(url: string, options: { close: boolean; env?: NodeJS.ProcessE
     // With Connection: close, wrk counts the server's close as a read "error"; only count the rest.
     errors: (errors ? Number(errors[1]) + Number(errors[3]) + Number(errors[4]) : 0) + (non2xx ? Number(non2xx[1]) : 0),
   };
+}
+
+/** Runs the command in tp run --netns's namespace (fd 3 is the relay's lifeline) and returns its output. */
+async function inNamespace(netns: Netns, command: string, args: string[]): Promise<string> {
+  const invocation = captureInvocation({ ...netns, command, args });
+  try {
+    const child = spawn(invocation.file, invocation.args, { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    if (code !== 0) throw new Error(`${command} in the namespace exited with ${code}`);
+    return stdout;
+  } finally {
+    invocation.dispose();
+  }
 }
 
 /** The user's connected daemon: its SOCKS5 port and the routes file the library reads. */
@@ -90,6 +117,11 @@ async function main(): Promise<void> {
   const socks = new SocksServer({ route, dial });
   const { redirectPort, handoverPort } = await redirect.listen();
   const socksPort = (await socks.listen()).port;
+  const support = captureSupport();
+  const capture = support.ok && !CLUSTER_URL ? new CaptureListener({ socketPath: join(dir, 'capture.sock'), route, dial, dnsPort: 0 }) : undefined;
+  await capture?.listen();
+  const netns: Netns | undefined = capture && support.ok ? { tools: support.tools, captureSocket: join(dir, 'capture.sock'), stateDir: dir } : undefined;
+  if (!netns) console.log(`tp run --netns is left out: ${support.ok ? 'BENCH_URL measures the running daemon, whose capture socket this bench does not drive' : support.error.message}`);
   const routesFile = join(dir, 'routes');
   writeRoutesFile(routesFile, { token: TOKEN, redirectPort, handoverPort, dnsPort: 0, nameSocket: join(dir, 'none.sock'), table, nameservers: [] });
   const daemon = CLUSTER_URL ? await runningDaemon() : undefined;
@@ -111,13 +143,15 @@ async function main(): Promise<void> {
     console.log(`wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION_S}s; target: ${where}\n`);
     await measure('new connections: tp library (LD_PRELOAD)', () => wrk(clusterUrl, { close: true, env: shimEnv }));
     await measure('new connections: proxychains4 -> tp SOCKS5', () => wrk(clusterUrl, { close: true, prefix: proxychains }));
+    if (netns) await measure('new connections: tp run --netns (capture relay)', () => wrk(clusterUrl, { close: true, netns }));
     await measure('keep-alive requests: tp library (LD_PRELOAD)', () => wrk(clusterUrl, { close: false, env: shimEnv }));
     await measure('keep-alive requests: proxychains4 -> tp SOCKS5', () => wrk(clusterUrl, { close: false, prefix: proxychains }));
+    if (netns) await measure('keep-alive requests: tp run --netns (capture relay)', () => wrk(clusterUrl, { close: false, netns }));
     await measure('local new connections: no library', () => wrk(localUrl, { close: true }));
     await measure('local new connections: tp library loaded', () => wrk(localUrl, { close: true, env: shimEnv }));
     await measure('local new connections: no library (again)', () => wrk(localUrl, { close: true }));
   } finally {
-    await Promise.allSettled([redirect.destroy(), socks.destroy()]);
+    await Promise.allSettled([redirect.destroy(), socks.destroy(), capture?.close()]);
     backend.child.kill();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -125,9 +159,12 @@ async function main(): Promise<void> {
   const summary = {
     newConnectionsRatio: rate('new connections: tp') / rate('new connections: proxychains4'),
     keepAliveRatio: rate('keep-alive requests: tp') / rate('keep-alive requests: proxychains4'),
+    netnsNewConnectionsRatio: netns ? rate('new connections: tp run --netns') / rate('new connections: proxychains4') : undefined,
+    netnsKeepAliveRatio: netns ? rate('keep-alive requests: tp run --netns') / rate('keep-alive requests: proxychains4') : undefined,
     localCostPercent: (1 - rate('local new connections: tp') / ((rate('local new connections: no library') + rate('local new connections: no library (again)')) / 2)) * 100,
   };
   console.log(`\ntp / proxychains4: new connections ${summary.newConnectionsRatio.toFixed(2)}x, keep-alive requests ${summary.keepAliveRatio.toFixed(2)}x`);
+  if (netns) console.log(`tp run --netns / proxychains4: new connections ${summary.netnsNewConnectionsRatio!.toFixed(2)}x, keep-alive requests ${summary.netnsKeepAliveRatio!.toFixed(2)}x`);
   console.log(`library cost on local connections: ${summary.localCostPercent.toFixed(1)}% (negative: faster; noise is a few %)`);
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `run-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

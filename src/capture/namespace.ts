@@ -62,8 +62,18 @@ export interface CaptureInvocation {
   dispose(): void;
 }
 
+export interface RuleOptions {
+  /** Loopback ports (--host-port's INSIDE) whose connections go to the relay too, for the host's loopback. */
+  hostPorts?: readonly number[];
+  /** TCP from sockets of this group is left alone (Docker mode: the daemon shares the network namespace it captures, and dials out). */
+  exemptGid?: number;
+  tcpPort?: number;
+  dnsPort?: number;
+  resolver?: string;
+}
+
 /** The nftables rules inside the namespace. */
-export function captureRules(hostPorts: readonly number[] = [], tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER): string {
+export function captureRules({ hostPorts = [], exemptGid, tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER }: RuleOptions = {}): string {
   return [
     'table ip tp {',
     '  chain out {',
@@ -72,6 +82,7 @@ export function captureRules(hostPorts: readonly number[] = [], tcpPort = RELAY_
     `    ip daddr ${resolver} tcp dport 53 redirect to :${tcpPort}`,
     ...(hostPorts.length > 0 ? [`    ip daddr 127.0.0.1 tcp dport { ${hostPorts.join(', ')} } redirect to :${tcpPort}`] : []),
     '    ip daddr 127.0.0.0/8 return',
+    ...(exemptGid === undefined ? [] : [`    meta skgid ${exemptGid} return`]),
     `    meta l4proto tcp redirect to :${tcpPort}`,
     '  }',
     '}',
@@ -135,9 +146,11 @@ export function captureInvocation(options: CaptureOptions): CaptureInvocation {
     ...(publishSocket ? ['--publish-socket', publishSocket, ...publish.flatMap((map) => ['--publish', String(map.to)])] : []),
   ];
   const relay = [options.tools.relay, options.captureSocket, String(RELAY_TCP_PORT), String(RELAY_DNS_PORT), NAMESPACE_RESOLVER, String(LIFELINE_FD), ...relayOptions, '--', options.command, ...options.args];
+  const podMounts = options.podMounts ?? [];
+  const mountScript = podMountScript(podMounts, `${resolvPath}.stage`, [dirname(options.captureSocket), options.stateDir, ...podMounts.map((m) => m.source)]);
   return {
     file: options.tools.unshare,
-    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules(hostPorts.map((map) => map.from)), resolvPath, podMountScript(options.podMounts ?? [], `${resolvPath}.stage`, [dirname(options.captureSocket), options.stateDir, ...(options.podMounts ?? []).map((m) => m.source)]), ...relay],
+    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules({ hostPorts: hostPorts.map((map) => map.from) }), resolvPath, mountScript, ...relay],
     publishSocket,
     relayPid: (unsharePid) => {
       try {

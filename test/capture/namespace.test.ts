@@ -5,7 +5,7 @@ import { captureRules, namespaceResolvConf } from '../../src/capture/namespace.j
 import { kernelRefusal } from '../../src/capture/support.js';
 
 test('the rules send DNS to the relay\'s DNS port and every other TCP leaving loopback to its TCP port', (t) => {
-  const rules = captureRules([], 1001, 1053, '127.0.0.53');
+  const rules = captureRules({ tcpPort: 1001, dnsPort: 1053, resolver: '127.0.0.53' });
   t.regex(rules, /type nat hook output priority -100/);
   t.regex(rules, /ip daddr 127\.0\.0\.53 udp dport 53 redirect to :1053/);
   t.regex(rules, /ip daddr 127\.0\.0\.53 tcp dport 53 redirect to :1001/);
@@ -14,10 +14,10 @@ test('the rules send DNS to the relay\'s DNS port and every other TCP leaving lo
 });
 
 test('a --host-port\'s loopback ports go to the relay too, before loopback is left alone', (t) => {
-  const rules = captureRules([5432, 6379], 1001, 1053, '127.0.0.53');
+  const rules = captureRules({ hostPorts: [5432, 6379], tcpPort: 1001, dnsPort: 1053, resolver: '127.0.0.53' });
   t.regex(rules, /ip daddr 127\.0\.0\.1 tcp dport \{ 5432, 6379 \} redirect to :1001/);
   t.true(rules.indexOf('tcp dport { 5432, 6379 }') < rules.indexOf('ip daddr 127.0.0.0/8 return'));
-  t.false(captureRules([], 1001, 1053, '127.0.0.53').includes('127.0.0.1 tcp dport'));
+  t.false(captureRules({ tcpPort: 1001, dnsPort: 1053, resolver: '127.0.0.53' }).includes('127.0.0.1 tcp dport'));
 });
 
 test('the namespace\'s resolv.conf names its resolver and keeps the host\'s search and options', (t) => {

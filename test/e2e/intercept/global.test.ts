@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { execInPod } from '../helpers/cluster.js';
-import { eventually, type Laptop } from '../helpers/laptop.js';
+import { eventually, spawnTp, type Laptop } from '../helpers/laptop.js';
 import { answeredBy, connectLaptop, curlFromPod, disconnectLaptop, localServer, specOf, type InterceptEnv, type LocalServer } from './helpers.js';
 
 let env: InterceptEnv;
@@ -132,4 +132,39 @@ test.serial('a request arriving when nothing listens on the local port gets a 50
   t.regex(body, new RegExp(`nothing is listening there.*tp leave envapp`, 's'));
   const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { features: { intercepts: { name: string; warning?: string }[] } };
   t.regex(status.features.intercepts.find((i) => i.name === 'envapp')?.warning ?? '', new RegExp(`nothing is listening on 127.0.0.1:${port}`));
+});
+
+// An HTTP app as `tp run --netns` runs it: on 127.0.0.1:8080 of its own namespace.
+const NAMESPACED_APP = `
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("laptop netns " + self.path + "\\n").encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if self.path == "/quit": os._exit(0)
+    def log_message(self, *args): pass
+http.server.HTTPServer(("127.0.0.1", 8080), Handler).serve_forever()
+`;
+
+test.serial('an app under tp run --netns takes a global intercept through --publish', async (t) => {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as AddressInfo;
+      probe.close(() => resolve(free));
+    });
+  });
+  const app = spawnTp(laptop, ['run', '--netns', '--publish', `${port}:8080`, '--', 'python3', '-c', NAMESPACED_APP]);
+  await eventually(async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/ready`);
+    if (!(await response.text()).startsWith('laptop netns')) throw new Error('not the app');
+  });
+  await tp(['intercept', 'web', '--port', `${port}:http`]);
+  t.teardown(() => laptop.tp(['leave', 'web']).catch(() => undefined));
+  t.is(answeredBy(await curlFromPod(env.namespace, [`http://web.${env.namespace}/through-publish`])), 'laptop netns');
+  await laptop.tp(['leave', 'web']);
+  await fetch(`http://127.0.0.1:${port}/quit`).catch(() => undefined);
+  t.is((await app.done).code, 0);
 });

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, ensureDemoAndManager, eventually, newLaptop, spawnTp, type Laptop } from '../helpers/laptop.js';
+import { connect, ensureDemoAndManager, eventually, newLaptop, spawnTp, TP_BIN, type Laptop } from '../helpers/laptop.js';
 
 let laptop: Laptop;
 let probeDir: string;
@@ -273,4 +273,25 @@ test.serial('another user cannot hand a connection to this user\'s daemon throug
   // The owner's own namespace still reaches it.
   const mine = await tpRun(['busybox', 'wget', '-Y', 'off', '-qO-', 'http://hello.default/'], ['--netns']);
   t.is(mine.code, 0, mine.stderr);
+});
+
+test.serial('where the kernel allows no user namespaces, --netns stops with the knob and what to do, and --try-netns falls back', async (t) => {
+  // user.max_user_namespaces belongs to a user namespace: set to 0 in one of the test's own, it is a
+  // real refusal for everything inside, and nothing outside is touched.
+  const underZero = (tpArgs: string[]) =>
+    laptop
+      .run('unshare', ['--user', '--map-root-user', 'sh', '-c', 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', 'sh', process.execPath, TP_BIN, 'run', ...tpArgs])
+      .then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+      );
+  const insisted = await underZero(['--netns', '--', 'echo', 'ran']);
+  t.not(insisted.code, 0);
+  t.false(insisted.stdout.includes('ran'));
+  t.regex(insisted.stderr, /user\.max_user_namespaces = 0.*TP_ERR_NETNS_USERNS_DISABLED/s);
+  t.regex(insisted.stderr, /Try this:.*sysctl -w user\.max_user_namespaces/s);
+  const tried = await underZero(['--try-netns', '--', 'curl', '-sS', '--fail', '--max-time', '10', 'http://hello.default/']);
+  t.is(tried.code, 0, tried.stderr);
+  t.regex((JSON.parse(tried.stdout) as { pod: string }).pod, /^hello-/);
+  t.regex(tried.stderr, /--try-netns: User namespaces are switched off.*Running with proxy settings and preload libraries instead/s);
 });
