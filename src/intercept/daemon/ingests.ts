@@ -3,10 +3,11 @@
 // traffic taken), copies the pod's mounts like an intercept does (volume-copies.ts) and answers
 // with the environment (plus TP_ROOT). Several users may ingest one workload: each has its own
 // copy; the workload keeps serving. Ingests end with ingest.remove, the daemon's quit, or the
-// client session's expiry at the manager. Used by intercept-feature.ts.
+// client session's expiry at the manager; a manager that forgot our session (a restart) is asked
+// for them again, so their copies can follow again. Used by intercept-feature.ts.
 import { logger } from '../../log/logger.js';
 import { TpError } from '../../errors.js';
-import { IngestMethod, type IngestParams, type IngestResult } from '../../api/control-api.js';
+import { IngestMethod, type HelloResult, type IngestParams, type IngestResult } from '../../api/control-api.js';
 import type { DaemonContext } from '../../daemon/feature.js';
 import type { MountRequest, VolumeCopies } from './volume-copies.js';
 
@@ -43,7 +44,18 @@ export class Ingests {
     context.control
       .handle(IngestControl.create, (params) => this.create(params as IngestCreateParams))
       .handle(IngestControl.remove, (params) => this.remove(params as IngestCreateParams));
+    context.link.on('hello', this.onHello);
   }
+
+  private readonly onHello = (hello: HelloResult): void => {
+    if (hello.resumed) return;
+    for (const [name, result] of this.mine) {
+      const { namespace, name: workload } = result.workload;
+      void this.prove({ namespace, workload }, `ingest ${workload}`)
+        .then((proof) => this.request<IngestResult>(`ingesting ${workload} again`, IngestMethod.create, { namespace, workload, proof } satisfies IngestParams, CREATE_TIMEOUT_MS))
+        .then(() => log.info('-> %s: the manager has it again', name), (err: Error) => log.warn('!! %s: asking the manager again failed: %s', name, err.message));
+    }
+  };
 
   status(): { name: string; workload: string; pod: string; mount?: string }[] {
     return [...this.mine].map(([name, r]) => ({ name, workload: `${r.workload.kind}/${r.workload.name} in ${r.workload.namespace}`, pod: r.pod, ...(this.volumes.status(name) ? { mount: this.volumes.status(name)!.dir } : {}) }));
@@ -87,6 +99,7 @@ export class Ingests {
   }
 
   async closeAll(): Promise<void> {
+    this.context.link.off('hello', this.onHello);
     await Promise.allSettled([...this.mine.keys()].map((name) => this.end(name)));
   }
 }

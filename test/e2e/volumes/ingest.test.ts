@@ -1,8 +1,10 @@
 // `tp ingest` end to end (docs/volumes.md), as the unprivileged laptop user: the pod's environment
 // and files without intercepting anything. Two laptops ingest the same workload at once, each with
 // its own copy, while requests through the Service keep reaching the pods; `-- cmd` reads the env
-// and the files and the ingest ends with it; `--leave` ends one that was started without a command.
+// and the files and the ingest ends with it; `--leave` ends one that was started without a command;
+// after the manager restarts, an ingest's copy follows the pod again.
 import test from 'ava';
+import { coreApi, kubectl } from '../helpers/cluster.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
 import { answeredBy, curlFromPod, disconnectLaptop, setUpWorkloads, type InterceptEnv } from '../intercept/helpers.js';
 
@@ -47,4 +49,27 @@ test.serial('two users ingest one workload: each gets env and files, the pods ke
   t.regex(again, /^pod files-/);
   await env.tp(bob, ['ingest', 'files', '--leave']);
   t.false(await exists(bob, bobs.environment.TP_ROOT), '--leave removes the copy');
+});
+
+test.serial('after the manager restarts, an ingest\'s copy follows the pod again', async (t) => {
+  const { stdout } = await env.tp(bob, ['ingest', 'files', '--output', 'json']);
+  const root = (JSON.parse(stdout) as { environment: Record<string, string> }).environment.TP_ROOT;
+  t.teardown(() => env.tp(bob, ['ingest', 'files', '--leave']).then(() => undefined, () => undefined));
+  const pods = await coreApi().listNamespacedPod({ namespace: env.managerNamespace, labelSelector: 'app.kubernetes.io/name=traffic-manager' });
+  await kubectl(['-n', env.managerNamespace, 'delete', 'pod', ...pods.items.map((p) => p.metadata!.name!), '--wait=false']);
+  // A change made after the restart reaches the copy only through a new stream from the new manager.
+  await eventually(async () => {
+    const fresh = await coreApi().listNamespacedPod({ namespace: env.managerNamespace, labelSelector: 'app.kubernetes.io/name=traffic-manager' });
+    const gone = !fresh.items.some((p) => pods.items.some((old) => old.metadata!.name === p.metadata!.name));
+    if (!gone || !fresh.items.some((p) => p.status?.phase === 'Running')) throw new Error('the old manager is still there, or no new one runs yet');
+  }, 90_000, 1000);
+  const config = (colour: string) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'files-config', namespace: NS }, data: { 'app.conf': `colour=${colour}\n` } });
+  await kubectl(['-n', NS, 'apply', '-f', '-'], { input: config('purple') });
+  t.teardown(() => kubectl(['-n', NS, 'apply', '-f', '-'], { input: config('blue') }).then(() => undefined));
+  const text = await eventually(async () => {
+    const now = (await bob.run('cat', [`${root}/etc/files-app/app.conf`])).stdout;
+    if (!now.includes('purple')) throw new Error(now);
+    return now;
+  }, 120_000, 1000);
+  t.is(text, 'colour=purple\n');
 });
