@@ -3,8 +3,7 @@ import { TpCommand } from '../cli/base-command.js';
 import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { ingest, leaveIngest, type IngestCommandResult } from '../intercept/ingest.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
-import { parseMountFlags, splitAtDashes, withMountValue } from '../intercept/flags.js';
-import { mountFlags, netnsFlags, netnsMode } from './intercept.js';
+import { mountFlags, netnsFlags, netnsMode, parseMountFlags, splitAtDashes, withMountValue } from '../intercept/flags.js';
 
 type Result = IngestCommandResult | { removed: string };
 

@@ -1,28 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import type { NetnsMode } from '../run/netns.js';
 import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { intercept, type InterceptResult } from '../intercept/intercept.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
-import { parseHeaders, parseMountFlags, parsePortFlag, splitAtDashes, withMountValue } from '../intercept/flags.js';
-
-/** The volume-copy flags of `tp intercept` and `tp ingest` (docs/volumes.md). */
-export const mountFlags = {
-  mount: Flags.string({ description: 'Copy the pod\'s volume mounts here, kept live, and set TP_ROOT (--mount[=DIR]; default on when the container has mounts, in a private dir; --mount=false: off).', helpValue: 'DIR' }),
-  'mount-exclude': Flags.string({ description: 'Leave this mount (its path in the pod) out of the copy.', multiple: true }),
-  'mount-max-mb': Flags.integer({ description: 'Cap on the copy\'s size in MiB (default 64).' }),
-  'mount-rw': Flags.boolean({ description: 'Send writes to read-write mounts (emptyDir, PVC) back to the pod; the last write to reach the pod wins.' }),
-};
-
-export function netnsMode(flags: { netns?: boolean; 'try-netns'?: boolean }): NetnsMode {
-  return flags.netns ? 'required' : flags['try-netns'] ? 'try' : 'off';
-}
-
-/** `-- cmd` in tp's capture namespace, with the pod's files at their original paths too (docs/volumes.md). */
-export const netnsFlags = {
-  netns: Flags.boolean({ description: 'Run `-- cmd` as `tp run --netns` does (all TCP and DNS through tp), with the pod\'s mounts also at their original paths.', exclusive: ['try-netns'] }),
-  'try-netns': Flags.boolean({ description: 'Like --netns where the machine allows it; otherwise says why and runs the command as without it.', exclusive: ['netns'] }),
-};
+import { mountFlags, netnsFlags, netnsMode, parseHeaders, parseMountFlags, parsePortFlag, splitAtDashes, withMountValue } from '../intercept/flags.js';
 
 export default class Intercept extends TpCommand<InterceptResult> {
   static summary = 'Send a workload\'s traffic (all of it, or only requests with your headers) to a port on this machine.';
