@@ -133,6 +133,9 @@ export const ERROR_CODES = {
   TP_ERR_STREAM_ENDED: user,
   TP_ERR_STREAM_TOO_LONG: user,
   TP_ERR_DNS_FORWARD_FAILED: { category: 'config', hints: ['Check the resolvers in /etc/resolv.conf answer from this machine.'] },
+  // volume copies (src/volumes, docs/volumes.md)
+  TP_ERR_VOLUMES_COPY: { category: 'user', hints: ['Leave a mount out with --mount-exclude <path in the pod>, raise the cap with --mount-max-mb, or copy nothing with --mount=false.'] },
+  TP_ERR_VOLUMES_BAD_DIR: { category: 'user', hints: ['Give --mount a directory that does not exist yet or is empty: tp removes it when the copy ends.'] },
   ...TUNNEL_CODES,
 } satisfies Record<`TP_ERR_${string}`, ErrorSpec>;
 

@@ -3,12 +3,15 @@
 // intercept table (replace semantics) and confirm with AgentMethod.ready, and open one stream per
 // intercepted connection. When the tunnel goes, the table is emptied at once (fail open: traffic
 // goes to the app) and a new tunnel is tried after a capped, jittered backoff, forever, until
-// close(). Leaves out listening and routing (agent.ts and the forwarders).
+// close(). The manager may open a stream to us (VOLUMES_STREAM_HOST) for a laptop's copy of the
+// app's volume mounts: served by src/volumes/source.ts with the mounts in `volumes`.
+// Leaves out listening and routing (agent.ts and the forwarders).
 // Logs under `tp:agent:manager`; the token and environment values never reach a log.
 import { EventEmitter } from 'node:events';
 import { logger } from '../log/logger.js';
-import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, type AgentHelloParams, type AgentReadyParams } from '../api/control-api.js';
-import { connectTunnel, TunnelError, type ControlEvent, type Session, type SessionOptions, type TunnelStream } from '../tunnel/index.js';
+import { AgentMethod, INTERCEPT_STREAM_HOST, InterceptEvent, VOLUMES_STREAM_HOST, type AgentHelloParams, type AgentReadyParams } from '../api/control-api.js';
+import { connectTunnel, TunnelError, type ControlEvent, type IncomingOpen, type Session, type SessionOptions, type TunnelStream } from '../tunnel/index.js';
+import { serveVolumeStream, type AgentMount } from '../volumes/source.js';
 import { parseInterceptsBody, type InterceptRule, type InterceptTable } from './intercept-table.js';
 
 const log = logger('tp:agent:manager');
@@ -25,6 +28,8 @@ export interface AgentLinkOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Options of each tunnel Session (keepalive, timeouts). */
   session?: Omit<SessionOptions, 'role'>;
+  /** The app's volume mounts as this agent sees them (served to laptops that copy them). */
+  volumes?: AgentMount[];
 }
 
 export type AgentLinkState = 'connecting' | 'connected' | 'closed';
@@ -110,6 +115,7 @@ export class AgentLink extends EventEmitter<AgentLinkEvents> {
     // Listen before hello: the manager may send the list before it answers.
     session.on('control', (event: ControlEvent) => this.onControl(session, event));
     session.once('close', (error?: Error) => this.onSessionClose(session, error));
+    session.on('stream', (open: IncomingOpen) => this.onStream(open));
     try {
       await session.request(AgentMethod.hello, this.options.hello, { timeoutMs: HELLO_TIMEOUT_MS });
     } catch (error) {
@@ -123,6 +129,15 @@ export class AgentLink extends EventEmitter<AgentLinkEvents> {
     this.lastError = undefined;
     log.info('-> tunnel %s up, hello said for %s/%s', session.id, this.options.hello.workload.kind, this.options.hello.workload.name);
     this.setState('connected');
+  }
+
+  private volumeStreams = 0;
+
+  private onStream(open: IncomingOpen): void {
+    if (open.host !== VOLUMES_STREAM_HOST) return open.reject('refused', 'an agent takes only volume streams');
+    const id = `v${++this.volumeStreams}`;
+    log.info('<- %s volume copy', id);
+    serveVolumeStream(open.accept(), this.options.volumes ?? [], id);
   }
 
   private onControl(session: Session, event: ControlEvent): void {

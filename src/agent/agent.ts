@@ -10,6 +10,7 @@
 // close() stops accepting, ends idle keep-alive connections, waits for the rest (closeTimeoutMs),
 // then destroys them and closes the tunnel. Used by `tp agent serve` and the tests.
 // Logs under `tp:agent`, one connection followable by its id (c1, c2…; requests c1.1, c1.2…).
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { logger } from '../log/logger.js';
 import { closeGracefully, ConnectionSet } from '../net/connection-set.js';
@@ -20,6 +21,7 @@ import { HttpRouter } from './http-router.js';
 import { InterceptTable, type InterceptRule } from './intercept-table.js';
 import { AgentLink, type AgentLinkStatus } from './agent-link.js';
 import { forwardToApp, forwardToIntercept } from './raw-forwarder.js';
+import type { AgentMount } from '../volumes/source.js';
 
 const log = logger('tp:agent');
 
@@ -35,6 +37,19 @@ export function firstBytesKind(first: Buffer): 'http1' | 'h2c' | 'other' {
 }
 
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+/** Where Kubernetes mounts the pod's service account token in every container that does not opt out. */
+export const SERVICE_ACCOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * The app's mounts plus the service account dir: the admission controller mounts the same
+ * projected token volume in every container of the pod, so the agent's own is the app's, unless
+ * the app mounts something else there (then it is among the app's mounts).
+ */
+function withServiceAccount(mounts: AgentMount[]): AgentMount[] {
+  if (mounts.some((m) => m.path === SERVICE_ACCOUNT_PATH) || !existsSync(SERVICE_ACCOUNT_PATH)) return mounts;
+  return [...mounts, { path: SERVICE_ACCOUNT_PATH, at: SERVICE_ACCOUNT_PATH, rw: false }];
+}
 
 export interface AgentOptions {
   /** Where agent ports listen. Default 0.0.0.0: the Service sends traffic to the pod's IP. */
@@ -90,6 +105,7 @@ export class TrafficAgent {
       table: this.table,
       backoff: options.backoff,
       session: options.session,
+      volumes: withServiceAccount(config.mounts ?? []),
       hello: {
         workload: config.workload,
         pod: config.pod,

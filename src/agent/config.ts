@@ -1,13 +1,15 @@
 // The traffic-agent's settings, read from the environment the manager gives the injected
 // container (the agent contract): TP_AGENT_MANAGER_URL, TP_AGENT_TOKEN, TP_AGENT_WORKLOAD
 // (`<Kind>/<name>`), TP_AGENT_CONTAINER, TP_AGENT_NAMESPACE, TP_AGENT_POD, TP_AGENT_POD_IP and
-// TP_AGENT_PORTS (JSON `[{name?, agentPort, appPort}]`). Every value is checked and a bad one
+// TP_AGENT_PORTS (JSON `[{name?, agentPort, appPort}]`) and TP_AGENT_MOUNTS (JSON `[{path, at, rw}]`:
+// the app container's volume mounts and where the agent sees them). Every value is checked and a bad one
 // gets an AgentConfigError naming the variable; values are never echoed back for the token.
 // Also computes the app environment the agent reports: its own env minus every TP_AGENT_*
 // variable (the manager copied the app container's env and envFrom into the agent's container).
 // Leaves out listening and connecting (agent.ts). Used by `tp agent serve` and the tests.
 import { TpError } from '../errors.js';
 import type { WorkloadKind } from '../api/control-api.js';
+import type { AgentMount } from '../volumes/source.js';
 
 export const AGENT_ENV_PREFIX = 'TP_AGENT_';
 
@@ -36,6 +38,8 @@ export interface AgentConfig {
   ports: AgentPort[];
   /** The app container's environment as the agent sees it (no TP_AGENT_* variables). */
   environment: Record<string, string>;
+  /** The app container's volume mounts, for volume copies (none when absent). */
+  mounts?: AgentMount[];
 }
 
 export class AgentConfigError extends TpError {
@@ -70,7 +74,26 @@ export function parseAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     podIp: env.TP_AGENT_POD_IP?.trim() ?? '',
     ports: parsePorts(required('TP_AGENT_PORTS')),
     environment: appEnvironment(env),
+    mounts: parseMounts(env.TP_AGENT_MOUNTS?.trim() || '[]'),
   };
+}
+
+/** Parses TP_AGENT_MOUNTS: absolute, clean paths only. */
+export function parseMounts(value: string): AgentMount[] {
+  const variable = 'TP_AGENT_MOUNTS';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new AgentConfigError(variable, 'is not JSON (expected [{"path":"/etc/app","at":"/tp/volumes/etc/app","rw":false}])');
+  }
+  if (!Array.isArray(parsed) || parsed.length > MAX_AGENT_PORTS * 4) throw new AgentConfigError(variable, 'needs a JSON array of at most 256 mounts');
+  const clean = (p: unknown): p is string => typeof p === 'string' && p.startsWith('/') && p.length > 1 && p.length < 4096 && !p.slice(1).split('/').some((s) => s === '' || s === '.' || s === '..');
+  return parsed.map((entry: unknown, index): AgentMount => {
+    const { path, at, rw } = (entry ?? {}) as Record<string, unknown>;
+    if (!clean(path) || !clean(at)) throw new AgentConfigError(variable, `entry ${index} needs clean absolute path and at`);
+    return { path, at, rw: rw === true };
+  });
 }
 
 /** `env` without the agent's own TP_AGENT_* settings (and without unset entries). */

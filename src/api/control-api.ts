@@ -86,6 +86,49 @@ export interface ResolveResult {
 
 export const INTERCEPT_STREAM_HOST = 'tp.intercept';
 
+// Volume copies (docs/volumes.md): the client opens a stream to the manager with host =
+// VOLUMES_STREAM_HOST, port 0 and metadata VolumesStreamMetadata; the manager checks that the
+// client's session holds an intercept of that workload, opens a stream with the same host and
+// metadata to that pod's agent and splices the two (an ingest of the workload counts too). What flows inside is src/volumes/sync-frames.ts.
+export const VOLUMES_STREAM_HOST = 'tp.volumes';
+
+// Ingests (`tp ingest`): the pod's environment and files without intercepting traffic. The
+// client proves its right to patch the workload (as for a create), the manager makes sure the
+// workload has an agent (the same injection; traffic keeps flowing to the app) and answers with
+// the app container's environment and the pod to copy files from; the client may then open
+// volume streams for that workload until it removes the ingest or its session expires.
+export const IngestMethod = {
+  /** IngestParams → IngestResult. */
+  create: 'ingest.create',
+  /** IngestResult['workload'] → { removed: boolean }. */
+  remove: 'ingest.remove',
+} as const;
+
+export interface IngestParams {
+  namespace: string;
+  workload: string;
+  /** Must be the container the traffic-agent serves when given. */
+  container?: string;
+  /** From IngestMethod.create's InterceptMethod.challenge (rbac-proof.ts). */
+  proof?: string;
+}
+
+export interface IngestResult {
+  workload: { kind: WorkloadKind; name: string; namespace: string };
+  container: string;
+  pod: string;
+  podIp: string;
+  environment: Record<string, string>;
+}
+
+export interface VolumesStreamMetadata {
+  namespace: string;
+  kind: WorkloadKind;
+  workload: string;
+  /** The agent's pod IP (TP_POD_IP of the create's environment). */
+  podIp: string;
+}
+
 export const InterceptMethod = {
   create: 'intercept.create',
   remove: 'intercept.remove',

@@ -14,7 +14,8 @@
 // When tp goes away, the relay's lifeline (fd 3) closes, the relay exits, and the kernel ends the
 // PID namespace with everything in it. Used by `tp run --netns`; Docker mode runs the same.
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { podMountScript, type PodMount } from './mounts.js';
 import { namespaceFlags, type CaptureTools } from './support.js';
 
 /** The namespace's resolver address: the one /etc/resolv.conf inside names. */
@@ -45,6 +46,8 @@ export interface CaptureOptions {
   hostPorts?: readonly PortMap[];
   /** Ports inside (to) that publish.ts serves on the host's loopback (from). */
   publish?: readonly PortMap[];
+  /** A pod's files to show at their original paths (mounts.ts). */
+  podMounts?: readonly PodMount[];
 }
 
 export interface CaptureInvocation {
@@ -98,12 +101,13 @@ export function namespaceResolvConf(hostText: string, resolver = NAMESPACE_RESOL
 // it becomes the relay, which starts the command.
 const SETUP_SCRIPT = [
   'set -e',
-  'ip=$1 nft=$2 rules=$3 resolv=$4',
-  'shift 4',
+  'ip=$1 nft=$2 rules=$3 resolv=$4 mounts=$5',
+  'shift 5',
   '"$ip" link set lo up',
   '"$ip" route add default dev lo src 127.0.0.1',
   'printf "%s" "$rules" | "$nft" -f -',
   'mount --bind "$resolv" /etc/resolv.conf',
+  'eval "$mounts"',
   'exec "$@"',
 ].join('\n');
 
@@ -142,9 +146,11 @@ export function captureInvocation(options: CaptureOptions): CaptureInvocation {
     ...(publishSocket ? ['--publish-socket', publishSocket, ...publish.flatMap((map) => ['--publish', String(map.to)])] : []),
   ];
   const relay = [options.tools.relay, options.captureSocket, String(RELAY_TCP_PORT), String(RELAY_DNS_PORT), NAMESPACE_RESOLVER, String(LIFELINE_FD), ...relayOptions, '--', options.command, ...options.args];
+  const podMounts = options.podMounts ?? [];
+  const mountScript = podMountScript(podMounts, `${resolvPath}.stage`, [dirname(options.captureSocket), options.stateDir, ...podMounts.map((m) => m.source)]);
   return {
     file: options.tools.unshare,
-    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules({ hostPorts: hostPorts.map((map) => map.from) }), resolvPath, ...relay],
+    args: [...namespaceFlags(), '--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', SETUP_SCRIPT, 'tp-netns', options.tools.ip, options.tools.nft, captureRules({ hostPorts: hostPorts.map((map) => map.from) }), resolvPath, mountScript, ...relay],
     publishSocket,
     relayPid: (unsharePid) => {
       try {
@@ -156,6 +162,7 @@ export function captureInvocation(options: CaptureOptions): CaptureInvocation {
     },
     dispose: () => {
       rmSync(resolvPath, { force: true });
+      rmSync(`${resolvPath}.stage`, { recursive: true, force: true });
       if (publishSocket) rmSync(publishSocket, { force: true });
     },
   };

@@ -3,7 +3,7 @@ import { TpCommand } from '../cli/base-command.js';
 import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { intercept, type InterceptResult } from '../intercept/intercept.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
-import { parseHeaders, parsePortFlag, splitAtDashes } from '../intercept/flags.js';
+import { mountFlags, netnsFlags, netnsMode, parseHeaders, parseMountFlags, parsePortFlag, splitAtDashes, withMountValue } from '../intercept/flags.js';
 
 export default class Intercept extends TpCommand<InterceptResult> {
   static summary = 'Send a workload\'s traffic (all of it, or only requests with your headers) to a port on this machine.';
@@ -31,6 +31,8 @@ export default class Intercept extends TpCommand<InterceptResult> {
     'env-file': Flags.string({ description: 'Write the pod\'s environment to this file (with Node 20, use --env-out for a file that does not exist yet).', aliases: ['env-out'] }),
     'env-syntax': Flags.option({ description: 'Syntax of --env-file.', options: ENV_SYNTAXES, default: 'docker' as EnvSyntax })(),
     'env-json': Flags.string({ description: 'Write the pod\'s environment to this file as JSON.' }),
+    ...mountFlags,
+    ...netnsFlags,
   };
 
   async run(): Promise<InterceptResult> {
@@ -41,7 +43,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
 
   async execute(): Promise<InterceptResult> {
     const { tpArgv, command } = splitAtDashes(this.argv);
-    const { args, flags } = await this.parse(Intercept, tpArgv);
+    const { args, flags } = await this.parse(Intercept, withMountValue(tpArgv));
     const { laptopPort, servicePort } = parsePortFlag(flags.port);
     const text = this.outputFormat === 'text';
     return intercept({
@@ -60,7 +62,8 @@ export default class Intercept extends TpCommand<InterceptResult> {
       },
       envFile: flags['env-file'] ? { path: flags['env-file'], syntax: flags['env-syntax'] } : undefined,
       envJson: flags['env-json'],
-      command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true } } : undefined,
+      mount: parseMountFlags(flags),
+      command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true }, netns: netnsMode(flags) } : undefined,
       onProgress: (message) => text && this.logToStderr(`  ${message}`),
       warn: (message) => this.logToStderr(`tp: ${message}`),
     });
@@ -75,6 +78,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
       `Workload:     ${i.workload}`,
       `Destination:  ${i.destination}`,
       `Intercepting: ${i.intercepting}`,
+      ...(result.environment.TP_ROOT ? [`Files:        ${result.environment.TP_ROOT} (TP_ROOT)`] : []),
       `Leave with:   tp leave ${i.name}`,
     ].join('\n');
   }

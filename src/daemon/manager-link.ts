@@ -17,7 +17,7 @@ import { openPortForward } from '../k8s/port-forward.js';
 import { API_VERSION, ManagerEvent, ManagerMethod, type HelloResult, type ResolveResult } from '../api/control-api.js';
 import type { ClusterInfo } from '../api/cluster-info.js';
 import { CLIENT_TOKEN_KEY, CLIENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_PORT_FORWARD_PORT, MANAGER_SELECTOR } from '../api/names.js';
-import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
+import { connectTunnel, SessionPool, TunnelError, type IncomingOpen, type OpenMetadata, type Session, type TunnelStream } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
 import { backoffDelayMs } from './backoff.js';
 import { capacityFrom } from './capacity.js';
@@ -135,8 +135,8 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     return hello;
   }
 
-  async open(host: string, port: number): Promise<TunnelStream> {
-    return this.livePool().open({ host, port });
+  async open(host: string, port: number, metadata?: OpenMetadata): Promise<TunnelStream> {
+    return this.livePool().open({ host, port, ...(metadata && { metadata }) });
   }
 
   /** A control request to the manager (on the least-loaded tunnel). */

@@ -1,15 +1,18 @@
 // What injecting the traffic-agent does to Kubernetes objects, as pure functions on plain objects
 // (no API calls: injector.ts reads and writes). Per the agent contract:
 // - the pod template gets a container `traffic-agent` (the manager's image, `agent serve`) with
-//   the app container's env and envFrom, the TP_AGENT_* settings, one port per taken port and a
-//   securityContext that passes Pod Security "restricted" (non-root uid, no capabilities);
+//   the app container's env and envFrom, the TP_AGENT_* settings, one port per taken port, the
+//   app container's volumeMounts under AGENT_VOLUMES_ROOT (for laptops' copies; listed in
+//   TP_AGENT_MOUNTS) — read-only, except a writable volume (emptyDir, PVC, ephemeral) that the app
+//   itself mounts read-write, which a `--mount-rw` copy may write back to — and a
+//   securityContext that passes Pod Security "restricted";
 // - a NAMED Service targetPort moves to the agent: the app's port of that name becomes
 //   `tp-<name>` (probes that named it follow), so the Service is untouched;
 // - a NUMERIC targetPort stays on the app, and the Service's targetPort is pointed at the agent.
 // The original app container is kept whole in the workload annotation `tp.dev/agent-original`
 // and each Service's original targetPorts in `tp.dev/original-target-port`, so restoring is
 // putting back what was recorded, field for field.
-import type { V1Container, V1ContainerPort, V1EnvVar, V1PodTemplateSpec, V1Probe, V1Service } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerPort, V1EnvVar, V1PodTemplateSpec, V1Probe, V1Service, V1VolumeMount } from '@kubernetes/client-node';
 import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_TUNNEL_PORT } from '../api/names.js';
 import { restrictedSecurityContext } from '../api/pod-security.js';
 import type { WorkloadKind } from '../api/control-api.js';
@@ -17,6 +20,8 @@ import type { WorkloadKind } from '../api/control-api.js';
 export const AGENT_CONTAINER = 'traffic-agent';
 export const AGENT_ORIGINAL_ANNOTATION = 'tp.dev/agent-original';
 export const SERVICE_ORIGINAL_ANNOTATION = 'tp.dev/original-target-port';
+/** The agent sees the app's mount at `/etc/app` as `/tp/volumes/etc/app` (never over its own files). */
+export const AGENT_VOLUMES_ROOT = '/tp/volumes';
 /** The agent's ports are 9900, 9901, … in the order they were taken. */
 export const FIRST_AGENT_PORT = 9900;
 /** Kubernetes port names are IANA service names: at most 15 characters. */
@@ -78,7 +83,7 @@ export function injectAgent(original: V1PodTemplateSpec, appContainer: string, p
     if (patchedApp[probe]) patchedApp[probe] = renameProbePort(patchedApp[probe], renamed);
   }
   const containers = spec.containers.map((c) => (c.name === appContainer ? patchedApp : c));
-  containers.push(agentContainer(app, ports, settings));
+  containers.push(agentContainer(app, ports, settings, writableVolumes(original)));
   return { ...original, spec: { ...spec, containers } };
 }
 
@@ -90,7 +95,12 @@ function renameProbePort(probe: V1Probe, renamed: Map<string, string>): V1Probe 
   return next;
 }
 
-function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentSettings): V1Container {
+/** Volumes whose content the pod itself writes: a copy may write back to these (when the app mounts them read-write). */
+function writableVolumes(template: V1PodTemplateSpec): Set<string> {
+  return new Set((template.spec?.volumes ?? []).filter((v) => v.emptyDir || v.persistentVolumeClaim || v.ephemeral).map((v) => v.name));
+}
+
+function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentSettings, writable: Set<string>): V1Container {
   const fieldEnv = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
   const env: V1EnvVar[] = [
     ...(app.env ?? []),
@@ -103,6 +113,8 @@ function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentS
     fieldEnv('TP_AGENT_POD_IP', 'status.podIP'),
     { name: 'TP_AGENT_PORTS', value: JSON.stringify(ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), agentPort: p.agentPort, appPort: p.appPort }))) },
   ];
+  const volumeMounts = agentVolumeMounts(app, writable);
+  if (volumeMounts.length > 0) env.push({ name: 'TP_AGENT_MOUNTS', value: JSON.stringify(volumeMounts.map((m, i) => ({ path: normalMountPath(app.volumeMounts![i].mountPath), at: m.mountPath, rw: !m.readOnly }))) });
   const containerPorts: V1ContainerPort[] = ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.agentPort, protocol: 'TCP' }));
   return {
     name: AGENT_CONTAINER,
@@ -111,11 +123,28 @@ function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentS
     env,
     ...(app.envFrom ? { envFrom: structuredClone(app.envFrom) } : {}),
     ports: containerPorts,
+    ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
     readinessProbe: { tcpSocket: { port: ports[0].agentPort }, periodSeconds: 1 },
     // Passes Pod Security "restricted" whatever the app sets: the agent only listens on its own
     // ports (FIRST_AGENT_PORT and up, above 1024) and dials out, so it needs no root and no capability.
     securityContext: restrictedSecurityContext(),
   };
+}
+
+/** `/a//b/` as `/a/b`: the form the agent and the laptop name a mount by. */
+function normalMountPath(path: string): string {
+  return '/' + path.split('/').filter((s) => s !== '' && s !== '.').join('/');
+}
+
+/** The app's mounts at the same paths under AGENT_VOLUMES_ROOT (same subPath; no propagation); see the top. */
+function agentVolumeMounts(app: V1Container, writable: Set<string>): V1VolumeMount[] {
+  return (app.volumeMounts ?? []).map((m) => ({
+    name: m.name,
+    mountPath: `${AGENT_VOLUMES_ROOT}${normalMountPath(m.mountPath)}`,
+    readOnly: m.readOnly === true || !writable.has(m.name),
+    ...(m.subPath ? { subPath: m.subPath } : {}),
+    ...(m.subPathExpr ? { subPathExpr: m.subPathExpr } : {}),
+  }));
 }
 
 /** The Service with its numeric targetPorts that the agent takes pointed at the agent; null if unchanged. */

@@ -11,6 +11,7 @@ import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
 import { TpError } from '../errors.js';
 import type { AgentUninstallResult, InterceptCreateResult, InterceptInfo, InterceptListResult } from '../api/control-api.js';
 import { runInCluster, type RunLayers } from '../run/run.js';
+import type { NetnsMode } from '../run/netns.js';
 import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './daemon/intercept-feature.js';
 import { formatEnv, type EnvSyntax } from './env-file.js';
 
@@ -22,7 +23,8 @@ export interface InterceptOptions {
   spec: CreateParams['spec'];
   envFile?: { path: string; syntax: EnvSyntax };
   envJson?: string;
-  command?: { command: string; args: string[]; layers: RunLayers };
+  mount?: CreateParams['mount'];
+  command?: { command: string; args: string[]; layers: RunLayers; netns?: NetnsMode };
   onProgress?: (message: string) => void;
   warn?: (message: string) => void;
   paths?: DaemonPaths;
@@ -53,37 +55,49 @@ export async function intercept(options: InterceptOptions): Promise<InterceptRes
       }, () => undefined);
     }, PROGRESS_POLL_MS);
     try {
-      return await client.call<InterceptCreateResult>(InterceptControl.create, { spec: options.spec, progressId } satisfies CreateParams, CREATE_TIMEOUT_MS);
+      return await client.call<InterceptCreateResult & { warning?: string }>(InterceptControl.create, { spec: options.spec, progressId, mount: options.mount } satisfies CreateParams, CREATE_TIMEOUT_MS);
     } finally {
       clearInterval(poll);
     }
   });
   const environment = created.environment;
+  if (created.warning) warn(created.warning);
+  writeEnvFiles(environment, options, warn);
+  const result: InterceptResult = { intercept: describe(created.intercept), environment, warnings };
+  if (!options.command) return result;
+
+  try {
+    return { ...result, exitCode: await runWithPodEnvironment(options.command, options.connect, paths, environment, warn) };
+  } finally {
+    await leave(created.intercept.name, paths).catch((err: Error) => warn(`could not leave ${created.intercept.name}: ${err.message}`));
+    if (!alreadyConnected) await quit(paths).catch(() => undefined);
+  }
+}
+
+/** --env-file and --env-json (0600: a pod's environment holds secrets). */
+export function writeEnvFiles(environment: Record<string, string>, options: { envFile?: { path: string; syntax: EnvSyntax }; envJson?: string }, warn: (message: string) => void): void {
   if (options.envFile) {
     const { text, skipped } = formatEnv(environment, options.envFile.syntax);
     writeFileSync(options.envFile.path, text, { mode: 0o600 });
     if (skipped.length) warn(`left out of ${options.envFile.path}: ${skipped.join(', ')}`);
   }
   if (options.envJson) writeFileSync(options.envJson, formatEnv(environment, 'json').text, { mode: 0o600 });
-  const result: InterceptResult = { intercept: describe(created.intercept), environment, warnings };
-  if (!options.command) return result;
+}
 
-  try {
-    const run = await runInCluster({
-      command: options.command.command,
-      args: options.command.args,
-      connect: options.connect,
-      keepConnected: true,
-      layers: options.command.layers,
-      paths,
-      env: { ...process.env, ...withoutLocalOnly(environment) },
-      warn,
-    });
-    return { ...result, exitCode: run.exitCode };
-  } finally {
-    await leave(created.intercept.name, paths).catch((err: Error) => warn(`could not leave ${created.intercept.name}: ${err.message}`));
-    if (!alreadyConnected) await quit(paths).catch(() => undefined);
-  }
+/** `-- cmd` with the pod's environment, through tp run's layers (or its namespace); its exit code. */
+export async function runWithPodEnvironment(command: NonNullable<InterceptOptions['command']>, config: DaemonConfig, paths: DaemonPaths, environment: Record<string, string>, warn: (message: string) => void): Promise<number> {
+  const run = await runInCluster({
+    command: command.command,
+    args: command.args,
+    connect: config,
+    keepConnected: true,
+    layers: command.layers,
+    netns: command.netns,
+    paths,
+    env: { ...process.env, ...withoutLocalOnly(environment) },
+    warn,
+  });
+  return run.exitCode;
 }
 
 /** The laptop's own PATH, HOME and such win over the pod's: the command runs here. */
@@ -108,7 +122,7 @@ export async function uninstallAgents(config: DaemonConfig, target: { namespace?
   return withDaemon(paths, (client) => client.call<AgentUninstallResult>(InterceptControl.uninstall, target, CREATE_TIMEOUT_MS));
 }
 
-async function withDaemon<T>(paths: DaemonPaths, use: (client: ControlCaller) => Promise<T>): Promise<T> {
+export async function withDaemon<T>(paths: DaemonPaths, use: (client: ControlCaller) => Promise<T>): Promise<T> {
   let client: ControlCaller;
   try {
     client = await ControlCaller.connect(paths.controlSocket);

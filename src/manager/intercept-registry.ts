@@ -7,6 +7,7 @@
 // one port, a personal one beside a global one, two personal ones matching the same requests.
 // Leaves out Kubernetes (injector.ts) and tunnels (intercept-service.ts): agents are reached
 // through a `send` hook. A manager restart forgets all of this; clients re-create their intercepts.
+import type { TunnelStream } from '../tunnel/index.js';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { logger } from '../log/logger.js';
@@ -20,6 +21,8 @@ export interface AgentRecord {
   /** Ids from the agent's latest ready. */
   applied: Set<string>;
   send(body: AgentInterceptsBody): void;
+  /** Opens a stream to the agent (volume copies). */
+  open?(options: { host: string; port: number; metadata: Record<string, unknown> }): Promise<TunnelStream>;
 }
 
 export type NewIntercept = Omit<InterceptInfo, 'id' | 'state' | 'createdAt' | 'message'>;

@@ -17,6 +17,12 @@ import {
   InterceptEvent,
   InterceptMethod,
   INTERCEPT_STREAM_HOST,
+  VOLUMES_STREAM_HOST,
+  IngestMethod,
+  type IngestParams,
+  type IngestResult,
+  type VolumesStreamMetadata,
+  type WorkloadKind,
   type AgentHelloParams,
   type AgentReadyParams,
   type AgentUninstallParams,
@@ -36,6 +42,7 @@ import type { LaptopSessions } from './laptop-sessions.js';
 import { Injector, type Prepared } from '../inject/injector.js';
 import { InterceptError } from '../inject/intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
+import { IngestBook } from './ingests.js';
 import { validateSpec } from './intercept-spec.js';
 import { PROOF_ANNOTATION, PROOF_TTL_MS, ProofBook } from './rbac-proof.js';
 import type { Workload } from '../inject/workload-api.js';
@@ -67,6 +74,7 @@ export class InterceptService {
   private readonly proofs: ProofBook;
   private readonly core: CoreV1Api;
   private readonly clientTunnels = new Map<string, Set<Session>>();
+  private readonly ingests = new IngestBook();
 
   constructor(private readonly options: InterceptServiceOptions) {
     this.core = options.kc.makeApiClient(CoreV1Api);
@@ -74,6 +82,7 @@ export class InterceptService {
     this.proofs = new ProofBook(this.injector.workloads);
     options.sessions.on('expired', (session) => {
       for (const info of this.registry.bySession(session.id)) this.registry.remove(info.id, `the client session of ${session.client} expired`);
+      this.ingests.forget(session.id);
     });
     this.registry.on('changed', (info) => this.notifyClient(info.clientSession, InterceptEvent.changed, { intercept: info } satisfies InterceptChangedBody));
   }
@@ -108,6 +117,45 @@ export class InterceptService {
     tunnel.handle(InterceptMethod.list, (params) => this.list(String((params as InterceptListParams)?.namespace ?? '')));
     tunnel.handle(InterceptMethod.challenge, (params) => this.challenge(who().sessionId, params as ChallengeParams));
     tunnel.handle(AgentMethod.uninstall, (params) => this.uninstall(who().sessionId, params as AgentUninstallParams));
+    tunnel.handle(IngestMethod.create, (params) => this.ingest(tunnel, who(), params as IngestParams));
+    tunnel.handle(IngestMethod.remove, (params) => {
+      const w = (params ?? {}) as Partial<IngestResult['workload']>;
+      return { removed: this.ingests.remove(who().sessionId, workloadKey({ kind: String(w.kind), name: String(w.name), namespace: String(w.namespace) })) };
+    });
+  }
+
+  /** `tp ingest`: the workload gets an agent (if it has none), and this client its environment and the right to copy its files. */
+  private async ingest(tunnel: Session, who: { sessionId: string; client: string }, params: IngestParams): Promise<IngestResult> {
+    if (typeof params?.namespace !== 'string' || typeof params.workload !== 'string' || !params.namespace || !params.workload) {
+      throw new InterceptError('TP_ERR_INTERCEPT_BAD_SPEC', 'an ingest needs a namespace and a workload');
+    }
+    const progress = (message: string) => {
+      if (!tunnel.closed) tunnel.notify(InterceptEvent.progress, { workload: params.workload, message } satisfies InterceptProgress);
+    };
+    await this.proofs.check(who.sessionId, params.proof, [await this.injector.workloads.find(params.namespace, params.workload)]);
+    const prepared = await this.injector.prepare(params.namespace, params.workload, {});
+    const { workload, target } = prepared;
+    if (params.container && params.container !== target.container.name) {
+      throw new InterceptError('TP_ERR_INTERCEPT_NO_CONTAINER', `The traffic-agent of ${workload.kind}/${workload.name} serves container ${target.container.name}, not ${params.container}; tp ingest copies that container's environment and files.`);
+    }
+    const timeoutMs = this.options.rolloutTimeoutMs ?? 120_000;
+    const { changed } = await this.injector.ensureAgent(prepared, progress, timeoutMs);
+    // As for a create: answer once the Service reaches the app through the agents again, so the workload is serving.
+    await this.waitForAgentPath(prepared, changed, progress, Math.min(timeoutMs, PATH_TIMEOUT_MS));
+    const key = workloadKey(workload);
+    const deadline = Date.now() + Math.min(timeoutMs, PATH_TIMEOUT_MS);
+    for (;;) {
+      const current = new Set((await this.injector.podsOf(workload)).filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!));
+      const agent = this.registry.agentsOf(key).find((a) => current.has(a.hello.pod));
+      if (agent) {
+        this.ingests.add(who.sessionId, key);
+        log.info('-> ingest of %s for %s', key, who.client);
+        const environment = { ...agent.hello.environment, TP_CONTAINER: target.container.name, TP_POD_IP: agent.hello.podIp };
+        return { workload: { kind: workload.kind, name: workload.name, namespace: workload.namespace }, container: target.container.name, pod: agent.hello.pod, podIp: agent.hello.podIp, environment };
+      }
+      if (Date.now() > deadline) throw new InterceptError('TP_ERR_INTERCEPT_NO_AGENT', `No traffic-agent of ${workload.kind}/${workload.name} connected to the traffic-manager in time.`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 
   /** An agent's tunnel: it may only speak for workloads of `namespace`. */
@@ -120,7 +168,7 @@ export class InterceptService {
         throw new InterceptError('TP_ERR_INTERCEPT_FORBIDDEN', `this agent token is for namespace "${namespace}" only`);
       }
       unregister?.();
-      record = { hello, applied: new Set(), send: (body) => tunnel.notify(InterceptEvent.agentIntercepts, body) };
+      record = { hello, applied: new Set(), send: (body) => tunnel.notify(InterceptEvent.agentIntercepts, body), open: (o) => tunnel.open(o, { timeoutMs: 10_000 }) };
       // After the hello's answer has gone out, so the list arrives second.
       const current = record;
       setImmediate(() => {
@@ -261,6 +309,27 @@ export class InterceptService {
       }
     }
     return { restored: restored.map((w) => `${w.kind}/${w.name}`), removedIntercepts };
+  }
+
+  /** A client's volume-copy stream → the agent of the pod it names, if the client holds an intercept of that workload. */
+  async spliceVolumes(open: IncomingOpen, sessionId: string | undefined): Promise<void> {
+    const m = (open.metadata ?? {}) as Partial<VolumesStreamMetadata>;
+    const key = workloadKey({ kind: m.kind as WorkloadKind, name: String(m.workload), namespace: String(m.namespace) });
+    if (!sessionId || !(this.ingests.has(sessionId, key) || this.registry.bySession(sessionId).some((i) => workloadKey(i.workload) === key))) {
+      return open.reject('forbidden', `a volume copy needs an intercept or an ingest of ${m.kind}/${m.workload} held by this client`);
+    }
+    // That pod's agent, else (the pod went, the manager restarted) another of the workload's.
+    const agents = this.registry.agentsOf(key);
+    const agent = agents.find((a) => a.hello.podIp === m.podIp) ?? agents[0];
+    if (!agent?.open) return open.reject('unreachable', `no traffic-agent of ${m.kind}/${m.workload} at ${m.podIp} is connected`);
+    let toAgent: TunnelStream;
+    try {
+      toAgent = await agent.open({ host: VOLUMES_STREAM_HOST, port: 0, metadata: { ...m } });
+    } catch (err) {
+      return open.reject('unreachable', `the traffic-agent in ${agent.hello.pod} did not take the volume copy: ${(err as Error).message}`);
+    }
+    if (open.settled) return void toAgent.destroy();
+    joinStreams(open.accept(), toAgent);
   }
 
   private notifyClient(sessionId: string, type: string, body: unknown): void {

@@ -14,7 +14,7 @@ import { logger } from '../log/logger.js';
 import { TpError } from '../errors.js';
 import { acceptByDialing, TunnelServer, type Authenticate, type IncomingOpen, type Session } from '../tunnel/index.js';
 import { TP_VERSION } from '../version.js';
-import { API_VERSION, INTERCEPT_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from '../api/control-api.js';
+import { API_VERSION, INTERCEPT_STREAM_HOST, VOLUMES_STREAM_HOST, ManagerEvent, ManagerMethod, type HelloParams, type HelloResult, type ResolveParams } from '../api/control-api.js';
 import { LaptopSessions } from './laptop-sessions.js';
 import { ClusterResolver } from './cluster-resolver.js';
 import { ClusterWatcher, type ClusterWatcherOptions } from './cluster-info.js';
@@ -104,7 +104,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       const session = id ? sessions.list().find((s) => s.id === id) : undefined;
       return session && { sessionId: session.id, client: session.client };
     });
-    tunnel.on('stream', (open: IncomingOpen) => void dialFor(open, helloed.has(tunnel), forbidden, options.connectTimeoutMs));
+    tunnel.on('stream', (open: IncomingOpen) => {
+      if (open.host === VOLUMES_STREAM_HOST) return void intercepts.spliceVolumes(open, helloed.get(tunnel));
+      void dialFor(open, helloed.has(tunnel), forbidden, options.connectTimeoutMs);
+    });
     tunnel.once('close', () => {
       const id = helloed.get(tunnel);
       helloed.delete(tunnel);

@@ -23,6 +23,7 @@ import { libraryChoice, nodePreload, preloadLibrary } from './shim-files.js';
 import { checkPortMaps, chooseNetns, type NetnsMode, type NetnsChoice } from './netns.js';
 import { captureInvocation, type PortMap } from '../capture/namespace.js';
 import { publishPorts } from '../capture/publish.js';
+import { podMountsOf } from '../capture/mounts.js';
 import { captureSupport } from '../capture/support.js';
 
 const log = logger('tp:run');
@@ -152,7 +153,7 @@ async function ensureConnected(config: DaemonConfig, paths: DaemonPaths, shims: 
 
 async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: DaemonPaths, env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
   const publish = options.publish ?? [];
-  const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args, hostPorts: options.hostPorts, publish });
+  const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args, hostPorts: options.hostPorts, publish, podMounts: podMountsOf(env) });
   let published: { close(): Promise<void> } | undefined;
   try {
     if (invocation.publishSocket) published = await publishPorts(invocation.publishSocket, publish);

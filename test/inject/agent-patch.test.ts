@@ -75,3 +75,35 @@ test('the agent passes Pod Security "restricted" on its own, so a compliant work
   const record: AgentOriginal = { managerNamespace: 'tp', container: structuredClone(compliant.spec!.containers[0]), ports };
   t.deepEqual(originalTemplate(injected, record), compliant);
 });
+
+test('the agent gets the app\'s volume mounts under /tp/volumes: read-only, except writable volumes the app mounts read-write; restoring drops them', (t) => {
+  const withVolumes = template();
+  withVolumes.spec!.volumes = [{ name: 'config', configMap: { name: 'cm' } }, { name: 'cache', emptyDir: {} }, { name: 'data', persistentVolumeClaim: { claimName: 'd' } }];
+  withVolumes.spec!.containers[0].volumeMounts = [
+    { name: 'config', mountPath: '/etc/app/' },
+    { name: 'cache', mountPath: '/var/cache/app', mountPropagation: 'HostToContainer' },
+    { name: 'data', mountPath: '/data', readOnly: true, subPath: 'part' },
+  ];
+  const injected = injectAgent(withVolumes, 'echo', [{ name: 'http', agentPort: 9900, appPort: 8080 }], settings);
+  const agent = injected.spec!.containers.find((c) => c.name === AGENT_CONTAINER)!;
+  t.deepEqual(agent.volumeMounts, [
+    { name: 'config', mountPath: '/tp/volumes/etc/app', readOnly: true },
+    { name: 'cache', mountPath: '/tp/volumes/var/cache/app', readOnly: false },
+    { name: 'data', mountPath: '/tp/volumes/data', readOnly: true, subPath: 'part' },
+  ]);
+  const mounts = agent.env!.find((e) => e.name === 'TP_AGENT_MOUNTS')!.value!;
+  t.deepEqual(JSON.parse(mounts), [
+    { path: '/etc/app', at: '/tp/volumes/etc/app', rw: false },
+    { path: '/var/cache/app', at: '/tp/volumes/var/cache/app', rw: true },
+    { path: '/data', at: '/tp/volumes/data', rw: false },
+  ]);
+  t.deepEqual(injected.spec!.volumes, withVolumes.spec!.volumes, 'the pod\'s volumes are untouched');
+  const original: AgentOriginal = { managerNamespace: 'tp', container: withVolumes.spec!.containers[0], ports: [] };
+  t.deepEqual(originalTemplate(injected, original), withVolumes);
+});
+
+test('an app without mounts gives the agent none', (t) => {
+  const agent = injectAgent(template(), 'echo', [{ name: 'http', agentPort: 9900, appPort: 8080 }], settings).spec!.containers[1];
+  t.is(agent.volumeMounts, undefined);
+  t.false(agent.env!.some((e) => e.name === 'TP_AGENT_MOUNTS'));
+});

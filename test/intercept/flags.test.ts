@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseHeaders, parsePortFlag, splitAtDashes } from '../../src/intercept/flags.js';
+import { parseHeaders, parseMountFlags, parsePortFlag, splitAtDashes, withMountValue } from '../../src/intercept/flags.js';
 
 test('--port takes a local port and optionally a service port name or number', (t) => {
   t.deepEqual(parsePortFlag('8080'), { laptopPort: 8080, servicePort: undefined });
@@ -18,4 +18,15 @@ test('--http-header NAME=VALUE lower-cases names and keeps values as given', (t)
 test('argv splits at the first --', (t) => {
   t.deepEqual(splitAtDashes(['web', '--port', '1', '--', 'env', '--', 'x']), { tpArgv: ['web', '--port', '1'], command: ['env', '--', 'x'] });
   t.deepEqual(splitAtDashes(['web']), { tpArgv: ['web'], command: [] });
+});
+
+test('--mount: bare is on, =false is off, =DIR is on there, absent is auto; excludes are clean absolute paths', (t) => {
+  t.deepEqual(withMountValue(['files', '--mount', '--port', '8080']), ['files', '--mount=true', '--port', '8080']);
+  t.deepEqual(parseMountFlags({}), { enabled: 'auto', exclude: [], rw: false });
+  t.deepEqual(parseMountFlags({ mount: 'true' }), { enabled: true, exclude: [], rw: false });
+  t.deepEqual(parseMountFlags({ mount: 'false' }), { enabled: false, exclude: [], rw: false });
+  t.deepEqual(parseMountFlags({ mount: '/tmp/x', 'mount-exclude': ['/var/cache//app/'], 'mount-max-mb': 8, 'mount-rw': true }), { enabled: true, dir: '/tmp/x', exclude: ['/var/cache/app'], maxMb: 8, rw: true });
+  t.throws(() => parseMountFlags({ 'mount-exclude': ['var/cache'] }), { message: /--mount-exclude var\/cache is not an absolute mount path/ });
+  t.throws(() => parseMountFlags({ 'mount-exclude': ['/a/../b'] }), { message: /not an absolute mount path/ });
+  t.throws(() => parseMountFlags({ 'mount-max-mb': 0 }), { message: /--mount-max-mb 0/ });
 });

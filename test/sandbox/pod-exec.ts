@@ -66,16 +66,16 @@ export async function podExecArgv(request: ExecRequest, paths: SandboxPaths = sa
   if (pod.status?.phase !== 'Running' || !pod.metadata?.uid) {
     throw new SandboxError('SANDBOX_POD_NOT_RUNNING', `pod ${request.namespace}/${request.pod} is ${pod.status?.phase ?? 'Unknown'}, not Running`);
   }
-  return podArgv(pod.metadata.uid, request.argv, paths);
+  return podArgv(pod.metadata.uid, request.argv, paths, request.container);
 }
 
-function podArgv(uid: string, argv: string[], paths: SandboxPaths): string[] {
-  return execInPodArgv(podNetnsName(NETWORK_PREFIX, uid), path.join(paths.pods, uid), argv);
+function podArgv(uid: string, argv: string[], paths: SandboxPaths, container?: string): string[] {
+  return execInPodArgv(podNetnsName(NETWORK_PREFIX, uid), path.join(paths.pods, uid), argv, container);
 }
 
-/** Starts argv in the pod with this uid, in a process group of its own (killed as a whole). Run as root. */
-export function spawnInPod(uid: string, argv: string[], paths: SandboxPaths = sandboxPaths()): ExecProcess {
-  const [file, ...args] = podArgv(uid, argv, paths);
+/** Starts argv in the pod with this uid (with that container's mounts), in a process group of its own (killed as a whole). Run as root. */
+export function spawnInPod(uid: string, argv: string[], paths: SandboxPaths = sandboxPaths(), container?: string): ExecProcess {
+  const [file, ...args] = podArgv(uid, argv, paths, container);
   return spawnExecProcess(file!, args);
 }
 

@@ -92,8 +92,8 @@ async function start(): Promise<void> {
         if (!late.kubelet) return Promise.reject(new Error('the kubelet is not running'));
         return late.kubelet.podLogs(namespace, pod, container, options);
       },
-      // The pod's containers share the host's programs: any container runs the command alike.
-      execInPod: (pod, _container, argv) => spawnInPod(pod.uid, argv, paths),
+      // The pod's containers share the host's programs; each sees its own mounts.
+      execInPod: (pod, container, argv) => spawnInPod(pod.uid, argv, paths, container),
     },
   });
   stops.push({ name: 'API server', close: () => api.close() });

@@ -10,7 +10,7 @@ import { importsUnder, violations, type ImportRules } from './import-graph.js';
 const GROUND = ['log', 'errors.ts', 'version.ts'];
 const WIRE = ['tunnel', 'net', 'api', ...GROUND];
 const LAPTOP = ['cli', 'daemon', 'proxy', 'dns', 'run', 'capture', 'intercept', 'install', 'gather', 'commands'];
-const LAPTOP_SHARED = [...WIRE, 'k8s', 'inject'];
+const LAPTOP_SHARED = [...WIRE, 'k8s', 'inject', 'volumes'];
 
 export const RULES: ImportRules = {
   // Ground: the logger, the error type and the version import nothing of tp, except that the
@@ -27,15 +27,17 @@ export const RULES: ImportRules = {
   k8s: [...WIRE],
   // Putting the agent into workloads: run by the manager, and by `tp manager uninstall` on the laptop.
   inject: [...WIRE, 'k8s'],
-  // The traffic-agent: its own folder and the wire layers only.
-  agent: [...WIRE],
+  // Volume copies: the sync stream and the file tree, for the agent's end and the laptop's.
+  volumes: [...WIRE],
+  // The traffic-agent: its own folder, the volume copies' agent end and the wire layers only.
+  agent: [...WIRE, 'volumes'],
   // The traffic-manager.
   manager: [...WIRE, 'k8s', 'inject'],
   // The laptop: its folders and the shared ones, never the manager's or the agent's.
   ...Object.fromEntries(LAPTOP.map((place) => [place, [...LAPTOP, ...LAPTOP_SHARED]])),
   // The two commands that start the other programs (one binary, oclif's command tree).
   'commands/manager/serve.ts': ['manager', 'cli', ...LAPTOP_SHARED],
-  'commands/agent/serve.ts': ['agent', 'cli', ...WIRE],
+  'commands/agent/serve.ts': ['agent', 'cli', 'volumes', ...WIRE],
 };
 
 const srcDir = path.resolve(import.meta.dirname, '../../src');

@@ -4,6 +4,8 @@
 // the manager's `changed` events; and, after a reconnect to a manager that forgot us (a restart),
 // creating our intercepts again so they resume. Before each create or uninstall it proves to the
 // manager, with the kubeconfig's own credentials, that it may patch the workloads (rbac-proof.ts).
+// With a mount request, the pod's volume mounts are copied under a private directory and the
+// environment gets TP_ROOT (volume-copies.ts); the copy goes when the intercept does.
 // Its status section lists our intercepts.
 import { logger } from '../../log/logger.js';
 import { backoffDelayMs } from '../../daemon/backoff.js';
@@ -27,6 +29,8 @@ import type { IncomingOpen } from '../../tunnel/index.js';
 import { forwardToLaptop } from './local-forwarder.js';
 import { proveRight } from '../rbac-proof.js';
 import { remoteError } from '../remote-error.js';
+import { VolumeCopies, type MountRequest } from './volume-copies.js';
+import { Ingests } from './ingests.js';
 
 const log = logger('tp:intercept');
 /** A create waits for the pods to roll: far longer than an ordinary request. */
@@ -51,6 +55,8 @@ export interface CreateParams {
   spec: Omit<InterceptSpec, 'namespace'> & { namespace?: string };
   /** Chosen by the CLI, to poll intercept.progress while the create runs. */
   progressId?: string;
+  /** Copy the pod's volume mounts (default: when the container has any). */
+  mount?: MountRequest;
 }
 
 export interface LocalIntercept {
@@ -70,9 +76,15 @@ export interface InterceptStatus {
   intercepting: string;
   destination: string;
   warning?: string;
+  /** The local copy of the pod's mounts (TP_ROOT), when there is one. */
+  mount?: string;
 }
 
-export const startInterceptFeature: StartFeature = async (context) => new InterceptFeature(context);
+export const startInterceptFeature: StartFeature = async (context) => {
+  const feature = new InterceptFeature(context);
+  await feature.volumes.sweep();
+  return feature;
+};
 
 class InterceptFeature implements DaemonFeature {
   readonly name = 'intercepts';
@@ -80,9 +92,13 @@ class InterceptFeature implements DaemonFeature {
   private readonly progress = new Map<string, { workload: string; lines: string[] }>();
   private recreating: string | null = null;
   private closed = false;
+  readonly volumes: VolumeCopies;
+  private readonly ingests: Ingests;
 
   constructor(private readonly context: DaemonContext) {
     const { control, link } = context;
+    this.volumes = new VolumeCopies(link, context.paths);
+    this.ingests = new Ingests(context, this.volumes, (what, method, params, timeoutMs) => this.request(what, method, params, timeoutMs), (params, doing) => this.prove(params, doing));
     control
       .handle(InterceptControl.create, (params) => this.create(params as CreateParams))
       .handle(InterceptControl.progress, (params) => {
@@ -102,7 +118,10 @@ class InterceptFeature implements DaemonFeature {
   }
 
   status(): InterceptStatus[] {
-    return [...this.mine.values()].map(({ info, warning }) => describe(info, warning));
+    return [...this.mine.values()].map(({ info, warning }) => {
+      const copy = this.volumes.status(info.name);
+      return { ...describe(info, warning ?? copy?.failure), ...(copy ? { mount: copy.dir } : {}) };
+    });
   }
 
   async close(): Promise<void> {
@@ -113,6 +132,8 @@ class InterceptFeature implements DaemonFeature {
     // Leave our intercepts so the workloads get their traffic back at once, not after the session expires.
     await Promise.allSettled([...this.mine.values()].map((m) => this.context.link.request(InterceptMethod.remove, { id: m.info.id }, 3000)));
     this.mine.clear();
+    await this.ingests.closeAll();
+    await this.volumes.closeAll();
   }
 
   private async create(params: CreateParams): Promise<InterceptCreateResult> {
@@ -125,8 +146,16 @@ class InterceptFeature implements DaemonFeature {
     if (params.progressId) this.progress.set(params.progressId, { workload: spec.workload, lines: [] });
     try {
       const result = await this.createOnManager(spec, `creating intercept ${name}`);
-      this.mine.set(name, { spec, info: result.intercept, environment: result.environment });
-      return result;
+      let copy: { dir?: string; warning?: string };
+      try {
+        copy = await this.volumes.start(name, result.intercept.workload, result.environment.TP_POD_IP ?? '', params.mount ?? { enabled: 'auto' });
+      } catch (err) {
+        await this.request(`leaving intercept ${name}`, InterceptMethod.remove, { id: result.intercept.id }).catch(() => undefined);
+        throw err;
+      }
+      const environment = copy.dir ? { ...result.environment, TP_ROOT: copy.dir } : result.environment;
+      this.mine.set(name, { spec, info: result.intercept, environment, warning: copy.warning });
+      return { ...result, environment, ...(copy.warning ? { warning: copy.warning } : {}) };
     } finally {
       if (params.progressId) setTimeout(() => this.progress.delete(params.progressId!), 10_000).unref();
     }
@@ -155,6 +184,7 @@ class InterceptFeature implements DaemonFeature {
       });
     }
     this.mine.delete(name);
+    await this.volumes.stop(name);
     const result = await this.request<{ intercept?: InterceptInfo }>(`leaving intercept ${name}`, InterceptMethod.remove, { id: local.info.id }).catch((err: TpError) => {
       // The manager forgot it already (expired, restarted): leaving it is done.
       if (err.code === 'TP_ERR_INTERCEPT_NOT_FOUND') return {} as { intercept?: InterceptInfo };
@@ -200,6 +230,7 @@ class InterceptFeature implements DaemonFeature {
     if (info.state === 'REMOVED') {
       log.warn('!! %s removed by the manager: %s', info.name, info.message);
       this.mine.delete(local.info.name);
+      void this.volumes.stop(local.info.name);
     } else {
       local.info = info;
     }

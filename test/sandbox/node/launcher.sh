@@ -34,8 +34,8 @@ shadow() {
 
 # ensure TARGET KIND: create the mount point (KIND dir|file) without writing to the host.
 ensure() {
-  target=$root$1
-  [ -e "$target" ] && return 0
+  dest=$root$1
+  [ -e "$dest" ] && return 0
   parent=$1
   while [ ! -e "$root$parent" ]; do parent=$(dirname "$parent"); done
   if [ "$parent" = / ] && [ -z "$root" ]; then
@@ -49,11 +49,11 @@ ensure() {
       elif [ -d "$entry" ]; then mkdir "$root/$name" && mount --rbind "$entry" "$root/$name"
       fi
     done
-    target=$root$1
+    dest=$root$1
   elif [ "$parent" != / ]; then
     shadow "$root$parent"
   fi
-  if [ "$2" = dir ]; then mkdir -p "$target"; else mkdir -p "$(dirname "$target")" && : > "$target"; fi
+  if [ "$2" = dir ]; then mkdir -p "$dest"; else mkdir -p "$(dirname "$dest")" && : > "$dest"; fi
 }
 
 if [ -f "$mounts" ]; then

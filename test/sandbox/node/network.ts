@@ -119,8 +119,10 @@ async function ipBatch(netns: string, commands: string[]): Promise<void> {
  * The argv that runs `argv` inside a pod's network namespace, with its resolv.conf/hosts (from
  * /etc/netns/<netns>) and the per-pod mounts the kubelet wrote to `<podDir>/mounts`. Run as root.
  */
-export function execInPodArgv(netns: string, podDir: string, argv: string[]): string[] {
-  return ['ip', 'netns', 'exec', netns, 'sh', LAUNCHER, join(podDir, 'mounts'), '', ...argv];
+/** With a container, its own mounts (as `kubectl exec -c` sees them); else the first container's. */
+export function execInPodArgv(netns: string, podDir: string, argv: string[], container?: string): string[] {
+  const mounts = container ? join(podDir, 'containers', container, 'mounts') : join(podDir, 'mounts');
+  return ['ip', 'netns', 'exec', netns, 'sh', LAUNCHER, mounts, '', ...argv];
 }
 
 /** Writes the per-pod files `ip netns exec` binds over /etc (resolv.conf, hosts). */

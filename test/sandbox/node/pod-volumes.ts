@@ -1,10 +1,14 @@
 // A pod's files under its pod dir: the service-account dir (token from the TokenRequest API,
 // ca.crt, namespace) and the volumes — configMap and secret (items, defaultMode, optional),
 // emptyDir, projected (serviceAccountToken, configMap, secret, downwardAPI), downwardAPI and
-// hostPath — plus each container's list of mounts for launcher.sh. Leaves out token refresh,
-// PVCs and every other volume type (a pod using one fails with a clear message).
-// Used by the kubelet (pod-worker.ts).
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+// hostPath — plus each container's list of mounts for launcher.sh. ConfigMap, Secret, projected
+// and downwardAPI volumes (and the service-account dir, a projected volume on a real node) are
+// written as the real kubelet's atomic writer does: the files in a `..<timestamp>` dir, a `..data`
+// symlink to it swapped by rename, and each top-level name a symlink through `..data`;
+// refreshPodVolumes() rewrites ConfigMap and Secret contents that changed the same way (the
+// kubelet's periodic sync). Leaves out token refresh, PVCs and every other volume type (a pod using
+// one fails with a clear message). Used by the kubelet (pod-worker.ts).
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import type { V1Container, V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ContainerConfigError, fieldValue, type EnvSources, type PodPlace } from './pod-env.js';
@@ -40,6 +44,23 @@ export async function writePodVolumes(pod: V1Pod, podDir: string, place: PodPlac
     const dir = volumeDir(podDir, volume.name);
     mkdirSync(dir, { recursive: true });
     await writeVolume(pod, volume, dir, place, sources);
+  }
+}
+
+/**
+ * Rewrites the ConfigMap and Secret volumes (and projected ones without a token) whose content
+ * changed, as the kubelet's sync does. A source that is gone or now invalid leaves the files as
+ * they are.
+ */
+export async function refreshPodVolumes(pod: V1Pod, podDir: string, place: PodPlace, sources: VolumeSources): Promise<void> {
+  for (const volume of pod.spec?.volumes ?? []) {
+    const refreshable = volume.configMap || volume.secret || (volume.projected && !(volume.projected.sources ?? []).some((s) => s.serviceAccountToken));
+    if (!refreshable) continue;
+    try {
+      await writeVolume(pod, volume, volumeDir(podDir, volume.name), place, sources);
+    } catch (error) {
+      if (!(error instanceof ContainerConfigError)) throw error;
+    }
   }
 }
 
@@ -131,13 +152,44 @@ function decodeAll(data: Record<string, string> | undefined): Record<string, str
   return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
+/**
+ * The kubelet's atomic writer: unchanged content is left alone; otherwise the files go into a new
+ * `..<timestamp>` dir, `..data` is pointed at it by renaming a fresh symlink over it, every
+ * top-level name is a symlink `name -> ..data/name`, and the old timestamped dir is removed.
+ */
 function writeFiles(dir: string, files: Record<string, string>, mode: number): void {
   mkdirSync(dir, { recursive: true });
+  const data = join(dir, '..data');
+  const previous = existsSync(data) ? readlinkSync(data) : undefined;
+  if (previous !== undefined && sameFiles(join(dir, previous), files, mode)) return;
+  const stamp = `..${new Date().toISOString().replace(/[-:T]/g, '_').replace('Z', '')}${process.hrtime.bigint() % 1000000n}`;
   for (const [path, content] of Object.entries(files)) {
-    const file = join(dir, safeRelative(path));
+    const file = join(dir, stamp, safeRelative(path));
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, content, { mode });
     chmodSync(file, mode);
+  }
+  mkdirSync(join(dir, stamp), { recursive: true });
+  symlinkSync(stamp, join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), data);
+  const names = new Set(Object.keys(files).map((path) => safeRelative(path).split('/')[0]));
+  for (const name of names) if (!existsSync(join(dir, name))) symlinkSync(join('..data', name), join(dir, name));
+  for (const entry of readdirSync(dir)) {
+    if (entry.startsWith('..') || names.has(entry)) continue;
+    if (lstatSync(join(dir, entry)).isSymbolicLink()) rmSync(join(dir, entry));
+  }
+  if (previous !== undefined) rmSync(join(dir, previous), { recursive: true, force: true });
+}
+
+function sameFiles(current: string, files: Record<string, string>, mode: number): boolean {
+  const listed = (d: string, prefix: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listed(join(d, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
+  try {
+    const paths = Object.keys(files).map(safeRelative);
+    if (listed(current, '').sort().join('\n') !== [...paths].sort().join('\n')) return false;
+    return paths.every((path, i) => readFileSync(join(current, path), 'utf8') === Object.values(files)[i] && (lstatSync(join(current, path)).mode & 0o7777) === mode);
+  } catch {
+    return false;
   }
 }
 

@@ -14,13 +14,15 @@ import { ContainerRunner, waitingStatus, type BackOff } from './container-runner
 import { containerArgv, resolveImage, type ImageTable } from './images.js';
 import { writePodEtc, type NodeNetwork } from './network.js';
 import { buildContainerEnv, ContainerConfigError, expandVars, type EnvSources } from './pod-env.js';
-import { containerMounts, writeMountsFile, writePodVolumes, type VolumeSources } from './pod-volumes.js';
+import { containerMounts, refreshPodVolumes, writeMountsFile, writePodVolumes, type VolumeSources } from './pod-volumes.js';
 import type { ProbeTarget } from './probes.js';
 import { runAsOf, runAsPrefix } from './run-as-user.js';
 
 const log = debug('tp:sandbox:kubelet');
 const CONFIG_RETRY_MS = 1000;
 const DEFAULT_GRACE_S = 30;
+/** How often ConfigMap and Secret volumes follow their objects (a real kubelet: its sync period, ~1 min). */
+const VOLUME_SYNC_MS = Number(process.env.TP_SANDBOX_VOLUME_SYNC_MS) || 1000;
 
 export interface PodWorkerDeps {
   network: NodeNetwork;
@@ -48,6 +50,7 @@ export class PodWorker {
   private patching = false;
   private dirty = false;
   private patchTimer: NodeJS.Timeout | undefined;
+  private volumeTimer: NodeJS.Timeout | undefined;
 
   constructor(private pod: V1Pod, private readonly deps: PodWorkerDeps) {
     this.podDir = join(deps.podsDir, pod.metadata!.uid!);
@@ -88,6 +91,7 @@ export class PodWorker {
 
     const place = { podIP: ip, hostIP: this.deps.hostIP, nodeName: this.deps.nodeName };
     await this.untilConfigured(spec.containers, () => writePodVolumes(this.pod, this.podDir, place, this.deps.sources));
+    this.syncVolumesLater(place);
     const policy = spec.restartPolicy ?? 'Always';
     for (const container of spec.initContainers ?? []) {
       if (this.stopped) return;
@@ -144,6 +148,16 @@ export class PodWorker {
     return runner;
   }
 
+  private syncVolumesLater(place: { podIP: string; hostIP: string; nodeName: string }): void {
+    if (this.stopped) return;
+    this.volumeTimer = setTimeout(() => {
+      if (this.stopped) return;
+      refreshPodVolumes(this.pod, this.podDir, place, this.deps.sources)
+        .catch((error: Error) => log('!! volumes of %s: %s', this.key, error.message))
+        .finally(() => this.syncVolumesLater(place));
+    }, VOLUME_SYNC_MS);
+  }
+
   private async untilConfigured(containers: V1Container[], step: () => Promise<void>): Promise<void> {
     while (!this.stopped) {
       try {
@@ -167,6 +181,7 @@ export class PodWorker {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.patchTimer);
+    clearTimeout(this.volumeTimer);
     await Promise.all([...this.runners.values()].map((r) => r.stop(graceMs)));
     await this.deps.network.deletePodNetwork(this.pod.metadata!.uid!);
     rmSync(this.podDir, { recursive: true, force: true });

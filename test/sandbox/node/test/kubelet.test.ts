@@ -72,6 +72,29 @@ test.serial('a pod gets env from a ConfigMap, a Secret and the downward API, and
   t.is(ready?.status, 'True', 'no readiness probe: ready once started');
 });
 
+test.serial('a ConfigMap volume has the atomic writer\'s ..data symlink and follows an update of the ConfigMap', async (t) => {
+  await cluster.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'live' }, data: { colour: 'red' } } });
+  await createPod({
+    metadata: { name: 'live-pod' },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      volumes: [{ name: 'live', configMap: { name: 'live' } }],
+      containers: [{
+        name: 'main', image: 'busybox', volumeMounts: [{ name: 'live', mountPath: '/etc/live' }],
+        command: ['sh', '-c', 'while true; do echo "colour=$(cat /etc/live/colour) link=$(readlink /etc/live/colour) data=$(readlink /etc/live/..data)"; sleep 0.3; done'],
+      }],
+    },
+  });
+  const first = await eventually(async () => { const out = await logs('live-pod', 'main'); return out.includes('colour=red') ? out : undefined; });
+  t.regex(first, /colour=red link=\.\.data\/colour data=\.\.\d{4}_/);
+  const before = /data=(\S+)/.exec(first)![1];
+  await cluster.core.replaceNamespacedConfigMap({ namespace: NS, name: 'live', body: { metadata: { name: 'live' }, data: { colour: 'green' } } });
+  const after = await eventually(async () => { const out = await logs('live-pod', 'main'); return out.includes('colour=green') ? out : undefined; });
+  const swapped = /colour=green link=\.\.data\/colour data=(\S+)/.exec(after);
+  t.truthy(swapped, after);
+  t.not(swapped![1], before, '..data points at a new timestamped dir');
+});
+
 test.serial('an httpGet readiness probe drives the Ready condition', async (t) => {
   await createPod({
     metadata: { name: 'echo-pod' },
