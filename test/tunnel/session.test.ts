@@ -309,9 +309,15 @@ test('a bulk stream with a fast reader gets a bigger window, within maxWindow an
     receiver.end();
     stream.resume();
     const received = readAll(receiver);
+    const started = performance.now();
     stream.end(Buffer.alloc(32 * 1024 * 1024, 3));
     t.is((await received).length, 32 * 1024 * 1024);
-    t.is(receiver.receiveWindow > 256 * 1024, expectGrowth, `window ${receiver.receiveWindow} with a budget of ${budget}`);
+    // A window grows while twice its rate times the path's round trip (at least 8 ms) is over it:
+    // from 256 KiB that takes 16 MB/s. Memory streams run far faster, unless the machine is so
+    // busy that this transfer crawled; then growth is not what the rule asks for and is not checked.
+    const rate = (32 * 1024 * 1024) / ((performance.now() - started) / 1000);
+    if (!expectGrowth || rate > 64e6) t.is(receiver.receiveWindow > 256 * 1024, expectGrowth, `window ${receiver.receiveWindow} with a budget of ${budget} at ${(rate / 1e6).toFixed(0)} MB/s`);
+    else t.log(`transfer at ${(rate / 1e6).toFixed(0)} MB/s: too slow here for the window to need growing`);
     t.true(receiver.receiveWindow <= 2 * 1024 * 1024);
   }
 });
