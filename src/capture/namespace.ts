@@ -44,8 +44,11 @@ export interface CaptureInvocation {
   dispose(): void;
 }
 
-/** The nftables rules inside the namespace. */
-export function captureRules(tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER): string {
+/**
+ * The nftables rules inside the namespace. `exemptGid`: TCP from sockets of this group is left
+ * alone (Docker mode, where the daemon shares the network namespace it captures and dials out).
+ */
+export function captureRules(tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT, resolver = NAMESPACE_RESOLVER, exemptGid?: number): string {
   return [
     'table ip tp {',
     '  chain out {',
@@ -53,6 +56,7 @@ export function captureRules(tcpPort = RELAY_TCP_PORT, dnsPort = RELAY_DNS_PORT,
     `    ip daddr ${resolver} udp dport 53 redirect to :${dnsPort}`,
     `    ip daddr ${resolver} tcp dport 53 redirect to :${tcpPort}`,
     '    ip daddr 127.0.0.0/8 return',
+    ...(exemptGid === undefined ? [] : [`    meta skgid ${exemptGid} return`]),
     `    meta l4proto tcp redirect to :${tcpPort}`,
     '  }',
     '}',
