@@ -1,0 +1,153 @@
+// Docker mode end to end, as the unprivileged test user with the engine a laptop has (the Docker
+// API at TP_E2E_DOCKER_HOST, default unix:///run/podman/podman.sock, which scripts/setup-machine
+// starts; tp's image TP_E2E_DOCKER_IMAGE, default localhost/tp/tp:<version>, from `npm run image`).
+// One daemon container serves most tests: a container joined to its network (busybox-static and
+// a static Go program, in a small image made here) reaches cluster Services by name and the host
+// as before; the host's proxies ask for credentials and reach the cluster; a second connection
+// stands beside it and a command without --use lists both; each error case; quit leaves nothing.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TP_VERSION } from '../../../src/version.js';
+import { ensureDemoAndManager, newLaptop, type Laptop } from '../helpers/laptop.js';
+
+const DOCKER_HOST = process.env.TP_E2E_DOCKER_HOST ?? 'unix:///run/podman/podman.sock';
+const TP_IMAGE = process.env.TP_E2E_DOCKER_IMAGE ?? `localhost/tp/tp:${TP_VERSION}`;
+// Names of this run's own, so that runs on one engine do not meet.
+const NAME = `e2e${process.pid}`;
+const CONTAINER = `tp-${NAME}`;
+const STATIC_IMAGE = `localhost/tp-e2e/static-${NAME}:1`;
+
+let laptop: Laptop;
+let workDir: string;
+let hostServer: Server;
+
+function docker(args: string[], input?: Buffer): string {
+  return execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST }, encoding: 'utf8', input, timeout: 120_000 });
+}
+
+test.before(async () => {
+  // A root filesystem with busybox-static and a static Go client (Go's own resolver), as an image.
+  workDir = mkdtempSync(join(tmpdir(), 'tp-docker-e2e-'));
+  const root = join(workDir, 'root');
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  execFileSync('go', ['build', '-o', join(root, 'bin', 'probe'), 'test/e2e/run/fixtures/netns-probe/main.go'], { env: { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off' }, stdio: 'inherit', timeout: 300_000 });
+  copyFileSync(execFileSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).trim(), join(root, 'bin', 'busybox'));
+  chmodSync(join(root, 'bin', 'busybox'), 0o755);
+  for (const applet of ['sh', 'nc', 'cat', 'sleep', 'nslookup']) symlinkSync('busybox', join(root, 'bin', applet));
+  docker(['import', '-', STATIC_IMAGE], execFileSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 256 << 20 }));
+  laptop = newLaptop('docker');
+  laptop.env.DOCKER_HOST = DOCKER_HOST;
+  laptop.env.TP_DOCKER_IMAGE = TP_IMAGE;
+  await ensureDemoAndManager(laptop);
+  // A server on the host's side of the engine's bridge: a destination outside the cluster.
+  hostServer = createServer((_req, res) => res.end('hello from the host'));
+  await new Promise<void>((resolve) => hostServer.listen(0, '0.0.0.0', resolve));
+  await laptop.tp(['connect', '--docker', '--name', NAME], { timeoutMs: 150_000 });
+});
+
+test.after.always(async () => {
+  await laptop?.tp(['quit', '--use', NAME]).catch(() => undefined);
+  await laptop?.tp(['quit', '--use', `${NAME}-b`]).catch(() => undefined);
+  await laptop?.cleanup();
+  hostServer?.close();
+  try {
+    docker(['rmi', '-f', STATIC_IMAGE]);
+  } catch {
+    // not made
+  }
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+/** Runs a command in a fresh container joined to the daemon's network, with the test user's engine client. */
+async function joined(command: string[]): Promise<{ stdout: string; stderr: string }> {
+  return laptop.run('docker', ['run', '--rm', '--network', `container:${CONTAINER}`, STATIC_IMAGE, ...command], { timeoutMs: 60_000 });
+}
+
+test.serial('docker ps shows the daemon container, and tp status its network and engine', async (t) => {
+  const { stdout: ps } = await laptop.run('docker', ['ps', '--format', '{{.Names}}']);
+  t.true(ps.split('\n').includes(CONTAINER), ps);
+  const { stdout } = await laptop.tp(['status', '--use', NAME]);
+  t.true(stdout.includes(`Container network : container:${CONTAINER}`), stdout);
+  t.regex(stdout, /Engine: +docker CLI/);
+  t.regex(stdout, /Manager: +connected/);
+});
+
+test.serial('a joined container: busybox-static nc and a static Go program reach Services by name; the host stays reachable', async (t) => {
+  const echo = await joined(['sh', '-c', 'echo hello through the container | nc tcp-echo.default 9000']);
+  t.true(echo.stdout.includes('hello through the container'), echo.stdout + echo.stderr);
+  const get = await joined(['probe', 'get', 'http://hello.default/']);
+  t.regex((JSON.parse(get.stdout) as { pod: string }).pod, /^hello-/);
+  const goEcho = await joined(['probe', 'echo', 'tcp-echo.default:9000', 'hello from go']);
+  t.is(goEcho.stdout, 'hello from go');
+  const lookup = await joined(['probe', 'lookup', 'hello.default']);
+  t.regex(lookup.stdout.trim(), /^\d+\.\d+\.\d+\.\d+/);
+  // Outside the cluster: the host, at the engine's bridge gateway.
+  const gateway = docker(['network', 'inspect', 'bridge', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}']).trim();
+  const port = (hostServer.address() as { port: number }).port;
+  const host = await joined(['probe', 'get', `http://${gateway}:${port}/`]);
+  t.is(host.stdout, 'hello from the host');
+});
+
+test.serial('the host\'s HTTP proxy and SOCKS5 reach a Service with the printed credentials, and refuse without them', async (t) => {
+  const { stdout } = await laptop.tp(['status', '--use', NAME, '--output', 'json']);
+  const listeners = (JSON.parse(stdout) as { listeners: { http: string; socks: string; credentials: { user: string; password: string } } }).listeners;
+  const auth = `${listeners.credentials.user}:${listeners.credentials.password}`;
+  const viaHttp = await laptop.run('curl', ['-sS', '--fail', '--max-time', '20', '-x', `http://${auth}@${listeners.http}`, 'http://hello.default/']);
+  t.regex((JSON.parse(viaHttp.stdout) as { pod: string }).pod, /^hello-/);
+  const viaSocks = await laptop.run('curl', ['-sS', '--fail', '--max-time', '20', '-x', `socks5h://${auth}@${listeners.socks}`, 'http://hello.default/']);
+  t.regex((JSON.parse(viaSocks.stdout) as { pod: string }).pod, /^hello-/);
+  const refused = await laptop.run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', '-x', `http://${listeners.http}`, 'http://hello.default/']);
+  t.is(refused.stdout, '407');
+});
+
+test.serial('a second connection beside the first: a command without --use lists both', async (t) => {
+  await laptop.tp(['connect', '--docker', '--name', `${NAME}-b`, '--namespace', 'kube-system'], { timeoutMs: 150_000 });
+  const ambiguous = await laptop.tp(['status']).then(
+    () => t.fail('tp status chose one of two connections'),
+    (error: { stderr: string }) => error.stderr,
+  );
+  t.true(typeof ambiguous === 'string' && ambiguous.includes('TP_ERR_CONNECTION_AMBIGUOUS') && ambiguous.includes(NAME) && ambiguous.includes(`${NAME}-b`), String(ambiguous));
+  const { stdout } = await laptop.tp(['status', '--use', `${NAME}-b`]);
+  t.regex(stdout, /Namespace: +kube-system/);
+  await laptop.tp(['quit', '--use', `${NAME}-b`]);
+  const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
+  t.false(ps.split('\n').includes(`tp-${NAME}-b`), ps);
+  t.true(ps.split('\n').includes(CONTAINER), ps);
+});
+
+test.serial('errors: no engine, a missing image, a name in use', async (t) => {
+  const failure = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> =>
+    laptop.tp(args, { env, timeoutMs: 60_000 }).then(
+      ({ stdout }) => `unexpected success: ${stdout}`,
+      (error: { stderr: string }) => error.stderr,
+    );
+  const noEngine = await failure(['connect', '--docker', '--name', `${NAME}-x`], { DOCKER_HOST: `unix://${workDir}/no-engine.sock`, TP_DOCKER_CLI: 'docker' });
+  t.regex(noEngine, /TP_ERR_DOCKER_NO_ENGINE/);
+  t.regex(noEngine, /Try this:/);
+  const noImage = await failure(['connect', '--docker', '--name', `${NAME}-x`, '--image', 'localhost/tp-e2e/no-such-image:0']);
+  t.regex(noImage, /TP_ERR_DOCKER_IMAGE_MISSING/);
+  t.regex(noImage, /npm run image|docker build/);
+  docker(['run', '-d', '--name', `tp-${NAME}-taken`, STATIC_IMAGE, 'sleep', '600']);
+  try {
+    const taken = await failure(['connect', '--docker', '--name', `${NAME}-taken`]);
+    t.regex(taken, /TP_ERR_DOCKER_NAME_IN_USE/);
+    t.regex(taken, /--name/);
+  } finally {
+    docker(['rm', '-f', `tp-${NAME}-taken`]);
+  }
+});
+
+test.serial('tp quit removes the container, the API relay and the connection\'s files', async (t) => {
+  await laptop.tp(['quit', '--use', NAME]);
+  const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
+  t.false(ps.split('\n').includes(CONTAINER), ps);
+  const relays = await laptop.run('sh', ['-c', 'ps -eo args | grep "[d]ocker api-relay" | grep -c -- "/docker/' + NAME + '$" || true']);
+  t.is(relays.stdout.trim(), '0');
+  t.false(existsSync(join(laptop.home, 'state', 'tp', 'docker', NAME)));
+  const { stdout } = await laptop.tp(['status']);
+  t.regex(stdout, /Not connected/);
+});
