@@ -123,6 +123,8 @@ export async function quitDocker(record: ConnectionRecord, dir: string): Promise
 }
 
 async function removeConnection(cli: string, record: ConnectionRecord, dir: string, options: { keepLogs?: boolean } = {}): Promise<void> {
+  // Containers joined to its network would lose it anyway, and an engine may refuse to remove it while they exist.
+  for (const joined of await joinedContainers(cli, record.container)) await engineCall(cli, ['rm', '-f', joined]).catch(() => undefined);
   // An engine may refuse to remove a container while it is still stopping: try again until it is gone.
   for (let attempt = 0; attempt < 20; attempt++) {
     await engineCall(cli, ['rm', '-f', record.container]).catch(() => undefined);
@@ -140,6 +142,23 @@ async function removeConnection(cli: string, record: ConnectionRecord, dir: stri
     for (const name of ['connection.json', 'kubeconfig', 'state', 'home']) rmSync(join(dir, name), { recursive: true, force: true });
   } else {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The containers that share `container`'s network (`--network container:<name or id>`). */
+async function joinedContainers(cli: string, container: string): Promise<string[]> {
+  try {
+    const id = (await engineCall(cli, ['container', 'inspect', '--format', '{{.Id}}', container])).trim();
+    const all = (await engineCall(cli, ['ps', '-a', '--format', '{{.ID}}'])).split('\n').filter(Boolean);
+    if (all.length === 0) return [];
+    const modes = await engineCall(cli, ['container', 'inspect', '--format', '{{.Id}} {{.HostConfig.NetworkMode}}', ...all]);
+    return modes
+      .split('\n')
+      .map((line) => line.trim().split(' '))
+      .filter(([, mode]) => mode === `container:${container}` || mode === `container:${id}`)
+      .map(([joined]) => joined);
+  } catch {
+    return [];
   }
 }
 

@@ -3,7 +3,8 @@
 // single connection is the one, and several are an error that lists them.
 import { findDaemon } from '../daemon/launcher.js';
 import { TpError } from '../errors.js';
-import { connectionDir, listRecords, type ConnectionRecord } from './connection.js';
+import type { DaemonPaths } from '../daemon/paths.js';
+import { connectionDir, hostDaemonPaths, listRecords, type ConnectionRecord } from './connection.js';
 
 export const NATIVE_NAME = 'native';
 
@@ -38,4 +39,10 @@ export async function chooseConnection(use: string | undefined, env: NodeJS.Proc
 export function globToRegExp(pattern: string): RegExp {
   const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
+}
+
+/** The daemon files of the connection `use` means: a Docker-mode one's, else the native default (undefined). */
+export async function daemonPathsFor(use: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ paths?: DaemonPaths; connection: Connection | null }> {
+  const connection = await chooseConnection(use, env);
+  return { connection, paths: connection?.kind === 'docker' ? hostDaemonPaths(connection.dir) : undefined };
 }
