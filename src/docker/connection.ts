@@ -25,7 +25,7 @@ export interface ConnectionRecord {
   image: string;
   /** Host ports the engine published for the SOCKS5 and HTTP doors (127.0.0.1). */
   ports: { socks: number; http: number };
-  /** The host-side relay to a loopback API server, when the kubeconfig's server is on loopback. */
+  /** The host-side companion (API relay for a loopback server, exec credentials): its pid and address. */
   apiRelay?: { pid: number; listen: string };
   createdAt: string;
 }

@@ -20,7 +20,8 @@ import { captureContainer } from '../capture/container.js';
 import { CONTAINER_PREFIX, CONNECTION_LABEL, CONTAINER_DIR, CONTAINER_KUBECONFIG, checkName, connectionDir, containerEnvFor, defaultName, ensureConnectionDir, hostDaemonPaths, hostPath, readRecord, writeRecord, type ConnectionRecord } from './connection.js';
 import { CONTAINER_PORTS } from './entry.js';
 import { engineCall, EngineCallError, findEngine, type Engine } from './engine.js';
-import { containerKubeconfig } from './kubeconfig.js';
+import { containerKubeconfig, CREDENTIALS_SECRET_ENV, CREDENTIALS_URL_ENV } from './kubeconfig.js';
+import { CREDENTIALS_PATH, newSecret } from './credentials.js';
 
 /** The daemon's group in its container, exempt from the capture rules: one no image uses (not the usual 0, 1000 or 65532 "nonroot"). */
 export const DAEMON_GID = 2_000_065_532;
@@ -72,11 +73,15 @@ export async function connectDocker({ config, name: wanted, image: imageFlag }: 
     args.push('-v', `${dir}:${CONTAINER_DIR}`, '-v', `${join(dir, 'kubeconfig')}:${CONTAINER_KUBECONFIG}:ro`);
     for (const [key, value] of Object.entries({ ...containerEnvFor(CONTAINER_DIR), KUBECONFIG: CONTAINER_KUBECONFIG, TP_DOOR_CHECK: 'credentials' })) if (value) args.push('-e', `${key}=${value}`);
     const entryFlags = ['--config', JSON.stringify({ ...config, kubeconfig: CONTAINER_KUBECONFIG, context: kube.context, namespace, socksPort: undefined, httpPort: undefined, dnsPort: undefined })];
-    if (kube.loopbackPort) {
+    if (kube.loopbackPort || kube.exec) {
       const gateway = await bridgeGateway(engine);
-      record.apiRelay = await startApiRelay(`${gateway}:0`, `127.0.0.1:${kube.loopbackPort}`, dir);
+      const secretFile = join(dir, 'credentials.secret');
+      if (kube.exec) newSecret(secretFile);
+      const companion = await startCompanion(['--listen', gateway, '--dir', dir, ...(kube.loopbackPort ? ['--to', `127.0.0.1:${kube.loopbackPort}`] : []), ...(kube.exec ? ['--plugin', JSON.stringify(kube.exec), '--secret-file', secretFile] : [])], dir);
+      record.apiRelay = { pid: companion.pid, listen: gateway };
       args.push('--add-host', `${RELAY_HOST}:${gateway}`);
-      entryFlags.push('--api', JSON.stringify({ port: kube.loopbackPort, relayHost: RELAY_HOST, relayPort: Number(record.apiRelay.listen.split(':').pop()) }));
+      if (companion.ports.relay) entryFlags.push('--api', JSON.stringify({ port: kube.loopbackPort, relayHost: RELAY_HOST, relayPort: companion.ports.relay }));
+      if (companion.ports.credentials) args.push('-e', `${CREDENTIALS_URL_ENV}=http://${RELAY_HOST}:${companion.ports.credentials}${CREDENTIALS_PATH}`, '-e', `${CREDENTIALS_SECRET_ENV}=${CONTAINER_DIR}/credentials.secret`);
     }
     writeRecord(dir, record);
     await engineCall(engine.cli, [...args, image, 'docker', 'entry', ...entryFlags]).catch((error: EngineCallError) => {
@@ -242,10 +247,10 @@ async function bridgeGateway(engine: Engine): Promise<string> {
   return gateway;
 }
 
-/** Starts the host's API relay (tp docker api-relay), detached; resolves once it listens. */
-async function startApiRelay(listen: string, to: string, dir: string): Promise<{ pid: number; listen: string }> {
-  const log = openSync(join(dir, 'api-relay.log'), 'a', 0o600);
-  const child = spawn(process.execPath, [RUN_JS, 'docker', 'api-relay', '--listen', listen, '--to', to, '--dir', dir], { detached: true, stdio: ['ignore', 'pipe', log] });
+/** Starts the host's companion (tp docker api-relay), detached; resolves with its ports once it listens. */
+async function startCompanion(flags: string[], dir: string): Promise<{ pid: number; ports: { relay?: number; credentials?: number } }> {
+  const log = openSync(join(dir, 'companion.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [RUN_JS, 'docker', 'api-relay', ...flags], { detached: true, stdio: ['ignore', 'pipe', log] });
   const line = await new Promise<string | undefined>((resolve) => {
     const lines = createInterface({ input: child.stdout! });
     lines.once('line', (text) => resolve(text));
@@ -253,6 +258,6 @@ async function startApiRelay(listen: string, to: string, dir: string): Promise<{
   });
   child.stdout!.destroy();
   child.unref();
-  if (!line || !child.pid) throw new TpError('TP_ERR_DOCKER_START', `The API relay for the containers could not listen on ${listen}.`, { hints: [`Its log: ${join(dir, 'api-relay.log')}`] });
-  return { pid: child.pid, listen: `${listen.slice(0, listen.lastIndexOf(':'))}:${line.trim()}` };
+  if (!line || !child.pid) throw new TpError('TP_ERR_DOCKER_START', 'The host\'s companion of the container (API relay, credentials) could not start.', { hints: [`Its log: ${join(dir, 'companion.log')}`] });
+  return { pid: child.pid, ports: JSON.parse(line) as { relay?: number; credentials?: number } };
 }

@@ -7,12 +7,14 @@
 // stands beside it and a command without --use lists both; each error case; quit leaves nothing.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TP_VERSION } from '../../../src/version.js';
-import { ensureDemoAndManager, newLaptop, type Laptop } from '../helpers/laptop.js';
+import { TEST_USER } from '../../helpers/unprivileged.js';
+import { CHECKOUT, ensureDemoAndManager, KUBECONFIG, newLaptop, type Laptop } from '../helpers/laptop.js';
 
 const DOCKER_HOST = process.env.TP_E2E_DOCKER_HOST ?? 'unix:///run/podman/podman.sock';
 const TP_IMAGE = process.env.TP_E2E_DOCKER_IMAGE ?? `localhost/tp/tp:${TP_VERSION}`;
@@ -52,6 +54,7 @@ test.before(async () => {
 test.after.always(async () => {
   await laptop?.tp(['quit', '--use', NAME]).catch(() => undefined);
   await laptop?.tp(['quit', '--use', `${NAME}-b`]).catch(() => undefined);
+  await laptop?.tp(['quit', '--use', `${NAME}-exec`]).catch(() => undefined);
   await laptop?.cleanup();
   hostServer?.close();
   try {
@@ -117,6 +120,34 @@ test.serial('a second connection beside the first: a command without --use lists
   const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
   t.false(ps.split('\n').includes(`tp-${NAME}-b`), ps);
   t.true(ps.split('\n').includes(CONTAINER), ps);
+});
+
+test.serial('a kubeconfig whose user is an exec plugin: the host runs the plugin for the container', async (t) => {
+  const original = new KubeConfig();
+  original.loadFromFile(KUBECONFIG!);
+  const userName = original.getContextObject(original.getCurrentContext())!.user;
+  const pluginLog = join(workDir, 'plugin-runs.log');
+  writeFileSync(pluginLog, '');
+  chmodSync(pluginLog, 0o666);
+  const withPlugin = new KubeConfig();
+  withPlugin.loadFromOptions({
+    clusters: original.getClusters(),
+    contexts: original.getContexts(),
+    currentContext: original.getCurrentContext(),
+    users: [{ name: userName, exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: process.execPath, args: [join(CHECKOUT, 'test/e2e/docker/fixtures/exec-plugin.mjs')], env: [{ name: 'TP_E2E_ORIGINAL_KUBECONFIG', value: KUBECONFIG }, { name: 'TP_E2E_PLUGIN_LOG', value: pluginLog }], interactiveMode: 'Never' } }],
+  });
+  const kubeconfig = join(workDir, 'exec-kubeconfig');
+  writeFileSync(kubeconfig, withPlugin.exportConfig());
+  chmodSync(kubeconfig, 0o644);
+  chmodSync(workDir, 0o755);
+  try {
+    await laptop.tp(['connect', '--docker', '--name', `${NAME}-exec`], { env: { KUBECONFIG: kubeconfig }, timeoutMs: 150_000 });
+    const { stdout } = await laptop.tp(['status', '--use', `${NAME}-exec`]);
+    t.regex(stdout, /Manager: +connected/);
+    t.regex(readFileSync(pluginLog, 'utf8'), new RegExp(`^run by uid ${execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim()}$`, 'm'));
+  } finally {
+    await laptop.tp(['quit', '--use', `${NAME}-exec`]).catch(() => undefined);
+  }
 });
 
 test.serial('errors: no engine, a missing image, a name in use', async (t) => {
