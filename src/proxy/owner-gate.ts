@@ -79,7 +79,7 @@ export async function createOwnerGate(options: GateOptions): Promise<OwnerGate> 
 export function createCredentialsGate(credentials: DoorCredentials, ownUid?: number): OwnerGate {
   const refusedDoors = new Set<string>();
   const refuse = (door: string): boolean => {
-    if (!refusedDoors.has(door)) log.info('!! %s refuses every caller: its protocol carries no credentials (names resolve through the proxies instead)', door);
+    if (!refusedDoors.has(door)) log.info('!! %s refuses every caller it cannot tell is this user: its protocol carries no credentials (names resolve through the proxies instead)', door);
     refusedDoors.add(door);
     return false;
   };

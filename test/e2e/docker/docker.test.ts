@@ -107,13 +107,18 @@ test.serial('the host\'s HTTP proxy and SOCKS5 reach a Service with the printed 
   t.is(refused.stdout, '407');
 });
 
-test.serial('a second connection beside the first: a command without --use lists both', async (t) => {
+test.serial('a second Docker-mode connection and a native one beside the first: a command without --use lists them', async (t) => {
   await laptop.tp(['connect', '--docker', '--name', `${NAME}-b`, '--namespace', 'kube-system'], { timeoutMs: 150_000 });
+  await laptop.tp(['connect'], { timeoutMs: 90_000 });
+  const native = await laptop.tp(['status', '--use', 'native']);
+  t.regex(native.stdout, /Daemon: +connected/);
+  t.false(native.stdout.includes('Container network'));
   const ambiguous = await laptop.tp(['status']).then(
     () => t.fail('tp status chose one of two connections'),
     (error: { stderr: string }) => error.stderr,
   );
-  t.true(typeof ambiguous === 'string' && ambiguous.includes('TP_ERR_CONNECTION_AMBIGUOUS') && ambiguous.includes(NAME) && ambiguous.includes(`${NAME}-b`), String(ambiguous));
+  t.true(typeof ambiguous === 'string' && ambiguous.includes('TP_ERR_CONNECTION_AMBIGUOUS') && ambiguous.includes(`tp-${NAME})`) && ambiguous.includes(`tp-${NAME}-b`) && ambiguous.includes('native'), String(ambiguous));
+  await laptop.tp(['quit', '--use', 'native']);
   const { stdout } = await laptop.tp(['status', '--use', `${NAME}-b`]);
   t.regex(stdout, /Namespace: +kube-system/);
   await laptop.tp(['quit', '--use', `${NAME}-b`]);
