@@ -177,6 +177,37 @@ test.serial('errors: no engine, a missing image, a name in use', async (t) => {
   }
 });
 
+test.serial('an engine that does not grant NET_ADMIN: a clear error, and nothing left behind', async (t) => {
+  // A docker CLI whose `run` leaves out --cap-add, as an engine's policy (or a rootless engine) that
+  // refuses the capability would: the real engine then runs the container without it.
+  const cli = join(workDir, 'docker-without-net-admin');
+  const script = [
+    '#!/bin/sh',
+    'if [ "$1" = run ]; then',
+    '  shift',
+    '  for arg do',
+    '    shift',
+    '    if [ "$skip" = 1 ]; then skip=0; continue; fi',
+    '    if [ "$arg" = --cap-add ]; then skip=1; continue; fi',
+    '    set -- "$@" "$arg"',
+    '  done',
+    '  set -- run "$@"',
+    'fi',
+    'exec docker "$@"',
+  ];
+  writeFileSync(cli, script.join('\n') + '\n');
+  chmodSync(workDir, 0o755);
+  chmodSync(cli, 0o755);
+  const stderr = await laptop.tp(['connect', '--docker', '--name', `${NAME}-nocap`], { env: { TP_DOCKER_CLI: cli }, timeoutMs: 150_000 }).then(
+    ({ stdout }) => `unexpected success: ${stdout}`,
+    (error: { stderr: string }) => error.stderr,
+  );
+  t.regex(stderr, /TP_ERR_DOCKER_NET_ADMIN/);
+  t.regex(stderr, /Try this:/);
+  const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
+  t.false(ps.split('\n').includes(`tp-${NAME}-nocap`), ps);
+});
+
 test.serial('tp quit removes the container, the API relay and the connection\'s files', async (t) => {
   await laptop.tp(['quit', '--use', NAME]);
   const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
