@@ -46,7 +46,7 @@ export default class Status extends TpCommand<StatusResult> {
     if (result.listeners) {
       const l = result.listeners;
       lines.push(`SOCKS5:     ${l.socks}`, `HTTP proxy: ${l.http}`, `PAC file:   ${l.pac}`, `DNS stub:   ${l.dns}`);
-      if (l.credentials) lines.push(`Doors:      ask for user ${l.credentials.user} and the secret in the proxy URLs \`tp connect\` prints; the DNS stub refuses everyone (DNS carries no credentials)`);
+      if (l.credentials) lines.push(`Doors:      ask for user ${l.credentials.user} and the secret in the proxy URLs \`tp connect\` prints; the DNS stub refuses every caller it cannot tell is yours (DNS carries no credentials)`);
     }
     if (result.routing) lines.push(`Routes:     services ${result.routing.serviceCidrs.join(' ') || '-'}, pods ${result.routing.podCidrs.join(' ') || '-'}, domain ${result.routing.clusterDomain}`);
     const intercepts = (result.features?.intercepts ?? []) as InterceptStatus[];
