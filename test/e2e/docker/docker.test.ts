@@ -7,17 +7,15 @@
 // stands beside it and a command without --use lists both; each error case; quit leaves nothing.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TP_VERSION } from '../../../src/version.js';
 import { TEST_USER } from '../../helpers/unprivileged.js';
 import { CHECKOUT, ensureDemoAndManager, KUBECONFIG, newLaptop, type Laptop } from '../helpers/laptop.js';
+import { addBusybox, docker, goBuild, importImage, useEngine } from './helpers.js';
 
-const DOCKER_HOST = process.env.TP_E2E_DOCKER_HOST ?? 'unix:///run/podman/podman.sock';
-const TP_IMAGE = process.env.TP_E2E_DOCKER_IMAGE ?? `localhost/tp/tp:${TP_VERSION}`;
 // Names of this run's own, so that runs on one engine do not meet.
 const NAME = `e2e${process.pid}`;
 const CONTAINER = `tp-${NAME}`;
@@ -27,23 +25,15 @@ let laptop: Laptop;
 let workDir: string;
 let hostServer: Server;
 
-function docker(args: string[], input?: Buffer): string {
-  return execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST }, encoding: 'utf8', input, timeout: 120_000 });
-}
-
 test.before(async () => {
   // A root filesystem with busybox-static and a static Go client (Go's own resolver), as an image.
   workDir = mkdtempSync(join(tmpdir(), 'tp-docker-e2e-'));
   const root = join(workDir, 'root');
-  mkdirSync(join(root, 'bin'), { recursive: true });
-  execFileSync('go', ['build', '-o', join(root, 'bin', 'probe'), 'test/e2e/run/fixtures/netns-probe/main.go'], { env: { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off' }, stdio: 'inherit', timeout: 300_000 });
-  copyFileSync(execFileSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).trim(), join(root, 'bin', 'busybox'));
-  chmodSync(join(root, 'bin', 'busybox'), 0o755);
-  for (const applet of ['sh', 'nc', 'cat', 'sleep', 'nslookup']) symlinkSync('busybox', join(root, 'bin', applet));
-  docker(['import', '-', STATIC_IMAGE], execFileSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 256 << 20 }));
+  goBuild('test/e2e/run/fixtures/netns-probe/main.go', join(root, 'bin', 'probe'));
+  addBusybox(root, ['sh', 'nc', 'cat', 'sleep', 'nslookup']);
+  importImage(root, STATIC_IMAGE);
   laptop = newLaptop('docker');
-  laptop.env.DOCKER_HOST = DOCKER_HOST;
-  laptop.env.TP_DOCKER_IMAGE = TP_IMAGE;
+  useEngine(laptop);
   await ensureDemoAndManager(laptop);
   // A server on the host's side of the engine's bridge: a destination outside the cluster.
   hostServer = createServer((_req, res) => res.end('hello from the host'));

@@ -3,17 +3,14 @@
 // that connection's network, seeing the pod's environment; the handler's end ends its intercept
 // and tp passes on its exit code. The engine and tp's image as in docker.test.ts.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnAsUser } from '../../helpers/unprivileged.js';
-import { TP_VERSION } from '../../../src/version.js';
 import { eventually, TP_BIN, type Laptop } from '../helpers/laptop.js';
 import { curlFromPod, setUpNamespace, tearDownNamespace, type InterceptEnv } from '../intercept/helpers.js';
+import { docker, goBuild, importImage, useEngine } from './helpers.js';
 
-const DOCKER_HOST = process.env.TP_E2E_DOCKER_HOST ?? 'unix:///run/podman/podman.sock';
-const TP_IMAGE = process.env.TP_E2E_DOCKER_IMAGE ?? `localhost/tp/tp:${TP_VERSION}`;
 const ALPHA = `alpha${process.pid}`;
 const BETA = `beta${process.pid}`;
 const HANDLER_IMAGE = `localhost/tp-e2e/handler-${process.pid}:1`;
@@ -22,20 +19,14 @@ let env: InterceptEnv | undefined;
 let laptop: Laptop;
 let workDir: string;
 
-function docker(args: string[], input?: Buffer): string {
-  return execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST }, encoding: 'utf8', input, timeout: 120_000 });
-}
-
 test.before(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'tp-docker-ic-'));
   const root = join(workDir, 'root');
-  mkdirSync(join(root, 'bin'), { recursive: true });
-  execFileSync('go', ['build', '-o', join(root, 'bin', 'handler'), 'test/e2e/docker/fixtures/handler/main.go'], { env: { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off' }, stdio: 'inherit', timeout: 300_000 });
-  docker(['import', '-', HANDLER_IMAGE], execFileSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 256 << 20 }));
+  goBuild('test/e2e/docker/fixtures/handler/main.go', join(root, 'bin', 'handler'));
+  importImage(root, HANDLER_IMAGE);
   env = await setUpNamespace('tp-dk-ic');
   laptop = env.newLaptop('docker');
-  laptop.env.DOCKER_HOST = DOCKER_HOST;
-  laptop.env.TP_DOCKER_IMAGE = TP_IMAGE;
+  useEngine(laptop);
   await env.tp(laptop, ['connect', '--docker', '--name', ALPHA, '-n', env.namespace], 150_000);
   await env.tp(laptop, ['connect', '--docker', '--name', BETA, '-n', 'default'], 150_000);
 });
