@@ -99,6 +99,15 @@ export const ERROR_CODES = {
   TP_ERR_NETNS_RELAY_MISSING: config,
   TP_ERR_NETNS_REFUSED: config,
   TP_ERR_NETNS_DAEMON: config,
+  // Docker mode (src/docker): the engine, the image, the container and its name
+  TP_ERR_DOCKER_NO_ENGINE: config,
+  TP_ERR_DOCKER_IMAGE_MISSING: config,
+  TP_ERR_DOCKER_NAME_IN_USE: user,
+  TP_ERR_DOCKER_BAD_NAME: { category: 'user', hints: ['A connection name is letters, digits, ".", "_" and "-", starting with a letter or digit, at most 60 characters.'] },
+  TP_ERR_DOCKER_NET_ADMIN: config,
+  TP_ERR_DOCKER_START: config,
+  TP_ERR_CONNECTION_AMBIGUOUS: user,
+  TP_ERR_CONNECTION_UNKNOWN: user,
   // intercepts; the manager's errors cross the tunnel as { code, message }, so their standing
   // advice lives here and the daemon gets it back by code (src/intercept/remote-error.ts).
   TP_ERR_INTERCEPT_BAD_HEADER: user,

@@ -4,6 +4,9 @@ import { connectionFlags, daemonConfigFrom } from '../cli/kube-flags.js';
 import { intercept, type InterceptResult } from '../intercept/intercept.js';
 import { ENV_SYNTAXES, type EnvSyntax } from '../intercept/env-file.js';
 import { mountFlags, netnsFlags, netnsMode, parseHeaders, parseMountFlags, parsePortFlag, splitAtDashes, withMountValue } from '../intercept/flags.js';
+import { interceptDockerRun } from '../docker/docker-run.js';
+import { daemonPathsFor } from '../docker/select.js';
+import { TpError } from '../errors.js';
 
 export default class Intercept extends TpCommand<InterceptResult> {
   static summary = 'Send a workload\'s traffic (all of it, or only requests with your headers) to a port on this machine.';
@@ -13,6 +16,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
     '<%= config.bin %> intercept hello --port 8080',
     '<%= config.bin %> intercept hello --port 8080:http --http-header x-dev=alice',
     '<%= config.bin %> intercept hello --port 8080 --env-file hello.env -- npm start',
+    '<%= config.bin %> intercept hello --use alpha --port 8080:80 --docker-run -- my-handler:dev',
   ];
   static strict = false;
   static args = { workload: Args.string({ description: 'Deployment, StatefulSet or ReplicaSet (name or Kind/name).', required: true }) };
@@ -33,6 +37,8 @@ export default class Intercept extends TpCommand<InterceptResult> {
     'env-json': Flags.string({ description: 'Write the pod\'s environment to this file as JSON.' }),
     ...mountFlags,
     ...netnsFlags,
+    use: Flags.string({ description: 'Which connection, by name or pattern (* and ?), where there are several.' }),
+    'docker-run': Flags.boolean({ description: 'With a Docker-mode connection: `-- <image> [args]` runs as a container in the daemon\'s network with the pod\'s environment; the intercept ends with it.' }),
   };
 
   async run(): Promise<InterceptResult> {
@@ -46,7 +52,15 @@ export default class Intercept extends TpCommand<InterceptResult> {
     const { args, flags } = await this.parse(Intercept, withMountValue(tpArgv));
     const { laptopPort, servicePort } = parsePortFlag(flags.port);
     const text = this.outputFormat === 'text';
-    return intercept({
+    const { paths, connection } = await daemonPathsFor(flags.use);
+    if (flags['docker-run']) {
+      if (connection?.kind !== 'docker' || command.length === 0) {
+        throw new TpError('TP_ERR_CONNECTION_UNKNOWN', '--docker-run needs a Docker-mode connection and an image after --.', {
+          hints: ['Connect with `tp connect --docker` (and pick it with --use <name> where there are several), then: tp intercept <workload> --port <port> --docker-run -- <image> [args]'],
+        });
+      }
+    }
+    const common = {
       connect: daemonConfigFrom(flags),
       spec: {
         workload: args.workload,
@@ -62,10 +76,15 @@ export default class Intercept extends TpCommand<InterceptResult> {
       },
       envFile: flags['env-file'] ? { path: flags['env-file'], syntax: flags['env-syntax'] } : undefined,
       envJson: flags['env-json'],
+      onProgress: (message: string) => text && this.logToStderr(`  ${message}`),
+      warn: (message: string) => this.logToStderr(`tp: ${message}`),
+    };
+    if (flags['docker-run'] && connection?.kind === 'docker') return interceptDockerRun({ ...common, record: connection.record, dir: connection.dir, image: command[0], args: command.slice(1) });
+    return intercept({
+      ...common,
+      paths,
       mount: parseMountFlags(flags),
       command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true }, netns: netnsMode(flags) } : undefined,
-      onProgress: (message) => text && this.logToStderr(`  ${message}`),
-      warn: (message) => this.logToStderr(`tp: ${message}`),
     });
   }
 

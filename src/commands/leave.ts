@@ -1,4 +1,5 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { daemonPathsFor } from '../docker/select.js';
 import { TpCommand } from '../cli/base-command.js';
 import { leave } from '../intercept/intercept.js';
 import type { InterceptInfo } from '../api/control-api.js';
@@ -7,10 +8,13 @@ export default class Leave extends TpCommand<InterceptInfo> {
   static summary = 'End one of your intercepts: its traffic goes back to the pods.';
   static examples = ['<%= config.bin %> leave hello'];
   static args = { name: Args.string({ description: 'The intercept\'s name (tp status lists yours).', required: true }) };
+  static flags = {
+    use: Flags.string({ description: 'Which connection, by name or pattern (* and ?), where there are several.' }),
+  };
 
   async execute(): Promise<InterceptInfo> {
-    const { args } = await this.parse(Leave);
-    return leave(args.name);
+    const { args, flags } = await this.parse(Leave);
+    return leave(args.name, (await daemonPathsFor(flags.use)).paths);
   }
 
   render(info: InterceptInfo): string {

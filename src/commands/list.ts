@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { kubeFlags, managerNamespaceFlag } from '../cli/kube-flags.js';
 import { listWorkloads } from '../intercept/intercept.js';
+import { daemonPathsFor } from '../docker/select.js';
 import type { InterceptListResult } from '../api/control-api.js';
 
 export default class List extends TpCommand<InterceptListResult> {
@@ -11,11 +12,13 @@ export default class List extends TpCommand<InterceptListResult> {
     ...kubeFlags,
     namespace: Flags.string({ char: 'n', description: 'Namespace to list (default: the connected one).' }),
     'manager-namespace': managerNamespaceFlag,
+    use: Flags.string({ description: 'Which connection, by name or pattern (* and ?), where there are several.' }),
   };
 
   async execute(): Promise<InterceptListResult> {
     const { flags } = await this.parse(List);
-    return listWorkloads({ kubeconfig: flags.kubeconfig, context: flags.context, managerNamespace: flags['manager-namespace'], alsoProxy: [], neverProxy: [] }, flags.namespace);
+    const { paths } = await daemonPathsFor(flags.use);
+    return listWorkloads({ kubeconfig: flags.kubeconfig, context: flags.context, managerNamespace: flags['manager-namespace'], alsoProxy: [], neverProxy: [] }, flags.namespace, paths);
   }
 
   render(result: InterceptListResult): string {

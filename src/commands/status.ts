@@ -1,17 +1,29 @@
+import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
+import { dockerStatus } from '../docker/launch.js';
+import { chooseConnection } from '../docker/select.js';
 import { status } from '../daemon/cli-to-daemon.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
 import type { ManagerLinkStatus } from '../daemon/manager-link.js';
 import type { InterceptStatus } from '../intercept/daemon/intercept-feature.js';
 
-type StatusResult = { connected: false } | ({ connected: true } & DaemonStatus);
+type StatusResult = { connected: false } | ({ connected: true; docker?: { name: string; container: string; engine: string } } & DaemonStatus);
 
 export default class Status extends TpCommand<StatusResult> {
   static summary = 'Show the daemon, its connection to the cluster, its listeners and tunnel figures.';
-  static examples = ['<%= config.bin %> status', '<%= config.bin %> status --output json'];
+  static examples = ['<%= config.bin %> status', '<%= config.bin %> status --output json', '<%= config.bin %> status --use alpha'];
+  static flags = {
+    use: Flags.string({ description: 'Which connection, by name or pattern (* and ?), where there are several.' }),
+  };
 
   async execute(): Promise<StatusResult> {
-    await this.parse(Status);
+    const { flags } = await this.parse(Status);
+    const chosen = await chooseConnection(flags.use);
+    if (chosen?.kind === 'docker') {
+      const inContainer = await dockerStatus(chosen.record, chosen.dir);
+      const docker = { name: chosen.name, container: chosen.record.container, engine: chosen.record.engine };
+      return inContainer ? { connected: true, docker, ...inContainer } : { connected: false };
+    }
     const current = await status();
     return current ? { connected: true, ...current } : { connected: false };
   }
@@ -24,6 +36,7 @@ export default class Status extends TpCommand<StatusResult> {
       `Context:    ${result.context} (${result.server})`,
       `Namespace:  ${result.namespace}`,
     ];
+    if (result.docker) lines.push(`Container network : container:${result.docker.container} (connection ${result.docker.name})`, `Engine:     ${result.docker.engine}`);
     if (result.error) lines.push(`Error:      ${result.error.message} (${result.error.code})`);
     if (m) {
       lines.push(`Manager:    ${m.state} since ${m.stateSince} via ${m.via}${m.managerPod ? ` (pod ${result.managerNamespace}/${m.managerPod})` : ''}, version ${m.managerVersion ?? '?'}, session ${m.sessionId ?? '-'}`);
@@ -33,7 +46,7 @@ export default class Status extends TpCommand<StatusResult> {
     if (result.listeners) {
       const l = result.listeners;
       lines.push(`SOCKS5:     ${l.socks}`, `HTTP proxy: ${l.http}`, `PAC file:   ${l.pac}`, `DNS stub:   ${l.dns}`);
-      if (l.credentials) lines.push(`Doors:      ask for user ${l.credentials.user} and the secret in the proxy URLs \`tp connect\` prints; the DNS stub refuses everyone (DNS carries no credentials)`);
+      if (l.credentials) lines.push(`Doors:      ask for user ${l.credentials.user} and the secret in the proxy URLs \`tp connect\` prints; the DNS stub refuses every caller it cannot tell is yours (DNS carries no credentials)`);
     }
     if (result.routing) lines.push(`Routes:     services ${result.routing.serviceCidrs.join(' ') || '-'}, pods ${result.routing.podCidrs.join(' ') || '-'}, domain ${result.routing.clusterDomain}`);
     const intercepts = (result.features?.intercepts ?? []) as InterceptStatus[];

@@ -64,27 +64,38 @@ export async function createOwnerGate(options: GateOptions): Promise<OwnerGate> 
   }
   if (mode === 'credentials' || !ownerKnowable) {
     if (mode !== 'credentials') log.warn('cannot tell which user owns a connection here (no /proc/net/tcp): the doors ask for credentials instead');
-    return createCredentialsGate(loadDoorCredentials(options.secretFile));
+    return createCredentialsGate(loadDoorCredentials(options.secretFile), ownerKnowable ? uid : undefined);
   }
   return createUidGate(uid);
 }
 
 /**
  * The gate where owners cannot be known: doors that ask for credentials let the caller go on to
- * that question; the others (DNS) refuse everyone, logged once, since nothing proves who asks.
+ * that question; the others (DNS) refuse everyone, logged once, since nothing proves who asks,
+ * except sockets known to be `ownUid`'s where owners can be known for some callers (Docker mode:
+ * the daemon's own capture listener asks its DNS stub; callers through published ports cannot
+ * be known).
  */
-export function createCredentialsGate(credentials: DoorCredentials): OwnerGate {
+export function createCredentialsGate(credentials: DoorCredentials, ownUid?: number): OwnerGate {
   const refusedDoors = new Set<string>();
   const refuse = (door: string): boolean => {
-    if (!refusedDoors.has(door)) log.info('!! %s refuses every caller: its protocol carries no credentials (names resolve through the proxies instead)', door);
+    if (!refusedDoors.has(door)) log.info('!! %s refuses every caller it cannot tell is this user: its protocol carries no credentials (names resolve through the proxies instead)', door);
     refusedDoors.add(door);
     return false;
   };
   return {
     credentials,
-    admitsConnection: async (_socket, door, asksCredentials) => asksCredentials || refuse(door),
-    admitsDatagram: async (_source, door) => refuse(door),
+    admitsConnection: async (socket, door, asksCredentials) => asksCredentials || (await ownSocket(socket, ownUid)) || refuse(door),
+    admitsDatagram: async (source, door, local) => (ownUid !== undefined && (await udpSourceUid(source, local).catch(() => undefined)) === ownUid) || refuse(door),
   };
+}
+
+/** True when the socket's peer is known to belong to `ownUid` (the daemon's own user, e.g. its capture listener in Docker mode). */
+async function ownSocket(socket: Socket, ownUid: number | undefined): Promise<boolean> {
+  if (ownUid === undefined) return false;
+  const local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+  const remote = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+  return (await tcpPeerUid(local, remote).catch(() => undefined)) === ownUid;
 }
 
 /** A gate that admits only `uid`. */

@@ -9,7 +9,7 @@ import { importsUnder, violations, type ImportRules } from './import-graph.js';
 // shared layers; the shared layers import nothing above them.
 const GROUND = ['log', 'errors.ts', 'version.ts'];
 const WIRE = ['tunnel', 'net', 'api', ...GROUND];
-const LAPTOP = ['cli', 'daemon', 'proxy', 'dns', 'run', 'capture', 'intercept', 'install', 'gather', 'commands'];
+const LAPTOP = ['cli', 'daemon', 'proxy', 'dns', 'run', 'capture', 'intercept', 'install', 'gather', 'commands', 'docker'];
 const LAPTOP_SHARED = [...WIRE, 'k8s', 'inject', 'volumes'];
 
 export const RULES: ImportRules = {

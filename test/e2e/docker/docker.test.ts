@@ -1,0 +1,210 @@
+// Docker mode end to end, as the unprivileged test user with the engine a laptop has (the Docker
+// API at TP_E2E_DOCKER_HOST, default unix:///run/podman/podman.sock, which scripts/setup-machine
+// starts; tp's image TP_E2E_DOCKER_IMAGE, default localhost/tp/tp:<version>, from `npm run image`).
+// One daemon container serves most tests: a container joined to its network (busybox-static and
+// a static Go program, in a small image made here) reaches cluster Services by name and the host
+// as before; the host's proxies ask for credentials and reach the cluster; a second connection
+// stands beside it and a command without --use lists both; each error case; quit leaves nothing.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TEST_USER } from '../../helpers/unprivileged.js';
+import { CHECKOUT, ensureDemoAndManager, KUBECONFIG, newLaptop, type Laptop } from '../helpers/laptop.js';
+import { addBusybox, docker, goBuild, importImage, useEngine } from './helpers.js';
+
+// Names of this run's own, so that runs on one engine do not meet.
+const NAME = `e2e${process.pid}`;
+const CONTAINER = `tp-${NAME}`;
+const STATIC_IMAGE = `localhost/tp-e2e/static-${NAME}:1`;
+
+let laptop: Laptop;
+let workDir: string;
+let hostServer: Server;
+
+test.before(async () => {
+  // A root filesystem with busybox-static and a static Go client (Go's own resolver), as an image.
+  workDir = mkdtempSync(join(tmpdir(), 'tp-docker-e2e-'));
+  const root = join(workDir, 'root');
+  goBuild('test/e2e/run/fixtures/netns-probe/main.go', join(root, 'bin', 'probe'));
+  addBusybox(root, ['sh', 'nc', 'cat', 'sleep', 'nslookup']);
+  importImage(root, STATIC_IMAGE);
+  laptop = newLaptop('docker');
+  useEngine(laptop);
+  await ensureDemoAndManager(laptop);
+  // A server on the host's side of the engine's bridge: a destination outside the cluster.
+  hostServer = createServer((_req, res) => res.end('hello from the host'));
+  await new Promise<void>((resolve) => hostServer.listen(0, '0.0.0.0', resolve));
+  await laptop.tp(['connect', '--docker', '--name', NAME], { timeoutMs: 150_000 });
+});
+
+test.after.always(async () => {
+  await laptop?.tp(['quit', '--use', NAME]).catch(() => undefined);
+  await laptop?.tp(['quit', '--use', `${NAME}-b`]).catch(() => undefined);
+  await laptop?.tp(['quit', '--use', `${NAME}-exec`]).catch(() => undefined);
+  await laptop?.cleanup();
+  hostServer?.close();
+  try {
+    docker(['rmi', '-f', STATIC_IMAGE]);
+  } catch {
+    // not made
+  }
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+/** Runs a command in a fresh container joined to the daemon's network, with the test user's engine client. */
+async function joined(command: string[]): Promise<{ stdout: string; stderr: string }> {
+  return laptop.run('docker', ['run', '--rm', '--network', `container:${CONTAINER}`, STATIC_IMAGE, ...command], { timeoutMs: 60_000 });
+}
+
+test.serial('docker ps shows the daemon container, and tp status its network and engine', async (t) => {
+  const { stdout: ps } = await laptop.run('docker', ['ps', '--format', '{{.Names}}']);
+  t.true(ps.split('\n').includes(CONTAINER), ps);
+  const { stdout } = await laptop.tp(['status', '--use', NAME]);
+  t.true(stdout.includes(`Container network : container:${CONTAINER}`), stdout);
+  t.regex(stdout, /Engine: +docker CLI/);
+  t.regex(stdout, /Manager: +connected/);
+});
+
+test.serial('a joined container: busybox-static nc and a static Go program reach Services by name; the host stays reachable', async (t) => {
+  const echo = await joined(['sh', '-c', 'echo hello through the container | nc tcp-echo.default 9000']);
+  t.true(echo.stdout.includes('hello through the container'), echo.stdout + echo.stderr);
+  const get = await joined(['probe', 'get', 'http://hello.default/']);
+  t.regex((JSON.parse(get.stdout) as { pod: string }).pod, /^hello-/);
+  const goEcho = await joined(['probe', 'echo', 'tcp-echo.default:9000', 'hello from go']);
+  t.is(goEcho.stdout, 'hello from go');
+  const lookup = await joined(['probe', 'lookup', 'hello.default']);
+  t.regex(lookup.stdout.trim(), /^\d+\.\d+\.\d+\.\d+/);
+  // Outside the cluster: the host, at the engine's bridge gateway.
+  const gateway = docker(['network', 'inspect', 'bridge', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}']).trim();
+  const port = (hostServer.address() as { port: number }).port;
+  const host = await joined(['probe', 'get', `http://${gateway}:${port}/`]);
+  t.is(host.stdout, 'hello from the host');
+});
+
+test.serial('the host\'s HTTP proxy and SOCKS5 reach a Service with the printed credentials, and refuse without them', async (t) => {
+  const { stdout } = await laptop.tp(['status', '--use', NAME, '--output', 'json']);
+  const listeners = (JSON.parse(stdout) as { listeners: { http: string; socks: string; credentials: { user: string; password: string } } }).listeners;
+  const auth = `${listeners.credentials.user}:${listeners.credentials.password}`;
+  const viaHttp = await laptop.run('curl', ['-sS', '--fail', '--max-time', '20', '-x', `http://${auth}@${listeners.http}`, 'http://hello.default/']);
+  t.regex((JSON.parse(viaHttp.stdout) as { pod: string }).pod, /^hello-/);
+  const viaSocks = await laptop.run('curl', ['-sS', '--fail', '--max-time', '20', '-x', `socks5h://${auth}@${listeners.socks}`, 'http://hello.default/']);
+  t.regex((JSON.parse(viaSocks.stdout) as { pod: string }).pod, /^hello-/);
+  const refused = await laptop.run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', '-x', `http://${listeners.http}`, 'http://hello.default/']);
+  t.is(refused.stdout, '407');
+});
+
+test.serial('a second Docker-mode connection and a native one beside the first: a command without --use lists them', async (t) => {
+  await laptop.tp(['connect', '--docker', '--name', `${NAME}-b`, '--namespace', 'kube-system'], { timeoutMs: 150_000 });
+  await laptop.tp(['connect'], { timeoutMs: 90_000 });
+  const native = await laptop.tp(['status', '--use', 'native']);
+  t.regex(native.stdout, /Daemon: +connected/);
+  t.false(native.stdout.includes('Container network'));
+  const ambiguous = await laptop.tp(['status']).then(
+    () => t.fail('tp status chose one of two connections'),
+    (error: { stderr: string }) => error.stderr,
+  );
+  t.true(typeof ambiguous === 'string' && ambiguous.includes('TP_ERR_CONNECTION_AMBIGUOUS') && ambiguous.includes(`tp-${NAME})`) && ambiguous.includes(`tp-${NAME}-b`) && ambiguous.includes('native'), String(ambiguous));
+  await laptop.tp(['quit', '--use', 'native']);
+  const { stdout } = await laptop.tp(['status', '--use', `${NAME}-b`]);
+  t.regex(stdout, /Namespace: +kube-system/);
+  await laptop.tp(['quit', '--use', `${NAME}-b`]);
+  const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
+  t.false(ps.split('\n').includes(`tp-${NAME}-b`), ps);
+  t.true(ps.split('\n').includes(CONTAINER), ps);
+});
+
+test.serial('a kubeconfig whose user is an exec plugin: the host runs the plugin for the container', async (t) => {
+  const original = new KubeConfig();
+  original.loadFromFile(KUBECONFIG!);
+  const userName = original.getContextObject(original.getCurrentContext())!.user;
+  const pluginLog = join(workDir, 'plugin-runs.log');
+  writeFileSync(pluginLog, '');
+  chmodSync(pluginLog, 0o666);
+  const withPlugin = new KubeConfig();
+  withPlugin.loadFromOptions({
+    clusters: original.getClusters(),
+    contexts: original.getContexts(),
+    currentContext: original.getCurrentContext(),
+    users: [{ name: userName, exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: process.execPath, args: [join(CHECKOUT, 'test/e2e/docker/fixtures/exec-plugin.mjs')], env: [{ name: 'TP_E2E_ORIGINAL_KUBECONFIG', value: KUBECONFIG }, { name: 'TP_E2E_PLUGIN_LOG', value: pluginLog }], interactiveMode: 'Never' } }],
+  });
+  const kubeconfig = join(workDir, 'exec-kubeconfig');
+  writeFileSync(kubeconfig, withPlugin.exportConfig());
+  chmodSync(kubeconfig, 0o644);
+  chmodSync(workDir, 0o755);
+  try {
+    await laptop.tp(['connect', '--docker', '--name', `${NAME}-exec`], { env: { KUBECONFIG: kubeconfig }, timeoutMs: 150_000 });
+    const { stdout } = await laptop.tp(['status', '--use', `${NAME}-exec`]);
+    t.regex(stdout, /Manager: +connected/);
+    t.regex(readFileSync(pluginLog, 'utf8'), new RegExp(`^run by uid ${execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim()}$`, 'm'));
+  } finally {
+    await laptop.tp(['quit', '--use', `${NAME}-exec`]).catch(() => undefined);
+  }
+});
+
+test.serial('errors: no engine, a missing image, a name in use', async (t) => {
+  const failure = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> =>
+    laptop.tp(args, { env, timeoutMs: 60_000 }).then(
+      ({ stdout }) => `unexpected success: ${stdout}`,
+      (error: { stderr: string }) => error.stderr,
+    );
+  const noEngine = await failure(['connect', '--docker', '--name', `${NAME}-x`], { DOCKER_HOST: `unix://${workDir}/no-engine.sock`, TP_DOCKER_CLI: 'docker' });
+  t.regex(noEngine, /TP_ERR_DOCKER_NO_ENGINE/);
+  t.regex(noEngine, /Try this:/);
+  const noImage = await failure(['connect', '--docker', '--name', `${NAME}-x`, '--image', 'localhost/tp-e2e/no-such-image:0']);
+  t.regex(noImage, /TP_ERR_DOCKER_IMAGE_MISSING/);
+  t.regex(noImage, /npm run image|docker build/);
+  docker(['run', '-d', '--name', `tp-${NAME}-taken`, STATIC_IMAGE, 'sleep', '600']);
+  try {
+    const taken = await failure(['connect', '--docker', '--name', `${NAME}-taken`]);
+    t.regex(taken, /TP_ERR_DOCKER_NAME_IN_USE/);
+    t.regex(taken, /--name/);
+  } finally {
+    docker(['rm', '-f', `tp-${NAME}-taken`]);
+  }
+});
+
+test.serial('an engine that does not grant NET_ADMIN: a clear error, and nothing left behind', async (t) => {
+  // A docker CLI whose `run` leaves out --cap-add, as an engine's policy (or a rootless engine) that
+  // refuses the capability would: the real engine then runs the container without it.
+  const cli = join(workDir, 'docker-without-net-admin');
+  const script = [
+    '#!/bin/sh',
+    'if [ "$1" = run ]; then',
+    '  shift',
+    '  for arg do',
+    '    shift',
+    '    if [ "$skip" = 1 ]; then skip=0; continue; fi',
+    '    if [ "$arg" = --cap-add ]; then skip=1; continue; fi',
+    '    set -- "$@" "$arg"',
+    '  done',
+    '  set -- run "$@"',
+    'fi',
+    'exec docker "$@"',
+  ];
+  writeFileSync(cli, script.join('\n') + '\n');
+  chmodSync(workDir, 0o755);
+  chmodSync(cli, 0o755);
+  const stderr = await laptop.tp(['connect', '--docker', '--name', `${NAME}-nocap`], { env: { TP_DOCKER_CLI: cli }, timeoutMs: 150_000 }).then(
+    ({ stdout }) => `unexpected success: ${stdout}`,
+    (error: { stderr: string }) => error.stderr,
+  );
+  t.regex(stderr, /TP_ERR_DOCKER_NET_ADMIN/);
+  t.regex(stderr, /Try this:/);
+  const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
+  t.false(ps.split('\n').includes(`tp-${NAME}-nocap`), ps);
+});
+
+test.serial('tp quit removes the container, the API relay and the connection\'s files', async (t) => {
+  await laptop.tp(['quit', '--use', NAME]);
+  const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
+  t.false(ps.split('\n').includes(CONTAINER), ps);
+  const relays = await laptop.run('sh', ['-c', 'ps -eo args | grep "[d]ocker api-relay" | grep -c -- "/docker/' + NAME + '$" || true']);
+  t.is(relays.stdout.trim(), '0');
+  t.false(existsSync(join(laptop.home, 'state', 'tp', 'docker', NAME)));
+  const { stdout } = await laptop.tp(['status']);
+  t.regex(stdout, /Not connected/);
+});
