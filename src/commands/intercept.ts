@@ -76,6 +76,7 @@ export default class Intercept extends TpCommand<InterceptResult> {
       },
       envFile: flags['env-file'] ? { path: flags['env-file'], syntax: flags['env-syntax'] } : undefined,
       envJson: flags['env-json'],
+      mount: parseMountFlags(flags),
       onProgress: (message: string) => text && this.logToStderr(`  ${message}`),
       warn: (message: string) => this.logToStderr(`tp: ${message}`),
     };
@@ -83,7 +84,6 @@ export default class Intercept extends TpCommand<InterceptResult> {
     return intercept({
       ...common,
       paths,
-      mount: parseMountFlags(flags),
       command: command.length ? { command: command[0], args: command.slice(1), layers: { envOnly: false, preload: true, nodeShim: true }, netns: netnsMode(flags) } : undefined,
     });
   }

@@ -1,6 +1,7 @@
 // Docker mode's intercepts end to end: two named Docker-mode connections to two namespaces, each
 // with an intercept at once whose handler is a container run by `tp intercept … --docker-run` in
-// that connection's network, seeing the pod's environment; the handler's end ends its intercept
+// that connection's network, seeing the pod's environment and its files (the service account's
+// namespace file at its path in the pod, from tp's copy); the handler's end ends its intercept
 // and tp passes on its exit code. The engine and tp's image as in docker.test.ts.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -76,8 +77,8 @@ test.serial('two Docker-mode connections, an intercept in each at once, handlers
   const alpha = startIntercept(ALPHA, 'envapp');
   const beta = startIntercept(BETA, 'web');
   const [fromEnvapp, fromWeb] = await Promise.all([handlerAnswer('envapp', alpha), handlerAnswer('web', beta)]);
-  t.regex(fromEnvapp, new RegExp(`^handler ${ALPHA} hello from a configmap envapp-`), 'the handler sees the pod\'s GREETING and MY_POD_NAME');
-  t.true(fromWeb.startsWith(`handler ${BETA}`), fromWeb);
+  t.regex(fromEnvapp, new RegExp(`^handler ${ALPHA} hello from a configmap envapp-\\S+ ns=${env!.namespace}$`), 'the handler sees the pod\'s GREETING and MY_POD_NAME, and its token\'s files at their path');
+  t.regex(fromWeb, new RegExp(`^handler ${BETA} .* ns=${env!.namespace}$`));
   // Each handler exits after its one answer: its intercept ends and tp passes on the exit code.
   t.is(await alpha.done, 7, alpha.stderr());
   t.is(await beta.done, 7, beta.stderr());
