@@ -175,6 +175,13 @@ static void *run_pair(struct conn *conn) {
   return upstream(conn);
 }
 
+/* The host's loopback port a --host-port maps this namespace loopback port to; 0 when none. */
+static int host_port_of(int port) {
+  for (int i = 0; i < relay_config.host_port_count; i++)
+    if (relay_config.host_ports[i].from == port) return relay_config.host_ports[i].to;
+  return 0;
+}
+
 static void *hand_over(void *arg) {
   struct conn *conn = arg;
   struct sockaddr_in original;
@@ -182,7 +189,7 @@ static void *hand_over(void *arg) {
   if (getsockopt(conn->client, SOL_IP, SO_ORIGINAL_DST, &original, &length) < 0) goto refuse;
   char host[INET_ADDRSTRLEN];
   int port = ntohs(original.sin_port);
-  int host_port = original.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? relay_host_port(port) : 0;
+  int host_port = original.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? host_port_of(port) : 0;
   if (host_port > 0) {
     /* a --host-port: the host's own loopback, which the daemon dials directly */
     strcpy(host, "127.0.0.1");

@@ -21,12 +21,6 @@
 #define HEADER_TIMEOUT_S 10
 #define MAX_HEADER 32 /* "tp-publish 1 65535\n" and room to spare */
 
-int relay_host_port(int port) {
-  for (int i = 0; i < relay_config.host_port_count; i++)
-    if (relay_config.host_ports[i].from == port) return relay_config.host_ports[i].to;
-  return 0;
-}
-
 static int is_published(int port) {
   for (int i = 0; i < relay_config.published_count; i++)
     if (relay_config.published[i] == port) return 1;

@@ -54,8 +54,6 @@ void relay_connection(int client);
 /* Relays between a connected TCP socket and a framed Unix socket, on the calling thread (and one
  * more) until both directions are done; takes both descriptors. */
 void relay_pair(int client, int framed);
-/* The host's loopback port a --host-port maps this namespace loopback port to; 0 when none. */
-int relay_host_port(int port);
 /* Serves the publish socket (tp run --netns --publish) forever (run in its own thread). */
 void *serve_published(void *unix_listener);
 /* Answers UDP DNS questions on the socket forever (run in its own thread). */

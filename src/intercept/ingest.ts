@@ -11,6 +11,7 @@ import type { NetnsMode } from '../run/netns.js';
 import { IngestControl, type IngestCreated, type IngestCreateParams } from './daemon/ingests.js';
 import type { EnvSyntax } from './env-file.js';
 import { runWithPodEnvironment, withDaemon, writeEnvFiles } from './intercept.js';
+import { collectWarnings } from '../log/warnings.js';
 
 const CREATE_TIMEOUT_MS = 310_000;
 
@@ -31,11 +32,7 @@ export interface IngestCommandResult extends IngestCreated {
 
 export async function ingest(options: IngestOptions): Promise<IngestCommandResult> {
   const paths = options.paths ?? daemonPaths();
-  const warnings: string[] = [];
-  const warn = (message: string): void => {
-    warnings.push(message);
-    options.warn?.(message);
-  };
+  const { warnings, warn } = collectWarnings(options.warn);
   const { alreadyConnected } = await connect(options.connect, paths);
   const created = await withDaemon(paths, (client) => client.call<IngestCreated>(IngestControl.create, options.params, CREATE_TIMEOUT_MS));
   if (created.warning) warn(created.warning);

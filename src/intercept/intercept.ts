@@ -14,6 +14,7 @@ import { runInCluster, type RunLayers } from '../run/run.js';
 import type { NetnsMode } from '../run/netns.js';
 import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './daemon/intercept-feature.js';
 import { formatEnv, type EnvSyntax } from './env-file.js';
+import { collectWarnings } from '../log/warnings.js';
 
 const PROGRESS_POLL_MS = 400;
 const CREATE_TIMEOUT_MS = 310_000;
@@ -40,11 +41,7 @@ export interface InterceptResult {
 
 export async function intercept(options: InterceptOptions): Promise<InterceptResult> {
   const paths = options.paths ?? daemonPaths();
-  const warnings: string[] = [];
-  const warn = (message: string): void => {
-    warnings.push(message);
-    options.warn?.(message);
-  };
+  const { warnings, warn } = collectWarnings(options.warn);
   const { alreadyConnected } = await connect(options.connect, paths);
   const created = await withDaemon(paths, async (client) => {
     const progressId = randomUUID();

@@ -25,6 +25,7 @@ import { captureInvocation, type PortMap } from '../capture/namespace.js';
 import { publishPorts } from '../capture/publish.js';
 import { podMountsOf } from '../capture/mounts.js';
 import { captureSupport } from '../capture/support.js';
+import { collectWarnings } from '../log/warnings.js';
 
 const log = logger('tp:run');
 
@@ -73,11 +74,7 @@ export class RunError extends TpError {}
 export async function runInCluster(options: RunOptions): Promise<RunResult> {
   const paths = options.paths ?? daemonPaths();
   const baseEnv = options.env ?? process.env;
-  const warnings: string[] = [];
-  const warn = (message: string): void => {
-    warnings.push(message);
-    (options.warn ?? ((text) => process.stderr.write(`tp: ${text}\n`)))(message);
-  };
+  const { warnings, warn } = collectWarnings(options.warn ?? ((text) => process.stderr.write(`tp: ${text}\n`)));
   const hostPorts = options.hostPorts ?? [];
   const publish = options.publish ?? [];
   if ((options.netns ?? 'off') === 'off' && hostPorts.length + publish.length > 0) {
