@@ -2,6 +2,16 @@
 // each pong, and declares the peer dead when nothing at all was heard for deadPeerTimeoutMs.
 // Its timer does not keep the process alive (the transport's socket does).
 
+/**
+ * The round trip a stream's receive window is sized for (stream.ts: about twice its rate times
+ * this): the path's smallest measured round trip, which leaves out the queues of busy moments, so
+ * windows keep a long path full without queueing megabytes ahead of other streams' small replies
+ * on a short one. The floor covers a loaded machine's scheduling delays; until the first pong
+ * (a ping goes out when a stream first asks) the guess is UNMEASURED_RTT_MS.
+ */
+const MIN_PATH_RTT_MS = 8;
+const UNMEASURED_RTT_MS = 20;
+
 export interface KeepaliveOptions {
   pingIntervalMs: number;
   deadPeerTimeoutMs: number;
@@ -47,6 +57,15 @@ export class Keepalive {
     if (this.pingSentAt !== null) return;
     this.pingSentAt = performance.now();
     this.options.sendPing();
+  }
+
+  /** The round trip a stream's window is sized for: the smallest measured, with a floor; a guess (and a ping) before the first pong. */
+  pathRttMs(): number {
+    if (this.minRttMs === undefined) {
+      this.ping();
+      return UNMEASURED_RTT_MS;
+    }
+    return Math.max(MIN_PATH_RTT_MS, this.minRttMs);
   }
 
   /** A pong arrived; returns the new RTT, or undefined if no ping was outstanding. */

@@ -28,15 +28,6 @@ import type { Transport } from './transport.js';
 import { WindowBudget } from './window-budget.js';
 
 const log = logger('tp:tunnel');
-/**
- * The round trip a stream's receive window is sized for (stream.ts: about twice its rate times
- * this): the path's smallest measured round trip, which leaves out the queues of busy moments, so
- * windows keep a long path full without queueing megabytes ahead of other streams' small replies
- * on a short one. The floor covers a loaded machine's scheduling delays; until the first pong
- * (a ping goes out when a stream first asks) the guess is UNMEASURED_RTT_MS.
- */
-const MIN_PATH_RTT_MS = 8;
-const UNMEASURED_RTT_MS = 20;
 
 export interface SessionEvents {
   /** The peer wants a stream: call accept() or reject(code, message) on it. */
@@ -267,12 +258,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   }
 
   pathRttMs(): number {
-    const minRtt = this.keepalive.minRttMs;
-    if (minRtt === undefined) {
-      this.keepalive.ping();
-      return UNMEASURED_RTT_MS;
-    }
-    return Math.max(MIN_PATH_RTT_MS, minRtt);
+    return this.keepalive.pathRttMs();
   }
 
   streamClosed(stream: TunnelStream, peerEnded: boolean): void {
