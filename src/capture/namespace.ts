@@ -17,6 +17,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { podMountScript, type PodMount } from './mounts.js';
 import { namespaceFlags, type CaptureTools } from './support.js';
+import { isAlive } from '../daemon/launcher.js';
 
 /** The namespace's resolver address: the one /etc/resolv.conf inside names. */
 export const NAMESPACE_RESOLVER = '127.0.0.53';
@@ -115,16 +116,7 @@ const SETUP_SCRIPT = [
 export function sweepStaleFiles(stateDir: string): void {
   for (const name of readdirSync(stateDir)) {
     const owner = /^netns-(\d+)-\d+\.(resolv\.conf|publish\.sock)$/.exec(name)?.[1];
-    if (owner && !processAlive(Number(owner))) rmSync(join(stateDir, name), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if (owner && !isAlive(Number(owner))) rmSync(join(stateDir, name), { force: true });
   }
 }
 

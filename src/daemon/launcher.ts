@@ -95,7 +95,8 @@ export async function startDaemon(config: DaemonConfig, paths: DaemonPaths = dae
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` exists (one of another user's counts: EPERM means it is there). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
