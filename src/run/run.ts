@@ -22,7 +22,7 @@ import { inspectExecutable, type Linking } from './executable.js';
 import { libraryChoice, nodePreload, preloadLibrary } from './shim-files.js';
 import { checkPortMaps, chooseNetns, type NetnsMode, type NetnsChoice } from './netns.js';
 import { captureInvocation, type PortMap } from '../capture/namespace.js';
-import { publishPorts } from '../capture/publish.js';
+import { publishPorts, type Published } from '../capture/publish.js';
 import { podMountsOf } from '../capture/mounts.js';
 import { captureSupport } from '../capture/support.js';
 import { collectWarnings } from '../log/warnings.js';
@@ -151,7 +151,7 @@ async function ensureConnected(config: DaemonConfig, paths: DaemonPaths, shims: 
 async function runCaptured(netns: NetnsChoice, options: RunOptions, paths: DaemonPaths, env: NodeJS.ProcessEnv): Promise<{ exitCode: number; signal?: string }> {
   const publish = options.publish ?? [];
   const invocation = captureInvocation({ tools: netns.tools, captureSocket: netns.captureSocket, stateDir: paths.runtimeDir, command: options.command, args: options.args, hostPorts: options.hostPorts, publish, podMounts: podMountsOf(env) });
-  let published: { close(): Promise<void> } | undefined;
+  let published: Published | undefined;
   try {
     if (invocation.publishSocket) published = await publishPorts(invocation.publishSocket, publish);
     // fd 3 is the relay's lifeline: it stays open as long as this process lives.
