@@ -1,14 +1,16 @@
 // `npm run test:e2e -- --kubeconfig FILE [--context NAME] [test files…]`: tp's end-to-end suite
 // against any cluster (test/e2e/README.md says what the cluster needs). Sets TP_E2E_KUBECONFIG and
 // TP_E2E_CONTEXT, checks that the API answers, says which images the fixtures will run, and runs
-// ava serially on the given files (default: every test/e2e/**/*.test.ts). Exits with ava's code.
+// the given files (default: every test/e2e/**/*.test.ts) in parallel lanes (lanes.ts). Exits
+// non-zero when a file failed.
 // The sandbox's run (npm run test:sandbox) does the same through test/sandbox/run-tests.ts.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { IMAGE_VARIABLES, image, type ImageName } from './helpers/images.js';
+import { runE2eFiles } from './lanes.js';
 
 const CHECKOUT = fileURLToPath(new URL('../../', import.meta.url));
 const USAGE = 'usage: npm run test:e2e -- --kubeconfig FILE [--context NAME] [test/e2e/<file>.test.ts …]';
@@ -58,11 +60,7 @@ async function main(): Promise<number> {
   if (!process.env.TP_E2E_RESTART_APISERVER) console.log('TP_E2E_RESTART_APISERVER is not set: the API server restart test will be skipped');
   const env = { ...process.env, TP_E2E_KUBECONFIG: options.kubeconfig, TP_E2E_CONTEXT: options.context ?? '' };
   const files = options.files.length > 0 ? options.files : allTestFiles();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(CHECKOUT, 'node_modules/ava/entrypoints/cli.mjs'), '--serial', ...files], { cwd: CHECKOUT, env, stdio: 'inherit' });
-    child.on('error', () => resolve(1));
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-  });
+  return runE2eFiles(files, env);
 }
 
 main().then(

@@ -1,12 +1,14 @@
 // `npm run test:sandbox`: the end-to-end run against the sandbox (root). Cleans stale state (down),
 // brings the sandbox up, runs ava on the sandbox's own tests (test/sandbox/e2e) and then on tp's
-// end-to-end tests (test/e2e, recursively; tp itself runs there as the unprivileged test user),
+// end-to-end tests (test/e2e, recursively, in parallel lanes: test/e2e/lanes.ts; tp itself runs
+// there as the unprivileged test user),
 // always brings the sandbox down again, then runs test/sandbox/e2e-teardown/*.test.ts to prove
 // nothing was left behind. The default ava run excludes all of these. Exits non-zero if any step
 // failed.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { runE2eFiles } from '../e2e/lanes.js';
 import { requireRoot, sandboxDown, sandboxUp } from './lifecycle.js';
 import { CHECKOUT, readStatus, sandboxPaths } from './state.js';
 
@@ -56,7 +58,7 @@ async function main(): Promise<number> {
     if ((await ava(testFiles('test/sandbox/e2e'))) !== 0) failed = true;
     console.log(`sandbox e2e tests took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const tpStarted = Date.now();
-    if ((await ava(testFiles('test/e2e'), e2eEnv(paths.kubeconfig))) !== 0) failed = true;
+    if ((await runE2eFiles(testFiles('test/e2e'), e2eEnv(paths.kubeconfig))) !== 0) failed = true;
     console.log(`tp e2e tests took ${((Date.now() - tpStarted) / 1000).toFixed(1)} s`);
   } catch (error) {
     console.error(`sandbox run failed: ${(error as Error).message}`);
