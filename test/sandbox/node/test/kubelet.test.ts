@@ -165,7 +165,7 @@ const STUBBORN_SERVER = [
 test.serial('a deleted pod terminates gracefully: it stays, marked, and serves after SIGTERM until SIGKILL at the end of its grace period', async (t) => {
   await createPod({ metadata: { name: 'stubborn' }, spec: { terminationGracePeriodSeconds: 8, containers: [{ name: 'main', image: 'busybox', command: ['python3', '-u', '-c', STUBBORN_SERVER] }] } });
   const pod = await eventually(async () => { const p = await readPod('stubborn'); return p.status?.phase === 'Running' && (await logs('stubborn', 'main')).includes('serving') ? p : undefined; });
-  const ask = () => inNetns(cluster.network.nodeNetns, ['socat', '-T2', '-', `TCP:${pod.status!.podIP}:8080`], '');
+  const ask = () => inNetns(cluster.network.nodeNetns, ['socat', '-t5', '-T2', '-', `TCP:${pod.status!.podIP}:8080`], '');
   t.is((await eventually(async () => (await ask()).trim() || undefined)), 'alive');
 
   await cluster.core.deleteNamespacedPod({ namespace: NS, name: 'stubborn' });

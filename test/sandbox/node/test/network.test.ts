@@ -38,11 +38,11 @@ test.serial('two pods on the bridge reach each other and services DNAT to pods, 
   const server = await startSocat(a.netns, 'TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo pod-a');
   t.teardown(() => { server.kill('SIGKILL'); });
 
-  t.is((await inNetns(b.netns, ['socat', '-T2', '-', `TCP:${a.ip}:8080`], '')).trim(), 'pod-a');
+  t.is((await inNetns(b.netns, ['socat', '-t5', '-T2', '-', `TCP:${a.ip}:8080`], '')).trim(), 'pod-a');
 
   await network.syncServices([{ clusterIP: '198.19.0.20', port: 80, protocol: 'TCP', endpoints: [{ ip: a.ip, port: 8080 }], name: 'default/a:http' }]);
-  t.is((await inNetns(b.netns, ['socat', '-T2', '-', 'TCP:198.19.0.20:80'], '')).trim(), 'pod-a', 'another pod through the ClusterIP');
-  t.is((await inNetns(a.netns, ['socat', '-T2', '-', 'TCP:198.19.0.20:80'], '')).trim(), 'pod-a', 'the backend itself through its ClusterIP');
+  t.is((await inNetns(b.netns, ['socat', '-t5', '-T2', '-', 'TCP:198.19.0.20:80'], '')).trim(), 'pod-a', 'another pod through the ClusterIP');
+  t.is((await inNetns(a.netns, ['socat', '-t5', '-T2', '-', 'TCP:198.19.0.20:80'], '')).trim(), 'pod-a', 'the backend itself through its ClusterIP');
 });
 
 test.serial('a UDP service answers through the ClusterIP', async (t) => {
@@ -51,14 +51,14 @@ test.serial('a UDP service answers through the ClusterIP', async (t) => {
   const server = await startSocat(c.netns, 'UDP-RECVFROM:5353,fork', 'SYSTEM:echo udp-c');
   t.teardown(() => { server.kill('SIGKILL'); });
   await network.syncServices([{ clusterIP: '198.19.0.21', port: 53, protocol: 'UDP', endpoints: [{ ip: c.ip, port: 5353 }] }]);
-  t.is((await inNetns(d.netns, ['socat', '-T5', '-', 'UDP:198.19.0.21:53'], 'hi\n')).trim(), 'udp-c');
+  t.is((await inNetns(d.netns, ['socat', '-t5', '-T5', '-', 'UDP:198.19.0.21:53'], 'hi\n')).trim(), 'udp-c');
 });
 
 test.serial('a ClusterIP port without endpoints is refused at once', async (t) => {
   const e = await network.createPodNetwork('pod-e');
   await network.syncServices([{ clusterIP: '198.19.0.22', port: 80, protocol: 'TCP', endpoints: [] }]);
   const started = Date.now();
-  const error = await t.throwsAsync(inNetns(e.netns, ['socat', '-T5', '-', 'TCP:198.19.0.22:80'], ''));
+  const error = await t.throwsAsync(inNetns(e.netns, ['socat', '-t5', '-T5', '-', 'TCP:198.19.0.22:80'], ''));
   t.regex(error!.message, /Connection refused/);
   t.true(Date.now() - started < 4000, 'refused, not timed out');
 });
@@ -66,9 +66,9 @@ test.serial('a ClusterIP port without endpoints is refused at once', async (t) =
 test.serial('a ClusterIP port the Service does not define is dropped: the client times out', async (t) => {
   const e = await network.createPodNetwork('pod-e2');
   await network.syncServices([{ clusterIP: '198.19.0.23', port: 80, protocol: 'TCP', endpoints: [] }]);
-  const error = await t.throwsAsync(inNetns(e.netns, ['socat', '-T5', '-', 'TCP:198.19.0.23:81,connect-timeout=2'], ''));
+  const error = await t.throwsAsync(inNetns(e.netns, ['socat', '-t5', '-T5', '-', 'TCP:198.19.0.23:81,connect-timeout=2'], ''));
   t.regex(error!.message, /Operation timed out|Connection timed out/);
-  const unknownIp = await t.throwsAsync(inNetns(e.netns, ['socat', '-T5', '-', 'TCP:198.19.0.99:80,connect-timeout=2'], ''));
+  const unknownIp = await t.throwsAsync(inNetns(e.netns, ['socat', '-t5', '-T5', '-', 'TCP:198.19.0.99:80,connect-timeout=2'], ''));
   t.regex(unknownIp!.message, /Operation timed out|Connection timed out/, 'as is a service address no Service has');
 });
 
