@@ -45,10 +45,12 @@ let got = 0; const t0 = process.hrtime.bigint();
 const s = net.connect(9000, '${host}', () => { let sent = 0; const pump = () => { while (sent < total) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } }; pump(); });
 s.on('data', (d) => { got += d.length; if (got >= total) { const secs = Number(process.hrtime.bigint() - t0) / 1e9; console.log(JSON.stringify({ mibPerS: ${BULK_MIB} / secs })); s.destroy(); } });`;
 
+/** Runs a script in the client pod; its figures come back with the 1-minute load average before and after. */
 async function inPod(script: string): Promise<Record<string, number>> {
+  const loadBefore = loadavg()[0];
   const result = await execInPod('client', ['node', '-e', script], NAMESPACE, 300_000);
   if (result.code !== 0) throw new Error(`load failed: ${result.stderr}`);
-  return JSON.parse(result.stdout.trim()) as Record<string, number>;
+  return { ...(JSON.parse(result.stdout.trim()) as Record<string, number>), loadBefore, loadAfter: loadavg()[0] };
 }
 
 const env = await setUpNamespace(NAMESPACE);
@@ -67,12 +69,14 @@ try {
   const intercepted = await inPod(loadScript(url));
   const interceptedBulk = await inPod(bulkScript(`raw.${NAMESPACE}`));
   const rows = [
-    ['pods (no intercept)', pods.rps, pods.p50, pods.p99, podsBulk.mibPerS],
-    ['intercepted to laptop', intercepted.rps, intercepted.p50, intercepted.p99, interceptedBulk.mibPerS],
+    ['pods (no intercept)', pods, podsBulk],
+    ['intercepted to laptop', intercepted, interceptedBulk],
   ] as const;
-  console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed`);
-  console.log('path                    req/s     p50 ms   p99 ms   bulk MiB/s');
-  for (const [name, rps, p50, p99, bulk] of rows) console.log(`${name.padEnd(22)} ${rps.toFixed(0).padStart(7)} ${p50.toFixed(2).padStart(9)} ${p99.toFixed(2).padStart(8)} ${bulk.toFixed(1).padStart(11)}`);
+  const load = (r: Record<string, number>) => `${r.loadBefore.toFixed(1)}-${r.loadAfter.toFixed(1)}`;
+  console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed; load average (1 min) before-after each`);
+  console.log('path                    req/s     p50 ms   p99 ms  (load)     bulk MiB/s  (load)');
+  for (const [name, r, b] of rows) console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)}  ${load(r).padEnd(9)} ${b.mibPerS.toFixed(1).padStart(10)}  ${load(b)}`);
+  console.log(`ratios: requests/s ${(intercepted.rps / pods.rps).toFixed(2)}x, p99 ${(intercepted.p99 / pods.p99).toFixed(2)}x, bulk ${(interceptedBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x`);
   mkdirSync('bench/results', { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   let profiles: ProfiledRun[] | undefined;

@@ -12,6 +12,8 @@ import { kubeError } from './api-errors.js';
 
 /** Above this many bytes queued in the WebSocket, writes wait for its socket to drain. */
 const WRITE_HIGH_WATER_MARK = 1 << 20;
+/** Writes that arrive together (a frame's header and payload) are joined into one message up to this size. */
+const JOIN_MAX_BYTES = 16 * 1024;
 
 export async function openPortForward(kc: KubeConfig, namespace: string, pod: string, port: number): Promise<Duplex> {
   const toPod = new PassThrough();
@@ -96,6 +98,17 @@ class PortForwardStream extends Duplex {
     const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
     if (socket) socket.once('drain', () => callback());
     else setImmediate(callback);
+  }
+
+  // WebSocket senders (tp's tunnel among them) write a frame's header and payload as two corked
+  // writes; each write here becomes a port-forward message of its own (one more TLS record, one
+  // more syscall, one more message for the API server and the pod side to handle), so writes
+  // that arrive together go as one while they are small. A large payload is not copied for that.
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    const total = chunks.reduce((sum, { chunk }) => sum + chunk.length, 0);
+    if (total <= JOIN_MAX_BYTES) return this._write(Buffer.concat(chunks.map(({ chunk }) => chunk), total), 'binary', callback);
+    for (const { chunk } of chunks.slice(0, -1)) this.toPod.write(chunk);
+    this._write(chunks[chunks.length - 1].chunk, 'binary', callback);
   }
 
   override _final(callback: (err?: Error | null) => void): void {

@@ -11,6 +11,8 @@ import { Duplex } from 'node:stream';
 import { podNetnsName } from './node/names.js';
 
 const CONNECTED = 'starting data transfer loop';
+/** containerd's port-forward (pkg/cri/server/sandbox_portforward_linux.go) copies each direction with io.Copy's 32 KiB buffer. */
+const COPY_BLOCK_BYTES = 32 * 1024;
 
 export function podNetnsByIp(stateDir: string, prefix: string, ip: string): string | undefined {
   try {
@@ -25,7 +27,8 @@ export function podNetnsByIp(stateDir: string, prefix: string, ip: string): stri
 /** A byte stream to 127.0.0.1:port inside the given netns; rejects like a failed TCP connect. */
 export function dialPodLoopback(netns: string, port: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, 'socat', '-d', '-d', 'STDIO', `TCP4:127.0.0.1:${port},nodelay`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // -b: socat moves 8 KiB per read by default; a real runtime copies with Go's io.Copy (32 KiB).
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, 'socat', '-d', '-d', '-b', String(COPY_BLOCK_BYTES), 'STDIO', `TCP4:127.0.0.1:${port},nodelay`], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     let connected = false;
     const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });

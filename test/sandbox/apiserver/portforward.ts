@@ -116,7 +116,18 @@ export class PortForwardServer {
       const index = channel / 2;
       const payload = frame.subarray(1);
       void connections[index]?.then((sock) => {
-        if (sock && !sock.destroyed && payload.length > 0) sock.write(payload);
+        if (!sock || sock.destroyed || payload.length === 0) return;
+        // Backpressure toward the client, as a real kubelet's copy has: no more frames are read
+        // while the pod's connection cannot take these bytes.
+        if (sock.write(payload)) return;
+        ws.pause();
+        const resume = (): void => {
+          sock.off('drain', resume);
+          sock.off('close', resume);
+          ws.resume();
+        };
+        sock.once('drain', resume);
+        sock.once('close', resume);
       });
     });
     ws.on('close', () => {
