@@ -74,6 +74,12 @@ export function reverseNameAddress(name: string): Uint8Array | undefined {
   return undefined;
 }
 
+/** The most bytes an answer over UDP may have: 512, or what the query's EDNS record offers (up to 4096). Also Docker mode's host stub (src/docker/dns-door.ts). */
+export function udpAnswerLimit(request: WirePacket): number {
+  const opt = request.additionals.find((record) => record.type === EDNS_OPT_TYPE);
+  return opt ? Math.min(MAX_UDP_BYTES, Math.max(CLASSIC_UDP_BYTES, opt.class)) : CLASSIC_UDP_BYTES;
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
@@ -142,10 +148,8 @@ export class DnsStub {
 
   /** RFC 1035 §4.2.1, RFC 2181 §9: an answer too big for the client's UDP size keeps only the question, with TC set. */
   private fitUdp(request: WirePacket, response: WirePacket): Buffer {
-    const opt = request.additionals.find((record) => record.type === EDNS_OPT_TYPE);
-    const limit = opt ? Math.min(MAX_UDP_BYTES, Math.max(CLASSIC_UDP_BYTES, opt.class)) : CLASSIC_UDP_BYTES;
     const bytes = response.toBuffer();
-    if (bytes.length <= limit) return bytes;
+    if (bytes.length <= udpAnswerLimit(request)) return bytes;
     response.answers = [];
     response.header.tc = 1;
     return response.toBuffer();

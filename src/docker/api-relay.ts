@@ -1,17 +1,24 @@
-// The host's side of a Docker-mode connection, a small process of the user's that the
-// container reaches at its bridge gateway: a relay to a kubeconfig's API server on the host's
-// loopback (kind, minikube, a local cluster), TLS and all (the daemon in the container checks the
-// server's certificate as before; the relay sees only ciphertext), and the user's exec credential
-// plugin run on request (credentials.ts). It prints its ports as one JSON line for tp connect, and
-// ends when the connection's folder is gone (tp quit) or when told to (SIGTERM).
+// The host's side of a Docker-mode connection, a small process of the user's: the connection's DNS
+// stub on the host's 127.0.0.1, which checks who asks and hands each query to the daemon
+// (dns-door.ts); and, where the container needs them, at the engine's bridge gateway, a relay to a
+// kubeconfig's API server on the host's loopback (kind, minikube, a local cluster), TLS and all (the
+// daemon in the container checks the server's certificate as before; the relay sees only
+// ciphertext), and the user's exec credential plugin run on request (credentials.ts). It prints its
+// ports as one JSON line for tp connect (or {"error": …} when the DNS port is taken), and ends when
+// the connection's folder is gone (tp quit) or when told to (SIGTERM).
 import { existsSync, readFileSync } from 'node:fs';
+import { TpError } from '../errors.js';
 import { startCredentialsServer, type ExecPlugin } from './credentials.js';
+import { startDnsDoor } from './dns-door.js';
 import { startForward } from './forward.js';
 
 const WATCH_MS = 2000;
 
 export interface CompanionOptions {
-  listenHost: string;
+  /** The engine's bridge gateway, for the API relay and the credentials server. */
+  listenHost?: string;
+  /** The DNS stub: its port on 127.0.0.1 (0 for a free one), the daemon's capture socket and state folder as the host sees them. */
+  dns?: { port: number; captureSocket: string; stateDir: string };
   /** The API server's host:port on this machine, when it is on loopback. */
   to?: string;
   /** The user's exec plugin and the secret file callers must show. */
@@ -20,13 +27,30 @@ export interface CompanionOptions {
   dir: string;
 }
 
+/** What the companion prints once it listens. */
+export interface CompanionPorts {
+  dns?: number;
+  relay?: number;
+  credentials?: number;
+}
+
 export async function runCompanion(options: CompanionOptions): Promise<void> {
-  const ports: { relay?: number; credentials?: number } = {};
-  if (options.to) {
+  const ports: CompanionPorts = {};
+  if (options.dns) {
+    try {
+      ports.dns = (await startDnsDoor(options.dns)).addresses.udp.port;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      const refusal = new TpError('TP_ERR_PORT_IN_USE', `Port ${options.dns.port} for the DNS stub is already in use on 127.0.0.1.`, { hints: ['Pick another with --dns-port, or leave the flag out to get a free one.'] });
+      process.stdout.write(`${JSON.stringify({ error: { code: refusal.code, message: refusal.message, hints: refusal.hints } })}\n`);
+      process.exit(1);
+    }
+  }
+  if (options.to && options.listenHost) {
     const at = options.to.lastIndexOf(':');
     ports.relay = (await startForward({ listenHost: options.listenHost, listenPort: 0, toHost: options.to.slice(0, at), toPort: Number(options.to.slice(at + 1)) })).port;
   }
-  if (options.plugin && options.secretFile) {
+  if (options.plugin && options.secretFile && options.listenHost) {
     ports.credentials = (await startCredentialsServer(options.listenHost, options.plugin, readFileSync(options.secretFile, 'utf8').trim())).port;
   }
   process.stdout.write(`${JSON.stringify(ports)}\n`);

@@ -23,9 +23,9 @@ export interface ConnectionRecord {
   cli: string;
   engine: string;
   image: string;
-  /** Host ports the engine published for the SOCKS5 and HTTP doors (127.0.0.1). */
-  ports: { socks: number; http: number };
-  /** The host-side companion (API relay for a loopback server, exec credentials): its pid and address. */
+  /** Host ports (127.0.0.1) the engine published for the SOCKS5 and HTTP doors, and the companion's DNS stub. */
+  ports: { socks: number; http: number; dns?: number };
+  /** The host-side companion (DNS stub; API relay for a loopback server, exec credentials at `listen`): its pid. */
   apiRelay?: { pid: number; listen: string };
   createdAt: string;
 }

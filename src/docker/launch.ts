@@ -3,7 +3,8 @@
 // socket, in the connection's folder mounted at /tp, is the user's own 0600 socket) and the group
 // the capture rules leave alone, with NET_ADMIN for those rules. Its SOCKS5 and HTTP doors are
 // published on the host's 127.0.0.1 and ask for the user's credentials (a published port does not
-// show which user connects; the DNS stub, whose protocol has no credentials, is not published).
+// show which user connects); the DNS stub, whose protocol has no credentials, is not published:
+// the host's companion serves it on 127.0.0.1 and checks who asks (dns-door.ts).
 // Containers started with `--network container:tp-<name>` are captured (src/capture/container.ts).
 import { spawn } from 'node:child_process';
 import { openSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,8 @@ import { CONTAINER_PORTS } from './entry.js';
 import { engineCall, EngineCallError, findEngine, type Engine } from './engine.js';
 import { containerKubeconfig, CREDENTIALS_SECRET_ENV, CREDENTIALS_URL_ENV } from './kubeconfig.js';
 import { CREDENTIALS_PATH, newSecret } from './credentials.js';
+import type { CompanionPorts } from './api-relay.js';
+import { shimFiles } from '../run/daemon/routes-file.js';
 
 /** The daemon's group in its container, exempt from the capture rules: one no image uses (not the usual 0, 1000 or 65532 "nonroot"). */
 export const DAEMON_GID = 2_000_065_532;
@@ -73,16 +76,20 @@ export async function connectDocker({ config, name: wanted, image: imageFlag }: 
     args.push('-v', `${dir}:${CONTAINER_DIR}`, '-v', `${join(dir, 'kubeconfig')}:${CONTAINER_KUBECONFIG}:ro`);
     for (const [key, value] of Object.entries({ ...containerEnvFor(CONTAINER_DIR), KUBECONFIG: CONTAINER_KUBECONFIG, TP_DOOR_CHECK: 'credentials' })) if (value) args.push('-e', `${key}=${value}`);
     const entryFlags = ['--config', JSON.stringify({ ...config, kubeconfig: CONTAINER_KUBECONFIG, context: kube.context, namespace, socksPort: undefined, httpPort: undefined, dnsPort: undefined })];
-    if (kube.loopbackPort || kube.exec) {
-      const gateway = await bridgeGateway(engine);
+    const daemonFiles = hostDaemonPaths(dir);
+    const companionFlags = ['--dns-port', String(config.dnsPort ?? 0), '--capture-socket', shimFiles(daemonFiles).captureSocket, '--state-dir', daemonFiles.stateDir];
+    const gateway = kube.loopbackPort || kube.exec ? await bridgeGateway(engine) : undefined;
+    if (gateway) {
       const secretFile = join(dir, 'credentials.secret');
       if (kube.exec) newSecret(secretFile);
-      const companion = await startCompanion(['--listen', gateway, '--dir', dir, ...(kube.loopbackPort ? ['--to', `127.0.0.1:${kube.loopbackPort}`] : []), ...(kube.exec ? ['--plugin', JSON.stringify(kube.exec), '--secret-file', secretFile] : [])], dir);
-      record.apiRelay = { pid: companion.pid, listen: gateway };
+      companionFlags.push('--listen', gateway, ...(kube.loopbackPort ? ['--to', `127.0.0.1:${kube.loopbackPort}`] : []), ...(kube.exec ? ['--plugin', JSON.stringify(kube.exec), '--secret-file', secretFile] : []));
       args.push('--add-host', `${RELAY_HOST}:${gateway}`);
-      if (companion.ports.relay) entryFlags.push('--api', JSON.stringify({ port: kube.loopbackPort, relayHost: RELAY_HOST, relayPort: companion.ports.relay }));
-      if (companion.ports.credentials) args.push('-e', `${CREDENTIALS_URL_ENV}=http://${RELAY_HOST}:${companion.ports.credentials}${CREDENTIALS_PATH}`, '-e', `${CREDENTIALS_SECRET_ENV}=${CONTAINER_DIR}/credentials.secret`);
     }
+    const companion = await startCompanion([...companionFlags, '--dir', dir], dir);
+    record.apiRelay = { pid: companion.pid, listen: gateway ?? '127.0.0.1' };
+    record.ports.dns = companion.ports.dns;
+    if (companion.ports.relay) entryFlags.push('--api', JSON.stringify({ port: kube.loopbackPort, relayHost: RELAY_HOST, relayPort: companion.ports.relay }));
+    if (companion.ports.credentials) args.push('-e', `${CREDENTIALS_URL_ENV}=http://${RELAY_HOST}:${companion.ports.credentials}${CREDENTIALS_PATH}`, '-e', `${CREDENTIALS_SECRET_ENV}=${CONTAINER_DIR}/credentials.secret`);
     writeRecord(dir, record);
     await engineCall(engine.cli, [...args, image, 'docker', 'entry', ...entryFlags]).catch((error: EngineCallError) => {
       throw runRefusal(error, engine, container);
@@ -97,7 +104,7 @@ export async function connectDocker({ config, name: wanted, image: imageFlag }: 
       }
       throw error;
     });
-    record.ports = { socks: await publishedPort(engine, container, CONTAINER_PORTS.socks), http: await publishedPort(engine, container, CONTAINER_PORTS.http) };
+    record.ports = { ...record.ports, socks: await publishedPort(engine, container, CONTAINER_PORTS.socks), http: await publishedPort(engine, container, CONTAINER_PORTS.http) };
     writeRecord(dir, record);
     return { alreadyConnected: false, status: hostView(status, dir, record), docker: { name, container, engine: engine.description } };
   } catch (error) {
@@ -177,7 +184,7 @@ function hostView(status: DaemonStatus, dir: string, record: ConnectionRecord): 
       socks: `127.0.0.1:${record.ports.socks}`,
       http: `127.0.0.1:${record.ports.http}`,
       pac: `http://127.0.0.1:${record.ports.http}${new URL(status.listeners.pac).pathname}${key}`,
-      dns: `not published (containers on container:${record.container} resolve through it)`,
+      dns: record.ports.dns ? `127.0.0.1:${record.ports.dns}` : `not on this machine (containers on container:${record.container} resolve through it)`,
     };
   }
   return view;
@@ -248,7 +255,7 @@ async function bridgeGateway(engine: Engine): Promise<string> {
 }
 
 /** Starts the host's companion (tp docker api-relay), detached; resolves with its ports once it listens. */
-async function startCompanion(flags: string[], dir: string): Promise<{ pid: number; ports: { relay?: number; credentials?: number } }> {
+async function startCompanion(flags: string[], dir: string): Promise<{ pid: number; ports: CompanionPorts }> {
   const log = openSync(join(dir, 'companion.log'), 'a', 0o600);
   const child = spawn(process.execPath, [RUN_JS, 'docker', 'api-relay', ...flags], { detached: true, stdio: ['ignore', 'pipe', log] });
   const line = await new Promise<string | undefined>((resolve) => {
@@ -258,6 +265,8 @@ async function startCompanion(flags: string[], dir: string): Promise<{ pid: numb
   });
   child.stdout!.destroy();
   child.unref();
-  if (!line || !child.pid) throw new TpError('TP_ERR_DOCKER_START', 'The host\'s companion of the container (API relay, credentials) could not start.', { hints: [`Its log: ${join(dir, 'companion.log')}`] });
-  return { pid: child.pid, ports: JSON.parse(line) as { relay?: number; credentials?: number } };
+  const said = line ? (JSON.parse(line) as CompanionPorts & { error?: { code: string; message: string; hints: string[] } }) : undefined;
+  if (said?.error) throw errorFromBody(said.error, 'TP_ERR_DOCKER_START');
+  if (!said || !child.pid) throw new TpError('TP_ERR_DOCKER_START', 'The host\'s companion of the container (DNS stub, API relay, credentials) could not start.', { hints: [`Its log: ${join(dir, 'companion.log')}`] });
+  return { pid: child.pid, ports: said };
 }

@@ -3,16 +3,18 @@
 // starts; tp's image TP_E2E_DOCKER_IMAGE, default localhost/tp/tp:<version>, from `npm run image`).
 // One daemon container serves most tests: a container joined to its network (busybox-static and
 // a static Go program, in a small image made here) reaches cluster Services by name and the host
-// as before; the host's proxies ask for credentials and reach the cluster; a second connection
-// stands beside it and a command without --use lists both; each error case; quit leaves nothing.
+// as before; the host's proxies ask for credentials and reach the cluster; the host's DNS stub
+// answers the test user and refuses the second user; a second connection stands beside it and a
+// command without --use lists both; each error case; quit leaves nothing.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TEST_USER } from '../../helpers/unprivileged.js';
+import { RUNNING_AS_ROOT, TEST_USER } from '../../helpers/unprivileged.js';
+import { coreApi } from '../helpers/cluster.js';
 import { CHECKOUT, ensureDemoAndManager, KUBECONFIG, newLaptop, type Laptop } from '../helpers/laptop.js';
 import { addBusybox, docker, goBuild, importImage, useEngine } from './helpers.js';
 
@@ -20,6 +22,7 @@ import { addBusybox, docker, goBuild, importImage, useEngine } from './helpers.j
 const NAME = `e2e${process.pid}`;
 const CONTAINER = `tp-${NAME}`;
 const STATIC_IMAGE = `localhost/tp-e2e/static-${NAME}:1`;
+const OTHER_USER = process.env.TP_TEST_USER2 ?? 'tpuser2';
 
 let laptop: Laptop;
 let workDir: string;
@@ -95,6 +98,38 @@ test.serial('the host\'s HTTP proxy and SOCKS5 reach a Service with the printed 
   t.regex((JSON.parse(viaSocks.stdout) as { pod: string }).pod, /^hello-/);
   const refused = await laptop.run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', '-x', `http://${listeners.http}`, 'http://hello.default/']);
   t.is(refused.stdout, '407');
+});
+
+test.serial('the host\'s DNS stub answers the test user over UDP and TCP, refuses the second user, and lives through garbage', async (t) => {
+  const { stdout: text } = await laptop.tp(['status', '--use', NAME]);
+  const { stdout } = await laptop.tp(['status', '--use', NAME, '--output', 'json']);
+  const dns = (JSON.parse(stdout) as { listeners: { dns: string } }).listeners.dns;
+  t.regex(dns, /^127\.0\.0\.1:\d+$/);
+  t.true(text.includes(`DNS stub:   ${dns}`), text);
+  const [host, port] = dns.split(':');
+  const clusterIP = (await coreApi().readNamespacedService({ name: 'hello', namespace: 'default' })).spec!.clusterIP!;
+  const ask = (transport: string, name: string): string[] => [`@${host}`, '-p', port, '+time=5', '+tries=1', transport, name, 'A'];
+  for (const transport of ['+notcp', '+tcp']) {
+    const answer = await laptop.run('dig', [...ask(transport, 'hello.default.svc.cluster.local'), '+short']);
+    t.is(answer.stdout.trim(), clusterIP, transport);
+  }
+  // Garbage first (too short, a response, two questions, random bytes over UDP and TCP), then a query still answers.
+  const garbage = `import socket, os
+for packet in [b"x", bytes.fromhex("abcd800000010000000000000000010001"), bytes.fromhex("12340100000200000000000000000100010000010001"), os.urandom(300)]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(packet, ("${host}", ${port})); s.close()
+t = socket.create_connection(("${host}", ${port})); t.sendall(b"\\xff\\xff" + os.urandom(100)); t.close()`;
+  await laptop.run('python3', ['-c', garbage]);
+  const python = `import socket, struct
+q = struct.pack(">HHHHHH", 0x7470, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(p)]) + p.encode() for p in "hello.default.svc.cluster.local".split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5); s.sendto(q, ("${host}", ${port}))
+a = s.recv(4096); print(a[0:2] == q[0:2], a[3] & 15, ".".join(str(b) for b in a[-4:]))`;
+  t.is((await laptop.run('python3', ['-c', python])).stdout.trim(), `True 0 ${clusterIP}`);
+  if (!RUNNING_AS_ROOT) return void t.log('not root: cannot ask as a second user');
+  for (const transport of ['+notcp', '+tcp']) {
+    const other = await new Promise<string>((resolve) => execFile('runuser', ['-u', OTHER_USER, '--', 'dig', ...ask(transport, 'hello.default.svc.cluster.local')], { encoding: 'utf8', timeout: 60_000 }, (_error, out) => resolve(out)));
+    t.regex(other, /status: REFUSED/, transport);
+    t.notRegex(other, new RegExp(clusterIP.replace(/\./g, '\\.')), transport);
+  }
 });
 
 test.serial('a second Docker-mode connection and a native one beside the first: a command without --use lists them', async (t) => {
@@ -202,8 +237,8 @@ test.serial('tp quit removes the container, the API relay and the connection\'s 
   await laptop.tp(['quit', '--use', NAME]);
   const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
   t.false(ps.split('\n').includes(CONTAINER), ps);
-  const relays = await laptop.run('sh', ['-c', 'ps -eo args | grep "[d]ocker api-relay" | grep -c -- "/docker/' + NAME + '$" || true']);
-  t.is(relays.stdout.trim(), '0');
+  const companions = (await laptop.run('ps', ['-eo', 'args'])).stdout.split('\n').filter((line) => line.includes('docker api-relay'));
+  t.deepEqual(companions.filter((line) => line.includes(`/docker/${NAME} `) || line.endsWith(`/docker/${NAME}`)), []);
   t.false(existsSync(join(laptop.home, 'state', 'tp', 'docker', NAME)));
   const { stdout } = await laptop.tp(['status']);
   t.regex(stdout, /Not connected/);

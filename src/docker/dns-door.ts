@@ -1,0 +1,130 @@
+// A Docker-mode connection's DNS stub on the host's 127.0.0.1 (UDP and TCP, one port), served by
+// the host's companion (api-relay.ts), which runs as the user. The daemon's own stub lives in the
+// container's network, and a port the engine publishes would hide who asks (its proxy or NAT is
+// the peer), while DNS carries no credentials; so this door runs where the asker's uid can be
+// known and checks it as the native stub's door does (DnsListeners with the owner gate:
+// owner-gate.ts, peer-owner.ts). A query checkQuery rejects gets FORMERR or nothing here; a good
+// one goes to the daemon's stub through the daemon's capture socket ("tp-capture 1 dns 53", then
+// frames.ts), a 0600 Unix socket in the connection's 0700 folder, so only the user reaches it,
+// and the daemon answers as for a container on its network (cluster names through the manager,
+// other names from the container's resolvers). One hand-over per query; a daemon that does not
+// answer in time is SERVFAIL. An answer too big for the asker's UDP size keeps only its question,
+// with TC set, so the asker retries over TCP.
+// Leaves out routing and caching (the daemon's stub does both).
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { logger } from '../log/logger.js';
+import { FramedStream } from '../capture/frames.js';
+import { Packet, RCODE } from '../dns/dns2-wire.js';
+import { checkQuery, formerrReply, rcodeReply, truncatedReply } from '../dns/message-check.js';
+import { udpAnswerLimit } from '../dns/stub.js';
+import { DnsListeners, type DnsAddresses } from '../dns/transport.js';
+import { ALLOW_OTHER_USERS_ENV, createOwnerGate, DOOR_CHECK_ENV } from '../proxy/owner-gate.js';
+
+const log = logger('tp:docker:dns');
+
+/** The daemon's stub asks the cluster within 3 s (stub.ts); its answer, the hand-over and a loaded machine fit in this. */
+export const DAEMON_ANSWER_MS = 6_000;
+/** RFC 1035 §4.2.2: a message over TCP follows its 16-bit length. */
+const LENGTH_BYTES = 2;
+const CAPTURE_DNS_HEADER = 'tp-capture 1 dns 53\n';
+
+export interface DnsDoorOptions {
+  /** The daemon's capture socket as the host sees it (in the connection's folder). */
+  captureSocket: string;
+  /** 0 for a free port. */
+  port: number;
+  /** The daemon's state folder as the host sees it (the door secret, where TP_DOOR_CHECK=credentials). */
+  stateDir: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Listens on 127.0.0.1 and serves until the process ends. */
+export async function startDnsDoor(options: DnsDoorOptions): Promise<{ listeners: DnsListeners; addresses: DnsAddresses }> {
+  const env = options.env ?? process.env;
+  const gate = await createOwnerGate({ allowOtherUsers: env[ALLOW_OTHER_USERS_ENV] === '1', mode: env[DOOR_CHECK_ENV], secretFile: join(options.stateDir, 'door-secret') });
+  let nextId = 1;
+  const listeners = new DnsListeners(async (query, transport, client) => {
+    const id = `h${nextId++}`;
+    const check = checkQuery(query);
+    if (!check.ok) {
+      log.info('!! %s %s %s: %s', id, transport, client, check.why);
+      return check.reply === 'formerr' ? formerrReply(query) : undefined;
+    }
+    let answer: Buffer;
+    try {
+      answer = await askDaemon(options.captureSocket, query, DAEMON_ANSWER_MS);
+    } catch (error) {
+      log.info('!! %s %s %s: %s', id, transport, client, (error as Error).message);
+      return rcodeReply(query, RCODE.SERVFAIL);
+    }
+    if (transport === 'tcp') return answer;
+    let limit: number;
+    try {
+      limit = udpAnswerLimit(Packet.parse(query));
+    } catch {
+      return formerrReply(query);
+    }
+    return answer.length <= limit ? answer : truncatedReply(query, answer);
+  }, {}, gate);
+  const addresses = await listeners.listen('127.0.0.1', options.port);
+  log.info('DNS stub listening on 127.0.0.1:%d (udp and tcp), answered by the daemon through %s', addresses.udp.port, options.captureSocket);
+  return { listeners, addresses };
+}
+
+/**
+ * One query to the daemon's stub over its capture socket: DNS over TCP inside frames; resolves with
+ * the answer's bytes. The query is followed by our end, so the daemon's stub ends its side once it
+ * answered and the hand-over closes cleanly (a reset would be logged by the daemon as one).
+ */
+export function askDaemon(captureSocket: string, query: Buffer, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ path: captureSocket, allowHalfOpen: true });
+    let framed: FramedStream | undefined;
+    let settled = false;
+    const settle = (error: Error | undefined, answer?: Buffer): void => {
+      if (settled) return;
+      settled = true;
+      if (error) {
+        close();
+        reject(error);
+      } else resolve(answer!);
+    };
+    const close = (): void => {
+      clearTimeout(timer);
+      if (framed) framed.destroy();
+      else socket.destroy();
+    };
+    // Also ends a hand-over whose answer came but whose end never does.
+    const timer = setTimeout(() => {
+      settle(new Error(`the daemon did not answer within ${timeoutMs} ms`));
+      close();
+    }, timeoutMs);
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('error', (error) => settle(new Error(`cannot reach the daemon's capture socket: ${error.message}`)));
+    socket.once('connect', () => socket.write(CAPTURE_DNS_HEADER));
+    // The daemon says 'O' (its stub took the connection) or 'R' (refused) before any frame.
+    socket.once('data', (first: Buffer) => {
+      if (first[0] !== 0x4f) return settle(new Error('the daemon refused the hand-over'));
+      framed = new FramedStream(socket);
+      if (first.length > 1) socket.unshift(first.subarray(1));
+      let buffered = Buffer.alloc(0);
+      framed.on('error', (error) => settle(error));
+      framed.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        buffered = Buffer.concat([buffered, chunk]);
+        if (buffered.length < LENGTH_BYTES) return;
+        const size = buffered.readUInt16BE(0);
+        // The 16-bit length bounds what is kept: at most 65,537 bytes (and a frame) are ever buffered.
+        if (buffered.length >= LENGTH_BYTES + size) settle(undefined, Buffer.from(buffered.subarray(LENGTH_BYTES, LENGTH_BYTES + size)));
+      });
+      framed.on('end', () => {
+        settle(new Error('the daemon closed the query without an answer'));
+        close();
+      });
+      const length = Buffer.alloc(LENGTH_BYTES);
+      length.writeUInt16BE(query.length);
+      framed.end(Buffer.concat([length, query]));
+    });
+  });
+}
