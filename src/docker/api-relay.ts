@@ -1,6 +1,7 @@
 // The host's side of a Docker-mode connection, a small process of the user's: the connection's DNS
 // stub on the host's 127.0.0.1, which checks who asks and hands each query to the daemon
-// (dns-door.ts); and, where the container needs them, at the engine's bridge gateway, a relay to a
+// (dns-door.ts), and `tp run`'s redirect listener and routes file for the host (host-shims.ts);
+// and, where the container needs them, at the engine's bridge gateway, a relay to a
 // kubeconfig's API server on the host's loopback (kind, minikube, a local cluster), TLS and all (the
 // daemon in the container checks the server's certificate as before; the relay sees only
 // ciphertext), and the user's exec credential plugin run on request (credentials.ts). It prints its
@@ -9,7 +10,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { TpError } from '../errors.js';
 import { startCredentialsServer, type ExecPlugin } from './credentials.js';
-import { startDnsDoor } from './dns-door.js';
+import { companionGate, startDnsDoor } from './dns-door.js';
+import { startHostShims } from './host-shims.js';
+import { hostDaemonPaths, hostPath, hostRoutesFile } from './connection.js';
+import { shimFiles } from '../run/daemon/routes-file.js';
 import { startForward } from './forward.js';
 
 const WATCH_MS = 2000;
@@ -17,8 +21,8 @@ const WATCH_MS = 2000;
 export interface CompanionOptions {
   /** The engine's bridge gateway, for the API relay and the credentials server. */
   listenHost?: string;
-  /** The DNS stub: its port on 127.0.0.1 (0 for a free one), the daemon's capture socket and state folder as the host sees them. */
-  dns?: { port: number; captureSocket: string; stateDir: string };
+  /** Serve the doors on the host's 127.0.0.1 (the DNS stub at `dnsPort`, 0 for a free one, and tp run's redirect listener). */
+  doors?: { dnsPort: number };
   /** The API server's host:port on this machine, when it is on loopback. */
   to?: string;
   /** The user's exec plugin and the secret file callers must show. */
@@ -36,15 +40,19 @@ export interface CompanionPorts {
 
 export async function runCompanion(options: CompanionOptions): Promise<void> {
   const ports: CompanionPorts = {};
-  if (options.dns) {
+  if (options.doors) {
+    const daemon = hostDaemonPaths(options.dir);
+    const { captureSocket, routesFile } = shimFiles(daemon);
+    const gate = await companionGate(daemon.stateDir);
     try {
-      ports.dns = (await startDnsDoor(options.dns)).addresses.udp.port;
+      ports.dns = (await startDnsDoor({ captureSocket, port: options.doors.dnsPort, gate })).addresses.udp.port;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      const refusal = new TpError('TP_ERR_PORT_IN_USE', `Port ${options.dns.port} for the DNS stub is already in use on 127.0.0.1.`, { hints: ['Pick another with --dns-port, or leave the flag out to get a free one.'] });
+      const refusal = new TpError('TP_ERR_PORT_IN_USE', `Port ${options.doors.dnsPort} for the DNS stub is already in use on 127.0.0.1.`, { hints: ['Pick another with --dns-port, or leave the flag out to get a free one.'] });
       process.stdout.write(`${JSON.stringify({ error: { code: refusal.code, message: refusal.message, hints: refusal.hints } })}\n`);
       process.exit(1);
     }
+    await startHostShims({ daemonRoutesFile: routesFile, captureSocket, hostPath: (path) => hostPath(options.dir, path), routesFile: hostRoutesFile(options.dir), dnsPort: ports.dns, gate });
   }
   if (options.to && options.listenHost) {
     const at = options.to.lastIndexOf(':');

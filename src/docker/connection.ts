@@ -62,6 +62,11 @@ export function containerEnvFor(root: string): NodeJS.ProcessEnv {
   return { HOME: join(root, 'home'), XDG_STATE_HOME: join(root, 'state'), XDG_CACHE_HOME: join(root, 'cache'), XDG_RUNTIME_DIR: '' };
 }
 
+/** The routes file the host's companion keeps for `tp run`'s shims (host-shims.ts). */
+export function hostRoutesFile(dir: string): string {
+  return join(dir, 'host.routes');
+}
+
 /** A path of the container's (under CONTAINER_DIR) as the host sees it. */
 export function hostPath(dir: string, containerPath: string): string {
   return containerPath.startsWith(`${CONTAINER_DIR}/`) ? join(dir, containerPath.slice(CONTAINER_DIR.length + 1)) : containerPath;

@@ -4,22 +4,21 @@
 // the peer), while DNS carries no credentials; so this door runs where the asker's uid can be
 // known and checks it as the native stub's door does (DnsListeners with the owner gate:
 // owner-gate.ts, peer-owner.ts). A query checkQuery rejects gets FORMERR or nothing here; a good
-// one goes to the daemon's stub through the daemon's capture socket ("tp-capture 1 dns 53", then
-// frames.ts), a 0600 Unix socket in the connection's 0700 folder, so only the user reaches it,
-// and the daemon answers as for a container on its network (cluster names through the manager,
-// other names from the container's resolvers). One hand-over per query; a daemon that does not
+// one goes to the daemon's stub through the daemon's capture socket (handover.ts), a 0600 Unix
+// socket in the connection's 0700 folder, so only the user reaches it, and the daemon answers as
+// for a container on its network (cluster names through the manager, other names from the
+// container's resolvers). One hand-over per query; a daemon that does not
 // answer in time is SERVFAIL. An answer too big for the asker's UDP size keeps only its question,
 // with TC set, so the asker retries over TCP.
 // Leaves out routing and caching (the daemon's stub does both).
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { logger } from '../log/logger.js';
-import { FramedStream } from '../capture/frames.js';
+import { handOver } from './handover.js';
 import { Packet, RCODE } from '../dns/dns2-wire.js';
 import { checkQuery, formerrReply, rcodeReply, truncatedReply } from '../dns/message-check.js';
 import { udpAnswerLimit } from '../dns/stub.js';
 import { DnsListeners, type DnsAddresses } from '../dns/transport.js';
-import { ALLOW_OTHER_USERS_ENV, createOwnerGate, DOOR_CHECK_ENV } from '../proxy/owner-gate.js';
+import { ALLOW_OTHER_USERS_ENV, createOwnerGate, DOOR_CHECK_ENV, type OwnerGate } from '../proxy/owner-gate.js';
 
 const log = logger('tp:docker:dns');
 
@@ -27,22 +26,23 @@ const log = logger('tp:docker:dns');
 export const DAEMON_ANSWER_MS = 6_000;
 /** RFC 1035 §4.2.2: a message over TCP follows its 16-bit length. */
 const LENGTH_BYTES = 2;
-const CAPTURE_DNS_HEADER = 'tp-capture 1 dns 53\n';
 
 export interface DnsDoorOptions {
   /** The daemon's capture socket as the host sees it (in the connection's folder). */
   captureSocket: string;
   /** 0 for a free port. */
   port: number;
-  /** The daemon's state folder as the host sees it (the door secret, where TP_DOOR_CHECK=credentials). */
-  stateDir: string;
-  env?: NodeJS.ProcessEnv;
+  /** Who may ask (the companion's gate, as the native daemon's: companionGate). */
+  gate: OwnerGate;
+}
+
+/** The gate of the companion's doors, chosen as the native daemon's is (owner-gate.ts); `stateDir`: the daemon's state folder as the host sees it, for the door secret. */
+export function companionGate(stateDir: string, env: NodeJS.ProcessEnv = process.env): Promise<OwnerGate> {
+  return createOwnerGate({ allowOtherUsers: env[ALLOW_OTHER_USERS_ENV] === '1', mode: env[DOOR_CHECK_ENV], secretFile: join(stateDir, 'door-secret') });
 }
 
 /** Listens on 127.0.0.1 and serves until the process ends. */
 export async function startDnsDoor(options: DnsDoorOptions): Promise<{ listeners: DnsListeners; addresses: DnsAddresses }> {
-  const env = options.env ?? process.env;
-  const gate = await createOwnerGate({ allowOtherUsers: env[ALLOW_OTHER_USERS_ENV] === '1', mode: env[DOOR_CHECK_ENV], secretFile: join(options.stateDir, 'door-secret') });
   let nextId = 1;
   const listeners = new DnsListeners(async (query, transport, client) => {
     const id = `h${nextId++}`;
@@ -66,21 +66,21 @@ export async function startDnsDoor(options: DnsDoorOptions): Promise<{ listeners
       return formerrReply(query);
     }
     return answer.length <= limit ? answer : truncatedReply(query, answer);
-  }, {}, gate);
+  }, {}, options.gate);
   const addresses = await listeners.listen('127.0.0.1', options.port);
   log.info('DNS stub listening on 127.0.0.1:%d (udp and tcp), answered by the daemon through %s', addresses.udp.port, options.captureSocket);
   return { listeners, addresses };
 }
 
 /**
- * One query to the daemon's stub over its capture socket: DNS over TCP inside frames; resolves with
- * the answer's bytes. The query is followed by our end, so the daemon's stub ends its side once it
- * answered and the hand-over closes cleanly (a reset would be logged by the daemon as one).
+ * One query to the daemon's stub through its capture socket (handover.ts), DNS over TCP; resolves
+ * with the answer's bytes. The query is followed by our end, so the daemon's stub ends its side
+ * once it answered and the hand-over closes cleanly (a reset would be logged by the daemon as one).
  */
-export function askDaemon(captureSocket: string, query: Buffer, timeoutMs: number): Promise<Buffer> {
+export async function askDaemon(captureSocket: string, query: Buffer, timeoutMs: number): Promise<Buffer> {
+  const deadline = Date.now() + timeoutMs;
+  const framed = await handOver(captureSocket, 'dns', timeoutMs);
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ path: captureSocket, allowHalfOpen: true });
-    let framed: FramedStream | undefined;
     let settled = false;
     const settle = (error: Error | undefined, answer?: Buffer): void => {
       if (settled) return;
@@ -92,39 +92,30 @@ export function askDaemon(captureSocket: string, query: Buffer, timeoutMs: numbe
     };
     const close = (): void => {
       clearTimeout(timer);
-      if (framed) framed.destroy();
-      else socket.destroy();
+      framed.destroy();
     };
     // Also ends a hand-over whose answer came but whose end never does.
     const timer = setTimeout(() => {
       settle(new Error(`the daemon did not answer within ${timeoutMs} ms`));
       close();
-    }, timeoutMs);
-    socket.once('close', () => clearTimeout(timer));
-    socket.once('error', (error) => settle(new Error(`cannot reach the daemon's capture socket: ${error.message}`)));
-    socket.once('connect', () => socket.write(CAPTURE_DNS_HEADER));
-    // The daemon says 'O' (its stub took the connection) or 'R' (refused) before any frame.
-    socket.once('data', (first: Buffer) => {
-      if (first[0] !== 0x4f) return settle(new Error('the daemon refused the hand-over'));
-      framed = new FramedStream(socket);
-      if (first.length > 1) socket.unshift(first.subarray(1));
-      let buffered = Buffer.alloc(0);
-      framed.on('error', (error) => settle(error));
-      framed.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        buffered = Buffer.concat([buffered, chunk]);
-        if (buffered.length < LENGTH_BYTES) return;
-        const size = buffered.readUInt16BE(0);
-        // The 16-bit length bounds what is kept: at most 65,537 bytes (and a frame) are ever buffered.
-        if (buffered.length >= LENGTH_BYTES + size) settle(undefined, Buffer.from(buffered.subarray(LENGTH_BYTES, LENGTH_BYTES + size)));
-      });
-      framed.on('end', () => {
-        settle(new Error('the daemon closed the query without an answer'));
-        close();
-      });
-      const length = Buffer.alloc(LENGTH_BYTES);
-      length.writeUInt16BE(query.length);
-      framed.end(Buffer.concat([length, query]));
+    }, Math.max(0, deadline - Date.now()));
+    framed.once('close', () => clearTimeout(timer));
+    let buffered = Buffer.alloc(0);
+    framed.on('error', (error) => settle(error));
+    framed.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < LENGTH_BYTES) return;
+      const size = buffered.readUInt16BE(0);
+      // The 16-bit length bounds what is kept: at most 65,537 bytes (and a frame) are ever buffered.
+      if (buffered.length >= LENGTH_BYTES + size) settle(undefined, Buffer.from(buffered.subarray(LENGTH_BYTES, LENGTH_BYTES + size)));
     });
+    framed.on('end', () => {
+      settle(new Error('the daemon closed the query without an answer'));
+      close();
+    });
+    const length = Buffer.alloc(LENGTH_BYTES);
+    length.writeUInt16BE(query.length);
+    framed.end(Buffer.concat([length, query]));
   });
 }

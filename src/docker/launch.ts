@@ -18,12 +18,13 @@ import { errorFromBody, TpError } from '../errors.js';
 import { contextNamespace, loadKubeConfig } from '../k8s/kubeconfig.js';
 import { TP_VERSION } from '../version.js';
 import { captureContainer } from '../capture/container.js';
-import { CONTAINER_PREFIX, CONNECTION_LABEL, CONTAINER_DIR, CONTAINER_KUBECONFIG, checkName, connectionDir, containerEnvFor, defaultName, ensureConnectionDir, hostDaemonPaths, hostPath, readRecord, writeRecord, type ConnectionRecord } from './connection.js';
+import { CONTAINER_PREFIX, CONNECTION_LABEL, CONTAINER_DIR, CONTAINER_KUBECONFIG, checkName, connectionDir, containerEnvFor, defaultName, ensureConnectionDir, hostDaemonPaths, hostPath, hostRoutesFile, readRecord, writeRecord, type ConnectionRecord } from './connection.js';
 import { CONTAINER_PORTS } from './entry.js';
 import { engineCall, EngineCallError, findEngine, type Engine } from './engine.js';
 import { containerKubeconfig, CREDENTIALS_SECRET_ENV, CREDENTIALS_URL_ENV } from './kubeconfig.js';
 import { CREDENTIALS_PATH, newSecret } from './credentials.js';
 import type { CompanionPorts } from './api-relay.js';
+import type { DaemonPaths } from '../daemon/paths.js';
 import { shimFiles } from '../run/daemon/routes-file.js';
 
 /** The daemon's group in its container, exempt from the capture rules: one no image uses (not the usual 0, 1000 or 65532 "nonroot"). */
@@ -76,8 +77,7 @@ export async function connectDocker({ config, name: wanted, image: imageFlag }: 
     args.push('-v', `${dir}:${CONTAINER_DIR}`, '-v', `${join(dir, 'kubeconfig')}:${CONTAINER_KUBECONFIG}:ro`);
     for (const [key, value] of Object.entries({ ...containerEnvFor(CONTAINER_DIR), KUBECONFIG: CONTAINER_KUBECONFIG, TP_DOOR_CHECK: 'credentials' })) if (value) args.push('-e', `${key}=${value}`);
     const entryFlags = ['--config', JSON.stringify({ ...config, kubeconfig: CONTAINER_KUBECONFIG, context: kube.context, namespace, socksPort: undefined, httpPort: undefined, dnsPort: undefined })];
-    const daemonFiles = hostDaemonPaths(dir);
-    const companionFlags = ['--dns-port', String(config.dnsPort ?? 0), '--capture-socket', shimFiles(daemonFiles).captureSocket, '--state-dir', daemonFiles.stateDir];
+    const companionFlags = ['--dns-port', String(config.dnsPort ?? 0)];
     const gateway = kube.loopbackPort || kube.exec ? await bridgeGateway(engine) : undefined;
     if (gateway) {
       const secretFile = join(dir, 'credentials.secret');
@@ -126,6 +126,18 @@ export async function daemonStatus(dir: string): Promise<DaemonStatus> {
 export async function dockerStatus(record: ConnectionRecord, dir: string): Promise<DaemonStatus | null> {
   const status = await daemonStatus(dir).catch(() => null);
   return status && hostView(status, dir, record);
+}
+
+/** What `tp run` needs of a Docker-mode connection: its status as the host sees it, its files, and the host's shim files (the companion's routes file, the daemon's capture socket). */
+export async function dockerRunTarget(record: ConnectionRecord, dir: string): Promise<{ status: DaemonStatus; paths: DaemonPaths; files: { routesFile: string; captureSocket: string } }> {
+  const status = await dockerStatus(record, dir);
+  if (!status) {
+    throw new TpError('TP_ERR_NOT_CONNECTED', `The daemon of connection ${record.name} (container ${record.container}) does not answer.`, {
+      hints: [`See why: tp status --use ${record.name}`, `Start it again: tp quit --use ${record.name}, then tp connect --docker --name ${record.name}`],
+    });
+  }
+  const paths = hostDaemonPaths(dir);
+  return { status, paths, files: { routesFile: hostRoutesFile(dir), captureSocket: shimFiles(paths).captureSocket } };
 }
 
 /** Stops the daemon (SIGTERM: it leaves its intercepts and ends), removes its container, the API relay and the connection's folder. */

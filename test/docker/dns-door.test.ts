@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { askDaemon, startDnsDoor } from '../../src/docker/dns-door.js';
+import { askDaemon, companionGate, startDnsDoor } from '../../src/docker/dns-door.js';
 import { DnsStub } from '../../src/dns/stub.js';
 import { RCODE } from '../../src/dns/dns2-wire.js';
 import { truncatedReply } from '../../src/dns/message-check.js';
@@ -47,7 +47,7 @@ async function startDaemonSide(t: ExecutionContext, dir: string): Promise<string
 }
 
 async function startDoor(t: ExecutionContext, captureSocket: string, dir: string): Promise<number> {
-  const { listeners, addresses } = await startDnsDoor({ captureSocket, port: 0, stateDir: dir, env: {} });
+  const { listeners, addresses } = await startDnsDoor({ captureSocket, port: 0, gate: await companionGate(dir, {}) });
   t.teardown(() => listeners.destroy());
   t.is(addresses.udp.address, '127.0.0.1');
   return addresses.udp.port;

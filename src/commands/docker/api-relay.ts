@@ -4,13 +4,11 @@ import { runCompanion } from '../../docker/api-relay.js';
 import type { ExecPlugin } from '../../docker/credentials.js';
 
 export default class DockerApiRelay extends TpCommand<void> {
-  static summary = 'The host\'s companion of a Docker-mode connection: the DNS stub on 127.0.0.1, API relay and exec credentials (tp connect --docker starts it).';
+  static summary = 'The host\'s companion of a Docker-mode connection: the DNS stub and tp run\'s redirect listener on 127.0.0.1, API relay and exec credentials (tp connect --docker starts it).';
   static hidden = true;
   static flags = {
     listen: Flags.string({ description: 'Address to listen on for the API relay and credentials (the containers\' gateway).' }),
-    'dns-port': Flags.integer({ description: 'Serve the DNS stub on 127.0.0.1 at this port (0: a free one).', dependsOn: ['capture-socket', 'state-dir'] }),
-    'capture-socket': Flags.string({ description: 'The daemon\'s capture socket, which the DNS stub hands queries to.' }),
-    'state-dir': Flags.string({ description: 'The daemon\'s state folder (its door secret).' }),
+    'dns-port': Flags.integer({ description: 'Serve the DNS stub on 127.0.0.1 at this port (0: a free one), and tp run\'s redirect listener.' }),
     to: Flags.string({ description: 'The API server\'s host:port on this machine, to relay.' }),
     plugin: Flags.string({ description: 'The kubeconfig user\'s exec plugin as JSON, to run for the container.' }),
     'secret-file': Flags.string({ description: 'The file with the secret the container shows for credentials.' }),
@@ -19,8 +17,8 @@ export default class DockerApiRelay extends TpCommand<void> {
 
   async execute(): Promise<void> {
     const { flags } = await this.parse(DockerApiRelay);
-    const dns = flags['dns-port'] === undefined ? undefined : { port: flags['dns-port'], captureSocket: flags['capture-socket']!, stateDir: flags['state-dir']! };
-    await runCompanion({ listenHost: flags.listen, dns, to: flags.to, plugin: flags.plugin ? (JSON.parse(flags.plugin) as ExecPlugin) : undefined, secretFile: flags['secret-file'], dir: flags.dir });
+    const doors = flags['dns-port'] === undefined ? undefined : { dnsPort: flags['dns-port'] };
+    await runCompanion({ listenHost: flags.listen, doors, to: flags.to, plugin: flags.plugin ? (JSON.parse(flags.plugin) as ExecPlugin) : undefined, secretFile: flags['secret-file'], dir: flags.dir });
   }
 
   render(): string {

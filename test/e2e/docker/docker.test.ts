@@ -132,6 +132,18 @@ a = s.recv(4096); print(a[0:2] == q[0:2], a[3] & 15, ".".join(str(b) for b in a[
   }
 });
 
+test.serial('tp run --use: curl without proxy settings and dig reach the cluster through the shims the host\'s companion serves, and --netns through the daemon', async (t) => {
+  const clusterIP = (await coreApi().readNamespacedService({ name: 'hello', namespace: 'default' })).spec!.clusterIP!;
+  // --noproxy: the LD_PRELOAD library alone (name from the daemon's name socket, connection through the companion's redirect listener).
+  const curl = await laptop.tp(['run', '--use', NAME, '--', 'curl', '-sS', '--fail', '--noproxy', '*', '--max-time', '20', 'http://hello.default/'], { timeoutMs: 90_000 });
+  t.regex((JSON.parse(curl.stdout) as { pod: string }).pod, /^hello-/);
+  // dig asks the system's resolver itself; the library sends that question to the host's DNS stub.
+  const dig = await laptop.tp(['run', '--use', NAME, '--', 'dig', '+short', '+time=5', '+tries=1', 'hello.default.svc.cluster.local'], { timeoutMs: 90_000 });
+  t.is(dig.stdout.trim(), clusterIP);
+  const captured = await laptop.tp(['run', '--netns', '--use', NAME, '--', 'curl', '-sS', '--fail', '--max-time', '20', 'http://hello.default/'], { timeoutMs: 90_000 });
+  t.regex((JSON.parse(captured.stdout) as { pod: string }).pod, /^hello-/);
+});
+
 test.serial('a second Docker-mode connection and a native one beside the first: a command without --use lists them', async (t) => {
   await laptop.tp(['connect', '--docker', '--name', `${NAME}-b`, '--namespace', 'kube-system'], { timeoutMs: 150_000 });
   await laptop.tp(['connect'], { timeoutMs: 90_000 });
