@@ -258,12 +258,24 @@ async function publishedPort(engine: Engine, container: string, port: number): P
   return Number(first.trim().split(':').pop());
 }
 
-/** The default bridge network's gateway: the host's address as containers see it. */
+/** The default network's gateway (Docker's "bridge", podman's "podman"): the host's address as containers see it. */
 async function bridgeGateway(engine: Engine): Promise<string> {
-  const out = await engineCall(engine.cli, ['network', 'inspect', 'bridge', '--format', '{{range .IPAM.Config}}{{.Gateway}} {{end}}']);
-  const gateway = out.trim().split(/\s+/).find((address) => /^\d+\.\d+\.\d+\.\d+$/.test(address));
-  if (!gateway) throw new TpError('TP_ERR_DOCKER_START', 'The engine\'s bridge network has no IPv4 gateway, which the API relay needs.', { hints: [`Check: ${engine.cli} network inspect bridge`] });
-  return gateway;
+  for (const network of ['bridge', 'podman']) {
+    const gateway = gatewayOf(await engineCall(engine.cli, ['network', 'inspect', network]).catch(() => ''));
+    if (gateway) return gateway;
+  }
+  throw new TpError('TP_ERR_DOCKER_START', 'The engine\'s default network (bridge, or podman\'s podman) has no IPv4 gateway, which the API relay needs.', { hints: [`Check: ${engine.cli} network inspect bridge`] });
+}
+
+/** The IPv4 gateway in `network inspect` output: Docker's IPAM.Config, or podman's own subnets. */
+export function gatewayOf(inspectJson: string): string | undefined {
+  try {
+    const [network] = JSON.parse(inspectJson) as { IPAM?: { Config?: { Gateway?: string }[] | null }; subnets?: { gateway?: string }[] }[];
+    const candidates = [...(network?.IPAM?.Config ?? []).map((config) => config.Gateway), ...(network?.subnets ?? []).map((subnet) => subnet.gateway)];
+    return candidates.find((address): address is string => !!address && /^\d+\.\d+\.\d+\.\d+$/.test(address));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Starts the host's companion (tp docker api-relay), detached; resolves with its ports once it listens. */

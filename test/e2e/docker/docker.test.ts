@@ -144,8 +144,15 @@ test.serial('tp run --use: curl without proxy settings and dig reach the cluster
   t.regex((JSON.parse(captured.stdout) as { pod: string }).pod, /^hello-/);
 });
 
-test.serial('a second Docker-mode connection and a native one beside the first: a command without --use lists them', async (t) => {
-  await laptop.tp(['connect', '--docker', '--name', `${NAME}-b`, '--namespace', 'kube-system'], { timeoutMs: 150_000 });
+test.serial('a second Docker-mode connection, made with podman as the CLI where docker is absent, and a native one beside the first: a command without --use lists them', async (t) => {
+  // No docker on this PATH: tp takes podman, which reaches the engine through CONTAINER_HOST.
+  const withoutDocker = { PATH: '/usr/bin:/bin' };
+  t.throws(() => execFileSync('sh', ['-c', 'command -v docker'], { env: withoutDocker }));
+  await laptop.tp(['connect', '--docker', '--name', `${NAME}-b`, '--namespace', 'kube-system'], { env: withoutDocker, timeoutMs: 150_000 });
+  const { stdout: viaPodman } = await laptop.tp(['status', '--use', `${NAME}-b`]);
+  t.regex(viaPodman, /Engine: +podman CLI → CONTAINER_HOST=\S+: Podman Engine/);
+  const joinedByPodman = await laptop.run('podman', ['run', '--rm', '--network', `container:tp-${NAME}-b`, STATIC_IMAGE, 'sh', '-c', 'echo hello through podman | nc tcp-echo.default 9000'], { env: withoutDocker, timeoutMs: 60_000 });
+  t.is(joinedByPodman.stdout.trim(), 'hello through podman');
   await laptop.tp(['connect'], { timeoutMs: 90_000 });
   const native = await laptop.tp(['status', '--use', 'native']);
   t.regex(native.stdout, /Daemon: +connected/);
@@ -158,7 +165,7 @@ test.serial('a second Docker-mode connection and a native one beside the first: 
   await laptop.tp(['quit', '--use', 'native']);
   const { stdout } = await laptop.tp(['status', '--use', `${NAME}-b`]);
   t.regex(stdout, /Namespace: +kube-system/);
-  await laptop.tp(['quit', '--use', `${NAME}-b`]);
+  await laptop.tp(['quit', '--use', `${NAME}-b`], { env: withoutDocker });
   const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
   t.false(ps.split('\n').includes(`tp-${NAME}-b`), ps);
   t.true(ps.split('\n').includes(CONTAINER), ps);
