@@ -48,9 +48,13 @@ export function engineCall(cli: string, args: readonly string[], options: { inpu
 }
 
 /** Where the CLI's own configuration points it, in the variables each CLI reads (else its configured default). */
-function engineWhere(podman: boolean, env: NodeJS.ProcessEnv): string {
+async function engineWhere(cli: string, podman: boolean, env: NodeJS.ProcessEnv): Promise<string> {
   if (podman) return env.CONTAINER_HOST ? `CONTAINER_HOST=${env.CONTAINER_HOST}` : env.CONTAINER_CONNECTION ? `connection ${env.CONTAINER_CONNECTION}` : 'its default connection';
-  return env.DOCKER_HOST ? `DOCKER_HOST=${env.DOCKER_HOST}` : env.DOCKER_CONTEXT ? `context ${env.DOCKER_CONTEXT}` : 'its default engine';
+  if (env.DOCKER_HOST) return `DOCKER_HOST=${env.DOCKER_HOST}`;
+  if (env.DOCKER_CONTEXT) return `context ${env.DOCKER_CONTEXT}`;
+  // `docker context use` is kept in the CLI's own config file; a CLI without contexts has its default.
+  const context = (await engineCall(cli, ['context', 'show'], { timeoutMs: 5_000 }).catch(() => '')).trim();
+  return context && context !== 'default' && /^[\w.-]{1,100}$/.test(context) ? `context ${context}` : 'its default engine';
 }
 
 /** The engine to use, after checking it answers; a clear error when none does. */
@@ -65,7 +69,7 @@ export async function findEngine(env: NodeJS.ProcessEnv = process.env): Promise<
       if (!server) throw new EngineCallError(['version'], 1, 'no server answered');
       const podman = basename(cli).startsWith('podman');
       const product = server.Components?.[0]?.Name ?? (podman ? `Podman Engine${answer.Server ? '' : ' (local)'}` : 'engine');
-      return { cli, description: `${cli} CLI → ${engineWhere(podman, env)}: ${product} ${server.Version ?? '?'}${server.ApiVersion ? `, API ${server.ApiVersion}` : ''}` };
+      return { cli, description: `${cli} CLI → ${await engineWhere(cli, podman, env)}: ${product} ${server.Version ?? '?'}${server.ApiVersion ? `, API ${server.ApiVersion}` : ''}` };
     } catch (error) {
       const missing = (error as EngineCallError).exitCode === 'ENOENT';
       problems.push(missing ? `${cli}: not installed` : `${cli}: ${(error as Error).message}`);
