@@ -7,7 +7,7 @@ import { splitRunArgv, valueFlagNames } from '../run/argv.js';
 import { parsePortMaps, type NetnsMode } from '../run/netns.js';
 import { NETNS_ENV, NETNS_VALUES, userConfig } from '../cli/config-file.js';
 import { dockerRunTarget } from '../docker/launch.js';
-import { daemonPathsFor } from '../docker/select.js';
+import { dockerConnectionFor } from '../docker/select.js';
 
 export default class Run extends TpCommand<RunResult> {
   static summary = 'Run a command that reaches the cluster: any program, unmodified, without root.';
@@ -61,8 +61,8 @@ export default class Run extends TpCommand<RunResult> {
     if (command.length === 0) {
       throw new TpError('TP_ERR_RUN_NO_COMMAND', 'No command to run.', { hints: ['tp run -- curl http://<service>.<namespace>/'] });
     }
-    const { connection } = await daemonPathsFor(flags.use);
-    const docker = connection?.kind === 'docker' ? await dockerRunTarget(connection.record, connection.dir) : undefined;
+    const connection = await dockerConnectionFor(flags.use);
+    const docker = connection && (await dockerRunTarget(connection.record, connection.dir));
     return runInCluster({
       paths: docker?.paths,
       connection: docker,

@@ -85,3 +85,23 @@ export async function findEngine(env: NodeJS.ProcessEnv = process.env): Promise<
     ],
   });
 }
+
+/** The default network's gateway (Docker's "bridge", podman's "podman"): the host's address as containers see it. */
+export async function bridgeGateway(engine: Engine): Promise<string> {
+  for (const network of ['bridge', 'podman']) {
+    const gateway = gatewayOf(await engineCall(engine.cli, ['network', 'inspect', network]).catch(() => ''));
+    if (gateway) return gateway;
+  }
+  throw new TpError('TP_ERR_DOCKER_START', 'The engine\'s default network (bridge, or podman\'s podman) has no IPv4 gateway, which the API relay needs.', { hints: [`Check: ${engine.cli} network inspect bridge`] });
+}
+
+/** The IPv4 gateway in `network inspect` output: Docker's IPAM.Config, or podman's own subnets. */
+export function gatewayOf(inspectJson: string): string | undefined {
+  try {
+    const [network] = JSON.parse(inspectJson) as { IPAM?: { Config?: { Gateway?: string }[] | null }; subnets?: { gateway?: string }[] }[];
+    const candidates = [...(network?.IPAM?.Config ?? []).map((config) => config.Gateway), ...(network?.subnets ?? []).map((subnet) => subnet.gateway)];
+    return candidates.find((address): address is string => !!address && /^\d+\.\d+\.\d+\.\d+$/.test(address));
+  } catch {
+    return undefined;
+  }
+}

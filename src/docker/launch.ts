@@ -20,7 +20,7 @@ import { TP_VERSION } from '../version.js';
 import { captureContainer } from '../capture/container.js';
 import { CONTAINER_PREFIX, CONNECTION_LABEL, CONTAINER_DIR, CONTAINER_KUBECONFIG, checkName, connectionDir, containerEnvFor, defaultName, ensureConnectionDir, hostDaemonPaths, hostPath, hostRoutesFile, readRecord, writeRecord, type ConnectionRecord } from './connection.js';
 import { CONTAINER_PORTS } from './entry.js';
-import { engineCall, EngineCallError, findEngine, type Engine } from './engine.js';
+import { bridgeGateway, engineCall, EngineCallError, findEngine, type Engine } from './engine.js';
 import { containerKubeconfig, CREDENTIALS_SECRET_ENV, CREDENTIALS_URL_ENV } from './kubeconfig.js';
 import { CREDENTIALS_PATH, newSecret } from './credentials.js';
 import type { CompanionPorts } from './api-relay.js';
@@ -256,26 +256,6 @@ async function publishedPort(engine: Engine, container: string, port: number): P
   const out = await engineCall(engine.cli, ['port', container, `${port}/tcp`]);
   const first = out.split('\n').find((line) => line.includes('127.0.0.1:')) ?? out.split('\n')[0];
   return Number(first.trim().split(':').pop());
-}
-
-/** The default network's gateway (Docker's "bridge", podman's "podman"): the host's address as containers see it. */
-async function bridgeGateway(engine: Engine): Promise<string> {
-  for (const network of ['bridge', 'podman']) {
-    const gateway = gatewayOf(await engineCall(engine.cli, ['network', 'inspect', network]).catch(() => ''));
-    if (gateway) return gateway;
-  }
-  throw new TpError('TP_ERR_DOCKER_START', 'The engine\'s default network (bridge, or podman\'s podman) has no IPv4 gateway, which the API relay needs.', { hints: [`Check: ${engine.cli} network inspect bridge`] });
-}
-
-/** The IPv4 gateway in `network inspect` output: Docker's IPAM.Config, or podman's own subnets. */
-export function gatewayOf(inspectJson: string): string | undefined {
-  try {
-    const [network] = JSON.parse(inspectJson) as { IPAM?: { Config?: { Gateway?: string }[] | null }; subnets?: { gateway?: string }[] }[];
-    const candidates = [...(network?.IPAM?.Config ?? []).map((config) => config.Gateway), ...(network?.subnets ?? []).map((subnet) => subnet.gateway)];
-    return candidates.find((address): address is string => !!address && /^\d+\.\d+\.\d+\.\d+$/.test(address));
-  } catch {
-    return undefined;
-  }
 }
 
 /** Starts the host's companion (tp docker api-relay), detached; resolves with its ports once it listens. */
