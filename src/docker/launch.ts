@@ -82,7 +82,10 @@ export async function connectDocker({ config, name: wanted, image: imageFlag }: 
     if (gateway) {
       const secretFile = join(dir, 'credentials.secret');
       if (kube.exec) newSecret(secretFile);
-      companionFlags.push('--listen', gateway, ...(kube.loopbackPort ? ['--to', `127.0.0.1:${kube.loopbackPort}`] : []), ...(kube.exec ? ['--plugin', JSON.stringify(kube.exec), '--secret-file', secretFile] : []));
+      // The plugin (its env may hold secrets) goes in a 0600 file, not on a command line every user can read.
+      const pluginFile = join(dir, 'exec-plugin.json');
+      if (kube.exec) writeFileSync(pluginFile, JSON.stringify(kube.exec), { mode: 0o600 });
+      companionFlags.push('--listen', gateway, ...(kube.loopbackPort ? ['--to', `127.0.0.1:${kube.loopbackPort}`] : []), ...(kube.exec ? ['--plugin-file', pluginFile, '--secret-file', secretFile] : []));
       args.push('--add-host', `${RELAY_HOST}:${gateway}`);
     }
     const companion = await startCompanion([...companionFlags, '--dir', dir], dir);
@@ -163,7 +166,7 @@ async function removeConnection(cli: string, record: ConnectionRecord, dir: stri
     }
   }
   if (options.keepLogs) {
-    for (const name of ['connection.json', 'kubeconfig', 'state', 'home']) rmSync(join(dir, name), { recursive: true, force: true });
+    for (const name of ['connection.json', 'kubeconfig', 'exec-plugin.json', 'credentials.secret', 'host.routes', 'state', 'home']) rmSync(join(dir, name), { recursive: true, force: true });
   } else {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -194,6 +194,10 @@ test.serial('a kubeconfig whose user is an exec plugin: the host runs the plugin
     const { stdout } = await laptop.tp(['status', '--use', `${NAME}-exec`]);
     t.regex(stdout, /Manager: +connected/);
     t.regex(readFileSync(pluginLog, 'utf8'), new RegExp(`^run by uid ${execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim()}$`, 'm'));
+    // The plugin's environment (secrets, for some plugins) is on no command line another user could read.
+    const { stdout: commandLines } = await laptop.run('ps', ['-eo', 'args']);
+    t.true(commandLines.includes('docker api-relay'), commandLines);
+    t.false(commandLines.includes(pluginLog), commandLines);
   } finally {
     await laptop.tp(['quit', '--use', `${NAME}-exec`]).catch(() => undefined);
   }
