@@ -51,6 +51,14 @@ export async function startDnsDoor(options: DnsDoorOptions): Promise<{ listeners
       log.info('!! %s %s %s: %s', id, transport, client, check.why);
       return check.reply === 'formerr' ? formerrReply(query) : undefined;
     }
+    // Parsed here as the native stub parses it (checkQuery made that cheap), for the asker's UDP size.
+    let udpLimit: number;
+    try {
+      udpLimit = udpAnswerLimit(Packet.parse(query));
+    } catch (error) {
+      log.info('!! %s unreadable query: %s', id, (error as Error).message);
+      return formerrReply(query);
+    }
     let answer: Buffer;
     try {
       answer = await askDaemon(options.captureSocket, query, DAEMON_ANSWER_MS);
@@ -58,14 +66,7 @@ export async function startDnsDoor(options: DnsDoorOptions): Promise<{ listeners
       log.info('!! %s %s %s: %s', id, transport, client, (error as Error).message);
       return rcodeReply(query, RCODE.SERVFAIL);
     }
-    if (transport === 'tcp') return answer;
-    let limit: number;
-    try {
-      limit = udpAnswerLimit(Packet.parse(query));
-    } catch {
-      return formerrReply(query);
-    }
-    return answer.length <= limit ? answer : truncatedReply(query, answer);
+    return transport === 'tcp' || answer.length <= udpLimit ? answer : truncatedReply(query, answer);
   }, {}, options.gate);
   const addresses = await listeners.listen('127.0.0.1', options.port);
   log.info('DNS stub listening on 127.0.0.1:%d (udp and tcp), answered by the daemon through %s', addresses.udp.port, options.captureSocket);

@@ -100,7 +100,7 @@ test('garbage is dropped or FORMERR, and the door goes on answering', async (t) 
   t.is(replies[0].readUInt16BE(2) & 0x000f, RCODE.FORMERR);
 });
 
-test('no daemon behind the capture socket: SERVFAIL, quickly', async (t) => {
+test('no daemon behind the capture socket: SERVFAIL, and the hand-over says why', async (t) => {
   const dir = folder(t);
   const port = await startDoor(t, join(dir, 'nobody.sock'), dir);
   t.regex(await dig(port, [WEB, 'A']), /status: SERVFAIL/);
