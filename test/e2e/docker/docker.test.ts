@@ -203,7 +203,7 @@ test.serial('a kubeconfig whose user is an exec plugin: the host runs the plugin
   }
 });
 
-test.serial('errors: no engine, a missing image, a name in use', async (t) => {
+test.serial('errors: no engine, a host command for a Docker-mode intercept, a missing image, a name in use', async (t) => {
   const failure = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> =>
     laptop.tp(args, { env, timeoutMs: 60_000 }).then(
       ({ stdout }) => `unexpected success: ${stdout}`,
@@ -212,6 +212,10 @@ test.serial('errors: no engine, a missing image, a name in use', async (t) => {
   const noEngine = await failure(['connect', '--docker', '--name', `${NAME}-x`], { DOCKER_HOST: `unix://${workDir}/no-engine.sock`, TP_DOCKER_CLI: 'docker' });
   t.regex(noEngine, /TP_ERR_DOCKER_NO_ENGINE/);
   t.regex(noEngine, /Try this:/);
+  // A command on this machine would never see the traffic, which arrives in the container's network.
+  const hostCommand = await failure(['intercept', 'hello', '--use', NAME, '--port', '8080', '--', 'true']);
+  t.regex(hostCommand, /TP_ERR_INTERCEPT_BAD_SPEC/);
+  t.regex(hostCommand, /--docker-run/);
   const noImage = await failure(['connect', '--docker', '--name', `${NAME}-x`, '--image', 'localhost/tp-e2e/no-such-image:0']);
   t.regex(noImage, /TP_ERR_DOCKER_IMAGE_MISSING/);
   t.regex(noImage, /npm run image|docker build/);
