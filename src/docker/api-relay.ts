@@ -8,7 +8,10 @@
 // ports as one JSON line for tp connect (or {"error": …} when the DNS port is taken), and ends when
 // the connection's folder is gone (tp quit) or when told to (SIGTERM).
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TpError } from '../errors.js';
+import { logger, logUncaught, setLogSink } from '../log/logger.js';
+import { RotatingFile } from '../log/rotating-file.js';
 import { startCredentialsServer, type ExecPlugin } from './credentials.js';
 import { companionGate, startDnsDoor } from './dns-door.js';
 import { startHostShims } from './host-shims.js';
@@ -39,6 +42,10 @@ export interface CompanionPorts {
 }
 
 export async function runCompanion(options: CompanionOptions): Promise<void> {
+  // Its doors log a line per refusal, which another user can cause at will: the log is rotated as the daemon's is.
+  const file = new RotatingFile(join(options.dir, 'companion.log'));
+  setLogSink((line) => file.write(line));
+  logUncaught(logger('tp:docker:companion'));
   const ports: CompanionPorts = {};
   if (options.doors) {
     const daemon = hostDaemonPaths(options.dir);
