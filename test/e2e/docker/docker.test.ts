@@ -8,7 +8,7 @@
 // command without --use lists both; each error case; quit leaves nothing.
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -145,9 +145,14 @@ test.serial('tp run --use: curl without proxy settings and dig reach the cluster
 });
 
 test.serial('a second Docker-mode connection, made with podman as the CLI where docker is absent, and a native one beside the first: a command without --use lists them', async (t) => {
-  // No docker on this PATH: tp takes podman, which reaches the engine through CONTAINER_HOST.
-  const withoutDocker = { PATH: '/usr/bin:/bin' };
-  t.throws(() => execFileSync('sh', ['-c', 'command -v docker'], { env: withoutDocker }));
+  // A PATH with podman and no docker (Debian's docker.io puts it beside podman in /usr/bin): tp takes
+  // podman, which reaches the engine through CONTAINER_HOST.
+  const podmanOnly = join(workDir, 'podman-only');
+  mkdirSync(podmanOnly);
+  symlinkSync(execFileSync('/bin/sh', ['-c', 'command -v podman'], { encoding: 'utf8' }).trim(), join(podmanOnly, 'podman'));
+  chmodSync(workDir, 0o755);
+  const withoutDocker = { PATH: podmanOnly };
+  t.throws(() => execFileSync('/bin/sh', ['-c', 'command -v docker'], { env: withoutDocker }));
   await laptop.tp(['connect', '--docker', '--name', `${NAME}-b`, '--namespace', 'kube-system'], { env: withoutDocker, timeoutMs: 150_000 });
   const { stdout: viaPodman } = await laptop.tp(['status', '--use', `${NAME}-b`]);
   t.regex(viaPodman, /Engine: +podman CLI → CONTAINER_HOST=\S+: Podman Engine/);
