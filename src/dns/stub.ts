@@ -168,7 +168,7 @@ export class DnsStub {
     if (request.questions.length !== 1 || !question || typeof question.name !== 'string') return this.reply(request, RCODE.FORMERR);
     const type = typeName(question.type);
     const table = this.routingTable();
-    const { decision, clusterName } = this.route(question.name, table);
+    const { decision, clusterName } = routeQuestion(question.name, table);
     log('-> %s %s %s %s %s via %s (%s)', id, client, transport, type, question.name, decision.via, decision.reason);
     if (decision.via === 'direct') {
       const response = await forwardQuery(request.toBuffer(), this.resolvers, {
@@ -188,15 +188,15 @@ export class DnsStub {
     response.answers = answer.answers.map((record) => toWireResource(record, normalizeHost(record.name) === clusterName ? asked : record.name));
     return response;
   }
+}
 
-  /** Routes a question's name; reverse names by the address they stand for. */
-  private route(name: string, table: RoutingTable): { decision: RouteDecision; clusterName: string } {
-    const reverse = reverseNameAddress(name);
-    if (reverse) {
-      const target: RouteTarget = { host: formatIp(reverse) };
-      return { decision: decideRoute(target, table), clusterName: normalizeHost(name) };
-    }
-    const decision = decideRoute({ host: name }, table);
-    return { decision, clusterName: normalizeHost(decision.via === 'cluster' ? decision.clusterHost : name) };
+/** Routes a question's name, reverse names by the address they stand for; with the fully qualified name to ask the cluster. Also Docker mode's host stub (src/docker/dns-door.ts). */
+export function routeQuestion(name: string, table: RoutingTable): { decision: RouteDecision; clusterName: string } {
+  const reverse = reverseNameAddress(name);
+  if (reverse) {
+    const target: RouteTarget = { host: formatIp(reverse) };
+    return { decision: decideRoute(target, table), clusterName: normalizeHost(name) };
   }
+  const decision = decideRoute({ host: name }, table);
+  return { decision, clusterName: normalizeHost(decision.via === 'cluster' ? decision.clusterHost : name) };
 }

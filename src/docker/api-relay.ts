@@ -13,7 +13,7 @@ import { TpError } from '../errors.js';
 import { logger, logUncaught, setLogSink } from '../log/logger.js';
 import { RotatingFile } from '../log/rotating-file.js';
 import { startCredentialsServer, type ExecPlugin } from './credentials.js';
-import { companionGate, startDnsDoor } from './dns-door.js';
+import { companionGate, followDaemonRouting, startDnsDoor } from './dns-door.js';
 import { startHostShims } from './host-shims.js';
 import { hostDaemonPaths, hostPath, hostRoutesFile } from './connection.js';
 import { shimFiles } from '../run/daemon/routes-file.js';
@@ -52,7 +52,8 @@ export async function runCompanion(options: CompanionOptions): Promise<void> {
     const { captureSocket, routesFile } = shimFiles(daemon);
     const gate = await companionGate(daemon.stateDir);
     try {
-      ports.dns = (await startDnsDoor({ captureSocket, port: options.doors.dnsPort, gate })).addresses.udp.port;
+      const routing = followDaemonRouting(daemon.controlSocket);
+      ports.dns = (await startDnsDoor({ captureSocket, port: options.doors.dnsPort, gate, table: routing.table })).addresses.udp.port;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
       const refusal = new TpError('TP_ERR_PORT_IN_USE', `Port ${options.doors.dnsPort} for the DNS stub is already in use on 127.0.0.1.`, { hints: ['Pick another with --dns-port, or leave the flag out to get a free one.'] });

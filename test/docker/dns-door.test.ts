@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { askDaemon, companionGate, startDnsDoor } from '../../src/docker/dns-door.js';
 import { DnsStub } from '../../src/dns/stub.js';
-import { RCODE } from '../../src/dns/dns2-wire.js';
+import { dns2, Packet, RCODE, type WirePacket } from '../../src/dns/dns2-wire.js';
 import { truncatedReply } from '../../src/dns/message-check.js';
 import { createDirectDial } from '../../src/proxy/dial.js';
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
@@ -98,6 +98,35 @@ test('garbage is dropped or FORMERR, and the door goes on answering', async (t) 
   t.is(replies.length, 1);
   t.is(replies[0].readUInt16BE(0), 0x1234);
   t.is(replies[0].readUInt16BE(2) & 0x000f, RCODE.FORMERR);
+});
+
+test('with the daemon\'s routing, a name that is not the cluster\'s goes to this machine\'s resolver, over the asker\'s transport; cluster names still to the daemon', async (t) => {
+  const dir = folder(t);
+  const asked: string[] = [];
+  const handle = (request: WirePacket, send: (response: WirePacket) => unknown): void => {
+    asked.push(request.questions[0].name);
+    const response = Packet.createResponseFromRequest(request);
+    response.answers.push({ name: request.questions[0].name, type: 1, class: 1, ttl: 60, address: '192.0.2.7' });
+    send(response);
+  };
+  const udp = new dns2.UDPServer({ type: 'udp4' });
+  udp.on('request', handle);
+  await udp.listen(0, '127.0.0.1');
+  const tcp = new dns2.TCPServer();
+  tcp.on('request', handle);
+  await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(udp.address().port, '127.0.0.1', () => resolve()));
+  t.teardown(() => {
+    udp.close();
+    tcp.close();
+  });
+  const captureSocket = await startDaemonSide(t, dir);
+  const { listeners, addresses } = await startDnsDoor({ captureSocket, port: 0, gate: await companionGate(dir, {}), table: () => table, resolvers: [{ host: '127.0.0.1', port: udp.address().port }] });
+  t.teardown(() => listeners.destroy());
+  const port = addresses.udp.port;
+  t.is((await dig(port, ['+short', 'outside.example'])).trim(), '192.0.2.7');
+  t.is((await dig(port, ['+short', '+tcp', 'outside.example'])).trim(), '192.0.2.7');
+  t.is((await dig(port, ['+short', 'web'])).trim(), '10.96.0.5');
+  t.deepEqual(asked, ['outside.example', 'outside.example']);
 });
 
 test('no daemon behind the capture socket: SERVFAIL, and the hand-over says why', async (t) => {

@@ -113,6 +113,10 @@ test.serial('the host\'s DNS stub answers the test user over UDP and TCP, refuse
     const answer = await laptop.run('dig', [...ask(transport, 'hello.default.svc.cluster.local'), '+short']);
     t.is(answer.stdout.trim(), clusterIP, transport);
   }
+  // A name outside the cluster gets what this machine's own resolver says, as from a native connection's stub.
+  const direct = (await laptop.run('dig', ['+short', '+time=5', '+tries=1', 'registry.npmjs.org'])).stdout.trim();
+  t.not(direct, '');
+  t.is((await laptop.run('dig', [...ask('+notcp', 'registry.npmjs.org'), '+short'])).stdout.trim(), direct);
   // Garbage first (too short, a response, two questions, random bytes over UDP and TCP), then a query still answers.
   const garbage = `import socket, os
 for packet in [b"x", bytes.fromhex("abcd800000010000000000000000010001"), bytes.fromhex("12340100000200000000000000000100010000010001"), os.urandom(300)]:
