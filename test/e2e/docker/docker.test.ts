@@ -72,7 +72,7 @@ test.serial('docker ps shows the daemon container, and tp status its network and
   t.regex(stdout, /Manager: +connected/);
 });
 
-test.serial('a joined container: busybox-static nc and a static Go program reach Services by name; the host stays reachable', async (t) => {
+test.serial('a joined container: busybox-static nc and a static Go program reach Services by name; names outside the cluster resolve and the host stays reachable', async (t) => {
   const echo = await joined(['sh', '-c', 'echo hello through the container | nc tcp-echo.default 9000']);
   t.true(echo.stdout.includes('hello through the container'), echo.stdout + echo.stderr);
   const get = await joined(['probe', 'get', 'http://hello.default/']);
@@ -81,6 +81,11 @@ test.serial('a joined container: busybox-static nc and a static Go program reach
   t.is(goEcho.stdout, 'hello from go');
   const lookup = await joined(['probe', 'lookup', 'hello.default']);
   t.regex(lookup.stdout.trim(), /^\d+\.\d+\.\d+\.\d+/);
+  // A name outside the cluster resolves as on the host (the relay asks the daemon's stub over TCP, which forwards it).
+  const outside = (await laptop.run('dig', ['+short', '+time=5', '+tries=1', 'registry.npmjs.org'])).stdout.trim().split('\n').filter((line) => /^\d+\.\d+\.\d+\.\d+$/.test(line));
+  t.not(outside.length, 0);
+  const outsideLookup = await joined(['probe', 'lookup', 'registry.npmjs.org']);
+  t.true(outside.includes(outsideLookup.stdout.trim().split('\n')[0]), `${outsideLookup.stdout} ${outsideLookup.stderr} vs ${outside.join(' ')}`);
   // Outside the cluster: the host, at the engine's bridge gateway.
   const gateway = docker(['network', 'inspect', 'bridge', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}']).trim();
   const port = (hostServer.address() as { port: number }).port;
