@@ -50,9 +50,8 @@ export default class Connect extends TpCommand<ConnectResult & Partial<Pick<Dock
       'Use the cluster from this shell (curl, browsers, most tools):',
       `  ${proxyExportLine(l)}`,
       `PAC file for browsers: ${l.pac}`,
-      ...(docker
-        ? [`SOCKS5: ${l.socks}`, `Containers inside the cluster: docker run --network container:${docker.container} <image> (connection ${docker.name})`]
-        : [`SOCKS5: ${l.socks}   DNS: ${l.dns} (dig @127.0.0.1 -p ${l.dns.split(':')[1]} hello.${status.namespace})`]),
+      `SOCKS5: ${l.socks}   DNS: ${l.dns} (dig @127.0.0.1 -p ${l.dns.split(':')[1]} hello.${status.namespace})`,
+      ...(docker ? [`Containers inside the cluster: docker run --network container:${docker.container} <image> (connection ${docker.name})`] : []),
       'Try: curl -x http://' + auth + l.http + ' http://<service>.' + status.namespace + '/',
       ...(alreadyConnected && this.logLevel && status.logLevel && this.logLevel !== status.logLevel
         ? [`The running daemon logs at ${status.logLevel}; for ${this.logLevel}, run \`tp quit\`, then connect again.`]

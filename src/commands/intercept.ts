@@ -53,6 +53,12 @@ export default class Intercept extends TpCommand<InterceptResult> {
     const { laptopPort, servicePort } = parsePortFlag(flags.port);
     const text = this.outputFormat === 'text';
     const { paths, connection } = await daemonPathsFor(flags.use);
+    if (connection?.kind === 'docker' && !flags['docker-run'] && command.length > 0) {
+      // The daemon sends intercepted connections to its container's loopback, which a command on this machine does not share.
+      throw new TpError('TP_ERR_INTERCEPT_BAD_SPEC', `Connection ${connection.name} runs in a container: the intercepted traffic arrives in its network, not on this machine.`, {
+        hints: [`Run the handler there: tp intercept ${args.workload} --use ${connection.name} --port ${flags.port} --docker-run -- <image> [args]`, `Or start it yourself with docker run --network container:${connection.record.container} … and leave out the command after --.`],
+      });
+    }
     if (flags['docker-run']) {
       if (connection?.kind !== 'docker' || command.length === 0) {
         throw new TpError('TP_ERR_CONNECTION_UNKNOWN', '--docker-run needs a Docker-mode connection and an image after --.', {

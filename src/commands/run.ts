@@ -6,6 +6,8 @@ import { EXIT_NOT_FOUND, runInCluster, type RunResult } from '../run/run.js';
 import { splitRunArgv, valueFlagNames } from '../run/argv.js';
 import { parsePortMaps, type NetnsMode } from '../run/netns.js';
 import { NETNS_ENV, NETNS_VALUES, userConfig } from '../cli/config-file.js';
+import { dockerRunTarget } from '../docker/launch.js';
+import { dockerConnectionFor } from '../docker/select.js';
 
 export default class Run extends TpCommand<RunResult> {
   static summary = 'Run a command that reaches the cluster: any program, unmodified, without root.';
@@ -17,6 +19,7 @@ export default class Run extends TpCommand<RunResult> {
     '<%= config.bin %> run --keep-connected -- redis-cli -h redis.default ping',
     '<%= config.bin %> run --netns -- ./my-static-go-binary',
     '<%= config.bin %> run --netns --host-port 5432 --publish 8080 -- ./server',
+    '<%= config.bin %> run --use alpha -- curl http://hello.alpha/',
   ];
   static strict = false;
   static flags = {
@@ -41,6 +44,7 @@ export default class Run extends TpCommand<RunResult> {
       multiple: true,
     }),
     'node-shim': Flags.boolean({ description: 'Load the Node preload (--no-node-shim to leave it out).', default: true, allowNo: true }),
+    use: Flags.string({ description: 'Which connection, by name or pattern (* and ?), where there are several (a Docker-mode one too).' }),
   };
 
   async run(): Promise<RunResult> {
@@ -57,7 +61,11 @@ export default class Run extends TpCommand<RunResult> {
     if (command.length === 0) {
       throw new TpError('TP_ERR_RUN_NO_COMMAND', 'No command to run.', { hints: ['tp run -- curl http://<service>.<namespace>/'] });
     }
+    const connection = await dockerConnectionFor(flags.use);
+    const docker = connection && (await dockerRunTarget(connection.record, connection.dir));
     return runInCluster({
+      paths: docker?.paths,
+      connection: docker,
       command: command[0],
       args: command.slice(1),
       keepConnected: flags['keep-connected'],

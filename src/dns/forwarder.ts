@@ -1,7 +1,7 @@
 // Forwards a DNS question that is not the cluster's to the system's resolvers and hands back
 // their answer unchanged: over UDP from a fresh random port (RFC 5452 §9.2), trying each resolver
 // in turn, accepting only a reply from that resolver with the same id; over TCP (RFC 7766) when
-// the client asked over TCP. Also reads the resolvers from /etc/resolv.conf. Leaves out caching
+// the client asked over TCP, and then over UDP where the resolver takes no TCP. Also reads the resolvers from /etc/resolv.conf. Leaves out caching
 // and DNSSEC (the answer is relayed as it came).
 import { logger } from '../log/logger.js';
 import { createSocket } from 'node:dgram';
@@ -96,17 +96,26 @@ export interface ForwardOptions {
   timeoutMs: number;
 }
 
-/** Asks each resolver in turn; resolves with the first answer, rejects with ForwardError when none answers. */
+/**
+ * Asks each resolver in turn; resolves with the first answer, rejects with ForwardError when none
+ * answers. A question asked over TCP goes to a resolver over TCP first, then over UDP: RFC 7766
+ * asks every resolver to take TCP, but some do not, and `tp run --netns` and Docker mode's
+ * containers reach the stub over TCP whatever transport the program used (their relay speaks
+ * TCP to the daemon), so without it no name outside the cluster would resolve there. An answer
+ * over UDP that was cut (TC) is passed on as it is.
+ */
 export async function forwardQuery(query: Buffer, resolvers: readonly Resolver[], options: ForwardOptions): Promise<Buffer> {
   if (resolvers.length === 0) throw new ForwardError('there is no resolver to forward to');
   let lastError: unknown;
+  const ways = options.transport === 'tcp' ? [askOverTcp, askOverUdp] : [askOverUdp];
   for (const resolver of resolvers) {
-    try {
-      const ask = options.transport === 'tcp' ? askOverTcp : askOverUdp;
-      return await ask(query, resolver, options.timeoutMs);
-    } catch (error) {
-      lastError = error;
-      log.info('!! forward to %s:%d failed: %s', resolver.host, resolver.port, (error as Error).message);
+    for (const ask of ways) {
+      try {
+        return await ask(query, resolver, options.timeoutMs);
+      } catch (error) {
+        lastError = error;
+        log.info('!! forward to %s:%d failed: %s', resolver.host, resolver.port, (error as Error).message);
+      }
     }
   }
   throw lastError instanceof ForwardError ? lastError : new ForwardError('no resolver answered', lastError);

@@ -71,3 +71,15 @@ export function rcodeReply(query: Buffer, rcode: number): Buffer | undefined {
   reply.writeUInt16BE(0, 10);
   return reply;
 }
+
+/**
+ * RFC 2181 §9: an answer too big for UDP cut to the query's question, with the answer's header and
+ * TC set, built from the bytes alone (Docker mode's host stub relays answers it does not parse);
+ * undefined for a query checkQuery rejects or an answer shorter than a header.
+ */
+export function truncatedReply(query: Buffer, answer: Buffer): Buffer | undefined {
+  const reply = rcodeReply(query, 0);
+  if (!reply || answer.length < HEADER_BYTES) return undefined;
+  reply.writeUInt16BE(answer.readUInt16BE(2) | 0x0200, 2);
+  return reply;
+}

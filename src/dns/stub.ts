@@ -74,6 +74,12 @@ export function reverseNameAddress(name: string): Uint8Array | undefined {
   return undefined;
 }
 
+/** The most bytes an answer over UDP may have: 512, or what the query's EDNS record offers (up to 4096). Also Docker mode's host stub (src/docker/dns-door.ts). */
+export function udpAnswerLimit(request: WirePacket): number {
+  const opt = request.additionals.find((record) => record.type === EDNS_OPT_TYPE);
+  return opt ? Math.min(MAX_UDP_BYTES, Math.max(CLASSIC_UDP_BYTES, opt.class)) : CLASSIC_UDP_BYTES;
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
@@ -142,10 +148,8 @@ export class DnsStub {
 
   /** RFC 1035 §4.2.1, RFC 2181 §9: an answer too big for the client's UDP size keeps only the question, with TC set. */
   private fitUdp(request: WirePacket, response: WirePacket): Buffer {
-    const opt = request.additionals.find((record) => record.type === EDNS_OPT_TYPE);
-    const limit = opt ? Math.min(MAX_UDP_BYTES, Math.max(CLASSIC_UDP_BYTES, opt.class)) : CLASSIC_UDP_BYTES;
     const bytes = response.toBuffer();
-    if (bytes.length <= limit) return bytes;
+    if (bytes.length <= udpAnswerLimit(request)) return bytes;
     response.answers = [];
     response.header.tc = 1;
     return response.toBuffer();
@@ -164,7 +168,7 @@ export class DnsStub {
     if (request.questions.length !== 1 || !question || typeof question.name !== 'string') return this.reply(request, RCODE.FORMERR);
     const type = typeName(question.type);
     const table = this.routingTable();
-    const { decision, clusterName } = this.route(question.name, table);
+    const { decision, clusterName } = routeQuestion(question.name, table);
     log('-> %s %s %s %s %s via %s (%s)', id, client, transport, type, question.name, decision.via, decision.reason);
     if (decision.via === 'direct') {
       const response = await forwardQuery(request.toBuffer(), this.resolvers, {
@@ -184,15 +188,15 @@ export class DnsStub {
     response.answers = answer.answers.map((record) => toWireResource(record, normalizeHost(record.name) === clusterName ? asked : record.name));
     return response;
   }
+}
 
-  /** Routes a question's name; reverse names by the address they stand for. */
-  private route(name: string, table: RoutingTable): { decision: RouteDecision; clusterName: string } {
-    const reverse = reverseNameAddress(name);
-    if (reverse) {
-      const target: RouteTarget = { host: formatIp(reverse) };
-      return { decision: decideRoute(target, table), clusterName: normalizeHost(name) };
-    }
-    const decision = decideRoute({ host: name }, table);
-    return { decision, clusterName: normalizeHost(decision.via === 'cluster' ? decision.clusterHost : name) };
+/** Routes a question's name, reverse names by the address they stand for; with the fully qualified name to ask the cluster. Also Docker mode's host stub (src/docker/dns-door.ts). */
+export function routeQuestion(name: string, table: RoutingTable): { decision: RouteDecision; clusterName: string } {
+  const reverse = reverseNameAddress(name);
+  if (reverse) {
+    const target: RouteTarget = { host: formatIp(reverse) };
+    return { decision: decideRoute(target, table), clusterName: normalizeHost(name) };
   }
+  const decision = decideRoute({ host: name }, table);
+  return { decision, clusterName: normalizeHost(decision.via === 'cluster' ? decision.clusterHost : name) };
 }

@@ -23,9 +23,9 @@ export interface ConnectionRecord {
   cli: string;
   engine: string;
   image: string;
-  /** Host ports the engine published for the SOCKS5 and HTTP doors (127.0.0.1). */
-  ports: { socks: number; http: number };
-  /** The host-side companion (API relay for a loopback server, exec credentials): its pid and address. */
+  /** Host ports (127.0.0.1) the engine published for the SOCKS5 and HTTP doors, and the companion's DNS stub. */
+  ports: { socks: number; http: number; dns?: number };
+  /** The host-side companion (DNS stub; API relay for a loopback server, exec credentials at `listen`): its pid. */
   apiRelay?: { pid: number; listen: string };
   createdAt: string;
 }
@@ -60,6 +60,11 @@ export function hostDaemonPaths(dir: string): DaemonPaths {
 /** The XDG variables of the daemon in the container, rooted at `root` (CONTAINER_DIR there, the folder here). */
 export function containerEnvFor(root: string): NodeJS.ProcessEnv {
   return { HOME: join(root, 'home'), XDG_STATE_HOME: join(root, 'state'), XDG_CACHE_HOME: join(root, 'cache'), XDG_RUNTIME_DIR: '' };
+}
+
+/** The routes file the host's companion keeps for `tp run`'s shims (host-shims.ts). */
+export function hostRoutesFile(dir: string): string {
+  return join(dir, 'host.routes');
 }
 
 /** A path of the container's (under CONTAINER_DIR) as the host sees it. */

@@ -3,7 +3,8 @@
 // socket, in the connection's folder mounted at /tp, is the user's own 0600 socket) and the group
 // the capture rules leave alone, with NET_ADMIN for those rules. Its SOCKS5 and HTTP doors are
 // published on the host's 127.0.0.1 and ask for the user's credentials (a published port does not
-// show which user connects; the DNS stub, whose protocol has no credentials, is not published).
+// show which user connects); the DNS stub, whose protocol has no credentials, is not published:
+// the host's companion serves it on 127.0.0.1 and checks who asks (dns-door.ts).
 // Containers started with `--network container:tp-<name>` are captured (src/capture/container.ts).
 import { spawn } from 'node:child_process';
 import { openSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,11 +18,14 @@ import { errorFromBody, TpError } from '../errors.js';
 import { contextNamespace, loadKubeConfig } from '../k8s/kubeconfig.js';
 import { TP_VERSION } from '../version.js';
 import { captureContainer } from '../capture/container.js';
-import { CONTAINER_PREFIX, CONNECTION_LABEL, CONTAINER_DIR, CONTAINER_KUBECONFIG, checkName, connectionDir, containerEnvFor, defaultName, ensureConnectionDir, hostDaemonPaths, hostPath, readRecord, writeRecord, type ConnectionRecord } from './connection.js';
+import { CONTAINER_PREFIX, CONNECTION_LABEL, CONTAINER_DIR, CONTAINER_KUBECONFIG, checkName, connectionDir, containerEnvFor, defaultName, ensureConnectionDir, hostDaemonPaths, hostPath, hostRoutesFile, readRecord, writeRecord, type ConnectionRecord } from './connection.js';
 import { CONTAINER_PORTS } from './entry.js';
-import { engineCall, EngineCallError, findEngine, type Engine } from './engine.js';
+import { bridgeGateway, engineCall, EngineCallError, findEngine, type Engine } from './engine.js';
 import { containerKubeconfig, CREDENTIALS_SECRET_ENV, CREDENTIALS_URL_ENV } from './kubeconfig.js';
 import { CREDENTIALS_PATH, newSecret } from './credentials.js';
+import type { CompanionPorts } from './api-relay.js';
+import type { DaemonPaths } from '../daemon/paths.js';
+import { shimFiles } from '../run/daemon/routes-file.js';
 
 /** The daemon's group in its container, exempt from the capture rules: one no image uses (not the usual 0, 1000 or 65532 "nonroot"). */
 export const DAEMON_GID = 2_000_065_532;
@@ -73,16 +77,22 @@ export async function connectDocker({ config, name: wanted, image: imageFlag }: 
     args.push('-v', `${dir}:${CONTAINER_DIR}`, '-v', `${join(dir, 'kubeconfig')}:${CONTAINER_KUBECONFIG}:ro`);
     for (const [key, value] of Object.entries({ ...containerEnvFor(CONTAINER_DIR), KUBECONFIG: CONTAINER_KUBECONFIG, TP_DOOR_CHECK: 'credentials' })) if (value) args.push('-e', `${key}=${value}`);
     const entryFlags = ['--config', JSON.stringify({ ...config, kubeconfig: CONTAINER_KUBECONFIG, context: kube.context, namespace, socksPort: undefined, httpPort: undefined, dnsPort: undefined })];
-    if (kube.loopbackPort || kube.exec) {
-      const gateway = await bridgeGateway(engine);
+    const companionFlags = ['--dns-port', String(config.dnsPort ?? 0)];
+    const gateway = kube.loopbackPort || kube.exec ? await bridgeGateway(engine) : undefined;
+    if (gateway) {
       const secretFile = join(dir, 'credentials.secret');
       if (kube.exec) newSecret(secretFile);
-      const companion = await startCompanion(['--listen', gateway, '--dir', dir, ...(kube.loopbackPort ? ['--to', `127.0.0.1:${kube.loopbackPort}`] : []), ...(kube.exec ? ['--plugin', JSON.stringify(kube.exec), '--secret-file', secretFile] : [])], dir);
-      record.apiRelay = { pid: companion.pid, listen: gateway };
+      // The plugin (its env may hold secrets) goes in a 0600 file, not on a command line every user can read.
+      const pluginFile = join(dir, 'exec-plugin.json');
+      if (kube.exec) writeFileSync(pluginFile, JSON.stringify(kube.exec), { mode: 0o600 });
+      companionFlags.push('--listen', gateway, ...(kube.loopbackPort ? ['--to', `127.0.0.1:${kube.loopbackPort}`] : []), ...(kube.exec ? ['--plugin-file', pluginFile, '--secret-file', secretFile] : []));
       args.push('--add-host', `${RELAY_HOST}:${gateway}`);
-      if (companion.ports.relay) entryFlags.push('--api', JSON.stringify({ port: kube.loopbackPort, relayHost: RELAY_HOST, relayPort: companion.ports.relay }));
-      if (companion.ports.credentials) args.push('-e', `${CREDENTIALS_URL_ENV}=http://${RELAY_HOST}:${companion.ports.credentials}${CREDENTIALS_PATH}`, '-e', `${CREDENTIALS_SECRET_ENV}=${CONTAINER_DIR}/credentials.secret`);
     }
+    const companion = await startCompanion([...companionFlags, '--dir', dir], dir);
+    record.apiRelay = { pid: companion.pid, listen: gateway ?? '127.0.0.1' };
+    record.ports.dns = companion.ports.dns;
+    if (companion.ports.relay) entryFlags.push('--api', JSON.stringify({ port: kube.loopbackPort, relayHost: RELAY_HOST, relayPort: companion.ports.relay }));
+    if (companion.ports.credentials) args.push('-e', `${CREDENTIALS_URL_ENV}=http://${RELAY_HOST}:${companion.ports.credentials}${CREDENTIALS_PATH}`, '-e', `${CREDENTIALS_SECRET_ENV}=${CONTAINER_DIR}/credentials.secret`);
     writeRecord(dir, record);
     await engineCall(engine.cli, [...args, image, 'docker', 'entry', ...entryFlags]).catch((error: EngineCallError) => {
       throw runRefusal(error, engine, container);
@@ -97,7 +107,7 @@ export async function connectDocker({ config, name: wanted, image: imageFlag }: 
       }
       throw error;
     });
-    record.ports = { socks: await publishedPort(engine, container, CONTAINER_PORTS.socks), http: await publishedPort(engine, container, CONTAINER_PORTS.http) };
+    record.ports = { ...record.ports, socks: await publishedPort(engine, container, CONTAINER_PORTS.socks), http: await publishedPort(engine, container, CONTAINER_PORTS.http) };
     writeRecord(dir, record);
     return { alreadyConnected: false, status: hostView(status, dir, record), docker: { name, container, engine: engine.description } };
   } catch (error) {
@@ -119,6 +129,18 @@ export async function daemonStatus(dir: string): Promise<DaemonStatus> {
 export async function dockerStatus(record: ConnectionRecord, dir: string): Promise<DaemonStatus | null> {
   const status = await daemonStatus(dir).catch(() => null);
   return status && hostView(status, dir, record);
+}
+
+/** What `tp run` needs of a Docker-mode connection: its status as the host sees it, its files, and the host's shim files (the companion's routes file, the daemon's capture socket). */
+export async function dockerRunTarget(record: ConnectionRecord, dir: string): Promise<{ status: DaemonStatus; paths: DaemonPaths; files: { routesFile: string; captureSocket: string } }> {
+  const status = await dockerStatus(record, dir);
+  if (!status) {
+    throw new TpError('TP_ERR_NOT_CONNECTED', `The daemon of connection ${record.name} (container ${record.container}) does not answer.`, {
+      hints: [`See why: tp status --use ${record.name}`, `Start it again: tp quit --use ${record.name}, then tp connect --docker --name ${record.name}`],
+    });
+  }
+  const paths = hostDaemonPaths(dir);
+  return { status, paths, files: { routesFile: hostRoutesFile(dir), captureSocket: shimFiles(paths).captureSocket } };
 }
 
 /** Stops the daemon (SIGTERM: it leaves its intercepts and ends), removes its container, the API relay and the connection's folder. */
@@ -144,7 +166,7 @@ async function removeConnection(cli: string, record: ConnectionRecord, dir: stri
     }
   }
   if (options.keepLogs) {
-    for (const name of ['connection.json', 'kubeconfig', 'state', 'home']) rmSync(join(dir, name), { recursive: true, force: true });
+    for (const name of ['connection.json', 'kubeconfig', 'exec-plugin.json', 'credentials.secret', 'host.routes', 'state', 'home']) rmSync(join(dir, name), { recursive: true, force: true });
   } else {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -177,7 +199,7 @@ function hostView(status: DaemonStatus, dir: string, record: ConnectionRecord): 
       socks: `127.0.0.1:${record.ports.socks}`,
       http: `127.0.0.1:${record.ports.http}`,
       pac: `http://127.0.0.1:${record.ports.http}${new URL(status.listeners.pac).pathname}${key}`,
-      dns: `not published (containers on container:${record.container} resolve through it)`,
+      dns: record.ports.dns ? `127.0.0.1:${record.ports.dns}` : `not on this machine (containers on container:${record.container} resolve through it)`,
     };
   }
   return view;
@@ -239,16 +261,8 @@ async function publishedPort(engine: Engine, container: string, port: number): P
   return Number(first.trim().split(':').pop());
 }
 
-/** The default bridge network's gateway: the host's address as containers see it. */
-async function bridgeGateway(engine: Engine): Promise<string> {
-  const out = await engineCall(engine.cli, ['network', 'inspect', 'bridge', '--format', '{{range .IPAM.Config}}{{.Gateway}} {{end}}']);
-  const gateway = out.trim().split(/\s+/).find((address) => /^\d+\.\d+\.\d+\.\d+$/.test(address));
-  if (!gateway) throw new TpError('TP_ERR_DOCKER_START', 'The engine\'s bridge network has no IPv4 gateway, which the API relay needs.', { hints: [`Check: ${engine.cli} network inspect bridge`] });
-  return gateway;
-}
-
 /** Starts the host's companion (tp docker api-relay), detached; resolves with its ports once it listens. */
-async function startCompanion(flags: string[], dir: string): Promise<{ pid: number; ports: { relay?: number; credentials?: number } }> {
+async function startCompanion(flags: string[], dir: string): Promise<{ pid: number; ports: CompanionPorts }> {
   const log = openSync(join(dir, 'companion.log'), 'a', 0o600);
   const child = spawn(process.execPath, [RUN_JS, 'docker', 'api-relay', ...flags], { detached: true, stdio: ['ignore', 'pipe', log] });
   const line = await new Promise<string | undefined>((resolve) => {
@@ -258,6 +272,8 @@ async function startCompanion(flags: string[], dir: string): Promise<{ pid: numb
   });
   child.stdout!.destroy();
   child.unref();
-  if (!line || !child.pid) throw new TpError('TP_ERR_DOCKER_START', 'The host\'s companion of the container (API relay, credentials) could not start.', { hints: [`Its log: ${join(dir, 'companion.log')}`] });
-  return { pid: child.pid, ports: JSON.parse(line) as { relay?: number; credentials?: number } };
+  const said = line ? (JSON.parse(line) as CompanionPorts & { error?: { code: string; message: string; hints: string[] } }) : undefined;
+  if (said?.error) throw errorFromBody(said.error, 'TP_ERR_DOCKER_START');
+  if (!said || !child.pid) throw new TpError('TP_ERR_DOCKER_START', 'The host\'s companion of the container (DNS stub, API relay, credentials) could not start.', { hints: [`Its log: ${join(dir, 'companion.log')}`] });
+  return { pid: child.pid, ports: said };
 }

@@ -46,3 +46,10 @@ export async function daemonPathsFor(use: string | undefined, env: NodeJS.Proces
   const connection = await chooseConnection(use, env);
   return { connection, paths: connection?.kind === 'docker' ? hostDaemonPaths(connection.dir) : undefined };
 }
+
+/** The Docker-mode connection `use` means, if it means one; without --use and with no Docker-mode connection nothing is asked, so a native command costs what it did. */
+export async function dockerConnectionFor(use: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Extract<Connection, { kind: 'docker' }> | undefined> {
+  if (use === undefined && listRecords(env).length === 0) return undefined;
+  const chosen = await chooseConnection(use, env);
+  return chosen?.kind === 'docker' ? chosen : undefined;
+}

@@ -54,6 +54,8 @@ export interface RunOptions {
   /** With the namespace: ports the command listens on inside (to), served on the host's loopback (from). */
   publish?: PortMap[];
   paths?: DaemonPaths;
+  /** A daemon this machine reaches from outside (Docker mode, src/docker): its status as seen from here and the shim files for here; no daemon is started. */
+  connection?: { status: DaemonStatus; files: { routesFile: string; captureSocket: string } };
   /** Where the one-line warnings go. Default: stderr. */
   warn?: (message: string) => void;
   env?: NodeJS.ProcessEnv;
@@ -86,11 +88,11 @@ export async function runInCluster(options: RunOptions): Promise<RunResult> {
   const library = options.layers.envOnly || !options.layers.preload ? undefined : preloadLibrary();
   const nodeScript = options.layers.envOnly || !options.layers.nodeShim ? undefined : nodePreload();
 
-  const { status, connectedHere } = await ensureConnected(options.connect, paths, { preloadLibrary: preloadLibrary(), nodePreload: nodePreload() });
+  const { status, connectedHere } = options.connection ? { status: options.connection.status, connectedHere: false } : await ensureConnected(options.connect, paths, { preloadLibrary: preloadLibrary(), nodePreload: nodePreload() });
   try {
     const listeners = status.listeners;
     if (!listeners) throw new RunError('TP_ERR_RUN_NOT_CONNECTED', 'The daemon is not connected to the cluster.', { hints: ['Run `tp status` to see why.'] });
-    const { routesFile, captureSocket } = shimFiles(paths);
+    const { routesFile, captureSocket } = options.connection?.files ?? shimFiles(paths);
     const netns = chooseNetns(options.netns ?? 'off', captureSocket, warn, baseEnv);
     const remapped = [...hostPorts, ...publish].filter((map) => map.from !== map.to);
     if (!netns && remapped.length > 0) warn(`without the namespace the command shares the host's loopback, so ${remapped.map((map) => `${map.from}:${map.to}`).join(', ')} ${remapped.length === 1 ? 'is' : 'are'} not remapped.`);

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { DnsStub, reverseNameAddress, type ResolveCluster } from '../../src/dns/stub.js';
 import { dns2, Packet, RCODE, RR_TYPE, toWireResource, type DnsRecord, type WirePacket } from '../../src/dns/dns2-wire.js';
 import { checkQuery } from '../../src/dns/message-check.js';
@@ -131,6 +131,24 @@ test('other names are forwarded to the upstream resolver and relayed, over UDP a
   t.is(await dig(stub.port, ['+tcp', '+short', 'outside.example']), '192.0.2.7\n');
   t.regex(await dig(stub.port, ['nowhere.example']), /status: NXDOMAIN/);
   t.deepEqual(stub.calls, []);
+});
+
+test('a question over TCP reaches an upstream that takes no TCP over UDP', async (t) => {
+  const udpOnly = new dns2.UDPServer({ type: 'udp4' });
+  udpOnly.on('request', (request: WirePacket, send: (response: WirePacket) => unknown) => {
+    const response = Packet.createResponseFromRequest(request);
+    response.answers.push({ name: request.questions[0].name, type: 1, class: 1, ttl: 60, address: '192.0.2.8' });
+    send(response);
+  });
+  await udpOnly.listen(0, '127.0.0.1');
+  t.teardown(() => udpOnly.close());
+  const upstreamPort = udpOnly.address().port;
+  // Nothing listens on that port over TCP: binding it proves so, and closing it leaves a refusal.
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(upstreamPort, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const stub = await startStub(t, { upstreamPort });
+  t.is(await dig(stub.port, ['+tcp', '+short', 'outside.example']), '192.0.2.8\n');
 });
 
 test('a silent upstream and a slow cluster both give SERVFAIL quickly', async (t) => {

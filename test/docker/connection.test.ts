@@ -1,4 +1,4 @@
-// Docker mode's pure parts: connection names, --use patterns, the container's kubeconfig.
+// Docker mode's pure parts: connection names, --use patterns, the container's kubeconfig, the engine's gateway.
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { checkName, defaultName, hostPath } from '../../src/docker/connection.js';
 import { containerKubeconfig } from '../../src/docker/kubeconfig.js';
 import { globToRegExp } from '../../src/docker/select.js';
+import { gatewayOf } from '../../src/docker/engine.js';
 
 test('the default name is context and namespace, made a valid container name, shortened with a hash when long', (t) => {
   t.is(defaultName('kind-dev', 'team_A'), 'kind-dev-team_a');
@@ -77,4 +78,14 @@ test('an exec plugin user gets tp docker credentials in the container, and the p
   t.is(exec.command, '/app/bin/tp');
   t.deepEqual(exec.args, ['docker', 'credentials']);
   t.false(result.text.includes('AWS_PROFILE'));
+});
+
+test('the default network\'s gateway from Docker\'s and podman\'s inspect output alike; none from anything else', (t) => {
+  const docker = JSON.stringify([{ Name: 'bridge', IPAM: { Config: [{ Subnet: 'fd00::/64', Gateway: 'fd00::1' }, { Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }] } }]);
+  const podman = JSON.stringify([{ name: 'podman', subnets: [{ subnet: '10.88.0.0/16', gateway: '10.88.0.1' }] }]);
+  t.is(gatewayOf(docker), '172.17.0.1');
+  t.is(gatewayOf(podman), '10.88.0.1');
+  t.is(gatewayOf(JSON.stringify([{ Name: 'none', IPAM: { Config: null } }])), undefined);
+  t.is(gatewayOf(''), undefined);
+  t.is(gatewayOf('Error: network bridge not found'), undefined);
 });

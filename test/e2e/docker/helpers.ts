@@ -15,9 +15,10 @@ export function docker(args: string[], input?: Buffer): string {
   return execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST }, encoding: 'utf8', input, timeout: 120_000 });
 }
 
-/** Points a laptop's tp and docker at the suite's engine and image. */
+/** Points a laptop's tp, docker and podman (as a podman user with a service has it: CONTAINER_HOST) at the suite's engine and image. */
 export function useEngine(laptop: Laptop): void {
   laptop.env.DOCKER_HOST = DOCKER_HOST;
+  laptop.env.CONTAINER_HOST = DOCKER_HOST;
   laptop.env.TP_DOCKER_IMAGE = TP_IMAGE;
 }
 

@@ -4,8 +4,12 @@
 // a 12-byte reply with the same id, QR set and rcode 1; a query it passes parses into exactly one
 // question whose name is what the bytes spell (dns2 may still throw on a malformed additional
 // record, which stub.ts answers with FORMERR), and the stub's response to it can be encoded.
+// Docker mode's host stub (src/docker/dns-door.ts) also cuts a too-big answer to such a query's
+// question (truncatedReply: the query's length, TC set, one question) within the UDP size the
+// query offers (udpAnswerLimit: 512 to 4096).
 import { Packet, RCODE } from '../../../src/dns/dns2-wire.js';
-import { HEADER_BYTES, checkQuery, formerrReply } from '../../../src/dns/message-check.js';
+import { HEADER_BYTES, checkQuery, formerrReply, truncatedReply } from '../../../src/dns/message-check.js';
+import { udpAnswerLimit } from '../../../src/dns/stub.js';
 import { check } from '../contract.js';
 
 /** The files this target is about (run.ts reports their coverage). */
@@ -38,5 +42,10 @@ export function fuzz(data: Buffer): void {
   check(request.questions[0].name === questionName(data), `question ${JSON.stringify(request.questions[0].name)}`);
   const response = Packet.createResponseFromRequest(request);
   response.header.rcode = RCODE.NXDOMAIN;
-  check(Buffer.isBuffer(response.toBuffer()), 'the response encodes');
+  const answer = response.toBuffer();
+  check(Buffer.isBuffer(answer), 'the response encodes');
+  const limit = udpAnswerLimit(request);
+  check(limit >= 512 && limit <= 4096, `UDP limit ${limit}`);
+  const cut = truncatedReply(data, answer);
+  check(cut !== undefined && cut.readUInt16BE(0) === data.readUInt16BE(0) && (cut[2] & 0x02) !== 0 && cut.readUInt16BE(4) === 1 && cut.readUInt16BE(6) === 0, 'the cut answer: same id, TC, one question, no answers');
 }
