@@ -5,7 +5,8 @@
 // shape). wrk measures keep-alive requests/s and new connections/s through each door (proxychains4
 // for SOCKS5), and the tunnel processes' CPU per request. Not a test: nothing asserts speed.
 // Env: BENCH_DURATION_S (3), BENCH_CONNECTIONS (16), BENCH_PROFILE_DIR (CPU profile of this
-// process, written at exit), BENCH_DOORS (http,socks), BENCH_KINDS (keep-alive,new), BENCH_ROUNDS
+// process, written at exit), BENCH_DOORS (http,socks), BENCH_KINDS (keep-alive,new,shared:
+// small requests' p99 via SOCKS5 while a download shares the tunnel, against alone), BENCH_ROUNDS
 // (1; with both doors, the median HTTP/SOCKS5 ratio of the rounds).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -51,7 +52,14 @@ async function main(): Promise<void> {
   // The destination: a small HTTP server in its own process.
   const target = spawn(process.execPath, ['-e', `
     const body = Buffer.alloc(100, 0x61);
-    const s = require('http').createServer((q, r) => { r.writeHead(200, {'content-length': body.length}); r.end(body); });
+    const filler = Buffer.alloc(256 * 1024, 0x5a);
+    const s = require('http').createServer((q, r) => {
+      if (!q.url.startsWith('/bytes/')) { r.writeHead(200, {'content-length': body.length}); r.end(body); return; }
+      let left = Number(q.url.slice(7));
+      r.writeHead(200, {'content-length': left});
+      const more = () => { while (left > 0) { const n = Math.min(left, filler.length); left -= n; if (!r.write(n === filler.length ? filler : filler.subarray(0, n))) return void r.once('drain', more); } r.end(); };
+      more();
+    });
     s.keepAliveTimeout = 60000;
     s.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: s.address().port })));`], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(target);
@@ -96,7 +104,8 @@ async function main(): Promise<void> {
     );
     return r.requestsPerSecond;
   };
-  for (const kind of KINDS) {
+  if (KINDS.includes('shared')) await sharedP99(socksAddress.port, targetPort, conf);
+  for (const kind of KINDS.filter((k) => k !== 'shared')) {
     const ratios: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const rates: Record<string, number> = {};
@@ -116,6 +125,24 @@ async function main(): Promise<void> {
   await http.destroy();
   await socks.destroy();
   pool.destroy();
+}
+
+/** Small keep-alive requests' p99 through SOCKS5 alone, then while a download shares the tunnel (rounds interleaved). */
+async function sharedP99(socksPort: number, targetPort: number, conf: string): Promise<void> {
+  const small = (): Promise<ReturnType<typeof parseWrk>> =>
+    run('proxychains4', ['-q', '-f', conf, 'wrk', '-t', '4', '-c', '4', '-d', `${DURATION_S}s`, '--latency', `http://127.0.0.1:${targetPort}/small`], { maxBuffer: 1 << 20 }).then(({ stdout }) => parseWrk(stdout));
+  const alone: number[] = [];
+  const shared: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    alone.push((await small()).latencyP99Ms ?? NaN);
+    const bulk = run('curl', ['-sS', '-o', '/dev/null', '--max-time', String(DURATION_S + 1), '-w', '%{speed_download}', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://127.0.0.1:${targetPort}/bytes/${8 * 2 ** 30}`]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    shared.push((await small()).latencyP99Ms ?? NaN);
+    const { stdout } = await bulk;
+    console.log(`shared round ${round + 1}: p99 alone ${alone[round].toFixed(2)} ms, with a download ${shared[round].toFixed(2)} ms; download ${((Number(stdout) * 8) / 1e6).toFixed(0)} Mbit/s  load ${loadavg()[0].toFixed(2)}`);
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
+  console.log(`shared: p99 with a download / alone, medians: ${(median(shared) / median(alone)).toFixed(2)}×`);
 }
 
 main()
