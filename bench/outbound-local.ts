@@ -20,6 +20,7 @@ import { SocksServer } from '../src/proxy/socks-server.js';
 import type { RouteDecision } from '../src/proxy/routing.js';
 import { connectTunnel, SessionPool } from '../src/tunnel/index.js';
 import { parseWrk } from './outbound-measure.js';
+import { startDelayRelay } from './delay-relay.js';
 import { summarize, type CpuProfile } from './outbound-profile.js';
 
 const run = promisify(execFile);
@@ -67,7 +68,15 @@ async function main(): Promise<void> {
   const server = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('tunnel-server.ts', import.meta.url)), 'bench-token'], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(server);
   const { url } = await firstJsonLine<{ url: string }>(server);
-  const pool = new SessionPool({ size: 2, connect: () => connectTunnel(url, { token: 'bench-token' }) });
+  // BENCH_DELAY_MS: a one-way delay between the two tunnel ends (bench/delay-relay.ts), as a port-forward adds.
+  let tunnelUrl = url;
+  if (process.env.BENCH_DELAY_MS) {
+    const server = new URL(url);
+    const relay = await startDelayRelay(Number(process.env.BENCH_DELAY_MS), { host: server.hostname, port: Number(server.port) });
+    server.port = String(relay.port);
+    tunnelUrl = server.toString();
+  }
+  const pool = new SessionPool({ size: 2, connect: () => connectTunnel(tunnelUrl, { token: 'bench-token' }) });
   await pool.start();
   let opens = 0;
   const dial = (t: { host: string; port: number }) => (opens++, pool.open({ host: t.host, port: t.port }));
