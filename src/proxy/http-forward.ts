@@ -70,6 +70,8 @@ export class ForwardedConnection {
   private exchange: Exchange | undefined;
   private upstream: Duplex | undefined;
   private origin = '';
+  /** The last request's parsed authority: the next one to the same origin skips parsing it. */
+  private lastOrigin: Origin | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Between requests: the next head's first byte starts its deadline. */
   private idle = false;
@@ -145,40 +147,40 @@ export class ForwardedConnection {
       headSent: false,
     };
     this.exchange = exchange;
-    if (log.enabled) log('-> %s %s %s', exchange.id, request.method, `http://${route.url.host}${route.url.pathname}`);
-    const forwarded = Buffer.from(`${request.method} ${route.url.pathname}${route.url.search} HTTP/1.1\r\nhost: ${route.url.host}\r\n${endToEndLines(request, DROP_HOST)}\r\n`, 'latin1');
-    const origin = `${route.target.host}:${route.target.port}`;
+    if (log.enabled) log('-> %s %s http://%s%s', exchange.id, request.method, route.target.hostHeader, route.path.split('?')[0]);
+    const forwarded = Buffer.from(`${request.method} ${route.path} HTTP/1.1\r\nhost: ${route.target.hostHeader}\r\n${endToEndLines(request, DROP_HOST)}\r\n`, 'latin1');
+    const origin = route.target.authority;
     if (this.upstream && this.origin === origin) return this.send(exchange, forwarded);
     this.dropUpstream();
     this.origin = origin;
-    this.host.open(route.target, this.client).then(
+    this.host.open({ host: route.target.host, port: route.target.port }, this.client).then(
       (upstream) => {
         if (this.finished) return void upstream.destroy();
         this.attachUpstream(upstream);
         this.send(exchange, forwarded);
       },
-      (error: unknown) => this.dialFailed(exchange, toDialError(error, route.target)),
+      (error: unknown) => this.dialFailed(exchange, toDialError(error, { host: route.target.host, port: route.target.port })),
     );
   }
 
   /** The request's destination, or undefined when Node's HTTP server should answer it. */
-  private forwardable(request: RequestHead): { url: URL; target: DialTarget; bodyLength: number } | undefined {
+  private forwardable(request: RequestHead): { path: string; target: Origin; bodyLength: number } | undefined {
     if (request.minor !== 1 || request.method === 'CONNECT' || !request.target.startsWith('http://')) return undefined;
     for (const name of ['transfer-encoding', 'expect', 'upgrade']) if (headerValues(request, name).length > 0) return undefined;
     const bodyLength = requestBodyLength(request);
     if (bodyLength === undefined) return undefined;
     const authorization = headerValues(request, 'proxy-authorization');
     if (authorization.length > 1 || !this.host.authorized(authorization[0])) return undefined;
-    let url: URL;
-    try {
-      url = new URL(request.target);
-    } catch {
-      return undefined;
-    }
-    const hostname = url.hostname.replace(/^\[|\]$/g, '');
-    if (!checkHost(hostname).ok) return undefined;
-    return { url, target: { host: hostname, port: Number(url.port || 80) }, bodyLength };
+    // The path goes on as the client wrote it (as http-proxy did); the authority is parsed once per origin.
+    const slash = request.target.slice(7).search(/[/?]/);
+    const authority = slash === -1 ? request.target.slice(7) : request.target.slice(7, 7 + slash);
+    const rest = slash === -1 ? '' : request.target.slice(7 + slash);
+    const target = this.lastOrigin?.authority === authority ? this.lastOrigin : parseOrigin(authority);
+    if (!target) return undefined;
+    this.lastOrigin = target;
+    return { path: rest.startsWith('/') ? rest : `/${rest}`, target, bodyLength };
   }
+
 
   private send(exchange: Exchange, head: Buffer): void {
     this.toUpstream(head);
@@ -405,3 +407,22 @@ export class ForwardedConnection {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A request target's origin: where to dial, and the Host header to send. */
+interface Origin extends DialTarget {
+  authority: string;
+  hostHeader: string;
+}
+
+function parseOrigin(authority: string): Origin | undefined {
+  let url: URL;
+  try {
+    url = new URL(`http://${authority}`);
+  } catch {
+    return undefined;
+  }
+  if (url.username || url.password || url.pathname !== '/') return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!checkHost(host).ok) return undefined;
+  return { authority, hostHeader: url.host, host, port: Number(url.port || 80) };
+}
