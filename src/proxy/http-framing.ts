@@ -42,9 +42,19 @@ export function headEnd(bytes: Buffer): number {
   return at === -1 ? -1 : at + 4;
 }
 
+/** A bare CR or LF, NUL or another control character (tab aside): never passed on, as Node's parser refuses it too. */
+function hasControl(line: string): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
 function parseHeaderLines(lines: string[]): [string, string][] | undefined {
   const headers: [string, string][] = [];
   for (const line of lines) {
+    if (hasControl(line)) return undefined;
     if (line === '') continue;
     const colon = line.indexOf(':');
     // obs-fold (a line starting with white space) and lines without a name are not ours to judge.
@@ -59,7 +69,7 @@ function parseHeaderLines(lines: string[]): [string, string][] | undefined {
 /** A request head (the bytes up to and including its blank line), or undefined when it is not a plain one. */
 export function parseRequestHead(head: Buffer): RequestHead | undefined {
   const lines = head.toString('latin1', 0, head.length - 4).split('\r\n');
-  const match = /^([A-Z]+) (\S+) HTTP\/1\.([01])$/.exec(lines[0]);
+  const match = /^([A-Z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/.exec(lines[0]);
   if (!match) return undefined;
   const headers = parseHeaderLines(lines.slice(1));
   return headers && { method: match[1], target: match[2], minor: Number(match[3]), headers };
@@ -67,7 +77,7 @@ export function parseRequestHead(head: Buffer): RequestHead | undefined {
 
 export function parseResponseHead(head: Buffer): ResponseHead {
   const lines = head.toString('latin1', 0, head.length - 4).split('\r\n');
-  const match = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]);
+  const match = hasControl(lines[0]) ? null : /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]);
   const headers = parseHeaderLines(lines.slice(1));
   if (!match || !headers) throw new FramingError(`the destination sent a malformed response head: "${lines[0].slice(0, 100)}"`);
   return { status: Number(match[1]), statusLine: lines[0], headers };

@@ -141,3 +141,13 @@ test('an origin that never answers a head gets the client a 502, and HTTP/1.0 go
   const old = await exchange(proxy10.port, ['GET http://web.team-a/ HTTP/1.0\r\nHost: web.team-a\r\n\r\n']);
   t.regex(old.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nold!$/);
 });
+
+test('a bare LF or other control byte in a head is never passed on: Node answers the request 400, a response like it is a 502', async (t) => {
+  const origin = await startOrigin(t, (socket) => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-evil: a\nb: c\r\n\r\nok'));
+  const proxy = await startProxy(t, origin.port);
+  const smuggled = await exchange(proxy.port, ['GET http://web.team-a/ HTTP/1.1\r\nHost: web.team-a\r\nX-A: 1\nGET /other HTTP/1.1\r\n\r\n']);
+  t.regex(smuggled.text, /^HTTP\/1\.1 400 /);
+  t.is(origin.received.length, 0);
+  const answer = await exchange(proxy.port, ['GET http://web.team-a/ HTTP/1.1\r\nHost: web.team-a\r\n\r\n']);
+  t.regex(answer.text, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+});
