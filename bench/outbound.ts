@@ -9,7 +9,8 @@
 // bench/results/outbound-<date>.json, and stops all it started (ssh, forwarder, tp, fixtures; the
 // sandbox only if it was down before). Not a test: nothing asserts speed. tp runs from dist/:
 // `npm run build` first when src/ changed.
-// Env: BENCH_BYTES (2^30), BENCH_DURATION_S (5), BENCH_CONNECTIONS (16), BENCH_ROUTES (all, comma
+// Env: BENCH_BYTES (2^30), BENCH_DURATION_S (5), BENCH_CONNECTIONS (16), BENCH_RATE_ROUNDS (3: wrk
+// runs per route and workload, interleaved across routes, the median kept), BENCH_ROUTES (all, comma
 // list of tpHttp,tpSocks,sshSocks,direct), BENCH_PROFILE=1 (afterwards, extra tp runs with the
 // daemon and manager profiled: outbound-profiling.ts), BENCH_DAEMON_DEBUG (the daemon's DEBUG;
 // unset, the daemon logs tp:* to its file).
@@ -29,7 +30,7 @@ import { podNetnsName } from '../test/sandbox/node/names.js';
 import { NETWORK_PREFIX, readPid, sandboxPaths } from '../test/sandbox/state.js';
 import { cpuBetween, netnsInode, snapshotCpu, type Classifier } from './outbound-cpu.js';
 import { BENCH_NAMESPACE, BULK_SERVICE_PORT, CLIENT_POD, deployFixtures, inClientPod, removeFixtures, SSHD_POD, SSHD_PORT } from './outbound-fixtures.js';
-import { download, requestRate, type MeasureContext, type Route } from './outbound-measure.js';
+import { download, requestRate, type MeasureContext, type RateResult, type Route } from './outbound-measure.js';
 import { formatCpu, formatTable, ROUTE_LABELS, type Measurement, type OutboundReport, type RouteName } from './outbound-report.js';
 import { findProcessInNetns, formatProfiles, profiled, type ProfileTarget } from './outbound-profiling.js';
 import { SshSocksProxy } from './outbound-ssh.js';
@@ -51,6 +52,7 @@ function readConfig() {
     downloadBytes: positiveInt('BENCH_BYTES', 2 ** 30),
     durationS: positiveInt('BENCH_DURATION_S', 5),
     connections: positiveInt('BENCH_CONNECTIONS', 16),
+    rateRounds: positiveInt('BENCH_RATE_ROUNDS', 3),
     profile: process.env.BENCH_PROFILE === '1',
     daemonDebug: process.env.BENCH_DAEMON_DEBUG,
     routes,
@@ -175,11 +177,19 @@ async function run(cleanup: Cleanup): Promise<void> {
   for (const name of active) {
     (report.routes[name] ??= {}).download = await measure(name, 'download', () => download(routes[name]!, `${baseUrl}/bytes/${config.downloadBytes}`, config.downloadBytes, context, timeoutS));
   }
-  step(`wrk: ${config.connections} connections, ${config.durationS} s each`);
+  step(`wrk: ${config.connections} connections, ${config.durationS} s each, ${config.rateRounds} interleaved rounds (the median round is kept)`);
+  const rounds: Partial<Record<RouteName, { keepAlive: Measurement<RateResult>[]; newConnections: Measurement<RateResult>[] }>> = {};
+  for (let round = 0; round < config.rateRounds; round++) {
+    for (const name of active) {
+      const kept = (rounds[name] ??= { keepAlive: [], newConnections: [] });
+      kept.keepAlive.push(await measure(name, 'keep-alive requests', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: true, durationS: config.durationS, connections: config.connections }, context)));
+      kept.newConnections.push(await measure(name, 'new connections', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: false, durationS: config.durationS, connections: config.connections }, context)));
+    }
+  }
   for (const name of active) {
     const results = (report.routes[name] ??= {});
-    results.keepAlive = await measure(name, 'keep-alive requests', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: true, durationS: config.durationS, connections: config.connections }, context));
-    results.newConnections = await measure(name, 'new connections', () => requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: false, durationS: config.durationS, connections: config.connections }, context));
+    results.keepAlive = medianRound(rounds[name]!.keepAlive);
+    results.newConnections = medianRound(rounds[name]!.newConnections);
   }
 
   if (ssh) await ssh.close();
@@ -205,6 +215,12 @@ async function run(cleanup: Cleanup): Promise<void> {
   const file = join(RESULTS_DIR, `outbound-${stamp}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nresults: ${file}`);
+}
+
+/** The round with the median requests/s (failed rounds count as slowest): one run on a shared machine swings too far to stand alone. */
+function medianRound(measurements: Measurement<RateResult>[]): Measurement<RateResult> {
+  const sorted = [...measurements].sort((a, b) => (a.result?.requestsPerSecond ?? -1) - (b.result?.requestsPerSecond ?? -1));
+  return sorted[sorted.length >> 1];
 }
 
 /** `tp connect --output json` as the laptop user → its listeners; env reaches the daemon too. */

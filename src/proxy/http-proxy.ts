@@ -1,6 +1,9 @@
-// The laptop's HTTP proxy front door: absolute-form requests (`GET http://host/path`) forwarded
-// with the `http-proxy` package over a per-client keep-alive agent whose connections come from the
-// Dial hook (src/net/connect-agent.ts); CONNECT tunnels for TLS and any TCP; and the PAC file at
+// The laptop's HTTP proxy front door: absolute-form requests (`GET http://host/path`) spliced by
+// http-forward.ts over a stream per client connection and origin; what that path does not take
+// (HTTP/1.0, chunked uploads, Expect, Upgrade, heads it cannot parse, and every answer that is an
+// error) goes at a request boundary to Node's HTTP server, which forwards it with the
+// `http-proxy` package over a per-client keep-alive agent whose connections come from the Dial
+// hook (src/net/connect-agent.ts); CONNECT tunnels for TLS and any TCP; and the PAC file at
 // `GET /proxy.pac` for requests addressed to the proxy itself. Every request is routed by its own
 // Host through routing.ts. Proxy-* and other hop-by-hop headers are dropped. A failed dial gets
 // 502/504/403 with a plain-text body; a malformed request gets 400; the server lives on.
@@ -17,6 +20,8 @@
 import { logger } from '../log/logger.js';
 import { createServer, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { ForwardedConnection, type ForwardHost } from './http-forward.js';
+import { endRaw } from './http-framing.js';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { closeGracefully, ConnectionSet, listen } from '../net/connection-set.js';
@@ -82,6 +87,11 @@ export class HttpProxyServer {
   private readonly admissions = new WeakMap<Socket, Promise<boolean>>();
   private nextId = 1;
   private closing: Promise<void> | undefined;
+  /** Connections on the spliced path (http-forward.ts). */
+  private readonly forwarded = new Set<ForwardedConnection>();
+  private readonly forwardHost: ForwardHost;
+  /** Node's own connection handler, for connections the spliced path hands over. */
+  private readonly nodeConnection: (socket: Socket) => void;
 
   constructor(options: HttpProxyServerOptions = {}) {
     this.options = options;
@@ -103,7 +113,13 @@ export class HttpProxyServer {
     );
     // A client that half-closes after its request still gets the answer (see agent/http-router.ts).
     (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    // Connections start on the spliced path; Node's handler gets the ones handed over.
+    const [nodeConnection, ...others] = this.server.listeners('connection') as ((socket: Socket) => void)[];
+    if (!nodeConnection || others.length > 0) throw new Error('node:http changed: expected one connection listener on http.Server');
+    this.nodeConnection = nodeConnection;
+    this.server.removeAllListeners('connection');
     this.server.on('connection', (socket: Socket) => this.onConnection(socket));
+    this.forwardHost = this.createForwardHost(headDeadlineMs);
     this.server.on('connect', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnect(request, socket as Socket, head));
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
     this.server.on('error', (error) => log.error('!! listener error %s', error.message));
@@ -123,9 +139,10 @@ export class HttpProxyServer {
 
   /** Stops accepting, ends idle keep-alive connections, waits for the rest, then destroys them. */
   close(): Promise<void> {
-    this.closing ??= closeGracefully(this.server, this.connections, this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, () =>
-      this.server.closeIdleConnections(),
-    );
+    this.closing ??= closeGracefully(this.server, this.connections, this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, () => {
+      this.server.closeIdleConnections();
+      for (const connection of this.forwarded) connection.closeIfIdle();
+    });
     return this.closing;
   }
 
@@ -156,15 +173,52 @@ export class HttpProxyServer {
     return agent;
   }
 
+  private createForwardHost(headDeadlineMs: number): ForwardHost {
+    const isClosing = (): boolean => this.closing !== undefined;
+    return {
+      headDeadlineMs,
+      maxHeadBytes: this.options.maxHeaderBytes ?? HTTP_MAX_HEAD_BYTES,
+      keepAliveIdleMs: HTTP_KEEP_ALIVE_IDLE_MS,
+      get closing() {
+        return isClosing();
+      },
+      nextId: () => `h${this.nextId++}`,
+      authorized: (value) => {
+        const credentials = this.options.gate?.credentials;
+        return !credentials || proxyAuthorizationMatches(credentials, value);
+      },
+      open: async (target, client) => {
+        const decision = this.route(target);
+        log('-> %s dial %s via %s (%s)', client, formatTarget(target), decision.via, decision.reason);
+        const stream = await this.dial(target, { ...decision, client, protocol: 'http' });
+        this.connections.add(stream);
+        return stream;
+      },
+      handOver: (socket, bytes) => {
+        if (bytes.length > 0) socket.unshift(bytes);
+        this.nodeConnection.call(this.server, socket);
+        socket.resume();
+      },
+    };
+  }
+
   private onConnection(socket: Socket): void {
     this.connections.add(socket);
     if (this.clients.admit(socket)) {
-      if (this.options.gate) this.checkOwner(socket, this.options.gate);
+      const start = (): void => {
+        const connection = new ForwardedConnection(socket, this.forwardHost);
+        this.forwarded.add(connection);
+        socket.once('close', () => this.forwarded.delete(connection));
+      };
+      if (!this.options.gate) return start();
+      this.checkOwner(socket, this.options.gate);
+      this.whenAdmitted(socket, start);
       return;
     }
     log.info('!! %s:%d refused: %d connections open, the most this proxy takes', socket.remoteAddress, socket.remotePort, this.clients.max);
     this.refused.add(socket);
     socket.on('error', () => undefined);
+    socket.resume();
     endRaw(socket, 503, `tp proxy: too many connections (${this.clients.max} open, the most tp's HTTP proxy takes); try again when some have closed\n`);
   }
 
@@ -176,6 +230,7 @@ export class HttpProxyServer {
       if (ok) return;
       this.refused.add(socket);
       socket.on('error', () => undefined);
+      socket.resume();
       endRaw(socket, 403, NOT_YOUR_DOOR);
     });
   }
@@ -323,18 +378,6 @@ export class HttpProxyServer {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  407: 'Proxy Authentication Required',
-  408: 'Request Timeout',
-  431: 'Request Header Fields Too Large',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
 function describeFailure(error: DialError): string {
   return `tp proxy ${error.message}\n(code ${error.code})\n`;
 }
@@ -345,11 +388,4 @@ const PROXY_AUTH_NEEDED = 'tp proxy: this proxy needs the username and password 
 function sendText(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   response.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   response.end(body);
-}
-
-/** Writes a complete HTTP/1.1 response on a raw socket (CONNECT and parse errors) and closes it. */
-function endRaw(socket: Duplex, status: number, body: string, extraHeaders = ''): void {
-  const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extraHeaders}content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
-  socket.end(head + body);
-  setTimeout(() => socket.destroy(), 1_000).unref();
 }

@@ -1,0 +1,165 @@
+// `npx tsx bench/outbound-local.ts`: the laptop's front doors alone, on loopback, for quick
+// iteration on their per-request cost without a cluster. Three processes: an HTTP server (the
+// destination), tp's tunnel server dialling it (bench/tunnel-server.ts, the manager's shape) and
+// this process with tp's HTTP proxy and SOCKS5 door whose Dial opens tunnel streams (the daemon's
+// shape). wrk measures keep-alive requests/s and new connections/s through each door (proxychains4
+// for SOCKS5), and the tunnel processes' CPU per request. Not a test: nothing asserts speed.
+// Env: BENCH_DURATION_S (3), BENCH_CONNECTIONS (16), BENCH_PROFILE_DIR (CPU profile of this
+// process, written at exit), BENCH_DOORS (http,socks), BENCH_KINDS (keep-alive,new,shared:
+// small requests' p99 via SOCKS5 while a download shares the tunnel, against alone), BENCH_ROUNDS
+// (1; with both doors, the median HTTP/SOCKS5 ratio of the rounds).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Session as InspectorSession } from 'node:inspector/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { HttpProxyServer } from '../src/proxy/http-proxy.js';
+import { SocksServer } from '../src/proxy/socks-server.js';
+import type { RouteDecision } from '../src/proxy/routing.js';
+import { connectTunnel, SessionPool } from '../src/tunnel/index.js';
+import { parseWrk } from './outbound-measure.js';
+import { startDelayRelay } from './delay-relay.js';
+import { summarize, type CpuProfile } from './outbound-profile.js';
+
+const run = promisify(execFile);
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const DOORS = (process.env.BENCH_DOORS ?? 'http,socks').split(',');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const KINDS = (process.env.BENCH_KINDS ?? 'keep-alive,new').split(',');
+const WRK_PROXY_SCRIPT = fileURLToPath(new URL('fixtures/wrk-absolute-uri.lua', import.meta.url));
+const children: ChildProcess[] = [];
+
+function firstJsonLine<T>(child: ChildProcess): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const newline = text.indexOf('\n');
+      if (newline >= 0) resolve(JSON.parse(text.slice(0, newline)) as T);
+    });
+    child.once('exit', (code) => reject(new Error(`${child.spawnargs.join(' ')} exited with ${code}`)));
+  });
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function main(): Promise<void> {
+  // The destination: a small HTTP server in its own process.
+  const target = spawn(process.execPath, ['-e', `
+    const body = Buffer.alloc(100, 0x61);
+    const filler = Buffer.alloc(256 * 1024, 0x5a);
+    const s = require('http').createServer((q, r) => {
+      if (!q.url.startsWith('/bytes/')) { r.writeHead(200, {'content-length': body.length}); r.end(body); return; }
+      let left = Number(q.url.slice(7));
+      r.writeHead(200, {'content-length': left});
+      const more = () => { while (left > 0) { const n = Math.min(left, filler.length); left -= n; if (!r.write(n === filler.length ? filler : filler.subarray(0, n))) return void r.once('drain', more); } r.end(); };
+      more();
+    });
+    s.keepAliveTimeout = 60000;
+    s.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: s.address().port })));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(target);
+  const { port: targetPort } = await firstJsonLine<{ port: number }>(target);
+  const server = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('tunnel-server.ts', import.meta.url)), 'bench-token'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(server);
+  const { url } = await firstJsonLine<{ url: string }>(server);
+  // BENCH_DELAY_MS: a one-way delay between the two tunnel ends (bench/delay-relay.ts), as a port-forward adds.
+  let tunnelUrl = url;
+  if (process.env.BENCH_DELAY_MS) {
+    const server = new URL(url);
+    const relay = await startDelayRelay(Number(process.env.BENCH_DELAY_MS), { host: server.hostname, port: Number(server.port) });
+    server.port = String(relay.port);
+    tunnelUrl = server.toString();
+  }
+  const pool = new SessionPool({ size: 2, connect: () => connectTunnel(tunnelUrl, { token: 'bench-token' }) });
+  await pool.start();
+  let opens = 0;
+  const dial = (t: { host: string; port: number }) => (opens++, pool.open({ host: t.host, port: t.port }));
+  const route = (): RouteDecision => ({ via: 'cluster', reason: 'bench', clusterHost: '127.0.0.1' });
+  const http = new HttpProxyServer({ dial, route });
+  const socks = new SocksServer({ dial, route });
+  const httpAddress = await http.listen();
+  const socksAddress = await socks.listen();
+  const work = mkdtempSync(join(tmpdir(), 'tp-bench-local-'));
+  const conf = join(work, 'proxychains.conf');
+  writeFileSync(conf, `strict_chain\nquiet_mode\n[ProxyList]\nsocks5 127.0.0.1 ${socksAddress.port}\n`);
+  const profiler = process.env.BENCH_PROFILE_DIR ? new InspectorSession() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
+  const url0 = `http://127.0.0.1:${targetPort}/small`;
+  const pids = [process.pid, server.pid!];
+  const measure = async (door: string, keepAlive: boolean): Promise<number> => {
+    const common = ['-t', String(Math.min(CONNECTIONS, 4)), '-c', String(CONNECTIONS), '-d', `${DURATION_S}s`, '--latency', ...(keepAlive ? [] : ['-H', 'Connection: close'])];
+    const argv =
+      door === 'http'
+        ? ['wrk', ...common, '-s', WRK_PROXY_SCRIPT, `http://127.0.0.1:${httpAddress.port}/`]
+        : ['proxychains4', '-q', '-f', conf, 'wrk', ...common.map((a, i) => (i === 1 ? String(CONNECTIONS) : a)), url0];
+    const before = pids.map(cpuSeconds);
+    opens = 0;
+    const { stdout } = await run(argv[0], argv.slice(1), { env: { ...process.env, BENCH_URL: url0 }, maxBuffer: 1 << 20 });
+    const each = pids.map((pid, i) => cpuSeconds(pid) - before[i]);
+    const cpu = each.reduce((sum, v) => sum + v, 0);
+    const r = parseWrk(stdout);
+    console.log(
+      `${door.padEnd(6)} ${keepAlive ? 'keep-alive' : 'new conn  '} ${r.requestsPerSecond.toFixed(0).padStart(7)}/s  p50 ${r.latencyP50Ms?.toFixed(2)} ms  p99 ${r.latencyP99Ms?.toFixed(2)} ms  errors ${r.errors}  tunnel CPU ${((cpu * 1e6) / r.requests).toFixed(0)} µs/request (doors ${((each[0] * 1e6) / r.requests).toFixed(0)}, tunnel server ${((each[1] * 1e6) / r.requests).toFixed(0)})  ${opens} opens  load ${loadavg()[0].toFixed(2)}`,
+    );
+    return r.requestsPerSecond;
+  };
+  if (KINDS.includes('shared')) await sharedP99(socksAddress.port, targetPort, conf);
+  for (const kind of KINDS.filter((k) => k !== 'shared')) {
+    const ratios: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const rates: Record<string, number> = {};
+      for (const door of DOORS) rates[door] = await measure(door, kind === 'keep-alive');
+      if (rates.http && rates.socks) ratios.push(rates.http / rates.socks);
+    }
+    ratios.sort((a, b) => a - b);
+    if (ratios.length > 0) console.log(`${kind}: HTTP proxy / SOCKS5 requests/s, median of ${ratios.length}: ${ratios[ratios.length >> 1].toFixed(2)}× (all: ${ratios.map((r) => r.toFixed(2)).join(' ')})`);
+  }
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    const file = join(process.env.BENCH_PROFILE_DIR!, `outbound-local-${Date.now()}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    const summary = summarize(profile as CpuProfile, 25);
+    console.log(`profile: ${file}\n  by area: ${summary.byArea.map((a) => `${a.area} ${a.percent}%`).join(', ')}\n  by function:\n${summary.byFunction.map((f) => `    ${f.percent}% ${f.fn}`).join('\n')}`);
+  }
+  await http.destroy();
+  await socks.destroy();
+  pool.destroy();
+}
+
+/** Small keep-alive requests' p99 through SOCKS5 alone, then while a download shares the tunnel (rounds interleaved). */
+async function sharedP99(socksPort: number, targetPort: number, conf: string): Promise<void> {
+  const small = (): Promise<ReturnType<typeof parseWrk>> =>
+    run('proxychains4', ['-q', '-f', conf, 'wrk', '-t', '4', '-c', '4', '-d', `${DURATION_S}s`, '--latency', `http://127.0.0.1:${targetPort}/small`], { maxBuffer: 1 << 20 }).then(({ stdout }) => parseWrk(stdout));
+  const alone: number[] = [];
+  const shared: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    alone.push((await small()).latencyP99Ms ?? NaN);
+    const bulk = run('curl', ['-sS', '-o', '/dev/null', '--max-time', String(DURATION_S + 1), '-w', '%{speed_download}', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://127.0.0.1:${targetPort}/bytes/${8 * 2 ** 30}`]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    shared.push((await small()).latencyP99Ms ?? NaN);
+    const { stdout } = await bulk;
+    console.log(`shared round ${round + 1}: p99 alone ${alone[round].toFixed(2)} ms, with a download ${shared[round].toFixed(2)} ms; download ${((Number(stdout) * 8) / 1e6).toFixed(0)} Mbit/s  load ${loadavg()[0].toFixed(2)}`);
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
+  console.log(`shared: p99 with a download / alone, medians: ${(median(shared) / median(alone)).toFixed(2)}×`);
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const child of children) child.kill('SIGTERM');
+    setTimeout(() => process.exit(), 500).unref();
+  });

@@ -1,0 +1,428 @@
+// The HTTP proxy's spliced path for plain absolute-form requests (`GET http://host/path`), one
+// ForwardedConnection per client connection. It reads request heads itself, sends each one
+// rewritten (origin-form, Host from the URL, hop-by-hop and Proxy-* headers dropped) over an
+// upstream stream it keeps for the client's next request to the same origin, and passes bodies
+// both ways as they come, never parsed into objects or copied: http-framing.ts only counts where
+// each body ends. That is what makes a keep-alive request cost about what a SOCKS5 one does
+// (docs/http-proxy-performance.md has the profiles that led here).
+// Anything else, at a request boundary, goes to Node's HTTP server with `http-proxy` (handOver):
+// CONNECT, the PAC file, HTTP/1.0, Transfer-Encoding or Expect or Upgrade on a request, a bad
+// host, missing proxy credentials, heads this parser does not take. The connection then stays
+// there. TCP semantics: a response cut short upstream (a reset, or a FIN before its length)
+// resets the client; a client's FIN passes on after its bytes, and the answer still comes.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { logger } from '../log/logger.js';
+import { reset } from '../net/pipe.js';
+import { onPeerEnd } from '../tunnel/socket-pipe.js';
+import { httpStatusFor, toDialError, type DialError, type DialTarget } from './dial.js';
+import { checkHost } from './host-name.js';
+import {
+  BodyCounter,
+  connectionHas,
+  endToEndLines,
+  FramingError,
+  headEnd,
+  headerValues,
+  parseRequestHead,
+  parseResponseHead,
+  requestBodyLength,
+  responseFraming,
+  type RequestHead,
+  endRaw,
+} from './http-framing.js';
+
+const log = logger('tp:proxy:http');
+const DROP_HOST = new Set(['host']);
+/** Client bytes held while a request's stream opens or its answer comes, before the client is paused. */
+const HELD_BYTES = 64 * 1024;
+/** A response head longer than this is refused (the client gets a reset, or 502 before any byte). */
+const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+
+export interface ForwardHost {
+  readonly headDeadlineMs: number;
+  readonly maxHeadBytes: number;
+  readonly keepAliveIdleMs: number;
+  /** Routes and dials a destination for this client. */
+  open(target: DialTarget, client: string): Promise<Duplex>;
+  /** Whether a request with this Proxy-Authorization may pass. */
+  authorized(proxyAuthorization: string | undefined): boolean;
+  /** The connection goes to Node's HTTP server, `bytes` first. */
+  handOver(socket: Socket, bytes: Buffer): void;
+  /** True once the proxy closes: connections end at their next request boundary. */
+  readonly closing: boolean;
+  nextId(): string;
+}
+
+interface Exchange {
+  id: string;
+  method: string;
+  /** The client keeps its connection after this exchange. */
+  keepAlive: boolean;
+  request: BodyCounter;
+  response: BodyCounter | undefined;
+  responseHead: Buffer;
+  headSent: boolean;
+}
+
+export class ForwardedConnection {
+  private buffered: Buffer = EMPTY;
+  private exchange: Exchange | undefined;
+  private upstream: Duplex | undefined;
+  private origin = '';
+  /** The last request's parsed authority: the next one to the same origin skips parsing it. */
+  private lastOrigin: Origin | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Between requests: the next head's first byte starts its deadline. */
+  private idle = false;
+  /** When the head being waited for is late (Date.now()); Infinity during an exchange. */
+  private deadline = Infinity;
+  private clientEnded = false;
+  /** What fromUpstream has for the client, written once it is done with a chunk. */
+  private outgoing: Buffer[] | undefined;
+  private finished = false;
+  private readonly client: string;
+  private readonly onData = (chunk: Buffer): void => this.fromClient(chunk);
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly host: ForwardHost,
+  ) {
+    this.client = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    onPeerEnd(socket, () => this.onClientEnd());
+    socket.on('close', () => this.finish());
+    socket.on('error', () => this.finish());
+    this.awaitHead(host.headDeadlineMs);
+  }
+
+  /** Ends the connection now if it is between requests; otherwise after the current one. */
+  closeIfIdle(): void {
+    if (!this.exchange && this.buffered.length === 0) this.endBoth();
+  }
+
+  // ---- client side ----
+
+  private fromClient(chunk: Buffer): void {
+    const exchange = this.exchange;
+    if (exchange && !exchange.request.done && this.upstream) {
+      const n = exchange.request.take(chunk);
+      this.toUpstream(chunk.subarray(0, n));
+      chunk = chunk.subarray(n);
+      if (chunk.length === 0) return;
+    }
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    if (this.exchange) {
+      // Bytes for a stream still opening, or pipelined requests, wait; past a bound, so does the client.
+      if (this.buffered.length > HELD_BYTES) this.socket.pause();
+      return;
+    }
+    this.readHead();
+  }
+
+  private readHead(): void {
+    if (this.buffered.length === 0 || this.finished) return;
+    if (this.idle) this.awaitHead(this.host.headDeadlineMs);
+    const end = headEnd(this.buffered);
+    if (end === -1) {
+      if (this.buffered.length > this.host.maxHeadBytes) this.refuse(431, 'tp proxy: the request head is too large\n');
+      return;
+    }
+    if (end > this.host.maxHeadBytes) return this.refuse(431, 'tp proxy: the request head is too large\n');
+    this.deadline = Infinity;
+    const head = this.buffered.subarray(0, end);
+    const request = parseRequestHead(head);
+    const route = request && this.forwardable(request);
+    if (!request || !route) return this.giveAway();
+    this.buffered = this.buffered.subarray(end);
+    const keepAlive = !connectionHas(request, 'close') && !this.host.closing;
+    const exchange: Exchange = {
+      id: this.host.nextId(),
+      method: request.method,
+      keepAlive,
+      request: new BodyCounter({ kind: 'length', length: route.bodyLength }),
+      response: undefined,
+      responseHead: EMPTY,
+      headSent: false,
+    };
+    this.exchange = exchange;
+    if (log.enabled) log('-> %s %s http://%s%s', exchange.id, request.method, route.target.hostHeader, route.path.split('?')[0]);
+    const forwarded = Buffer.from(`${request.method} ${route.path} HTTP/1.1\r\nhost: ${route.target.hostHeader}\r\n${endToEndLines(request, DROP_HOST)}\r\n`, 'latin1');
+    const origin = route.target.authority;
+    if (this.upstream && this.origin === origin) return this.send(exchange, forwarded);
+    this.dropUpstream();
+    this.origin = origin;
+    this.host.open({ host: route.target.host, port: route.target.port }, this.client).then(
+      (upstream) => {
+        if (this.finished) return void upstream.destroy();
+        this.attachUpstream(upstream);
+        this.send(exchange, forwarded);
+      },
+      (error: unknown) => this.dialFailed(exchange, toDialError(error, { host: route.target.host, port: route.target.port })),
+    );
+  }
+
+  /** The request's destination, or undefined when Node's HTTP server should answer it. */
+  private forwardable(request: RequestHead): { path: string; target: Origin; bodyLength: number } | undefined {
+    if (request.minor !== 1 || request.method === 'CONNECT' || !request.target.startsWith('http://')) return undefined;
+    for (const name of ['transfer-encoding', 'expect', 'upgrade']) if (headerValues(request, name).length > 0) return undefined;
+    const bodyLength = requestBodyLength(request);
+    if (bodyLength === undefined) return undefined;
+    const authorization = headerValues(request, 'proxy-authorization');
+    if (authorization.length > 1 || !this.host.authorized(authorization[0])) return undefined;
+    // The path goes on as the client wrote it (as http-proxy did); the authority is parsed once per origin.
+    const slash = request.target.slice(7).search(/[/?]/);
+    const authority = slash === -1 ? request.target.slice(7) : request.target.slice(7, 7 + slash);
+    const rest = slash === -1 ? '' : request.target.slice(7 + slash);
+    const target = this.lastOrigin?.authority === authority ? this.lastOrigin : parseOrigin(authority);
+    if (!target) return undefined;
+    this.lastOrigin = target;
+    return { path: rest.startsWith('/') ? rest : `/${rest}`, target, bodyLength };
+  }
+
+
+  private send(exchange: Exchange, head: Buffer): void {
+    this.toUpstream(head);
+    const body = this.buffered;
+    this.buffered = EMPTY;
+    if (body.length > 0) this.fromClient(body);
+    if (this.exchange !== exchange || this.finished) return;
+    if (this.clientEnded && this.buffered.length === 0) this.upstream?.end();
+    if (this.buffered.length === 0 && this.socket.isPaused()) this.socket.resume();
+  }
+
+  private toUpstream(bytes: Buffer): void {
+    const upstream = this.upstream;
+    if (!upstream || bytes.length === 0) return;
+    if (!upstream.write(bytes)) {
+      this.socket.pause();
+      upstream.once('drain', () => this.exchange && this.socket.resume());
+    }
+  }
+
+  private onClientEnd(): void {
+    this.clientEnded = true;
+    if (!this.exchange) return this.buffered.length === 0 ? this.endBoth() : undefined;
+    // The FIN passes on after the request's bytes (send() does it once the stream is open); the answer still comes.
+    if (this.buffered.length === 0) this.upstream?.end();
+  }
+
+  // ---- upstream side ----
+
+  private attachUpstream(upstream: Duplex): void {
+    this.upstream = upstream;
+    upstream.on('data', (chunk: Buffer) => upstream === this.upstream && this.fromUpstream(chunk));
+    onPeerEnd(upstream, () => upstream === this.upstream && this.onUpstreamEnd());
+    upstream.on('error', (error) => upstream === this.upstream && this.upstreamFailed(error));
+    upstream.on('close', () => upstream === this.upstream && this.upstreamFailed(new Error('the destination connection closed')));
+  }
+
+  private fromUpstream(chunk: Buffer): void {
+    const exchange = this.exchange;
+    if (!exchange) return this.dropUpstream(true);
+    // A head and the body bytes after it leave in one write (outgoing is written at the end).
+    this.outgoing = [];
+    try {
+      while (chunk.length > 0 && this.exchange === exchange) {
+        if (!exchange.response) {
+          exchange.responseHead = exchange.responseHead.length === 0 ? chunk : Buffer.concat([exchange.responseHead, chunk]);
+          const end = headEnd(exchange.responseHead);
+          if (end === -1) {
+            if (exchange.responseHead.length > MAX_RESPONSE_HEAD_BYTES) throw new FramingError('the response head is too large');
+            return;
+          }
+          chunk = exchange.responseHead.subarray(end);
+          this.startResponse(exchange, exchange.responseHead.subarray(0, end));
+          continue;
+        }
+        const n = exchange.response.take(chunk);
+        this.toClient(chunk.subarray(0, n));
+        chunk = chunk.subarray(n);
+        if (exchange.response.done) this.responseDone(exchange, chunk.length > 0);
+      }
+    } catch (error) {
+      this.upstreamFailed(error as Error);
+    } finally {
+      this.flushToClient();
+    }
+  }
+
+  private startResponse(exchange: Exchange, head: Buffer): void {
+    const response = parseResponseHead(head);
+    if (response.status === 101) throw new FramingError('the destination switched protocols unasked');
+    const informational = response.status < 200;
+    const framing = responseFraming(exchange.method, response);
+    const keep = informational || (exchange.keepAlive && framing.kind !== 'close');
+    if (!informational) exchange.keepAlive = keep;
+    const upstreamCloses = connectionHas(response, 'close');
+    this.toClient(Buffer.from(`${response.statusLine}\r\n${endToEndLines(response)}${informational ? '' : `connection: ${keep ? 'keep-alive' : 'close'}\r\n`}\r\n`, 'latin1'));
+    exchange.headSent = true;
+    exchange.responseHead = EMPTY;
+    if (informational) return;
+    exchange.response = new BodyCounter(framing);
+    if (upstreamCloses) this.origin = '';
+    if (exchange.response.done) this.responseDone(exchange, false);
+  }
+
+  private toClient(bytes: Buffer): void {
+    if (bytes.length === 0 || this.finished) return;
+    if (this.outgoing) this.outgoing.push(bytes);
+    else this.write(bytes);
+  }
+
+  private flushToClient(): void {
+    const outgoing = this.outgoing;
+    this.outgoing = undefined;
+    if (!outgoing || outgoing.length === 0 || this.finished) return;
+    this.write(outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing));
+  }
+
+  private write(bytes: Buffer): void {
+    if (!this.socket.write(bytes)) {
+      const upstream = this.upstream;
+      upstream?.pause();
+      this.socket.once('drain', () => upstream?.resume());
+    }
+  }
+
+  private responseDone(exchange: Exchange, extraBytes: boolean): void {
+    this.exchange = undefined;
+    // Bytes past the answer, or a request body still coming: this upstream is not reusable.
+    if (extraBytes || !exchange.request.done || this.origin === '') this.dropUpstream(!exchange.request.done || extraBytes);
+    if (!exchange.keepAlive || !exchange.request.done || this.host.closing || (this.clientEnded && this.buffered.length === 0)) return this.endBoth();
+    this.awaitHead(this.host.keepAliveIdleMs, true);
+    if (this.socket.isPaused()) this.socket.resume();
+    this.readHead();
+  }
+
+  private onUpstreamEnd(): void {
+    const exchange = this.exchange;
+    if (!exchange) return this.dropUpstream();
+    if (exchange.response?.untilClose) {
+      exchange.keepAlive = false;
+      return this.responseDone(exchange, false);
+    }
+    this.upstreamFailed(new Error('the destination closed before its answer was complete'));
+  }
+
+  private upstreamFailed(error: Error): void {
+    const exchange = this.exchange;
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    this.origin = '';
+    if (upstream && !upstream.destroyed) reset(upstream);
+    if (!exchange) return;
+    log.info('!! %s %s', exchange.id, error.message);
+    if (exchange.headSent) return this.resetClient();
+    this.exchange = undefined;
+    this.respondAndClose(502, `tp proxy: the destination broke the exchange: ${error.message}\n`);
+  }
+
+  private dialFailed(exchange: Exchange, error: DialError): void {
+    log.info('!! %s %s: %s', exchange.id, error.code, error.message);
+    if (this.finished) return;
+    this.exchange = undefined;
+    this.origin = '';
+    this.respondAndClose(httpStatusFor(error), `tp proxy ${error.message}\n(code ${error.code})\n`);
+  }
+
+  // ---- the connection's end ----
+
+  /**
+   * Starts the wait for a head: its deadline, or between requests the idle limit. One timer per
+   * connection, re-armed only when it fires early, so a request costs no timer of its own.
+   */
+  private awaitHead(ms: number, idle = false): void {
+    this.idle = idle;
+    this.deadline = Date.now() + ms;
+    if (!this.timer) this.armTimer(ms);
+  }
+
+  private armTimer(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.finished || this.deadline === Infinity) return;
+      const left = this.deadline - Date.now();
+      if (left > 0) return this.armTimer(left);
+      if (this.idle) return this.endBoth();
+      this.refuse(408, `tp proxy: the request head did not arrive within ${this.host.headDeadlineMs} ms\n`);
+    }, ms);
+  }
+
+  private giveAway(): void {
+    clearTimeout(this.timer);
+    this.dropUpstream();
+    this.socket.off('data', this.onData);
+    this.finished = true;
+    const bytes = this.buffered;
+    this.buffered = EMPTY;
+    this.host.handOver(this.socket, bytes);
+  }
+
+  private refuse(status: number, body: string): void {
+    this.exchange = undefined;
+    this.respondAndClose(status, body);
+  }
+
+  private respondAndClose(status: number, body: string): void {
+    if (this.finished) return;
+    this.dropUpstream();
+    this.finish();
+    endRaw(this.socket, status, body);
+  }
+
+  private resetClient(): void {
+    this.finish();
+    reset(this.socket);
+  }
+
+  private endBoth(): void {
+    if (this.finished) return;
+    this.flushToClient();
+    this.dropUpstream();
+    this.finish();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), this.host.keepAliveIdleMs).unref();
+  }
+
+  private dropUpstream(abrupt = false): void {
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    this.origin = '';
+    if (!upstream) return;
+    if (abrupt) reset(upstream);
+    else upstream.end();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.socket.off('data', this.onData);
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    if (upstream && !upstream.destroyed) reset(upstream);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A request target's origin: where to dial, and the Host header to send. */
+interface Origin extends DialTarget {
+  authority: string;
+  hostHeader: string;
+}
+
+function parseOrigin(authority: string): Origin | undefined {
+  let url: URL;
+  try {
+    url = new URL(`http://${authority}`);
+  } catch {
+    return undefined;
+  }
+  if (url.username || url.password || url.pathname !== '/') return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!checkHost(host).ok) return undefined;
+  return { authority, hostHeader: url.host, host, port: Number(url.port || 80) };
+}
