@@ -77,7 +77,7 @@ export function parseRequestHead(head: Buffer): RequestHead | undefined {
 
 export function parseResponseHead(head: Buffer): ResponseHead {
   const lines = head.toString('latin1', 0, head.length - 4).split('\r\n');
-  const match = hasControl(lines[0]) ? null : /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]);
+  const match = hasControl(lines[0]) ? null : /^HTTP\/1\.[01] ([1-9]\d{2})(?: .*)?$/.exec(lines[0]);
   const headers = parseHeaderLines(lines.slice(1));
   if (!match || !headers) throw new FramingError(`the destination sent a malformed response head: "${lines[0].slice(0, 100)}"`);
   return { status: Number(match[1]), statusLine: lines[0], headers };

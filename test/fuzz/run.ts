@@ -73,12 +73,14 @@ async function bundle(target: string, workDir: string): Promise<string> {
 async function fuzzTarget(target: string, seconds: number): Promise<FuzzResult> {
   const workDir = mkdtempSync(join(tmpdir(), `tp-fuzz-${target}-`));
   const bundled = await bundle(target, workDir);
-  const { covers } = (await import(`./targets/${target}.js`)) as { covers: string[] };
+  const { covers, versifier } = (await import(`./targets/${target}.js`)) as { covers: string[]; versifier?: boolean };
   const found = join(workDir, 'found');
   mkdirSync(found);
   const seeds = join(here, 'corpus', target);
   const args = [jsfuzzBin, `./${target}.js`, found, ...(existsSync(seeds) ? [seeds] : [])];
   args.push('--timeout', String(HANG_SECONDS), '--rss-limit-mb', String(RSS_LIMIT_MB), '--exact-artifact-path', join(workDir, 'crash'));
+  // A target may turn off jsfuzz's versifier (`export const versifier = false`), see http-framing.ts.
+  if (versifier === false) args.push('--no-versifier');
   // Its own process group, so the stop signal reaches jsfuzz's worker too.
   const child = spawn(process.execPath, args, { cwd: workDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
