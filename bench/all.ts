@@ -82,9 +82,26 @@ function runBench(bench: Bench, quick: boolean): Promise<Run> {
   const env = { ...process.env, ...bench.env, ...(quick ? bench.quickEnv : {}) };
   const args = quick && bench.quickArgs ? bench.quickArgs : (bench.args ?? []);
   console.log(`\n######## ${bench.name}${quick ? ' (quick)' : ''}: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, `${bench.name}.ts`), ...args], { stdio: 'inherit', env });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, `${bench.name}.ts`), ...args], { stdio: 'inherit', env, detached: true });
+  // A benchmark that has not exited by its bound is stopped (its whole process group), so one
+  // stuck run cannot hold up the others; results it wrote before still count.
+  const boundMinutes = Number(process.env.BENCH_MAX_MINUTES ?? (quick ? 10 : 40));
+  const stop = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // Already gone.
+    }
+  };
+  const term = setTimeout(() => {
+    console.log(`\n######## ${bench.name}: still running after ${boundMinutes} min (BENCH_MAX_MINUTES); stopping it`);
+    stop('SIGTERM');
+  }, boundMinutes * 60_000);
+  const kill = setTimeout(() => stop('SIGKILL'), boundMinutes * 60_000 + 15_000);
   return new Promise((resolve) => {
     child.once('exit', (code) => {
+      clearTimeout(term);
+      clearTimeout(kill);
       const file = newestResult(bench.result, started);
       resolve({ name: bench.name, exitCode: code, seconds: (Date.now() - started) / 1000, loadBefore, loadAfter: loadavg(), file });
     });
