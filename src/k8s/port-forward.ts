@@ -6,16 +6,31 @@
 // stream itself.
 import { Duplex, PassThrough, Writable } from 'node:stream';
 import { PortForward, type KubeConfig } from '@kubernetes/client-node';
-import type WebSocket from 'ws';
+// Not in the package's index; the file has had this name and constructor since client-node 0.x.
+import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
+import WebSocket from 'ws';
 import { TpError } from '../errors.js';
+import { zeroMask } from '../tunnel/ws-transport.js';
 import { kubeError } from './api-errors.js';
 
 /** Above this many bytes queued in the WebSocket, writes wait for its socket to drain. */
 const WRITE_HIGH_WATER_MARK = 1 << 20;
-/** Writes that arrive together (a frame's header and payload) are joined into one message up to this size. */
-const JOIN_MAX_BYTES = 16 * 1024;
+/** The port-forward channel protocol's first byte of a message: the data channel of the (only) port. */
+const DATA_CHANNEL = 0;
+
+/**
+ * client-node's WebSockets, but sending with a zero masking key, which ws takes as "skip the XOR":
+ * with a random key ws copies every message it sends into a new masked buffer. Masking protects
+ * browser-shared proxies from cache poisoning (RFC 6455 section 10.3); this connection is TLS to
+ * the API server (or a local plain one in tests) and the bytes are the user's own.
+ */
+function unmaskedWebSockets(kc: KubeConfig): WebSocketHandler {
+  return new WebSocketHandler(kc, (uri, protocols, options) => new WebSocket(uri, protocols, { ...options, generateMask: zeroMask, perMessageDeflate: false }) as never);
+}
 
 export async function openPortForward(kc: KubeConfig, namespace: string, pod: string, port: number): Promise<Duplex> {
+  // client-node reads what goes to the pod from this stream; only its end is used (the
+  // close-stream message, or closing the WebSocket): data goes by PortForwardStream.send.
   const toPod = new PassThrough();
   let errorText = '';
   const stream = new PortForwardStream(toPod, () => errorText);
@@ -33,7 +48,7 @@ export async function openPortForward(kc: KubeConfig, namespace: string, pod: st
   });
   let ws: WebSocket;
   try {
-    ws = (await new PortForward(kc, true).portForward(namespace, pod, [port], fromPod, errors, toPod)) as unknown as WebSocket;
+    ws = (await new PortForward(kc, true, unmaskedWebSockets(kc)).portForward(namespace, pod, [port], fromPod, errors, toPod)) as unknown as WebSocket;
   } catch (err) {
     throw portForwardError(err, namespace, pod, port);
   }
@@ -93,22 +108,31 @@ class PortForwardStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.toPod.write(chunk);
+    this.send([chunk], chunk.length, callback);
+  }
+
+  // WebSocket senders (tp's tunnel among them) write a frame's header and payload as two corked
+  // writes; they go as one port-forward message (one TLS record and syscall fewer, one message
+  // fewer for the API server and the pod side to handle).
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    const buffers = chunks.map(({ chunk }) => chunk);
+    this.send(buffers, buffers.reduce((sum, b) => sum + b.length, 0), callback);
+  }
+
+  // client-node's own input path (a stream it reads) copies each chunk twice: into a zero-filled
+  // buffer with the channel byte in front, then, masking, into another. Here the channel byte and
+  // the chunks are copied once into a buffer ws sends as it is. Each buffer is memory outside V8's
+  // heap, which V8 counts toward its next full collection when it outlives a young one.
+  private send(buffers: Buffer[], length: number, callback: (err?: Error | null) => void): void {
+    const message = Buffer.allocUnsafe(length + 1);
+    message[0] = DATA_CHANNEL;
+    let offset = 1;
+    for (const buffer of buffers) offset += buffer.copy(message, offset);
+    this.ws.send(message);
     if (this.ws.bufferedAmount < WRITE_HIGH_WATER_MARK) return callback();
     const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
     if (socket) socket.once('drain', () => callback());
     else setImmediate(callback);
-  }
-
-  // WebSocket senders (tp's tunnel among them) write a frame's header and payload as two corked
-  // writes; each write here becomes a port-forward message of its own (one more TLS record, one
-  // more syscall, one more message for the API server and the pod side to handle), so writes
-  // that arrive together go as one while they are small. A large payload is not copied for that.
-  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
-    const total = chunks.reduce((sum, { chunk }) => sum + chunk.length, 0);
-    if (total <= JOIN_MAX_BYTES) return this._write(Buffer.concat(chunks.map(({ chunk }) => chunk), total), 'binary', callback);
-    for (const { chunk } of chunks.slice(0, -1)) this.toPod.write(chunk);
-    this._write(chunks[chunks.length - 1].chunk, 'binary', callback);
   }
 
   override _final(callback: (err?: Error | null) => void): void {
