@@ -19,6 +19,7 @@ import { HttpProxyServer } from '../src/proxy/http-proxy.js';
 import { SocksServer } from '../src/proxy/socks-server.js';
 import type { RouteDecision } from '../src/proxy/routing.js';
 import { connectTunnel, SessionPool } from '../src/tunnel/index.js';
+import { firstJsonLine } from './child-json.js';
 import { parseWrk } from './outbound-measure.js';
 import { startDelayRelay } from './delay-relay.js';
 import { summarize, type CpuProfile } from './outbound-profile.js';
@@ -31,18 +32,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const KINDS = (process.env.BENCH_KINDS ?? 'keep-alive,new').split(',');
 const WRK_PROXY_SCRIPT = fileURLToPath(new URL('fixtures/wrk-absolute-uri.lua', import.meta.url));
 const children: ChildProcess[] = [];
-
-function firstJsonLine<T>(child: ChildProcess): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const newline = text.indexOf('\n');
-      if (newline >= 0) resolve(JSON.parse(text.slice(0, newline)) as T);
-    });
-    child.once('exit', (code) => reject(new Error(`${child.spawnargs.join(' ')} exited with ${code}`)));
-  });
-}
 
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');

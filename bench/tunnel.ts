@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { firstJsonLine } from './child-json.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BULK_BYTES = Number(process.env.BENCH_BULK_BYTES ?? 1024 ** 3);
@@ -32,18 +33,6 @@ function node(script: string, args: string[]): ChildProcess {
   const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return child;
-}
-
-function firstJsonLine<T>(child: ChildProcess): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const newline = text.indexOf('\n');
-      if (newline >= 0) resolve(JSON.parse(text.slice(0, newline)) as T);
-    });
-    child.once('exit', (code) => reject(new Error(`${child.spawnargs.join(' ')} exited with ${code}`)));
-  });
 }
 
 async function freePort(): Promise<number> {

@@ -12,7 +12,7 @@
 // dns2 2.4's servers are not used: its DNSServer.listen() with port 0 binds TCP to every
 // interface (it passes `{port: 0, address}` to net.Server.listen, which reads `host`), and both
 // its UDP and TCP servers run Packet.parse on untrusted bytes first (see message-check.ts).
-import { logger } from '../log/logger.js';
+import { logger, type Logger } from '../log/logger.js';
 import { formatIp, parseIp } from '../net/cidr.js';
 import { createRoutingTable, decideRoute, normalizeHost, type RouteDecision, type RouteTarget, type RoutingTable } from '../proxy/routing.js';
 import { AnswerCache, type AnswerCacheOptions, type ClusterAnswer } from './answer-cache.js';
@@ -88,6 +88,25 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * A query from outside, checked (message-check.ts) before dns2 parses it: the parsed request, or
+ * the reply to send instead (FORMERR, or nothing for bytes not worth an answer), logged as `who`.
+ * Shared by every stub that takes questions from local programs.
+ */
+export function readQuery(query: Buffer, who: string, log: Logger): { request: WirePacket } | { reply: Buffer | undefined } {
+  const check = checkQuery(query);
+  if (!check.ok) {
+    log.info('!! %s: %s', who, check.why);
+    return { reply: check.reply === 'formerr' ? formerrReply(query) : undefined };
+  }
+  try {
+    return { request: Packet.parse(query) };
+  } catch (error) {
+    log.info('!! %s unreadable query: %s', who, (error as Error).message);
+    return { reply: formerrReply(query) };
+  }
+}
+
 export class DnsStub {
   private readonly options: DnsStubOptions;
   private readonly cache: AnswerCache;
@@ -123,18 +142,9 @@ export class DnsStub {
 
   private async handle(query: Buffer, transport: 'udp' | 'tcp', client: string): Promise<Buffer | undefined> {
     const id = `d${this.nextId++}`;
-    const check = checkQuery(query);
-    if (!check.ok) {
-      log.info('!! %s %s %s: %s', id, transport, client, check.why);
-      return check.reply === 'formerr' ? formerrReply(query) : undefined;
-    }
-    let request: WirePacket;
-    try {
-      request = Packet.parse(query);
-    } catch (error) {
-      log.info('!! %s unreadable query: %s', id, (error as Error).message);
-      return formerrReply(query);
-    }
+    const read = readQuery(query, `${id} ${transport} ${client}`, log);
+    if (!('request' in read)) return read.reply;
+    const { request } = read;
     let response: WirePacket | Buffer;
     try {
       response = await this.respond(request, transport, id, client);

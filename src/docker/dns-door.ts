@@ -17,9 +17,9 @@
 import { join } from 'node:path';
 import { logger } from '../log/logger.js';
 import { handOver } from './handover.js';
-import { Packet, RCODE, type WirePacket } from '../dns/dns2-wire.js';
-import { checkQuery, formerrReply, rcodeReply, truncatedReply } from '../dns/message-check.js';
-import { DEFAULT_FORWARD_TIMEOUT_MS, routeQuestion, udpAnswerLimit } from '../dns/stub.js';
+import { RCODE } from '../dns/dns2-wire.js';
+import { formerrReply, rcodeReply, truncatedReply } from '../dns/message-check.js';
+import { DEFAULT_FORWARD_TIMEOUT_MS, readQuery, routeQuestion, udpAnswerLimit } from '../dns/stub.js';
 import { forwardQuery, systemResolvers, type Resolver } from '../dns/forwarder.js';
 import { ControlCaller } from '../daemon/control-caller.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
@@ -61,19 +61,10 @@ export async function startDnsDoor(options: DnsDoorOptions): Promise<{ listeners
   const resolvers = options.resolvers ?? systemResolvers();
   const listeners = new DnsListeners(async (query, transport, client) => {
     const id = `h${nextId++}`;
-    const check = checkQuery(query);
-    if (!check.ok) {
-      log.info('!! %s %s %s: %s', id, transport, client, check.why);
-      return check.reply === 'formerr' ? formerrReply(query) : undefined;
-    }
-    // Parsed here as the native stub parses it (checkQuery made that cheap), for the asker's UDP size.
-    let request: WirePacket;
-    try {
-      request = Packet.parse(query);
-    } catch (error) {
-      log.info('!! %s unreadable query: %s', id, (error as Error).message);
-      return formerrReply(query);
-    }
+    // Checked and parsed here as the native stub does, before anything reaches the daemon.
+    const read = readQuery(query, `${id} ${transport} ${client}`, log);
+    if (!('request' in read)) return read.reply;
+    const { request } = read;
     const name = request.questions[0]?.name;
     if (typeof name !== 'string') return formerrReply(query);
     const table = options.table?.();
