@@ -25,6 +25,10 @@
 #define CHUNK 16384
 
 static atomic_int open_connections;
+/* Connections whose inside end still has bytes to pass on (their upstream is running). */
+static atomic_int sending;
+
+int relay_sending(void) { return atomic_load(&sending); }
 
 struct conn {
   int client;
@@ -119,6 +123,7 @@ static void *upstream(void *arg) {
     else send_frame(conn->daemon, FRAME_RESET, NULL, 0);
     break;
   }
+  atomic_fetch_sub(&sending, 1);
   release(conn);
   return NULL;
 }
@@ -165,8 +170,10 @@ static int start_thread(void *(*run)(void *), void *arg) {
 /* Both directions of a connection whose two ends are open: the other direction on a thread of its
  * own, this one on the calling thread. */
 static void *run_pair(struct conn *conn) {
+  atomic_fetch_add(&sending, 1);
   atomic_store(&conn->refs, 2);
   if (start_thread(downstream, conn) != 0) {
+    atomic_fetch_sub(&sending, 1);
     atomic_store(&conn->reset, 1);
     atomic_store(&conn->refs, 1);
     release(conn);

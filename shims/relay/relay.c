@@ -113,6 +113,20 @@ static int listen_unix(const char *path) {
   return fd;
 }
 
+/* The command has ended; its sockets are closed, but what it wrote last may still sit in the
+ * relay's buffers on its way out (a server's last answer before it exits, a client's last
+ * request). The relay's exit ends every process and socket of the namespace, so it first lets
+ * each connection pass on what its inside end sent, up to the end (or reset) the kernel made
+ * when the command closed it, for at most DRAIN_MS: a process the command left behind that
+ * keeps a connection open would otherwise hold tp run open forever. */
+#define DRAIN_MS 3000
+static void drain(int lifeline) {
+  struct pollfd gone = {.fd = lifeline, .events = POLLIN};
+  for (int waited = 0; relay_sending() > 0 && waited < DRAIN_MS; waited += 10) {
+    if (poll(&gone, 1, 10) > 0) return; /* tp is gone: nobody is left to deliver to */
+  }
+}
+
 int main(int argc, char **argv) {
   const char *publish_socket = NULL;
   int dashes = argc >= 7 ? parse_options(argc, argv, 6, &publish_socket) : -1;
@@ -183,6 +197,7 @@ int main(int argc, char **argv) {
     pid_t ended;
     while ((ended = waitpid(-1, &status, WNOHANG)) > 0) {
       if (ended != command) continue;
+      drain(lifeline);
       return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
     }
   }

@@ -54,6 +54,8 @@ void relay_connection(int client);
 /* Relays between a connected TCP socket and a framed Unix socket, on the calling thread (and one
  * more) until both directions are done; takes both descriptors. */
 void relay_pair(int client, int framed);
+/* How many connections are still passing on what their inside end sent (see drain in relay.c). */
+int relay_sending(void);
 /* Serves the publish socket (tp run --netns --publish) forever (run in its own thread). */
 void *serve_published(void *unix_listener);
 /* Answers UDP DNS questions on the socket forever (run in its own thread). */

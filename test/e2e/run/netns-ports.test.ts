@@ -104,13 +104,21 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 `;
 
-/** Connects to the host's port, sends `text`, half-closes and reads to the end; rejects on a reset. */
-function exchange(port: number, text: string): Promise<string> {
+/**
+ * Connects to the host's port, sends `text`, half-closes and reads to the end; rejects on a reset.
+ * A slow reader takes a rest of 2 ms after each read.
+ */
+function exchange(port: number, text: string, options: { slow?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
     let answer = '';
     socket.on('connect', () => socket.end(text));
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString();
+      if (!options.slow) return;
+      socket.pause();
+      setTimeout(() => socket.resume(), 2);
+    });
     socket.on('end', () => resolve(answer));
     socket.on('error', reject);
   });
@@ -138,6 +146,31 @@ test.serial('--publish serves a port of the command on the host\'s loopback, FIN
     (error: NodeJS.ErrnoException) => error.code,
   );
   t.is(after, 'ECONNREFUSED');
+});
+
+// Inside: a server that answers its one connection with 16 MiB and exits the moment the last byte
+// is handed to its kernel. Read slowly on the host, most of the answer is then still on its way
+// out, in the namespace's buffers and the relay's, when the command ends.
+const LAST_WORDS = `
+import os, socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8080))
+s.listen(1)
+c, _ = s.accept()
+c.sendall(b"z" * (16 << 20))
+c.shutdown(socket.SHUT_WR)
+os._exit(0)
+`;
+
+test.serial('what the command wrote just before it exited still reaches the published port\'s client, whole and then its end', async (t) => {
+  const hostPort = await freePort();
+  const run = spawnTp(laptop, ['run', '--netns', '--publish', `${hostPort}:8080`, '--', 'python3', '-c', LAST_WORDS]);
+  const answer = await eventually(() => exchange(hostPort, '', { slow: true }), 30_000, 200);
+  t.is(answer.length, 16 << 20);
+  t.true(/^z*$/.test(answer));
+  const ended = await run.done;
+  t.is(ended.code, 0, ended.stderr);
 });
 
 test.serial('--publish on a host port already in use stops before the command runs', async (t) => {
