@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
 import { quit } from '../daemon/cli-to-daemon.js';
-import { quitDocker } from '../docker/launch.js';
 import { chooseConnection } from '../docker/select.js';
 
 interface QuitResult {
@@ -20,6 +19,8 @@ export default class Quit extends TpCommand<QuitResult> {
     const { flags } = await this.parse(Quit);
     const chosen = await chooseConnection(flags.use);
     if (chosen?.kind === 'docker') {
+      // Docker mode's code (and what it imports) loads only for a Docker-mode connection.
+      const { quitDocker } = await import('../docker/launch.js');
       await quitDocker(chosen.record, chosen.dir);
       return { stopped: true, name: chosen.name };
     }

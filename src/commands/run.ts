@@ -6,7 +6,6 @@ import { EXIT_NOT_FOUND, runInCluster, type RunResult } from '../run/run.js';
 import { splitRunArgv, valueFlagNames } from '../run/argv.js';
 import { parsePortMaps, type NetnsMode } from '../run/netns.js';
 import { NETNS_ENV, NETNS_VALUES, userConfig } from '../cli/config-file.js';
-import { dockerRunTarget } from '../docker/launch.js';
 import { dockerConnectionFor } from '../docker/select.js';
 
 export default class Run extends TpCommand<RunResult> {
@@ -62,7 +61,8 @@ export default class Run extends TpCommand<RunResult> {
       throw new TpError('TP_ERR_RUN_NO_COMMAND', 'No command to run.', { hints: ['tp run -- curl http://<service>.<namespace>/'] });
     }
     const connection = await dockerConnectionFor(flags.use);
-    const docker = connection && (await dockerRunTarget(connection.record, connection.dir));
+    // Docker mode's code (and the Kubernetes client it imports) loads only for a Docker-mode connection.
+    const docker = connection && (await (await import('../docker/launch.js')).dockerRunTarget(connection.record, connection.dir));
     return runInCluster({
       paths: docker?.paths,
       connection: docker,

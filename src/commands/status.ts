@@ -1,11 +1,10 @@
 import { Flags } from '@oclif/core';
 import { TpCommand } from '../cli/base-command.js';
-import { dockerStatus } from '../docker/launch.js';
 import { chooseConnection } from '../docker/select.js';
 import { status } from '../daemon/cli-to-daemon.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
 import type { ManagerLinkStatus } from '../daemon/manager-link.js';
-import type { InterceptStatus } from '../intercept/daemon/intercept-feature.js';
+import type { InterceptStatus } from '../intercept/control.js';
 
 type StatusResult = { connected: false } | ({ connected: true; docker?: { name: string; container: string; engine: string } } & DaemonStatus);
 
@@ -20,6 +19,8 @@ export default class Status extends TpCommand<StatusResult> {
     const { flags } = await this.parse(Status);
     const chosen = await chooseConnection(flags.use);
     if (chosen?.kind === 'docker') {
+      // Docker mode's code (and the Kubernetes client it imports) loads only for a Docker-mode connection.
+      const { dockerStatus } = await import('../docker/launch.js');
       const inContainer = await dockerStatus(chosen.record, chosen.dir);
       const docker = { name: chosen.name, container: chosen.record.container, engine: chosen.record.engine };
       return inContainer ? { connected: true, docker, ...inContainer } : { connected: false };

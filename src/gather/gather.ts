@@ -13,7 +13,7 @@ import { status as daemonStatus } from '../daemon/cli-to-daemon.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
 import type { DaemonPaths } from '../daemon/paths.js';
 import { TpError } from '../errors.js';
-import type { InterceptStatus } from '../intercept/daemon/intercept-feature.js';
+import type { InterceptStatus } from '../intercept/control.js';
 import { loadKubeConfig, type KubeConfigOptions } from '../k8s/kubeconfig.js';
 import { TP_VERSION } from '../version.js';
 import { gatherClusterLogs } from './cluster-logs.js';

@@ -12,7 +12,7 @@ import { TpError } from '../errors.js';
 import type { AgentUninstallResult, InterceptCreateResult, InterceptInfo, InterceptListResult } from '../api/control-api.js';
 import { runInCluster, type RunLayers } from '../run/run.js';
 import type { NetnsMode } from '../run/netns.js';
-import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './daemon/intercept-feature.js';
+import { InterceptControl, describe, type CreateParams, type InterceptStatus } from './control.js';
 import { formatEnv, type EnvSyntax } from './env-file.js';
 import { collectWarnings } from '../log/warnings.js';
 

@@ -29,7 +29,8 @@ import type { IncomingOpen } from '../../tunnel/index.js';
 import { forwardToLaptop } from './local-forwarder.js';
 import { proveRight } from '../rbac-proof.js';
 import { remoteError } from '../remote-error.js';
-import { VolumeCopies, type MountRequest } from './volume-copies.js';
+import { VolumeCopies } from './volume-copies.js';
+import { describe, InterceptControl, type CreateParams, type InterceptStatus } from '../control.js';
 import { Ingests } from './ingests.js';
 
 const log = logger('tp:intercept');
@@ -42,42 +43,12 @@ const RECREATE_MAX_DELAY_MS = 10_000;
 const RECREATE_GIVE_UP_MS = 300_000;
 const MAX_PROGRESS_LINES = 200;
 
-export const InterceptControl = {
-  create: 'intercept.create',
-  progress: 'intercept.progress',
-  remove: 'intercept.remove',
-  list: 'intercept.list',
-  mine: 'intercept.mine',
-  uninstall: 'intercept.uninstall',
-} as const;
-
-export interface CreateParams {
-  spec: Omit<InterceptSpec, 'namespace'> & { namespace?: string };
-  /** Chosen by the CLI, to poll intercept.progress while the create runs. */
-  progressId?: string;
-  /** Copy the pod's volume mounts (default: when the container has any). */
-  mount?: MountRequest;
-}
 
 export interface LocalIntercept {
   spec: InterceptSpec;
   info: InterceptInfo;
   environment: Record<string, string>;
   warning?: string;
-}
-
-export interface InterceptStatus {
-  name: string;
-  id: string;
-  state: string;
-  message?: string;
-  workload: string;
-  mode: 'global' | 'personal';
-  intercepting: string;
-  destination: string;
-  warning?: string;
-  /** The local copy of the pod's mounts (TP_ROOT), when there is one. */
-  mount?: string;
 }
 
 export const startInterceptFeature: StartFeature = async (context) => {
@@ -281,20 +252,4 @@ class InterceptFeature implements DaemonFeature {
     }
     if (this.recreating === sessionId) this.recreating = null;
   }
-}
-
-export function describe(info: InterceptInfo, warning?: string): InterceptStatus {
-  const match = [...Object.entries(info.headers ?? {}).map(([k, v]) => `${k}=${v}`), ...(info.pathPrefix ? [`path ${info.pathPrefix}*`] : [])];
-  const port = info.service.portName ? `${info.service.portName} (${info.service.port})` : String(info.service.port);
-  return {
-    name: info.name,
-    id: info.id,
-    state: info.state,
-    message: info.message,
-    workload: `${info.workload.kind}/${info.workload.name} in ${info.workload.namespace}`,
-    mode: info.mode,
-    intercepting: `${info.mode === 'global' ? 'all traffic' : `requests with ${match.join(', ')}`} to service ${info.service.name} port ${port} (container ${info.container}:${info.containerPort})`,
-    destination: `${info.laptopAddress}:${info.laptopPort}`,
-    ...(warning ? { warning } : {}),
-  };
 }
