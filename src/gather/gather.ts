@@ -1,5 +1,6 @@
 // `tp gather-logs`: everything a user can hand over when something went wrong, in one .tar.gz:
-// the daemon's logs (with the rotated files), `tp status --output json`, the versions of the parts,
+// the daemon's logs (with the rotated files; for a Docker-mode connection also its host-side
+// companion's), `tp status --output json`, the versions of the parts,
 // the effective configuration, the manager's and the agents' logs from the cluster, and notes on
 // what could not be read. Every file passes through redact() on its way in.
 import { execFile } from 'node:child_process';
@@ -26,6 +27,8 @@ export interface GatherOptions extends KubeConfigOptions {
   paths: DaemonPaths;
   /** Skip the cluster (no API calls). */
   noCluster?: boolean;
+  /** A Docker-mode connection's folder: its host-side companion's logs are gathered too. */
+  companionDir?: string;
 }
 
 export interface GatherResult {
@@ -64,6 +67,7 @@ export async function gatherLogs(options: GatherOptions): Promise<GatherResult> 
   files.push({ name: 'versions.json', text: JSON.stringify(await versions(current), null, 2) });
   files.push({ name: 'config.json', text: effectiveConfig(notes) });
   files.push(...daemonLogs(options.paths.logDir, notes));
+  if (options.companionDir) files.push(...logsIn(options.companionDir, /^companion\.log/, 'docker', notes));
 
   if (!options.noCluster) {
     try {
@@ -116,15 +120,20 @@ function effectiveConfig(notes: string[]): string {
 
 /** Every file in the daemon's log directory: the current logs and their rotated copies. */
 function daemonLogs(logDir: string, notes: string[]): { name: string; text: string }[] {
-  let names: string[];
+  return logsIn(logDir, /./, 'daemon', notes);
+}
+
+/** The files of `dir` whose names match, under `folder/` in the archive (a note when there are none). */
+function logsIn(dir: string, names: RegExp, folder: string, notes: string[]): { name: string; text: string }[] {
+  let found: string[];
   try {
-    names = readdirSync(logDir).filter((name) => statSync(join(logDir, name)).isFile()).sort();
+    found = readdirSync(dir).filter((name) => names.test(name) && statSync(join(dir, name)).isFile()).sort();
   } catch (err) {
-    notes.push(`daemon logs: ${(err as Error).message}`);
+    notes.push(`${folder} logs: ${(err as Error).message}`);
     return [];
   }
-  if (names.length === 0) notes.push(`daemon logs: none in ${logDir}`);
-  return names.map((name) => ({ name: `daemon/${name}`, text: readFileSync(join(logDir, name), 'utf8') }));
+  if (found.length === 0) notes.push(`${folder} logs: none in ${dir}`);
+  return found.map((name) => ({ name: `${folder}/${name}`, text: readFileSync(join(dir, name), 'utf8') }));
 }
 
 function readIfThere(file: string): string | undefined {

@@ -274,6 +274,17 @@ test.serial('an engine that does not grant NET_ADMIN: a clear error, and nothing
   t.false(ps.split('\n').includes(`tp-${NAME}-nocap`), ps);
 });
 
+test.serial('tp gather-logs --use packs the daemon\'s log from the container and the host companion\'s log', async (t) => {
+  const archive = join(laptop.home, 'docker-logs.tar.gz');
+  const { stdout } = await laptop.tp(['gather-logs', '--use', NAME, '--no-cluster', '--output-file', archive, '--output', 'json']);
+  const names = (JSON.parse(stdout) as { entries: { name: string }[] }).entries.map((entry) => entry.name);
+  t.true(names.some((name) => /\/daemon\/daemon-.*\.log$/.test(name)), names.join(' '));
+  t.true(names.some((name) => name.endsWith('/docker/companion.log')), names.join(' '));
+  const listing = execFileSync('tar', ['tzf', archive], { encoding: 'utf8' });
+  const status = execFileSync('tar', ['xzOf', archive, ...listing.split('\n').filter((line) => line.endsWith('/status.json'))], { encoding: 'utf8' });
+  t.true((JSON.parse(status) as { connected: boolean }).connected);
+});
+
 test.serial('tp quit removes the container, the API relay and the connection\'s files', async (t) => {
   await laptop.tp(['quit', '--use', NAME]);
   const { stdout: ps } = await laptop.run('docker', ['ps', '-a', '--format', '{{.Names}}']);
