@@ -1,13 +1,14 @@
 // Forwards a DNS question that is not the cluster's to the system's resolvers and hands back
 // their answer unchanged: over UDP from a fresh random port (RFC 5452 §9.2), trying each resolver
 // in turn, accepting only a reply from that resolver with the same id; over TCP (RFC 7766) when
-// the client asked over TCP, and then over UDP where the resolver takes no TCP. Also reads the resolvers from /etc/resolv.conf. Leaves out caching
-// and DNSSEC (the answer is relayed as it came).
+// the client asked over TCP, and then over UDP where the resolver takes no TCP. Also reads the
+// resolvers from /etc/resolv.conf. Leaves out caching and DNSSEC (the answer is relayed as it came).
 import { logger } from '../log/logger.js';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { connect, isIPv6 } from 'node:net';
 import { TpError } from '../errors.js';
+import { HEADER_BYTES, takeTcpMessage, withTcpLength } from './message-check.js';
 
 const log = logger('tp:dns');
 
@@ -17,7 +18,6 @@ export interface Resolver {
 }
 
 export const DNS_PORT = 53;
-const HEADER_BYTES = 12;
 
 export class ForwardError extends TpError {
   constructor(message: string, cause?: unknown) {
@@ -79,14 +79,11 @@ function askOverTcp(query: Buffer, resolver: Resolver, timeoutMs: number): Promi
     socket.on('error', (error) => finish(new ForwardError(`cannot ask ${resolver.host}:${resolver.port} over TCP: ${error.message}`, error)));
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 2) return;
-      const size = buffered.readUInt16BE(0);
-      if (buffered.length >= 2 + size) finish(undefined, buffered.subarray(2, 2 + size));
+      const taken = takeTcpMessage(buffered);
+      if (taken) finish(undefined, taken.message);
     });
     socket.on('end', () => finish(new ForwardError(`${resolver.host}:${resolver.port} closed the TCP connection without an answer`)));
-    const length = Buffer.alloc(2);
-    length.writeUInt16BE(query.length);
-    socket.write(Buffer.concat([length, query]));
+    socket.write(withTcpLength(query));
   });
 }
 

@@ -3,7 +3,8 @@
 // 65,535 questions takes it over a second of CPU (measured: 1.6 s) and "succeeds", so a few such
 // packets would stall the stub. Here every count and label length is checked against the bytes
 // actually present, in one pass with no allocation. Leaves out everything past the question
-// (EDNS and TSIG records are left to dns2, their count capped).
+// (EDNS and TSIG records are left to dns2, their count capped). Also the TCP framing every
+// stub, forwarder and hand-over shares.
 /** RFC 1035 §4.1.1 header size. */
 export const HEADER_BYTES = 12;
 /** RFC 1035 §2.3.4 limits. */
@@ -82,4 +83,22 @@ export function truncatedReply(query: Buffer, answer: Buffer): Buffer | undefine
   if (!reply || answer.length < HEADER_BYTES) return undefined;
   reply.writeUInt16BE(answer.readUInt16BE(2) | 0x0200, 2);
   return reply;
+}
+
+/** RFC 1035 §4.2.2: over TCP each message is preceded by its 16-bit length. */
+export function withTcpLength(message: Buffer): Buffer {
+  const framed = Buffer.allocUnsafe(2 + message.length);
+  framed.writeUInt16BE(message.length, 0);
+  message.copy(framed, 2);
+  return framed;
+}
+
+/**
+ * The first whole TCP-framed message in `buffered` (a view, not a copy) and the bytes after it;
+ * undefined while it has not all arrived. The 16-bit length bounds what a reader keeps.
+ */
+export function takeTcpMessage(buffered: Buffer): { message: Buffer; rest: Buffer } | undefined {
+  if (buffered.length < 2) return undefined;
+  const end = 2 + buffered.readUInt16BE(0);
+  return buffered.length < end ? undefined : { message: buffered.subarray(2, end), rest: buffered.subarray(end) };
 }

@@ -21,7 +21,7 @@ import {
   MAX_DNS_UDP_IN_FLIGHT,
 } from '../proxy/limits.js';
 import { RCODE } from './dns2-wire.js';
-import { rcodeReply } from './message-check.js';
+import { rcodeReply, takeTcpMessage, withTcpLength } from './message-check.js';
 
 const log = logger('tp:dns');
 
@@ -193,11 +193,10 @@ export class DnsListeners {
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       if (deadline === undefined) startDeadline();
-      // RFC 1035 §4.2.2: each message is preceded by its 16-bit length, so never above 65,535.
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const size = buffered.readUInt16BE(0);
-        const query = buffered.subarray(2, 2 + size);
-        buffered = buffered.subarray(2 + size);
+      // Each message is preceded by its 16-bit length, so never above 65,535.
+      for (let taken = takeTcpMessage(buffered); taken; taken = takeTcpMessage(buffered)) {
+        const query = taken.message;
+        buffered = taken.rest;
         clearTimeout(deadline);
         deadline = undefined;
         // The next message's clock starts with its first byte, which is already here.
@@ -215,9 +214,7 @@ export class DnsListeners {
               socket.destroy();
               return;
             }
-            const length = Buffer.alloc(2);
-            length.writeUInt16BE(reply.length);
-            if (socket.writable) socket.write(Buffer.concat([length, reply]));
+            if (socket.writable) socket.write(withTcpLength(reply));
             if (peerEnded && inFlight === 0) endSoon();
           },
           (error: unknown) => {

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { logger } from '../log/logger.js';
 import { handOver } from './handover.js';
 import { RCODE } from '../dns/dns2-wire.js';
-import { formerrReply, rcodeReply, truncatedReply } from '../dns/message-check.js';
+import { formerrReply, rcodeReply, takeTcpMessage, truncatedReply, withTcpLength } from '../dns/message-check.js';
 import { DEFAULT_FORWARD_TIMEOUT_MS, readQuery, routeQuestion, udpAnswerLimit } from '../dns/stub.js';
 import { forwardQuery, systemResolvers, type Resolver } from '../dns/forwarder.js';
 import { ControlCaller } from '../daemon/control-caller.js';
@@ -34,8 +34,6 @@ export const DAEMON_ANSWER_MS = 6_000;
 /** How often the host asks the daemon for its routing (it changes when the manager learns namespaces and ranges). */
 export const ROUTING_POLL_MS = 5_000;
 const FIRST_ROUTING_POLL_MS = 250;
-/** RFC 1035 §4.2.2: a message over TCP follows its 16-bit length. */
-const LENGTH_BYTES = 2;
 
 export interface DnsDoorOptions {
   /** The daemon's capture socket as the host sees it (in the connection's folder). */
@@ -123,18 +121,15 @@ export async function askDaemon(captureSocket: string, query: Buffer, timeoutMs:
     framed.on('data', (chunk: Buffer) => {
       if (settled) return;
       buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < LENGTH_BYTES) return;
-      const size = buffered.readUInt16BE(0);
       // The 16-bit length bounds what is kept: at most 65,537 bytes (and a frame) are ever buffered.
-      if (buffered.length >= LENGTH_BYTES + size) settle(undefined, Buffer.from(buffered.subarray(LENGTH_BYTES, LENGTH_BYTES + size)));
+      const taken = takeTcpMessage(buffered);
+      if (taken) settle(undefined, Buffer.from(taken.message));
     });
     framed.on('end', () => {
       settle(new Error('the daemon closed the query without an answer'));
       close();
     });
-    const length = Buffer.alloc(LENGTH_BYTES);
-    length.writeUInt16BE(query.length);
-    framed.end(Buffer.concat([length, query]));
+    framed.end(withTcpLength(query));
   });
 }
 
