@@ -135,6 +135,11 @@ export function httpStatusFor(error: DialError): number {
   }
 }
 
+/** The plain-text body a proxy answers a failed dial with: what failed, and its code. */
+export function httpFailureText(error: DialError): string {
+  return `tp proxy ${error.message}\n(code ${error.code})\n`;
+}
+
 export interface DirectDialOptions {
   connectTimeoutMs?: number;
 }

@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { logger } from '../log/logger.js';
 import { reset } from '../net/pipe.js';
 import { onPeerEnd } from '../tunnel/socket-pipe.js';
-import { httpStatusFor, toDialError, type DialError, type DialTarget } from './dial.js';
+import { httpFailureText, httpStatusFor, toDialError, type DialError, type DialTarget } from './dial.js';
 import { checkHost } from './host-name.js';
 import {
   BodyCounter,
@@ -324,7 +324,7 @@ export class ForwardedConnection {
     if (this.finished) return;
     this.exchange = undefined;
     this.origin = '';
-    this.respondAndClose(httpStatusFor(error), `tp proxy ${error.message}\n(code ${error.code})\n`);
+    this.respondAndClose(httpStatusFor(error), httpFailureText(error));
   }
 
   // ---- the connection's end ----

@@ -27,7 +27,7 @@ import httpProxy from 'http-proxy';
 import { closeGracefully, ConnectionSet, listen } from '../net/connection-set.js';
 import { stripHopByHop } from '../net/hop-by-hop.js';
 import { createConnectAgent } from '../net/connect-agent.js';
-import { createDirectDial, formatTarget, httpStatusFor, toDialError, type Dial, type DialError } from './dial.js';
+import { createDirectDial, formatTarget, httpFailureText, httpStatusFor, toDialError, type Dial } from './dial.js';
 import { checkHost } from './host-name.js';
 import { ConnectionCap, HTTP_HEAD_DEADLINE_MS, HTTP_KEEP_ALIVE_IDLE_MS, HTTP_MAX_HEAD_BYTES, MAX_PROXY_CONNECTIONS } from './limits.js';
 import { PAC_CONTENT_TYPE, PAC_PATH } from './pac.js';
@@ -283,7 +283,7 @@ export class HttpProxyServer {
       const port = Number(target.port || 80);
       const dialError = toDialError(error, { host: target.hostname.replace(/^\[|\]$/g, ''), port });
       log.info('!! %s %s: %s', id, dialError.code, dialError.message);
-      if (!response.headersSent) sendText(response, httpStatusFor(dialError), describeFailure(dialError));
+      if (!response.headersSent) sendText(response, httpStatusFor(dialError), httpFailureText(dialError));
       // Cut mid-answer (the destination reset): the client sees a reset, not a short answer.
       else if (response.socket) reset(response.socket);
       else response.destroy();
@@ -352,7 +352,7 @@ export class HttpProxyServer {
       (error: unknown) => {
         const dialError = toDialError(error, target);
         log.info('!! %s %s: %s', id, dialError.code, dialError.message);
-        endRaw(socket, httpStatusFor(dialError), describeFailure(dialError));
+        endRaw(socket, httpStatusFor(dialError), httpFailureText(dialError));
       },
     );
   }
@@ -376,10 +376,6 @@ export class HttpProxyServer {
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     endRaw(socket, status, `tp proxy: the request could not be parsed (${error.code ?? error.message})\n`);
   }
-}
-
-function describeFailure(error: DialError): string {
-  return `tp proxy ${error.message}\n(code ${error.code})\n`;
 }
 
 const PROXY_AUTHENTICATE = 'Basic realm="tp"';
