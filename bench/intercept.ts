@@ -12,8 +12,9 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { execInPod, kubeConfig } from '../test/sandbox/e2e/sandbox-client.js';
 import { podNetnsName } from '../test/sandbox/node/names.js';
-import { NETWORK_PREFIX } from '../test/sandbox/state.js';
+import { NETWORK_PREFIX, readPid, sandboxPaths } from '../test/sandbox/state.js';
 import { findProcessInNetns, formatProfiles, profiled, type ProfiledRun, type ProfileTarget } from './outbound-profiling.js';
+import { cpuBetween, netnsInode, snapshotCpu, type Classifier, type CpuByRole } from './outbound-cpu.js';
 import { setUpNamespace, tearDownNamespace } from '../test/e2e/intercept/helpers.js';
 
 const REQUESTS = Number(process.argv[2] ?? 2000);
@@ -63,11 +64,12 @@ try {
   await env.tp(laptop, ['connect', '-n', NAMESPACE], 120_000);
   const url = `http://web.${NAMESPACE}/`;
   const pods = await inPod(loadScript(url));
-  const podsBulk = await inPod(bulkScript(`raw.${NAMESPACE}`));
+  const classify = await cpuRoles(laptop, env);
+  const podsBulk = await withCpu(classify, () => inPod(bulkScript(`raw.${NAMESPACE}`)));
   await env.tp(laptop, ['intercept', 'web', '--port', String((web.address() as AddressInfo).port)]);
   await env.tp(laptop, ['intercept', 'raw', '--port', String((echo.address() as AddressInfo).port)]);
   const intercepted = await inPod(loadScript(url));
-  const interceptedBulk = await inPod(bulkScript(`raw.${NAMESPACE}`));
+  const interceptedBulk = await withCpu(await cpuRoles(laptop, env), () => inPod(bulkScript(`raw.${NAMESPACE}`)));
   const rows = [
     ['pods (no intercept)', pods, podsBulk],
     ['intercepted to laptop', intercepted, interceptedBulk],
@@ -76,6 +78,7 @@ try {
   console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed; load average (1 min) before-after each`);
   console.log('path                    req/s     p50 ms   p99 ms  (load)     bulk MiB/s  (load)');
   for (const [name, r, b] of rows) console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)}  ${load(r).padEnd(9)} ${b.mibPerS.toFixed(1).padStart(10)}  ${load(b)}`);
+  for (const [name, b] of [['pods', podsBulk], ['intercepted', interceptedBulk]] as const) console.log(`CPU s during the ${name} bulk echo (${BULK_MIB} MiB): ${formatRoles(b.cpu)}`);
   console.log(`ratios: requests/s ${(intercepted.rps / pods.rps).toFixed(2)}x, p99 ${(intercepted.p99 / pods.p99).toFixed(2)}x, bulk ${(interceptedBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x`);
   mkdirSync('bench/results', { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -98,8 +101,47 @@ try {
   await tearDownNamespace(env);
 }
 
+type Env = Awaited<ReturnType<typeof setUpNamespace>>;
+type BenchLaptop = ReturnType<Env['newLaptop']>;
+
+/** Runs a measurement and adds the CPU seconds each role spent during it (outbound-cpu.ts). */
+async function withCpu<T extends object>(classify: Classifier, run: () => Promise<T>): Promise<T & { cpu: CpuByRole }> {
+  const before = snapshotCpu(classify);
+  const result = await run();
+  return { ...result, cpu: cpuBetween(before, snapshotCpu(classify)) };
+}
+
+function formatRoles(cpu: CpuByRole): string {
+  return Object.entries(cpu).map(([role, seconds]) => `${role} ${seconds.toFixed(2)}`).join(', ');
+}
+
+/** Roles along the intercepted path: the laptop's daemon, the manager, the pods (the agent runs in raw's), the API server and its port-forward socat. */
+async function cpuRoles(laptop: BenchLaptop, env: Env): Promise<Classifier> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const inodeOf = async (namespace: string, labelSelector?: string, fieldSelector?: string): Promise<number | undefined> => {
+    const pod = (await core.listNamespacedPod({ namespace, labelSelector, fieldSelector })).items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+    return pod?.metadata?.uid ? netnsInode(podNetnsName(NETWORK_PREFIX, pod.metadata.uid)) : undefined;
+  };
+  const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { pid?: number };
+  const managerNs = await inodeOf(env.managerNamespace, 'app.kubernetes.io/name=traffic-manager');
+  const rawNs = await inodeOf(NAMESPACE, 'app=raw');
+  const clientNs = await inodeOf(NAMESPACE, undefined, 'metadata.name=client');
+  const sandboxPid = readPid(sandboxPaths());
+  return (p) => {
+    if (p.pid === process.pid) return 'laptop echo + bench';
+    if (p.pid === status.pid) return 'tp daemon';
+    if (p.pid === sandboxPid) return 'sandbox API server';
+    if (p.netnsInode === undefined) return undefined;
+    if (p.comm === 'socat' && p.netnsInode === managerNs) return 'port-forward socat';
+    if (p.netnsInode === managerNs) return 'tp manager';
+    if (p.netnsInode === rawNs) return 'raw pod (echo or agent)';
+    if (p.netnsInode === clientNs) return 'client pod';
+    return undefined;
+  };
+}
+
 /** The laptop's daemon, this namespace's manager and the raw workload's agent, for profiling. */
-async function profileTargets(laptop: ReturnType<Awaited<ReturnType<typeof setUpNamespace>>['newLaptop']>, env: Awaited<ReturnType<typeof setUpNamespace>>): Promise<ProfileTarget[]> {
+async function profileTargets(laptop: BenchLaptop, env: Env): Promise<ProfileTarget[]> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const netnsOf = async (namespace: string, labelSelector: string): Promise<string | undefined> => {
     const pod = (await core.listNamespacedPod({ namespace, labelSelector })).items.find((p) => p.status?.phase === 'Running');
