@@ -1,7 +1,9 @@
 // Benchmark of intercepts against the sandbox (run as root with the sandbox up; tp itself runs
 // as the unprivileged test user): requests per second and latency (p50, p99) from a pod inside
 // the cluster to the Service `web`, first served by its pods, then globally intercepted to a
-// server on the laptop; and bulk throughput of a raw TCP echo, from the pods and intercepted.
+// server on the laptop; and bulk throughput of a raw TCP echo, from the pods, intercepted, and
+// through plain socat relays standing where tp's processes stand (intercept-ceiling.ts: what
+// the hops alone allow on this machine).
 // Prints a table and writes JSON to bench/results/. Usage: tsx bench/intercept.ts [requests] [concurrency] [MiB]
 // BENCH_PROFILE=1: afterwards, the intercepted bulk and keep-alive runs again with the tp daemon,
 // the manager and the agents profiled (outbound-profiling.ts); not in the table.
@@ -16,6 +18,7 @@ import { NETWORK_PREFIX, readPid, sandboxPaths } from '../test/sandbox/state.js'
 import { findProcessInNetns, formatProfiles, profiled, type ProfiledRun, type ProfileTarget } from './outbound-profiling.js';
 import { cpuBetween, netnsInode, snapshotCpu, type Classifier, type CpuByRole } from './outbound-cpu.js';
 import { setUpNamespace, tearDownNamespace } from '../test/e2e/intercept/helpers.js';
+import { startRelayChain } from './intercept-ceiling.js';
 
 const REQUESTS = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? 8);
@@ -40,10 +43,10 @@ Promise.all(Array.from({ length: ${CONCURRENCY} }, one)).then(() => {
 });`;
 
 /** Runs in the client pod: sends BULK_MIB MiB to an echo, reads it back, prints {mibPerS}. */
-const bulkScript = (host: string) => `
+const bulkScript = (host: string, port = 9000) => `
 const net = require('net'); const total = ${BULK_MIB} * 1048576; const chunk = Buffer.alloc(65536, 7);
 let got = 0; const t0 = process.hrtime.bigint();
-const s = net.connect(9000, '${host}', () => { let sent = 0; const pump = () => { while (sent < total) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } }; pump(); });
+const s = net.connect(${port}, '${host}', () => { let sent = 0; const pump = () => { while (sent < total) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } }; pump(); });
 s.on('data', (d) => { got += d.length; if (got >= total) { const secs = Number(process.hrtime.bigint() - t0) / 1e9; console.log(JSON.stringify({ mibPerS: ${BULK_MIB} / secs })); s.destroy(); } });`;
 
 /** Runs a script in the client pod; its figures come back with the 1-minute load average before and after. */
@@ -70,6 +73,7 @@ try {
   await env.tp(laptop, ['intercept', 'raw', '--port', String((echo.address() as AddressInfo).port)]);
   const intercepted = await inPod(loadScript(url));
   const interceptedBulk = await withCpu(await cpuRoles(laptop, env), () => inPod(bulkScript(`raw.${NAMESPACE}`)));
+  const ceilingBulk = await throughRelays(env, (echo.address() as AddressInfo).port);
   const rows = [
     ['pods (no intercept)', pods, podsBulk],
     ['intercepted to laptop', intercepted, interceptedBulk],
@@ -78,8 +82,9 @@ try {
   console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed; load average (1 min) before-after each`);
   console.log('path                    req/s     p50 ms   p99 ms  (load)     bulk MiB/s  (load)');
   for (const [name, r, b] of rows) console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)}  ${load(r).padEnd(9)} ${b.mibPerS.toFixed(1).padStart(10)}  ${load(b)}`);
-  for (const [name, b] of [['pods', podsBulk], ['intercepted', interceptedBulk]] as const) console.log(`CPU s during the ${name} bulk echo (${BULK_MIB} MiB): ${formatRoles(b.cpu)}`);
-  console.log(`ratios: requests/s ${(intercepted.rps / pods.rps).toFixed(2)}x, p99 ${(intercepted.p99 / pods.p99).toFixed(2)}x, bulk ${(interceptedBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x`);
+  console.log(`${'plain relays, same hops'.padEnd(22)} ${''.padStart(36)} ${ceilingBulk.mibPerS.toFixed(1).padStart(10)}  ${load(ceilingBulk)}`);
+  for (const [name, b] of [['pods', podsBulk], ['intercepted', interceptedBulk], ['relay chain', ceilingBulk]] as const) console.log(`CPU s during the ${name} bulk echo (${BULK_MIB} MiB): ${formatRoles(b.cpu)}`);
+  console.log(`ratios: requests/s ${(intercepted.rps / pods.rps).toFixed(2)}x, p99 ${(intercepted.p99 / pods.p99).toFixed(2)}x, bulk ${(interceptedBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x (plain relays over the same hops: ${(ceilingBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x; tp reaches ${(interceptedBulk.mibPerS / ceilingBulk.mibPerS).toFixed(2)} of them)`);
   mkdirSync('bench/results', { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   let profiles: ProfiledRun[] | undefined;
@@ -92,7 +97,7 @@ try {
     console.log(`\nProfiles (self time):\n${formatProfiles(profiles)}`);
   }
   const file = `bench/results/intercept-${stamp}.json`;
-  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, profiles }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, ceilingBulk, profiles }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 } finally {
   await laptop.cleanup();
@@ -102,6 +107,25 @@ try {
 }
 
 type Env = Awaited<ReturnType<typeof setUpNamespace>>;
+
+/** The same bulk echo through plain relays standing where tp's processes stand (intercept-ceiling.ts), with their CPU. */
+async function throughRelays(env: Env, echoPort: number): Promise<Record<string, number> & { cpu: CpuByRole }> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const podOf = async (namespace: string, labelSelector: string): Promise<{ netns: string; ip: string }> => {
+    const pod = (await core.listNamespacedPod({ namespace, labelSelector })).items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+    if (!pod?.metadata?.uid || !pod.status?.podIP) throw new Error(`no running pod ${labelSelector} in ${namespace}`);
+    return { netns: podNetnsName(NETWORK_PREFIX, pod.metadata.uid), ip: pod.status.podIP };
+  };
+  const workload = await podOf(NAMESPACE, 'app=raw');
+  const manager = await podOf(env.managerNamespace, 'app.kubernetes.io/name=traffic-manager');
+  const chain = await startRelayChain({ workloadNetns: workload.netns, workloadIp: workload.ip, managerNetns: manager.netns, managerIp: manager.ip, echoPort });
+  try {
+    const classify: Classifier = (p) => (p.pid === process.pid ? 'laptop echo + bench' : chain.roleOf(p.pid));
+    return await withCpu(classify, () => inPod(bulkScript(chain.host, chain.port)));
+  } finally {
+    chain.close();
+  }
+}
 type BenchLaptop = ReturnType<Env['newLaptop']>;
 
 /** Runs a measurement and adds the CPU seconds each role spent during it (outbound-cpu.ts). */
