@@ -5,6 +5,8 @@
 // through plain socat relays standing where tp's processes stand (intercept-ceiling.ts: what
 // the hops alone allow on this machine).
 // Prints a table and writes JSON to bench/results/. Usage: tsx bench/intercept.ts [requests] [concurrency] [MiB]
+// BENCH_BULK_ROUNDS (default 3): measured bulk echoes per path, each path's first echo unmeasured
+// (it warms up the JIT and the tunnel's windows); intercepted and relay-chain rounds alternate.
 // BENCH_PROFILE=1: afterwards, the intercepted bulk and keep-alive runs again with the tp daemon,
 // the manager and the agents profiled (outbound-profiling.ts); not in the table.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,8 @@ import { startRelayChain } from './intercept-ceiling.js';
 const REQUESTS = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? 8);
 const BULK_MIB = Number(process.argv[4] ?? 64);
+/** Measured bulk echoes per path (medians are reported), after one unmeasured echo that warms up tp's JIT and windows. */
+const BULK_ROUNDS = Number(process.env.BENCH_BULK_ROUNDS ?? 3);
 const NAMESPACE = 'tp-ic-bench';
 
 /** Runs in the client pod: keep-alive HTTP load, prints {rps, p50, p99}. */
@@ -68,22 +72,32 @@ try {
   const url = `http://web.${NAMESPACE}/`;
   const pods = await inPod(loadScript(url));
   const classify = await cpuRoles(laptop, env);
-  const podsBulk = await withCpu(classify, () => inPod(bulkScript(`raw.${NAMESPACE}`)));
+  await inPod(bulkScript(`raw.${NAMESPACE}`));
+  const podsRuns: BulkRun[] = [];
+  for (let i = 0; i < BULK_ROUNDS; i++) podsRuns.push(await bulkEcho(classify, `raw.${NAMESPACE}`));
   await env.tp(laptop, ['intercept', 'web', '--port', String((web.address() as AddressInfo).port)]);
   await env.tp(laptop, ['intercept', 'raw', '--port', String((echo.address() as AddressInfo).port)]);
   const intercepted = await inPod(loadScript(url));
-  const interceptedBulk = await withCpu(await cpuRoles(laptop, env), () => inPod(bulkScript(`raw.${NAMESPACE}`)));
-  const ceilingBulk = await throughRelays(env, (echo.address() as AddressInfo).port);
+  const interceptedRoles = await cpuRoles(laptop, env);
+  await inPod(bulkScript(`raw.${NAMESPACE}`));
+  // Intercepted and relay-chain rounds alternate, so both see the machine's load alike.
+  const interceptedRuns: BulkRun[] = [];
+  const ceilingRuns: BulkRun[] = [];
+  for (let i = 0; i < BULK_ROUNDS; i++) {
+    interceptedRuns.push(await bulkEcho(interceptedRoles, `raw.${NAMESPACE}`));
+    ceilingRuns.push(await throughRelays(env, (echo.address() as AddressInfo).port));
+  }
+  const [podsBulk, interceptedBulk, ceilingBulk] = [podsRuns, interceptedRuns, ceilingRuns].map(medians);
   const rows = [
     ['pods (no intercept)', pods, podsBulk],
     ['intercepted to laptop', intercepted, interceptedBulk],
   ] as const;
-  const load = (r: Record<string, number>) => `${r.loadBefore.toFixed(1)}-${r.loadAfter.toFixed(1)}`;
-  console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed; load average (1 min) before-after each`);
+  const load = (r: Record<string, number> | BulkRun) => `${r.loadBefore.toFixed(1)}-${r.loadAfter.toFixed(1)}`;
+  console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed (median of ${BULK_ROUNDS} after a warm-up); load average (1 min) before-after each`);
   console.log('path                    req/s     p50 ms   p99 ms  (load)     bulk MiB/s  (load)');
   for (const [name, r, b] of rows) console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)}  ${load(r).padEnd(9)} ${b.mibPerS.toFixed(1).padStart(10)}  ${load(b)}`);
   console.log(`${'plain relays, same hops'.padEnd(22)} ${''.padStart(36)} ${ceilingBulk.mibPerS.toFixed(1).padStart(10)}  ${load(ceilingBulk)}`);
-  for (const [name, b] of [['pods', podsBulk], ['intercepted', interceptedBulk], ['relay chain', ceilingBulk]] as const) console.log(`CPU s during the ${name} bulk echo (${BULK_MIB} MiB): ${formatRoles(b.cpu)}`);
+  for (const [name, b] of [['pods', podsBulk], ['intercepted', interceptedBulk], ['relay chain', ceilingBulk]] as const) console.log(`CPU s during the ${name} bulk echo (${BULK_MIB} MiB, medians): ${formatRoles(b.cpu)}`);
   console.log(`ratios: requests/s ${(intercepted.rps / pods.rps).toFixed(2)}x, p99 ${(intercepted.p99 / pods.p99).toFixed(2)}x, bulk ${(interceptedBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x (plain relays over the same hops: ${(ceilingBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x; tp reaches ${(interceptedBulk.mibPerS / ceilingBulk.mibPerS).toFixed(2)} of them)`);
   mkdirSync('bench/results', { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -97,7 +111,7 @@ try {
     console.log(`\nProfiles (self time):\n${formatProfiles(profiles)}`);
   }
   const file = `bench/results/intercept-${stamp}.json`;
-  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, ceilingBulk, profiles }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, ceilingBulk, bulkRuns: { pods: podsRuns, intercepted: interceptedRuns, relays: ceilingRuns }, profiles }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 } finally {
   await laptop.cleanup();
@@ -109,7 +123,7 @@ try {
 type Env = Awaited<ReturnType<typeof setUpNamespace>>;
 
 /** The same bulk echo through plain relays standing where tp's processes stand (intercept-ceiling.ts), with their CPU. */
-async function throughRelays(env: Env, echoPort: number): Promise<Record<string, number> & { cpu: CpuByRole }> {
+async function throughRelays(env: Env, echoPort: number): Promise<BulkRun> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const podOf = async (namespace: string, labelSelector: string): Promise<{ netns: string; ip: string }> => {
     const pod = (await core.listNamespacedPod({ namespace, labelSelector })).items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
@@ -121,7 +135,7 @@ async function throughRelays(env: Env, echoPort: number): Promise<Record<string,
   const chain = await startRelayChain({ workloadNetns: workload.netns, workloadIp: workload.ip, managerNetns: manager.netns, managerIp: manager.ip, echoPort });
   try {
     const classify: Classifier = (p) => (p.pid === process.pid ? 'laptop echo + bench' : chain.roleOf(p.pid));
-    return await withCpu(classify, () => inPod(bulkScript(chain.host, chain.port)));
+    return await bulkEcho(classify, chain.host, chain.port);
   } finally {
     chain.close();
   }
@@ -133,6 +147,31 @@ async function withCpu<T extends object>(classify: Classifier, run: () => Promis
   const before = snapshotCpu(classify);
   const result = await run();
   return { ...result, cpu: cpuBetween(before, snapshotCpu(classify)) };
+}
+
+/** One bulk echo from the client pod, with the CPU each role spent during it. */
+async function bulkEcho(classify: Classifier, host: string, port?: number): Promise<BulkRun> {
+  const { mibPerS, loadBefore, loadAfter, cpu } = await withCpu(classify, () => inPod(bulkScript(host, port)));
+  return { mibPerS, loadBefore, loadAfter, cpu };
+}
+
+interface BulkRun {
+  mibPerS: number;
+  loadBefore: number;
+  loadAfter: number;
+  cpu: CpuByRole;
+}
+
+/** Each figure's median over the runs (rate, load, and every role's CPU seconds). */
+function medians(runs: BulkRun[]): BulkRun {
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const roles = [...new Set(runs.flatMap((run) => Object.keys(run.cpu)))];
+  const cpu = Object.fromEntries(roles.map((role): [string, number] => [role, median(runs.map((run) => run.cpu[role] ?? 0))]).sort((a, b) => b[1] - a[1]));
+  return { mibPerS: median(runs.map((run) => run.mibPerS)), loadBefore: median(runs.map((run) => run.loadBefore)), loadAfter: median(runs.map((run) => run.loadAfter)), cpu };
 }
 
 function formatRoles(cpu: CpuByRole): string {
