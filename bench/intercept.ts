@@ -1,8 +1,12 @@
 // Benchmark of intercepts against the sandbox (run as root with the sandbox up; tp itself runs
 // as the unprivileged test user): requests per second and latency (p50, p99) from a pod inside
 // the cluster to the Service `web`, first served by its pods, then globally intercepted to a
-// server on the laptop; and bulk throughput of a raw TCP echo, from the pods and intercepted.
+// server on the laptop; and bulk throughput of a raw TCP echo, from the pods, intercepted, and
+// through plain socat relays standing where tp's processes stand (intercept-ceiling.ts: what
+// the hops alone allow on this machine).
 // Prints a table and writes JSON to bench/results/. Usage: tsx bench/intercept.ts [requests] [concurrency] [MiB]
+// BENCH_BULK_ROUNDS (default 3): measured bulk echoes per path, each path's first echo unmeasured
+// (it warms up the JIT and the tunnel's windows); intercepted and relay-chain rounds alternate.
 // BENCH_PROFILE=1: afterwards, the intercepted bulk and keep-alive runs again with the tp daemon,
 // the manager and the agents profiled (outbound-profiling.ts); not in the table.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,10 +20,13 @@ import { NETWORK_PREFIX, readPid, sandboxPaths } from '../test/sandbox/state.js'
 import { findProcessInNetns, formatProfiles, profiled, type ProfiledRun, type ProfileTarget } from './outbound-profiling.js';
 import { cpuBetween, netnsInode, snapshotCpu, type Classifier, type CpuByRole } from './outbound-cpu.js';
 import { setUpNamespace, tearDownNamespace } from '../test/e2e/intercept/helpers.js';
+import { startRelayChain } from './intercept-ceiling.js';
 
 const REQUESTS = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? 8);
 const BULK_MIB = Number(process.argv[4] ?? 64);
+/** Measured bulk echoes per path (medians are reported), after one unmeasured echo that warms up tp's JIT and windows. */
+const BULK_ROUNDS = Number(process.env.BENCH_BULK_ROUNDS ?? 3);
 const NAMESPACE = 'tp-ic-bench';
 
 /** Runs in the client pod: keep-alive HTTP load, prints {rps, p50, p99}. */
@@ -40,10 +47,10 @@ Promise.all(Array.from({ length: ${CONCURRENCY} }, one)).then(() => {
 });`;
 
 /** Runs in the client pod: sends BULK_MIB MiB to an echo, reads it back, prints {mibPerS}. */
-const bulkScript = (host: string) => `
+const bulkScript = (host: string, port = 9000) => `
 const net = require('net'); const total = ${BULK_MIB} * 1048576; const chunk = Buffer.alloc(65536, 7);
 let got = 0; const t0 = process.hrtime.bigint();
-const s = net.connect(9000, '${host}', () => { let sent = 0; const pump = () => { while (sent < total) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } }; pump(); });
+const s = net.connect(${port}, '${host}', () => { let sent = 0; const pump = () => { while (sent < total) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', pump); } }; pump(); });
 s.on('data', (d) => { got += d.length; if (got >= total) { const secs = Number(process.hrtime.bigint() - t0) / 1e9; console.log(JSON.stringify({ mibPerS: ${BULK_MIB} / secs })); s.destroy(); } });`;
 
 /** Runs a script in the client pod; its figures come back with the 1-minute load average before and after. */
@@ -65,21 +72,33 @@ try {
   const url = `http://web.${NAMESPACE}/`;
   const pods = await inPod(loadScript(url));
   const classify = await cpuRoles(laptop, env);
-  const podsBulk = await withCpu(classify, () => inPod(bulkScript(`raw.${NAMESPACE}`)));
+  await inPod(bulkScript(`raw.${NAMESPACE}`));
+  const podsRuns: BulkRun[] = [];
+  for (let i = 0; i < BULK_ROUNDS; i++) podsRuns.push(await bulkEcho(classify, `raw.${NAMESPACE}`));
   await env.tp(laptop, ['intercept', 'web', '--port', String((web.address() as AddressInfo).port)]);
   await env.tp(laptop, ['intercept', 'raw', '--port', String((echo.address() as AddressInfo).port)]);
   const intercepted = await inPod(loadScript(url));
-  const interceptedBulk = await withCpu(await cpuRoles(laptop, env), () => inPod(bulkScript(`raw.${NAMESPACE}`)));
+  const interceptedRoles = await cpuRoles(laptop, env);
+  await inPod(bulkScript(`raw.${NAMESPACE}`));
+  // Intercepted and relay-chain rounds alternate, so both see the machine's load alike.
+  const interceptedRuns: BulkRun[] = [];
+  const ceilingRuns: BulkRun[] = [];
+  for (let i = 0; i < BULK_ROUNDS; i++) {
+    interceptedRuns.push(await bulkEcho(interceptedRoles, `raw.${NAMESPACE}`));
+    ceilingRuns.push(await throughRelays(env, (echo.address() as AddressInfo).port));
+  }
+  const [podsBulk, interceptedBulk, ceilingBulk] = [podsRuns, interceptedRuns, ceilingRuns].map(medians);
   const rows = [
     ['pods (no intercept)', pods, podsBulk],
     ['intercepted to laptop', intercepted, interceptedBulk],
   ] as const;
-  const load = (r: Record<string, number>) => `${r.loadBefore.toFixed(1)}-${r.loadAfter.toFixed(1)}`;
-  console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed; load average (1 min) before-after each`);
+  const load = (r: Record<string, number> | BulkRun) => `${r.loadBefore.toFixed(1)}-${r.loadAfter.toFixed(1)}`;
+  console.log(`${REQUESTS} requests, concurrency ${CONCURRENCY}, keep-alive; bulk ${BULK_MIB} MiB echoed (median of ${BULK_ROUNDS} after a warm-up); load average (1 min) before-after each`);
   console.log('path                    req/s     p50 ms   p99 ms  (load)     bulk MiB/s  (load)');
   for (const [name, r, b] of rows) console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)}  ${load(r).padEnd(9)} ${b.mibPerS.toFixed(1).padStart(10)}  ${load(b)}`);
-  for (const [name, b] of [['pods', podsBulk], ['intercepted', interceptedBulk]] as const) console.log(`CPU s during the ${name} bulk echo (${BULK_MIB} MiB): ${formatRoles(b.cpu)}`);
-  console.log(`ratios: requests/s ${(intercepted.rps / pods.rps).toFixed(2)}x, p99 ${(intercepted.p99 / pods.p99).toFixed(2)}x, bulk ${(interceptedBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x`);
+  console.log(`${'plain relays, same hops'.padEnd(22)} ${''.padStart(36)} ${ceilingBulk.mibPerS.toFixed(1).padStart(10)}  ${load(ceilingBulk)}`);
+  for (const [name, b] of [['pods', podsBulk], ['intercepted', interceptedBulk], ['relay chain', ceilingBulk]] as const) console.log(`CPU s during the ${name} bulk echo (${BULK_MIB} MiB, medians): ${formatRoles(b.cpu)}`);
+  console.log(`ratios: requests/s ${(intercepted.rps / pods.rps).toFixed(2)}x, p99 ${(intercepted.p99 / pods.p99).toFixed(2)}x, bulk ${(interceptedBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x (plain relays over the same hops: ${(ceilingBulk.mibPerS / podsBulk.mibPerS).toFixed(2)}x; tp reaches ${(interceptedBulk.mibPerS / ceilingBulk.mibPerS).toFixed(2)} of them)`);
   mkdirSync('bench/results', { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   let profiles: ProfiledRun[] | undefined;
@@ -92,7 +111,7 @@ try {
     console.log(`\nProfiles (self time):\n${formatProfiles(profiles)}`);
   }
   const file = `bench/results/intercept-${stamp}.json`;
-  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, profiles }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, ceilingBulk, bulkRuns: { pods: podsRuns, intercepted: interceptedRuns, relays: ceilingRuns }, profiles }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 } finally {
   await laptop.cleanup();
@@ -102,6 +121,25 @@ try {
 }
 
 type Env = Awaited<ReturnType<typeof setUpNamespace>>;
+
+/** The same bulk echo through plain relays standing where tp's processes stand (intercept-ceiling.ts), with their CPU. */
+async function throughRelays(env: Env, echoPort: number): Promise<BulkRun> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const podOf = async (namespace: string, labelSelector: string): Promise<{ netns: string; ip: string }> => {
+    const pod = (await core.listNamespacedPod({ namespace, labelSelector })).items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+    if (!pod?.metadata?.uid || !pod.status?.podIP) throw new Error(`no running pod ${labelSelector} in ${namespace}`);
+    return { netns: podNetnsName(NETWORK_PREFIX, pod.metadata.uid), ip: pod.status.podIP };
+  };
+  const workload = await podOf(NAMESPACE, 'app=raw');
+  const manager = await podOf(env.managerNamespace, 'app.kubernetes.io/name=traffic-manager');
+  const chain = await startRelayChain({ workloadNetns: workload.netns, workloadIp: workload.ip, managerNetns: manager.netns, managerIp: manager.ip, echoPort });
+  try {
+    const classify: Classifier = (p) => (p.pid === process.pid ? 'laptop echo + bench' : chain.roleOf(p.pid));
+    return await bulkEcho(classify, chain.host, chain.port);
+  } finally {
+    chain.close();
+  }
+}
 type BenchLaptop = ReturnType<Env['newLaptop']>;
 
 /** Runs a measurement and adds the CPU seconds each role spent during it (outbound-cpu.ts). */
@@ -109,6 +147,31 @@ async function withCpu<T extends object>(classify: Classifier, run: () => Promis
   const before = snapshotCpu(classify);
   const result = await run();
   return { ...result, cpu: cpuBetween(before, snapshotCpu(classify)) };
+}
+
+/** One bulk echo from the client pod, with the CPU each role spent during it. */
+async function bulkEcho(classify: Classifier, host: string, port?: number): Promise<BulkRun> {
+  const { mibPerS, loadBefore, loadAfter, cpu } = await withCpu(classify, () => inPod(bulkScript(host, port)));
+  return { mibPerS, loadBefore, loadAfter, cpu };
+}
+
+interface BulkRun {
+  mibPerS: number;
+  loadBefore: number;
+  loadAfter: number;
+  cpu: CpuByRole;
+}
+
+/** Each figure's median over the runs (rate, load, and every role's CPU seconds). */
+function medians(runs: BulkRun[]): BulkRun {
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const roles = [...new Set(runs.flatMap((run) => Object.keys(run.cpu)))];
+  const cpu = Object.fromEntries(roles.map((role): [string, number] => [role, median(runs.map((run) => run.cpu[role] ?? 0))]).sort((a, b) => b[1] - a[1]));
+  return { mibPerS: median(runs.map((run) => run.mibPerS)), loadBefore: median(runs.map((run) => run.loadBefore)), loadAfter: median(runs.map((run) => run.loadAfter)), cpu };
 }
 
 function formatRoles(cpu: CpuByRole): string {

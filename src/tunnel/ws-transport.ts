@@ -3,6 +3,7 @@
 // fires as writes complete, so the session stops writing while the socket is backed up. A text
 // message from the peer ends the transport (the tunnel never sends one). Client and server sides
 // both wrap an open ws WebSocket; connecting is in ws-client.ts, accepting in ws-server.ts.
+import type { Writable } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Transport, TransportHandler } from './transport.js';
 
@@ -24,6 +25,7 @@ export class WebSocketTransport implements Transport {
   private early: Buffer[] = [];
   private ended = false;
   private closeError: Error | undefined;
+  private corked = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -56,9 +58,28 @@ export class WebSocketTransport implements Transport {
   send(data: Buffer): void {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) return;
     this.queued += data.length;
+    this.corkForThisTick();
     this.ws.send(data, { binary: true, compress: false }, () => {
       this.queued -= data.length;
       this.handler?.drain();
+    });
+  }
+
+  /**
+   * Holds the socket's writes until the current task ends, so the messages sent in one go (a
+   * DATA frame's header and its payload, which travel as two messages) leave in one writev
+   * instead of one each. ws corks around a message's own header and payload the same way.
+   */
+  private corkForThisTick(): void {
+    if (this.corked) return;
+    // ws keeps its socket (a net.Socket, or the Duplex a caller's createConnection gave it) here.
+    const socket = (this.ws as unknown as { _socket?: Writable })._socket;
+    if (typeof socket?.cork !== 'function') return;
+    socket.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
     });
   }
 

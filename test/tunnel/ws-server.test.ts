@@ -154,6 +154,39 @@ test('the client can run the WebSocket over a socket the caller provides', async
   t.is((await readAll(stream)).toString(), 'via port-forward');
 });
 
+test('a large DATA frame leaves the client in one socket write: its header and payload messages are not written apart', async (t) => {
+  const { server } = await startServer(t);
+  // The byte counts of each write the client's socket makes (one per writev of corked chunks).
+  const writes: number[] = [];
+  const client = await connectTunnel('ws://manager.invalid/tunnel', {
+    token: TOKEN,
+    createConnection: () => {
+      const socket = net.connect({ host: '127.0.0.1', port: server.port });
+      const writev = socket._writev?.bind(socket);
+      const write = socket._write.bind(socket);
+      socket._writev = (chunks, callback) => {
+        writes.push(chunks.reduce((sum, { chunk }) => sum + (chunk as Buffer).length, 0));
+        writev!(chunks, callback);
+      };
+      socket._write = (chunk: Buffer, encoding, callback) => {
+        writes.push(chunk.length);
+        write(chunk, encoding, callback);
+      };
+      return socket;
+    },
+  });
+  t.teardown(() => client.destroy());
+  const stream = await client.open({ host: 'h', port: 1 });
+  const payload = Buffer.alloc(64 * 1024, 7);
+  writes.length = 0;
+  stream.end(payload);
+  t.deepEqual(await readAll(stream), payload);
+  // The first write after end(): the header's message (WebSocket header, 9-byte frame header) and
+  // the payload's (WebSocket header, payload) together; written apart, it would be the 15 header
+  // bytes alone. (The FIN follows in a write of its own.)
+  t.true(writes[0] > payload.length + 9, `writes: ${writes.join(', ')}`);
+});
+
 test('server close drains sessions and the client sees go-away', async (t) => {
   const { server } = await startServer(t);
   const client = await connectTunnel(server.url, { token: TOKEN });
