@@ -1,6 +1,12 @@
 // SessionPool: one logical connection spread over several sessions (several WebSockets), so a
 // slow stream's head-of-line blocking is shared out and the number of streams is not capped by
-// one session's limit. open() picks the live session with the fewest streams that has room.
+// one session's limit.
+// - Placing: open() picks, among the live sessions with room, one that carries no bulk transfer
+//   (recent traffic under QUIET_TRAFFIC_BYTES) and of those the one with the fewest streams; when
+//   every session is busy, the one with the least recent traffic. A bulk transfer's bytes wait in
+//   its session's queues (sender, WebSocket, both kernels' socket buffers) ahead of every other
+//   stream's, so a request opened while a download runs answers from a quiet session instead of
+//   behind megabytes of the download.
 // - Growing: when every session has `growAt` of its stream limit in use, another is connected
 //   (up to maxSessions); opens that find no room wait for it.
 // - Shrinking: when the load has fit in fewer sessions (never below `size`) for idleCloseMs, the
@@ -27,6 +33,12 @@ export const PoolDefaults = {
   IDLE_CLOSE_MS: 10_000,
   RETRY_DELAY_MS: 1000,
 } as const;
+
+/**
+ * A session whose recent traffic (Session.recentTraffic: about a quarter second's bytes) is over
+ * this carries a bulk transfer (≈ 4 Mbit/s and more); under it, requests and replies.
+ */
+export const QUIET_TRAFFIC_BYTES = 128 * 1024;
 
 /** At most this many sessions connect at once while the pool grows. */
 const MAX_CONCURRENT_GROWTH = 2;
@@ -153,7 +165,7 @@ export class SessionPool {
     const active = this.liveSessions.filter((session) => !this.retiring.has(session));
     if (active.every((session) => session.openStreamCount >= session.maxStreams * this.growAt)) this.grow();
     const withRoom = this.liveSessions.filter((session) => !this.retiring.has(session) && session.openStreamCount < session.maxStreams);
-    const ready = leastLoaded(withRoom.filter((session) => session.pendingOpenCount < session.maxPendingOpens));
+    const ready = quietest(withRoom.filter((session) => session.pendingOpenCount < session.maxPendingOpens));
     if (ready) return ready;
     if (withRoom.length === 0 && this.connecting === 0) throw this.fullError();
     return null;
@@ -305,6 +317,27 @@ export class SessionPool {
     }, delayMs);
     if (delayMs > 0) timer.unref();
   }
+}
+
+/** Where a new stream waits behind the fewest bulk bytes: see "Placing" above. */
+function quietest(sessions: Session[]): Session | null {
+  let best: Session | null = null;
+  let bestTraffic = 0;
+  for (const session of sessions) {
+    const traffic = session.recentTraffic;
+    if (best === null || placeBefore(traffic, session.openStreamCount, bestTraffic, best.openStreamCount)) {
+      best = session;
+      bestTraffic = traffic;
+    }
+  }
+  return best;
+}
+
+function placeBefore(traffic: number, streams: number, bestTraffic: number, bestStreams: number): boolean {
+  const quiet = traffic < QUIET_TRAFFIC_BYTES;
+  const bestQuiet = bestTraffic < QUIET_TRAFFIC_BYTES;
+  if (quiet !== bestQuiet) return quiet;
+  return quiet ? streams < bestStreams : traffic < bestTraffic;
 }
 
 function leastLoaded(sessions: Session[]): Session | null {

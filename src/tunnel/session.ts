@@ -24,6 +24,7 @@ import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions
 import { StreamOpener } from './stream-opener.js';
 import { StreamTracker } from './stream-tracker.js';
 import { TunnelStream, type StreamHost } from './stream.js';
+import { TrafficMeter } from './traffic-meter.js';
 import type { Transport } from './transport.js';
 import { WindowBudget } from './window-budget.js';
 
@@ -70,6 +71,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   private destroyedWith: TunnelError | null = null;
   private closePromise: Promise<void> | null = null;
   private bytesIn = 0;
+  /** DATA bytes moved either way, recent ones weighing most. */
+  private readonly traffic = new TrafficMeter();
 
   constructor(transport: Transport, options: SessionOptions) {
     super();
@@ -139,9 +142,19 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     return this.streams.size + this.opens.pendingCount;
   }
 
+  /** True while `stream` is one of this session's open streams. */
+  hasStream(stream: TunnelStream): boolean {
+    return this.streams.get(stream.id) === stream;
+  }
+
   /** Our opens awaiting the peer's answer. */
   get pendingOpenCount(): number {
     return this.opens.pendingCount;
+  }
+
+  /** DATA bytes moved either way lately (traffic-meter.ts): megabytes while a bulk transfer runs. */
+  get recentTraffic(): number {
+    return this.traffic.value;
   }
 
   stats(): SessionStats {
@@ -228,6 +241,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   // ---- StreamHost ----
 
   sendData(streamId: number, data: Buffer): void {
+    this.traffic.add(data.length);
     this.writer.enqueue(encodeHeader(FrameType.DATA, streamId, data.length), data);
   }
 
@@ -356,6 +370,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     }
     switch (frame.kind) {
       case 'data':
+        this.traffic.add(frame.data.length);
         stream.handleData(frame.data);
         return;
       case 'window':
