@@ -7,6 +7,9 @@
 //   its session's queues (sender, WebSocket, both kernels' socket buffers) ahead of every other
 //   stream's, so a request opened while a download runs answers from a quiet session instead of
 //   behind megabytes of the download.
+// - Making way: the sessions share one record of when interactive traffic last moved
+//   (traffic-meter.ts), so a download on one session keeps a smaller window while requests run
+//   on another: they share the same processes and CPUs.
 // - Growing: when every session has `growAt` of its stream limit in use, another is connected
 //   (up to maxSessions); opens that find no room wait for it.
 // - Shrinking: when the load has fit in fewer sessions (never below `size`) for idleCloseMs, the
@@ -23,6 +26,7 @@ import type { OpenRequest } from './incoming-open.js';
 import { Defaults } from './protocol.js';
 import type { Session } from './session.js';
 import type { TunnelStream } from './stream.js';
+import { Interactive, QUIET_TRAFFIC_BYTES } from './traffic-meter.js';
 
 const log = logger('tp:tunnel');
 
@@ -33,12 +37,6 @@ export const PoolDefaults = {
   IDLE_CLOSE_MS: 10_000,
   RETRY_DELAY_MS: 1000,
 } as const;
-
-/**
- * A session whose recent traffic (Session.recentTraffic: about a quarter second's bytes) is over
- * this carries a bulk transfer (≈ 4 Mbit/s and more); under it, requests and replies.
- */
-export const QUIET_TRAFFIC_BYTES = 128 * 1024;
 
 /** At most this many sessions connect at once while the pool grows. */
 const MAX_CONCURRENT_GROWTH = 2;
@@ -76,6 +74,8 @@ export class SessionPool {
   private waiters: Array<() => void> = [];
   private idleCheck: NodeJS.Timeout | null = null;
   private overSince: number | null = null;
+  /** When interactive traffic last moved on any session: bulk streams on all of them make way for it. */
+  private readonly interactive = new Interactive();
 
   constructor(private readonly options: SessionPoolOptions) {
     this.size = options.size ?? PoolDefaults.SIZE;
@@ -282,6 +282,7 @@ export class SessionPool {
           return;
         }
         this.sessions.add(session);
+        session.shareInteractive(this.interactive);
         this.lastError = null;
         session.on('stream-closed', () => {
           if (this.waiters.length > 0) this.wake();

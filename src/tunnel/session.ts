@@ -24,7 +24,7 @@ import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions
 import { StreamOpener } from './stream-opener.js';
 import { StreamTracker } from './stream-tracker.js';
 import { TunnelStream, type StreamHost } from './stream.js';
-import { TrafficMeter } from './traffic-meter.js';
+import { Interactive, TrafficMeter } from './traffic-meter.js';
 import type { Transport } from './transport.js';
 import { WindowBudget } from './window-budget.js';
 
@@ -73,6 +73,8 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   private bytesIn = 0;
   /** DATA bytes moved either way, recent ones weighing most. */
   private readonly traffic = new TrafficMeter();
+  /** When interactive traffic last moved here (or on any session of the pool: shareInteractive). */
+  private interactive = new Interactive();
 
   constructor(transport: Transport, options: SessionOptions) {
     super();
@@ -140,6 +142,11 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
 
   get openStreamCount(): number {
     return this.streams.size + this.opens.pendingCount;
+  }
+
+  /** Shares one record of interactive traffic with other sessions (a pool's): bulk streams here make way for requests there. */
+  shareInteractive(interactive: Interactive): void {
+    this.interactive = interactive;
   }
 
   /** True while `stream` is one of this session's open streams. */
@@ -272,7 +279,15 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   }
 
   pathRttMs(): number {
-    return this.keepalive.pathRttMs();
+    return this.keepalive.pathRttMs(this.interactive.recent);
+  }
+
+  interactiveMoved(): void {
+    this.interactive.note();
+  }
+
+  get interactiveNearby(): boolean {
+    return this.interactive.recent;
   }
 
   streamClosed(stream: TunnelStream, peerEnded: boolean): void {

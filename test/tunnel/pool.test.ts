@@ -1,6 +1,7 @@
 import test from 'ava';
 import { tokenAuthenticator } from '../../src/tunnel/auth.js';
-import { QUIET_TRAFFIC_BYTES, SessionPool } from '../../src/tunnel/pool.js';
+import { SessionPool } from '../../src/tunnel/pool.js';
+import { QUIET_TRAFFIC_BYTES } from '../../src/tunnel/traffic-meter.js';
 import type { TunnelError } from '../../src/tunnel/errors.js';
 import type { Session } from '../../src/tunnel/session.js';
 import type { TunnelStream } from '../../src/tunnel/stream.js';
