@@ -278,16 +278,16 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.budget.release(bytes);
   }
 
-  pathRttMs(): number {
-    return this.keepalive.pathRttMs(this.interactive.recent);
+  pathRttMs(shared: boolean): number {
+    return this.keepalive.pathRttMs(shared);
   }
 
-  interactiveMoved(): void {
-    this.interactive.note();
+  interactiveMoved(stream: TunnelStream): void {
+    this.interactive.note(stream);
   }
 
-  get interactiveNearby(): boolean {
-    return this.interactive.recent;
+  interactiveNearby(stream: TunnelStream): boolean {
+    return this.interactive.nearby(stream);
   }
 
   streamClosed(stream: TunnelStream, peerEnded: boolean): void {

@@ -31,12 +31,12 @@ export interface StreamHost {
   /** Reserves up to `bytes` more receive window from the session budget; returns what it got. */
   reserveWindow(bytes: number): number;
   releaseWindow(bytes: number): void;
-  /** The path's round trip (ms) a window must cover: its smallest measured, with a floor (lower while interactiveNearby). */
-  pathRttMs(): number;
-  /** DATA of a stream that moves little (a request or a reply) went by now. */
-  interactiveMoved(): void;
-  /** True while interactive traffic moved lately on this session or its pool's others. */
-  readonly interactiveNearby: boolean;
+  /** The path's round trip (ms) a window must cover: its smallest measured, with a floor (a lower one when `shared`). */
+  pathRttMs(shared: boolean): number;
+  /** DATA of `stream`, which moves little (requests, replies), went by now. */
+  interactiveMoved(stream: TunnelStream): void;
+  /** True while another stream's interactive traffic moved lately, on this session or its pool's others. */
+  interactiveNearby(stream: TunnelStream): boolean;
   streamClosed(stream: TunnelStream, peerEnded: boolean): void;
 }
 
@@ -218,7 +218,7 @@ export class TunnelStream extends Duplex {
 
   /** Tells the session when this stream's traffic is interactive (bulk streams make way for it). */
   private countTraffic(bytes: number): void {
-    if (this.traffic.add(bytes) < QUIET_TRAFFIC_BYTES) this.session.interactiveMoved();
+    if (this.traffic.add(bytes) < QUIET_TRAFFIC_BYTES) this.session.interactiveMoved(this);
   }
 
   /**
@@ -228,7 +228,7 @@ export class TunnelStream extends Duplex {
    * - it doubles while 2 × rate × RTT is over it (the window, not the path, limits the stream)
    *   and the reader keeps up, up to maxWindow and the session budget. About twice the
    *   bandwidth-delay product keeps a long path full.
-   * - while interactive traffic moves nearby it halves, down to SHARED_MIN_WINDOW, while
+   * - while another stream's interactive traffic moves nearby it halves, down to SHARED_MIN_WINDOW, while
    *   2 × rate × RTT is under half of it: then the RTT floor is lower too, so a bulk stream keeps
    *   about what its path needs in flight, not the headroom that speeds it up alone on a short
    *   path; what it has in flight waits in the same processes, CPUs and sockets as the requests.
@@ -240,12 +240,13 @@ export class TunnelStream extends Duplex {
     const consumed = this.received - unread;
     let increment = consumed + this.windowSize - this.creditLimit;
     if (increment < this.windowSize / 2) return;
-    const wanted = this.wantedWindow(consumed);
+    const shared = this.session.interactiveNearby(this);
+    const wanted = this.wantedWindow(consumed, shared);
     if (wanted > this.windowSize && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
       const extra = this.session.reserveWindow(Math.min(this.windowSize, this.session.maxWindow - this.windowSize));
       this.windowSize += extra;
       increment += extra;
-    } else if (wanted < this.windowSize / 2 && this.windowSize / 2 >= SHARED_MIN_WINDOW && this.session.interactiveNearby) {
+    } else if (wanted < this.windowSize / 2 && this.windowSize / 2 >= SHARED_MIN_WINDOW && shared) {
       const less = this.windowSize / 2;
       this.windowSize -= less;
       this.session.releaseWindow(less);
@@ -257,9 +258,9 @@ export class TunnelStream extends Duplex {
   }
 
   /** 2 × the consumption rate × the path's round trip, measured over RATE_INTERVAL_MS or more; the window as it is until then. */
-  private wantedWindow(consumed: number): number {
+  private wantedWindow(consumed: number, shared: boolean): number {
     const now = performance.now();
-    const rtt = this.session.pathRttMs();
+    const rtt = this.session.pathRttMs(shared);
     const elapsed = now - this.rateSince;
     if (elapsed < Math.max(rtt, RATE_INTERVAL_MS)) return this.windowSize;
     const bytes = consumed - this.consumedAtRateSince;

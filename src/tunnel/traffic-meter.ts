@@ -4,9 +4,10 @@
 //   requests and replies. One multiplication per update, no timer. Sessions and streams keep one:
 //   the pool (pool.ts) places new streams on a quiet session, and a stream under
 //   QUIET_TRAFFIC_BYTES counts as interactive.
-// - Interactive: when interactive traffic last moved, shared by the sessions of one pool. While it
-//   is recent, bulk streams keep smaller receive windows (stream.ts), so fewer of their bytes are
-//   in flight in the processes and sockets the requests cross.
+// - Interactive: when interactive traffic last moved, and whose, shared by the sessions of one
+//   pool. While another stream's is recent, a bulk stream keeps a smaller receive window
+//   (stream.ts), so fewer of its bytes are in flight in the processes and sockets the requests
+//   cross. A stream's own start (its first bytes look interactive) never shrinks its window.
 
 /** Bytes moved this long ago weigh 1/e as much as bytes moved now. */
 const DECAY_MS = 250;
@@ -39,15 +40,23 @@ export class TrafficMeter {
 }
 
 export class Interactive {
+  // The newest note, and the newest by any other stream: enough to answer "someone else, lately?".
   private at = -Infinity;
+  private by: object | null = null;
+  private otherAt = -Infinity;
 
-  /** Interactive traffic moved now. */
-  note(): void {
-    this.at = performance.now();
+  /** `stream`'s interactive traffic moved now. */
+  note(stream: object): void {
+    const now = performance.now();
+    if (stream !== this.by) {
+      this.otherAt = this.at;
+      this.by = stream;
+    }
+    this.at = now;
   }
 
-  /** True while interactive traffic moved within the last INTERACTIVE_RECENT_MS. */
-  get recent(): boolean {
-    return performance.now() - this.at < INTERACTIVE_RECENT_MS;
+  /** True while a stream other than `stream` moved interactive traffic within the last INTERACTIVE_RECENT_MS. */
+  nearby(stream: object): boolean {
+    return performance.now() - (stream === this.by ? this.otherAt : this.at) < INTERACTIVE_RECENT_MS;
   }
 }
