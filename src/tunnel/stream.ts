@@ -1,6 +1,7 @@
 // TunnelStream: one multiplexed TCP-like stream, a Node Duplex that pipes straight into sockets.
 // It owns the stream's flow control: a send window (credit granted by the peer) and a receive
-// window (credit we granted), auto-tuned upwards for bulk streams within the session's budget.
+// window (credit we granted), sized by its rate and the path's round trip within the session's
+// budget (grantCredit: grown for bulk streams, shrunk again while they share with requests).
 // The session (session.ts) parses frames and calls in; the stream calls back through StreamHost.
 //
 // How a stream ends:
