@@ -127,20 +127,31 @@ async function main(): Promise<void> {
 
 /** Small keep-alive requests' p99 through SOCKS5 alone, then while a download shares the tunnel (rounds interleaved). */
 async function sharedP99(socksPort: number, targetPort: number, conf: string): Promise<void> {
-  const small = (): Promise<ReturnType<typeof parseWrk>> =>
-    run('proxychains4', ['-q', '-f', conf, 'wrk', '-t', '4', '-c', '4', '-d', `${DURATION_S}s`, '--latency', `http://127.0.0.1:${targetPort}/small`], { maxBuffer: 1 << 20 }).then(({ stdout }) => parseWrk(stdout));
+  const wrk = ['wrk', '-t', '4', '-c', '4', '-d', `${DURATION_S}s`, '--latency', `http://127.0.0.1:${targetPort}/small`];
+  const small = (): Promise<ReturnType<typeof parseWrk>> => run('proxychains4', ['-q', '-f', conf, ...wrk], { maxBuffer: 1 << 20 }).then(({ stdout }) => parseWrk(stdout));
+  // The same requests straight to the server, not through the tunnel: what the machine's CPUs alone make of the download.
+  const direct = (): Promise<ReturnType<typeof parseWrk>> => run(wrk[0], wrk.slice(1), { maxBuffer: 1 << 20 }).then(({ stdout }) => parseWrk(stdout));
+  const download = () =>
+    run('curl', ['-sS', '-o', '/dev/null', '--max-time', String(DURATION_S + 1), '-w', '%{speed_download}', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://127.0.0.1:${targetPort}/bytes/${8 * 2 ** 30}`]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
   const alone: number[] = [];
   const shared: number[] = [];
+  const directShared: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     alone.push((await small()).latencyP99Ms ?? NaN);
-    const bulk = run('curl', ['-sS', '-o', '/dev/null', '--max-time', String(DURATION_S + 1), '-w', '%{speed_download}', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://127.0.0.1:${targetPort}/bytes/${8 * 2 ** 30}`]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+    let bulk = download();
     await new Promise((resolve) => setTimeout(resolve, 300));
     shared.push((await small()).latencyP99Ms ?? NaN);
     const { stdout } = await bulk;
-    console.log(`shared round ${round + 1}: p99 alone ${alone[round].toFixed(2)} ms, with a download ${shared[round].toFixed(2)} ms; download ${((Number(stdout) * 8) / 1e6).toFixed(0)} Mbit/s  load ${loadavg()[0].toFixed(2)}`);
+    bulk = download();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    directShared.push((await direct()).latencyP99Ms ?? NaN);
+    await bulk;
+    console.log(
+      `shared round ${round + 1}: p99 alone ${alone[round].toFixed(2)} ms, with a download ${shared[round].toFixed(2)} ms (straight to the server with the download ${directShared[round].toFixed(2)} ms); download ${((Number(stdout) * 8) / 1e6).toFixed(0)} Mbit/s  load ${loadavg()[0].toFixed(2)}`,
+    );
   }
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
-  console.log(`shared: p99 with a download / alone, medians: ${(median(shared) / median(alone)).toFixed(2)}×`);
+  console.log(`shared: p99 with a download / alone, medians: ${(median(shared) / median(alone)).toFixed(2)}× (straight to the server with the download: ${median(directShared).toFixed(2)} ms)`);
 }
 
 main()

@@ -30,6 +30,7 @@ const ROUTES = (process.env.BENCH_ROUTES ?? 'tpSocks,sshSocks').split(',');
 const STREAMS = 8;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SHARING = process.env.BENCH_SHARING !== '0';
+const QUEUES = process.env.BENCH_QUEUES === '1';
 
 interface DelayResult {
   delayMs: number;
@@ -181,7 +182,9 @@ async function p99UnderBulk(laptop: Laptop, context: MeasureContext, baseUrl: st
         sharing.aloneP99Ms.push((await rate()).latencyP99Ms ?? NaN);
         const bulk = downloadFor(route, `${baseUrl}/bytes/${64 * 2 ** 30}`, DURATION_S + 1.5, context);
         await new Promise((resolve) => setTimeout(resolve, 500));
-        sharing.sharedP99Ms.push((await rate()).latencyP99Ms ?? NaN);
+        const shared = rate();
+        if (QUEUES && name === 'tpSocks') await showQueues(laptop);
+        sharing.sharedP99Ms.push((await shared).latencyP99Ms ?? NaN);
         sharing.bulkMbps.push(mbps(await bulk));
       }
     } finally {
@@ -192,6 +195,22 @@ async function p99UnderBulk(laptop: Laptop, context: MeasureContext, baseUrl: st
     out.push(sharing);
   }
   return out;
+}
+
+/**
+ * BENCH_QUEUES=1: while the requests share the path with a download, what each of the daemon's
+ * tunnels carries (`tp status`) and what the kernel holds on the laptop's sockets to the API
+ * server (`ss`: Send-Q and Recv-Q), to see where the requests wait.
+ */
+async function showQueues(laptop: Laptop): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const { port } = apiServer(laptop);
+  const [status, sockets] = await Promise.all([
+    laptop.tp(['status', '--output', 'json']).then(({ stdout }) => JSON.stringify((JSON.parse(stdout) as { manager?: { tunnels?: unknown } }).manager?.tunnels)),
+    new Promise<string>((resolve) => execFile('ss', ['-tni', 'state', 'established', `( dport = :${port} or sport = :${port} )`], { encoding: 'utf8' }, (_e, out) => resolve(out))),
+  ]);
+  console.log(`   tunnels: ${status}`);
+  for (const line of sockets.split('\n').filter((l) => /^\s*\d/.test(l))) console.log(`   ss: ${line.trim().split(/\s+/).slice(0, 4).join(' ')}`);
 }
 
 /** Downloads through `route` for `seconds` (curl's --max-time), returns the bytes/s it got. */

@@ -10,6 +10,12 @@
  * (a ping goes out when a stream first asks) the guess is UNMEASURED_RTT_MS.
  */
 const MIN_PATH_RTT_MS = 8;
+/**
+ * The floor while interactive traffic shares the tunnel: then a bulk stream's window covers only
+ * the path's own round trip (what it needs to keep its rate on a long path), not the headroom
+ * that speeds it up on a short one, so fewer of its bytes sit in the queues the requests cross.
+ */
+const SHARED_MIN_PATH_RTT_MS = 0.25;
 const UNMEASURED_RTT_MS = 20;
 
 export interface KeepaliveOptions {
@@ -59,13 +65,13 @@ export class Keepalive {
     this.options.sendPing();
   }
 
-  /** The round trip a stream's window is sized for: the smallest measured, with a floor; a guess (and a ping) before the first pong. */
-  pathRttMs(): number {
+  /** The round trip a stream's window is sized for: the smallest measured, with a floor (a lower one when `shared`); a guess (and a ping) before the first pong. */
+  pathRttMs(shared = false): number {
     if (this.minRttMs === undefined) {
       this.ping();
       return UNMEASURED_RTT_MS;
     }
-    return Math.max(MIN_PATH_RTT_MS, this.minRttMs);
+    return Math.max(shared ? SHARED_MIN_PATH_RTT_MS : MIN_PATH_RTT_MS, this.minRttMs);
   }
 
   /** A pong arrived; returns the new RTT, or undefined if no ping was outstanding. */

@@ -1,6 +1,15 @@
 // SessionPool: one logical connection spread over several sessions (several WebSockets), so a
 // slow stream's head-of-line blocking is shared out and the number of streams is not capped by
-// one session's limit. open() picks the live session with the fewest streams that has room.
+// one session's limit.
+// - Placing: open() picks, among the live sessions with room, one that carries no bulk transfer
+//   (recent traffic under QUIET_TRAFFIC_BYTES) and of those the one with the fewest streams; when
+//   every session is busy, the one with the least recent traffic. A bulk transfer's bytes wait in
+//   its session's queues (sender, WebSocket, both kernels' socket buffers) ahead of every other
+//   stream's, so a request opened while a download runs answers from a quiet session instead of
+//   behind megabytes of the download.
+// - Making way: the sessions share one record of when interactive traffic last moved
+//   (traffic-meter.ts), so a download on one session keeps a smaller window while requests run
+//   on another: they share the same processes and CPUs.
 // - Growing: when every session has `growAt` of its stream limit in use, another is connected
 //   (up to maxSessions); opens that find no room wait for it.
 // - Shrinking: when the load has fit in fewer sessions (never below `size`) for idleCloseMs, the
@@ -17,6 +26,7 @@ import type { OpenRequest } from './incoming-open.js';
 import { Defaults } from './protocol.js';
 import type { Session } from './session.js';
 import type { TunnelStream } from './stream.js';
+import { Interactive, QUIET_TRAFFIC_BYTES } from './traffic-meter.js';
 
 const log = logger('tp:tunnel');
 
@@ -64,6 +74,8 @@ export class SessionPool {
   private waiters: Array<() => void> = [];
   private idleCheck: NodeJS.Timeout | null = null;
   private overSince: number | null = null;
+  /** When interactive traffic last moved on any session: bulk streams on all of them make way for it. */
+  private readonly interactive = new Interactive();
 
   constructor(private readonly options: SessionPoolOptions) {
     this.size = options.size ?? PoolDefaults.SIZE;
@@ -153,7 +165,7 @@ export class SessionPool {
     const active = this.liveSessions.filter((session) => !this.retiring.has(session));
     if (active.every((session) => session.openStreamCount >= session.maxStreams * this.growAt)) this.grow();
     const withRoom = this.liveSessions.filter((session) => !this.retiring.has(session) && session.openStreamCount < session.maxStreams);
-    const ready = leastLoaded(withRoom.filter((session) => session.pendingOpenCount < session.maxPendingOpens));
+    const ready = quietest(withRoom.filter((session) => session.pendingOpenCount < session.maxPendingOpens));
     if (ready) return ready;
     if (withRoom.length === 0 && this.connecting === 0) throw this.fullError();
     return null;
@@ -270,6 +282,7 @@ export class SessionPool {
           return;
         }
         this.sessions.add(session);
+        session.shareInteractive(this.interactive);
         this.lastError = null;
         session.on('stream-closed', () => {
           if (this.waiters.length > 0) this.wake();
@@ -305,6 +318,27 @@ export class SessionPool {
     }, delayMs);
     if (delayMs > 0) timer.unref();
   }
+}
+
+/** Where a new stream waits behind the fewest bulk bytes: see "Placing" above. */
+function quietest(sessions: Session[]): Session | null {
+  let best: Session | null = null;
+  let bestTraffic = 0;
+  for (const session of sessions) {
+    const traffic = session.recentTraffic;
+    if (best === null || placeBefore(traffic, session.openStreamCount, bestTraffic, best.openStreamCount)) {
+      best = session;
+      bestTraffic = traffic;
+    }
+  }
+  return best;
+}
+
+function placeBefore(traffic: number, streams: number, bestTraffic: number, bestStreams: number): boolean {
+  const quiet = traffic < QUIET_TRAFFIC_BYTES;
+  const bestQuiet = bestTraffic < QUIET_TRAFFIC_BYTES;
+  if (quiet !== bestQuiet) return quiet;
+  return quiet ? streams < bestStreams : traffic < bestTraffic;
 }
 
 function leastLoaded(sessions: Session[]): Session | null {

@@ -24,6 +24,7 @@ import { resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions
 import { StreamOpener } from './stream-opener.js';
 import { StreamTracker } from './stream-tracker.js';
 import { TunnelStream, type StreamHost } from './stream.js';
+import { Interactive, TrafficMeter } from './traffic-meter.js';
 import type { Transport } from './transport.js';
 import { WindowBudget } from './window-budget.js';
 
@@ -70,6 +71,10 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   private destroyedWith: TunnelError | null = null;
   private closePromise: Promise<void> | null = null;
   private bytesIn = 0;
+  /** DATA bytes moved either way, recent ones weighing most. */
+  private readonly traffic = new TrafficMeter();
+  /** When interactive traffic last moved here (or on any session of the pool: shareInteractive). */
+  private interactive = new Interactive();
 
   constructor(transport: Transport, options: SessionOptions) {
     super();
@@ -139,9 +144,24 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     return this.streams.size + this.opens.pendingCount;
   }
 
+  /** Shares one record of interactive traffic with other sessions (a pool's): bulk streams here make way for requests there. */
+  shareInteractive(interactive: Interactive): void {
+    this.interactive = interactive;
+  }
+
+  /** True while `stream` is one of this session's open streams. */
+  hasStream(stream: TunnelStream): boolean {
+    return this.streams.get(stream.id) === stream;
+  }
+
   /** Our opens awaiting the peer's answer. */
   get pendingOpenCount(): number {
     return this.opens.pendingCount;
+  }
+
+  /** DATA bytes moved either way lately (traffic-meter.ts): megabytes while a bulk transfer runs. */
+  get recentTraffic(): number {
+    return this.traffic.value;
   }
 
   stats(): SessionStats {
@@ -228,6 +248,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   // ---- StreamHost ----
 
   sendData(streamId: number, data: Buffer): void {
+    this.traffic.add(data.length);
     this.writer.enqueue(encodeHeader(FrameType.DATA, streamId, data.length), data);
   }
 
@@ -257,8 +278,16 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     this.budget.release(bytes);
   }
 
-  pathRttMs(): number {
-    return this.keepalive.pathRttMs();
+  pathRttMs(shared: boolean): number {
+    return this.keepalive.pathRttMs(shared);
+  }
+
+  interactiveMoved(stream: TunnelStream): void {
+    this.interactive.note(stream);
+  }
+
+  interactiveNearby(stream: TunnelStream): boolean {
+    return this.interactive.nearby(stream);
   }
 
   streamClosed(stream: TunnelStream, peerEnded: boolean): void {
@@ -356,6 +385,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     }
     switch (frame.kind) {
       case 'data':
+        this.traffic.add(frame.data.length);
         stream.handleData(frame.data);
         return;
       case 'window':

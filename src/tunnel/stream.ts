@@ -1,6 +1,7 @@
 // TunnelStream: one multiplexed TCP-like stream, a Node Duplex that pipes straight into sockets.
 // It owns the stream's flow control: a send window (credit granted by the peer) and a receive
-// window (credit we granted), auto-tuned upwards for bulk streams within the session's budget.
+// window (credit we granted), sized by its rate and the path's round trip within the session's
+// budget (grantCredit: grown for bulk streams, shrunk again while they share with requests).
 // The session (session.ts) parses frames and calls in; the stream calls back through StreamHost.
 //
 // How a stream ends:
@@ -15,6 +16,7 @@ import { Duplex } from 'node:stream';
 import { protocolError, TunnelError } from './errors.js';
 import type { OpenMetadata } from './frame.js';
 import { Limits, type ErrorCodeName } from './protocol.js';
+import { QUIET_TRAFFIC_BYTES, TrafficMeter } from './traffic-meter.js';
 
 /** What a stream needs from its session. */
 export interface StreamHost {
@@ -30,8 +32,12 @@ export interface StreamHost {
   /** Reserves up to `bytes` more receive window from the session budget; returns what it got. */
   reserveWindow(bytes: number): number;
   releaseWindow(bytes: number): void;
-  /** The path's round trip (ms) a window must cover: its smallest measured, with a floor. */
-  pathRttMs(): number;
+  /** The path's round trip (ms) a window must cover: its smallest measured, with a floor (a lower one when `shared`). */
+  pathRttMs(shared: boolean): number;
+  /** DATA of `stream`, which moves little (requests, replies), went by now. */
+  interactiveMoved(stream: TunnelStream): void;
+  /** True while another stream's interactive traffic moved lately, on this session or its pool's others. */
+  interactiveNearby(stream: TunnelStream): boolean;
   streamClosed(stream: TunnelStream, peerEnded: boolean): void;
 }
 
@@ -45,6 +51,10 @@ export interface StreamInfo {
 }
 
 const READ_HIGH_WATER = 64 * 1024;
+/** A window shrinks no lower than this while making way for interactive traffic. */
+export const SHARED_MIN_WINDOW = 256 * 1024;
+/** The rate a window is sized by is measured over at least this long, so bursts even out. */
+const RATE_INTERVAL_MS = 8;
 
 export class TunnelStream extends Duplex {
   readonly id: number;
@@ -62,6 +72,8 @@ export class TunnelStream extends Duplex {
   /** Start of the current rate measurement: when, and how many bytes had been consumed then. */
   private rateSince = performance.now();
   private consumedAtRateSince = 0;
+  /** DATA moved either way lately: under QUIET_TRAFFIC_BYTES this stream is interactive. */
+  private readonly traffic = new TrafficMeter();
   private pending: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void } | null = null;
   private finSent = false;
   private finReceived = false;
@@ -100,6 +112,7 @@ export class TunnelStream extends Duplex {
       throw protocolError(`stream ${this.id} received ${data.length} bytes beyond its window`);
     }
     this.received += data.length;
+    this.countTraffic(data.length);
     if (this.destroyed) return;
     this.push(data);
     this.grantCredit();
@@ -136,6 +149,7 @@ export class TunnelStream extends Duplex {
       if (!this.session.writable(this)) return;
       const n = Math.min(pending.chunk.length - pending.offset, this.sendWindow, this.session.maxDataFrame);
       this.session.sendData(this.id, pending.chunk.subarray(pending.offset, pending.offset + n));
+      this.countTraffic(n);
       pending.offset += n;
       this.sendWindow -= n;
     }
@@ -203,13 +217,23 @@ export class TunnelStream extends Duplex {
     this.session.streamClosed(this, this.peerEnded || this.finReceived);
   }
 
+  /** Tells the session when this stream's traffic is interactive (bulk streams make way for it). */
+  private countTraffic(bytes: number): void {
+    if (this.traffic.add(bytes) < QUIET_TRAFFIC_BYTES) this.session.interactiveMoved(this);
+  }
+
   /**
    * Keeps the peer's credit at (bytes consumed + windowSize), in steps of at least half a
-   * window. A stream whose rate over the last round trip or more, times the path's round trip,
-   * is over half its window (the window, not the path, limits it) gets its window doubled while
-   * its reader keeps up, up to maxWindow and the session budget. A window of about twice the
-   * bandwidth-delay product keeps a long path full; a bigger one would only queue the stream's
-   * bytes ahead of other streams' on the shared transport.
+   * window. The window follows the stream's rate, measured over RATE_INTERVAL_MS or more, times
+   * the path's round trip (StreamHost.pathRttMs):
+   * - it doubles while 2 × rate × RTT is over it (the window, not the path, limits the stream)
+   *   and the reader keeps up, up to maxWindow and the session budget. About twice the
+   *   bandwidth-delay product keeps a long path full.
+   * - while another stream's interactive traffic moves nearby it halves, down to SHARED_MIN_WINDOW, while
+   *   2 × rate × RTT is under half of it: then the RTT floor is lower too, so a bulk stream keeps
+   *   about what its path needs in flight, not the headroom that speeds it up alone on a short
+   *   path; what it has in flight waits in the same processes, CPUs and sockets as the requests.
+   * Shrinking takes back no credit: the peer's limit stays until consumption passes it.
    */
   private grantCredit(): void {
     if (this.closedInSession || this.finReceived) return;
@@ -217,24 +241,32 @@ export class TunnelStream extends Duplex {
     const consumed = this.received - unread;
     let increment = consumed + this.windowSize - this.creditLimit;
     if (increment < this.windowSize / 2) return;
-    if (this.windowSize < this.session.maxWindow && unread < this.windowSize / 4 && this.windowLimited(consumed)) {
+    const shared = this.session.interactiveNearby(this);
+    const wanted = this.wantedWindow(consumed, shared);
+    if (wanted > this.windowSize && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
       const extra = this.session.reserveWindow(Math.min(this.windowSize, this.session.maxWindow - this.windowSize));
       this.windowSize += extra;
       increment += extra;
+    } else if (wanted < this.windowSize / 2 && this.windowSize / 2 >= SHARED_MIN_WINDOW && shared) {
+      const less = this.windowSize / 2;
+      this.windowSize -= less;
+      this.session.releaseWindow(less);
+      increment -= less;
+      if (increment < this.windowSize / 2) return;
     }
     this.creditLimit += increment;
     this.session.sendWindowUpdate(this.id, increment);
   }
 
-  /** Measures the consumption rate over at least one round trip; true when 2 × rate × RTT > window. */
-  private windowLimited(consumed: number): boolean {
+  /** 2 × the consumption rate × the path's round trip, measured over RATE_INTERVAL_MS or more; the window as it is until then. */
+  private wantedWindow(consumed: number, shared: boolean): number {
     const now = performance.now();
-    const rtt = this.session.pathRttMs();
+    const rtt = this.session.pathRttMs(shared);
     const elapsed = now - this.rateSince;
-    if (elapsed < rtt) return false;
+    if (elapsed < Math.max(rtt, RATE_INTERVAL_MS)) return this.windowSize;
     const bytes = consumed - this.consumedAtRateSince;
     this.rateSince = now;
     this.consumedAtRateSince = consumed;
-    return (2 * bytes * rtt) / elapsed > this.windowSize;
+    return (2 * bytes * rtt) / elapsed;
   }
 }

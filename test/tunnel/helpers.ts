@@ -35,3 +35,9 @@ export function readAll(stream: Readable): Promise<Buffer> {
 export function once<T = unknown>(emitter: NodeJS.EventEmitter, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, (value: T) => resolve(value)));
 }
+
+/** Waits until `condition` holds or `timeoutMs` passes (the caller then asserts it). */
+export async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { tokenAuthenticator } from '../../src/tunnel/auth.js';
 import { SessionPool } from '../../src/tunnel/pool.js';
+import { QUIET_TRAFFIC_BYTES } from '../../src/tunnel/traffic-meter.js';
 import type { TunnelError } from '../../src/tunnel/errors.js';
 import type { Session } from '../../src/tunnel/session.js';
 import type { TunnelStream } from '../../src/tunnel/stream.js';
@@ -195,3 +196,35 @@ test('when a full pool cannot connect another session, open() says why and does 
   await t.throwsAsync(pool.open({ host: 'h', port: 4 }), { code: 'TP_ERR_TUNNEL_LIMIT' });
   t.is(connects, 2);
 });
+
+test('a stream opened while a bulk transfer runs goes to a quiet session, even one with more streams', async (t) => {
+  const { pool } = memoryPool(t, { size: 2, maxSessions: 2 }, {});
+  await pool.start();
+  await until(() => pool.liveSessions.length === 2);
+  // Three idle streams spread 2 + 1 (fewest streams first while every session is quiet).
+  const idle = [await openQuiet(pool, 1), await openQuiet(pool, 2), await openQuiet(pool, 3)];
+  t.deepEqual(pool.liveSessions.map((session) => session.openStreamCount).sort(), [1, 2]);
+  const lone = pool.liveSessions.find((session) => session.openStreamCount === 1)!;
+  const bulk = idle.find((stream) => streamOn(pool, stream) === lone)!;
+  // A transfer through the lone session's stream, kept going until the new stream is placed.
+  let sending = true;
+  const chunk = Buffer.alloc(64 * 1024, 0x62);
+  const pump = (): void => {
+    while (sending && bulk.write(chunk));
+    if (sending) bulk.once('drain', pump);
+  };
+  bulk.on('data', () => {});
+  pump();
+  await until(() => lone.recentTraffic >= QUIET_TRAFFIC_BYTES);
+  t.true(lone.recentTraffic >= QUIET_TRAFFIC_BYTES, 'the bulk transfer shows in its session\'s traffic');
+  const interactive = await openQuiet(pool, 4);
+  sending = false;
+  t.not(streamOn(pool, interactive), lone, 'the new stream avoids the session carrying the transfer');
+  t.is(lone.openStreamCount, 1);
+  t.is(await echoes(interactive, 'small'), 'small');
+});
+
+/** The pool's session a stream of it runs on. */
+function streamOn(pool: SessionPool, stream: TunnelStream): Session | undefined {
+  return pool.liveSessions.find((session) => session.hasStream(stream));
+}

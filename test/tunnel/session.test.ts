@@ -7,7 +7,7 @@ import { createMemoryTransportPair } from '../../src/tunnel/memory-transport.js'
 import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
 import { Session } from '../../src/tunnel/session.js';
 import type { Transport } from '../../src/tunnel/transport.js';
-import { acceptEcho, memorySessions, once, readAll } from './helpers.js';
+import { acceptEcho, memorySessions, once, readAll, until } from './helpers.js';
 
 test('a stream echoes data and both half-closes are seen as end', async (t) => {
   const { client, server } = memorySessions();
@@ -344,4 +344,43 @@ test('opens beyond maxPendingOpens get the limit code', async (t) => {
   first.catch(() => {});
   const error = await t.throwsAsync(client.open({ host: 'h', port: 2 }));
   t.is((error as { reason?: string }).reason, 'limit');
+});
+
+test("a bulk stream's window halves while another stream's requests move, and keeps its size while it is alone", async (t) => {
+  const window = 4 * 1024 * 1024;
+  const { client, server } = memorySessions({ initialWindow: window, maxWindow: window }, {});
+  t.teardown(() => client.destroy());
+  // The path's own round trip, measured before the bulk transfer queues ahead of the pongs.
+  for (let i = 0; i < 5; i++) await client.ping();
+  let pumping = true;
+  server.on('stream', (open) => {
+    const stream = open.accept();
+    stream.on('error', () => {});
+    if (open.port === 2) return void stream.pipe(stream);
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const pump = (): void => {
+      while (pumping && stream.write(chunk));
+      if (pumping) stream.once('drain', pump);
+    };
+    pump();
+  });
+  const bulk = await client.open({ host: 'h', port: 1 });
+  bulk.on('error', () => {});
+  let received = 0;
+  bulk.on('data', (chunk: Buffer) => (received += chunk.length));
+  await until(() => received >= 16 * window);
+  t.is(bulk.receiveWindow, window, 'alone, the window keeps its size');
+  // Requests and replies on another stream: the bulk stream's window gives way.
+  const requests = await client.open({ host: 'h', port: 2 });
+  requests.on('error', () => {});
+  let replies = 0;
+  requests.on('data', () => replies++);
+  const asking = setInterval(() => requests.write('GET /small'), 2);
+  t.teardown(() => clearInterval(asking));
+  await until(() => bulk.receiveWindow <= window / 2 && replies > 0, 20_000);
+  t.true(bulk.receiveWindow <= window / 2, `window ${bulk.receiveWindow} while requests move`);
+  t.true(bulk.receiveWindow >= 256 * 1024);
+  t.true(replies > 0);
+  clearInterval(asking);
+  pumping = false;
 });
