@@ -2,10 +2,10 @@
 // standing where tp's processes and the port-forward stand, so bench:intercept can say what the
 // hops alone allow on this machine. A pod's connection goes
 //   client pod → relay in the pod of the workload (the agent's place) → relay in the manager's pod
-//   (the manager's place) → socat in the manager's pod to the API server (the port-forward's own,
-//   32 KiB blocks, over pipes) → relay on the host (the API server's place) → TLS → relay on the
-//   host (the daemon's place) → the laptop's echo
-// and back the same way: the same processes, namespaces, pipes and TLS as the real path, each a
+//   (the manager's place) → socat in the manager's pod to the API server (the port-forward's
+//   own, 32 KiB blocks, over a socket pair) → relay on the host (the API server's place) → TLS →
+//   relay on the host (the daemon's place) → the laptop's echo
+// and back the same way: the same processes, namespaces and TLS as the real path, each a
 // plain read and write of up to 64 KiB. Every relay is single-use (one connection, then it exits)
 // and runs under `sh -c '…; exec sleep'`, so its CPU time stays countable (in the shell's reaped
 // children's time) after it exits. Used by intercept.ts; needs socat and openssl, as root.
@@ -62,12 +62,15 @@ export async function startRelayChain(options: RelayChainOptions): Promise<Relay
   try {
     start('relay: daemon place', `-b ${BLOCK} OPENSSL-LISTEN:${tlsPort},bind=127.0.0.1,reuseaddr,cert=${cert},key=${key},verify=0,nodelay TCP4:127.0.0.1:${options.echoPort},nodelay`);
     await listening(undefined, tlsPort);
-    // The API server's place: its end of the pipes is a socat running the port-forward's socat in
-    // the manager's pod, which (unlike the real one) listens, so the manager's relay can reach it.
-    // (A script, as socat would read the inner command's commas as its own options.)
+    // The API server's place: its end of the socket pair is a socat running the port-forward's
+    // socat in the manager's pod, which (unlike the real one) listens, so the manager's relay can
+    // reach it.
+    // (A script, as socat would read the inner command's commas as its own options.) A socket
+    // pair, not pipes as the API server uses: socat writes whole blocks blocking, and a block
+    // into a pipe with less room than that waits, so two socats on pipes deadlock an echo.
     const portForward = join(dir, 'port-forward.sh');
     writeFileSync(portForward, `exec ${inNetns(options.managerNetns, `socat -b ${PORT_FORWARD_BLOCK} TCP4-LISTEN:${LOOPBACK_PORT},bind=127.0.0.1,reuseaddr,nodelay STDIO`)}\n`);
-    start('relay: API server place (with the port-forward socat)', `-b ${BLOCK} EXEC:'sh ${portForward}',pipes OPENSSL:127.0.0.1:${tlsPort},verify=0,nodelay`);
+    start('relay: API server place (with the port-forward socat)', `-b ${BLOCK} EXEC:'sh ${portForward}' OPENSSL:127.0.0.1:${tlsPort},verify=0,nodelay`);
     await listening(options.managerNetns, LOOPBACK_PORT);
     start('relay: manager place', `-b ${BLOCK} TCP4-LISTEN:${MANAGER_PORT},reuseaddr,nodelay TCP4:127.0.0.1:${LOOPBACK_PORT},nodelay`, options.managerNetns);
     await listening(options.managerNetns, MANAGER_PORT);

@@ -22,6 +22,7 @@ import { InterceptTable, type InterceptRule } from './intercept-table.js';
 import { AgentLink, type AgentLinkStatus } from './agent-link.js';
 import { forwardToApp, forwardToIntercept } from './raw-forwarder.js';
 import type { AgentMount } from '../volumes/source.js';
+import { growHeapForRelaying } from '../tunnel/heap-growth.js';
 
 const log = logger('tp:agent');
 
@@ -133,6 +134,7 @@ export class TrafficAgent {
 
   /** Binds every agent port (rejects if one cannot be bound), then starts the manager tunnel in the background. */
   async start(): Promise<AgentListener[]> {
+    growHeapForRelaying();
     try {
       for (const port of this.config.ports) this.ports.push(await this.listen(port));
     } catch (error) {

@@ -23,6 +23,7 @@ import { parseCidr, type Cidr } from '../net/cidr.js';
 import { tunnelAuthenticator, type TunnelIdentity } from '../inject/agent-token.js';
 import { InterceptService } from './intercept-service.js';
 import { MANAGER_NAME } from '../api/names.js';
+import { growHeapForRelaying } from '../tunnel/heap-growth.js';
 
 const log = logger('tp:manager');
 
@@ -57,6 +58,7 @@ export interface RunningManager {
 type Identity = TunnelIdentity;
 
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
+  growHeapForRelaying();
   const cluster = new ClusterWatcher(options.kc, options.cluster);
   const sessions = new LaptopSessions(options.sessionTtlMs ?? 60_000);
   const resolver = new ClusterResolver();

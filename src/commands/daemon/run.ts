@@ -7,6 +7,7 @@ import { startRunFeature } from '../../run/daemon/run-feature.js';
 import { startInterceptFeature } from '../../intercept/daemon/intercept-feature.js';
 import { logger, logUncaught, setLogLevel, setLogSink } from '../../log/logger.js';
 import { RotatingFile } from '../../log/rotating-file.js';
+import { growHeapForRelaying } from '../../tunnel/heap-growth.js';
 
 export default class DaemonRun extends TpCommand<void> {
   static summary = 'Run the user daemon in the foreground (tp connect starts it for you).';
@@ -19,6 +20,7 @@ export default class DaemonRun extends TpCommand<void> {
     const { flags } = await this.parse(DaemonRun);
     const config = JSON.parse(flags.config) as DaemonConfig;
     const paths = setUpDaemonProcess(config);
+    growHeapForRelaying();
     await runDaemon(config, paths, DAEMON_FEATURES);
     // runDaemon returns once started; the control socket and front doors keep the process alive.
     await new Promise<never>(() => undefined);
