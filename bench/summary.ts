@@ -30,6 +30,11 @@ function ratio(a: number | undefined, b: number | undefined): number | undefined
   return a === undefined || b === undefined || b === 0 ? undefined : a / b;
 }
 
+/** A figure shown for reading the others, with no goal of its own. */
+function info(what: string, value: number | undefined, from: string): Row {
+  return { what, value, unit: '×', goal: '—', met: undefined, from };
+}
+
 function row(what: string, value: number | undefined, unit: Row['unit'], goal: string, test: (v: number) => boolean, from: string): Row {
   return { what, value, unit, goal, met: value === undefined ? undefined : test(value), from };
 }
@@ -47,6 +52,9 @@ export function summarize(results: Record<string, unknown>): Row[] {
   const tpAt20 = num(wanAt('tpSocks'), 'bulk1Mbps');
   return [
     row('intercepted bulk / same bulk to the pods', ratio(num(intercept, 'interceptedBulk.mibPerS'), num(intercept, 'podsBulk.mibPerS')), '×', '≥ 0.5', (v) => v >= 0.5, 'intercept'),
+    // Not goals: what the intercepted topology allows with plain relays in tp's places (intercept-ceiling.ts).
+    info('  plain relays on the same hops / pods', ratio(num(intercept, 'ceilingBulk.mibPerS'), num(intercept, 'podsBulk.mibPerS')), 'intercept'),
+    info('  intercepted bulk / plain relays', ratio(num(intercept, 'interceptedBulk.mibPerS'), num(intercept, 'ceilingBulk.mibPerS')), 'intercept'),
     row('intercepted keep-alive req/s / pods', ratio(num(intercept, 'intercepted.rps'), num(intercept, 'pods.rps')), '×', '≥ 0.6', (v) => v >= 0.6, 'intercept'),
     row('intercepted p99 / pods p99', ratio(num(intercept, 'intercepted.p99'), num(intercept, 'pods.p99')), '×', '≤ 2', (v) => v <= 2, 'intercept'),
     row('tunnel CPU per stream open / ssh -L', ratio(num(tunnelRow('tp ws'), 'cpuMsPerOpen'), num(tunnelRow('ssh -L'), 'cpuMsPerOpen')), '×', '≤ 1.0', (v) => v <= 1, 'tunnel'),
