@@ -11,9 +11,9 @@
 // children's time) after it exits. Used by intercept.ts; needs socat and openssl, as root.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from './free-port.js';
 
 export interface RelayChainOptions {
   /** Network namespaces (names under /run/netns) of the intercepted workload's pod and of the manager's pod. */
@@ -132,13 +132,3 @@ async function listening(netns: string | undefined, port: number): Promise<void>
   throw new Error(`relay chain: nothing listens on port ${port}${netns ? ` in ${netns}` : ''}`);
 }
 
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -5,10 +5,11 @@
 // own multiplexing options. Used by bench/outbound.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { asUser } from '../test/helpers/unprivileged.js';
+import { freeLoopbackPort } from './free-port.js';
 
 const FORWARDER = fileURLToPath(new URL('outbound-forwarder.ts', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
@@ -39,7 +40,7 @@ export class SshSocksProxy {
     let ssh: ChildProcess | undefined;
     try {
       const forwarderPort = await readPort(forwarder);
-      const socksPort = await freePort();
+      const socksPort = await freeLoopbackPort();
       ssh = spawnGroup('ssh', [
         '-N', '-D', `127.0.0.1:${socksPort}`, '-p', String(forwarderPort), '-i', options.key,
         '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
@@ -118,16 +119,6 @@ async function readPort(child: ChildProcess): Promise<number> {
   throw new Error(`the port-forward listener exited or did not report its port in time${lastWords(child)}`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForSocks(port: number, ssh: ChildProcess): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { firstJsonLine } from './child-json.js';
+import { freeLoopbackPort } from './free-port.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BULK_BYTES = Number(process.env.BENCH_BULK_BYTES ?? 1024 ** 3);
@@ -35,13 +36,6 @@ function node(script: string, args: string[]): ChildProcess {
   return child;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -74,7 +68,7 @@ async function startSshForward(targetPort: number): Promise<number> {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'client_key')]);
   copyFileSync(path.join(dir, 'client_key.pub'), path.join(dir, 'authorized_keys'));
   chmodSync(path.join(dir, 'authorized_keys'), 0o600);
-  const sshPort = await freePort();
+  const sshPort = await freeLoopbackPort();
   const config = path.join(dir, 'sshd_config');
   writeFileSync(
     config,
@@ -97,7 +91,7 @@ async function startSshForward(targetPort: number): Promise<number> {
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' });
   children.push(sshd);
   await waitForPort(sshPort);
-  const localPort = await freePort();
+  const localPort = await freeLoopbackPort();
   children.push(
     spawn(
       'ssh',
