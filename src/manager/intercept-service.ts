@@ -385,7 +385,7 @@ export class InterceptService {
  */
 function bypassedProblem(service: string, port: number, bypassed: ReadyAddress[], agentPort: number, workload: { kind: string; name: string; namespace: string }): string {
   const pods = bypassed.slice(0, 3).map((a) => a.targetRef?.name ?? a.ip).join(', ');
-  return `Service ${service} port ${port} sends connections to port ${bypassed[0].endpointPort} of ${pods}${bypassed.length > 3 ? ', …' : ''}, not to the traffic-agent's port ${agentPort}, so they would not reach you: ${workload.kind}/${workload.name} (or the Service) was changed after tp injected the agent, e.g. its manifest applied again, which gives the app's port its name back. Run \`tp uninstall --agent ${workload.name} -n ${workload.namespace}\` and intercept again`;
+  return `Service ${service} port ${port} sends connections to port ${bypassed[0].endpointPort} of ${pods}${bypassed.length > 3 ? ', …' : ''}, not to the traffic-agent's port ${agentPort}, so they would not reach you: ${workload.kind}/${workload.name} (or the Service) was changed after tp injected the agent, e.g. its manifest applied again, which gives the app's port its name back. Run \`tp uninstall --agent ${workload.name} -n ${workload.namespace}\` (it puts back the app container recorded at injection: apply your manifest again after it if that container changed since) and intercept again`;
 }
 
 /** Pipes two tunnel streams into each other: FIN follows FIN, a reset on one resets the other. */
