@@ -2,8 +2,9 @@
 // injected, or after it was taken out again. A rollout being "done" is not enough: kube-proxy on
 // every node follows the Endpoints with a lag (its --min-sync-period is 1 s by default, plus the
 // watch delivery), so for a moment connections still go to pods that have left. The checks:
-// 1. every ready address of the port in the Service's Endpoints passes `check` (for an intercept:
-//    it is a pod of the workload whose agent has connected; the caller's rule);
+// 1. every ready address of the port in the Service's Endpoints, with the port its traffic goes to,
+//    passes `check` (for an intercept: it is a pod of the workload whose agent has connected, and
+//    the port is the agent's; the caller's rule);
 // 2. that set has stood still for PROPAGATION_ALLOWANCE_MS, so every node's kube-proxy had its
 //    period to catch up (skipped when the set was already in place before anything changed);
 // 3. PROBES connections in a row to the ClusterIP:port from the manager's pod all connect, each
@@ -32,13 +33,16 @@ const PROBE_TIMEOUT_MS = 1_000;
 const PROBE_BUDGET_MS = 20_000;
 const POLL_MS = 300;
 
+/** A ready address of the Service port, with the pod port kube-proxy sends its connections to. */
+export type ReadyAddress = V1EndpointAddress & { endpointPort: number };
+
 export interface ServicePathOptions {
   core: CoreV1Api;
   namespace: string;
   service: V1Service;
   servicePort: V1ServicePort;
   /** What is still wrong with these ready addresses (null: traffic to them is what we want). */
-  check(addresses: V1EndpointAddress[]): Promise<string | null>;
+  check(addresses: ReadyAddress[]): Promise<string | null>;
   /** False when nothing was changed, so a set of endpoints found good at once was good before. */
   changed: boolean;
   progress(message: string): void;
@@ -95,8 +99,8 @@ export async function waitForServicePath(options: ServicePathOptions): Promise<v
   }
 }
 
-/** The ready addresses the Service's Endpoints list for this port (by port name, as kube-proxy matches them). */
-async function readyAddresses(core: CoreV1Api, namespace: string, name: string, servicePort: V1ServicePort): Promise<V1EndpointAddress[]> {
+/** The ready addresses the Service's Endpoints list for this port (by port name, as kube-proxy matches them), each with its endpoint port. */
+async function readyAddresses(core: CoreV1Api, namespace: string, name: string, servicePort: V1ServicePort): Promise<ReadyAddress[]> {
   let endpoints;
   try {
     endpoints = await core.readNamespacedEndpoints({ namespace, name });
@@ -105,7 +109,10 @@ async function readyAddresses(core: CoreV1Api, namespace: string, name: string, 
     return kubeCall(`reading Endpoints ${namespace}/${name}`, () => Promise.reject(err));
   }
   const portName = servicePort.name ?? '';
-  return (endpoints.subsets ?? []).filter((s) => (s.ports ?? []).some((p) => (p.name ?? '') === portName)).flatMap((s) => s.addresses ?? []);
+  return (endpoints.subsets ?? []).flatMap((s) => {
+    const port = (s.ports ?? []).find((p) => (p.name ?? '') === portName);
+    return port ? (s.addresses ?? []).map((a) => ({ ...a, endpointPort: port.port })) : [];
+  });
 }
 
 /** Null when PROBES connections in a row connect; else what went wrong with the first that did not. */
