@@ -64,7 +64,8 @@ async function inPod(script: string): Promise<Record<string, number>> {
 const env = await setUpNamespace(NAMESPACE);
 const laptop = env.newLaptop('bench');
 const web = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('laptop bench\n'));
-const echo = createTcpServer((socket) => socket.pipe(socket));
+// A reset by the client pod (a run cut short) must not crash the bench and leave its namespace behind.
+const echo = createTcpServer((socket) => socket.on('error', () => socket.destroy()).pipe(socket));
 try {
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
