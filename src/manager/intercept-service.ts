@@ -39,14 +39,14 @@ import {
 } from '../api/control-api.js';
 import { readAgentOriginal } from '../inject/agent-patch.js';
 import type { LaptopSessions } from './laptop-sessions.js';
-import { Injector, type Prepared } from '../inject/injector.js';
+import { Injector } from '../inject/injector.js';
 import { InterceptError } from '../inject/intercept-errors.js';
 import { InterceptRegistry, workloadKey, type AgentRecord } from './intercept-registry.js';
 import { IngestBook } from './ingests.js';
 import { validateSpec } from './intercept-spec.js';
 import { PROOF_ANNOTATION, PROOF_TTL_MS, ProofBook } from './rbac-proof.js';
 import type { Workload } from '../inject/workload-api.js';
-import { waitForServicePath, type ReadyAddress } from '../inject/service-path.js';
+import { waitForAgentPath, type AgentPathContext } from './agent-path.js';
 
 const log = logger('tp:manager:intercepts');
 /** How long a leave waits for the agents to confirm they dropped the intercept. */
@@ -54,8 +54,6 @@ const LEAVE_CONFIRM_MS = 10_000;
 /** After the rollout: for the Service's endpoints and kube-proxy to follow, then for the agents to apply it. */
 const PATH_TIMEOUT_MS = 60_000;
 const APPLY_TIMEOUT_MS = 30_000;
-/** How long endpoints of agent pods may lead past the agent (the endpoints controller following a Service change) before a create gives up. */
-const BYPASS_GRACE_MS = 5_000;
 
 export interface InterceptServiceOptions {
   kc: KubeConfig;
@@ -143,7 +141,7 @@ export class InterceptService {
     const timeoutMs = this.options.rolloutTimeoutMs ?? 120_000;
     const { changed } = await this.injector.ensureAgent(prepared, progress, timeoutMs);
     // As for a create: answer once the Service reaches the app through the agents again, so the workload is serving.
-    await this.waitForAgentPath(prepared, changed, progress, Math.min(timeoutMs, PATH_TIMEOUT_MS));
+    await waitForAgentPath(this.pathContext(), prepared, changed, progress, Math.min(timeoutMs, PATH_TIMEOUT_MS));
     const key = workloadKey(workload);
     const deadline = Date.now() + Math.min(timeoutMs, PATH_TIMEOUT_MS);
     for (;;) {
@@ -223,7 +221,7 @@ export class InterceptService {
     try {
       const { changed, mapping } = await this.injector.ensureAgent(prepared, progress, timeoutMs, { keepRefused: spec.keepFailedInjection === true });
       // The daemon gives a create 300 s: the rollout (with old pods' grace periods) takes the most.
-      await this.waitForAgentPath(prepared, changed, progress, Math.min(timeoutMs, PATH_TIMEOUT_MS), mapping.agentPort);
+      await waitForAgentPath(this.pathContext(), prepared, changed, progress, Math.min(timeoutMs, PATH_TIMEOUT_MS), mapping.agentPort);
       this.registry.release(info.id);
       const active = await this.registry.waitActive(info.id, Math.min(timeoutMs, APPLY_TIMEOUT_MS));
       const agent = this.registry.agentsOf(workloadKey(info.workload))[0];
@@ -236,48 +234,8 @@ export class InterceptService {
     }
   }
 
-  /**
-   * Until every ready endpoint of the intercepted Service port that belongs to the workload is a
-   * pod whose traffic-agent has connected to this manager, and connections through the Service
-   * get through (service-path.ts). Endpoints of pods outside the workload (a Service selecting
-   * several) are reported once and not waited for: tp never changes those pods. With `agentPort`
-   * (a create), the endpoints must also send the traffic to the agent's port: an agent's pod whose
-   * Service port leads to another port (the app's) is bypassed, and once that outlasts
-   * BYPASS_GRACE_MS the create fails rather than answer ACTIVE for an intercept nothing reaches.
-   */
-  private async waitForAgentPath(prepared: Prepared, changed: boolean, progress: (message: string) => void, timeoutMs: number, agentPort?: number): Promise<void> {
-    const { workload, target } = prepared;
-    const key = workloadKey(workload);
-    const service = target.service.metadata!.name!;
-    let warned = false;
-    let bypassedSince: number | undefined;
-    await waitForServicePath({
-      core: this.core, namespace: workload.namespace, service: target.service, servicePort: target.servicePort, changed, progress, timeoutMs,
-      check: async (addresses) => {
-        const agents = this.registry.agentsOf(key);
-        const isAgent = (a: ReadyAddress) => agents.some((agent) => agent.hello.pod === a.targetRef?.name && agent.hello.podIp === a.ip);
-        const bypassed = agentPort === undefined ? [] : addresses.filter((a) => isAgent(a) && a.endpointPort !== agentPort);
-        if (bypassed.length > 0) {
-          const problem = bypassedProblem(service, target.servicePort.port, bypassed, agentPort!, workload);
-          bypassedSince ??= Date.now();
-          if (Date.now() - bypassedSince > BYPASS_GRACE_MS) throw new InterceptError('TP_ERR_INTERCEPT_NOT_READY', problem);
-          return problem;
-        }
-        bypassedSince = undefined;
-        const missing = addresses.filter((a) => !isAgent(a));
-        if (missing.length === 0) return null;
-        const ours = new Set((await this.injector.podsOf(workload)).map((p) => p.metadata!.name!));
-        const waiting = missing.filter((a) => !a.targetRef?.name || ours.has(a.targetRef.name));
-        const others = missing.length - waiting.length;
-        if (others > 0 && !warned) {
-          warned = true;
-          progress(`Service ${service} also sends traffic to ${others} ${others === 1 ? 'pod' : 'pods'} outside ${workload.kind}/${workload.name}: that share will not reach you`);
-        }
-        if (waiting.length === 0) return null;
-        const names = waiting.slice(0, 3).map((a) => a.targetRef?.name ?? a.ip).join(', ');
-        return `${waiting.length} of ${addresses.length} endpoints of Service ${service} have no connected traffic-agent yet (${names}${waiting.length > 3 ? ', …' : ''})`;
-      },
-    });
+  private pathContext(): AgentPathContext {
+    return { core: this.core, registry: this.registry, injector: this.injector };
   }
 
   private async list(namespace: string): Promise<InterceptListResult> {
@@ -383,11 +341,6 @@ export class InterceptService {
  * so a manifest applied again after the injection (kubectl apply, a deploy) that gives the app's
  * port its name back sends the traffic to the app, although the agent still runs beside it.
  */
-function bypassedProblem(service: string, port: number, bypassed: ReadyAddress[], agentPort: number, workload: { kind: string; name: string; namespace: string }): string {
-  const pods = bypassed.slice(0, 3).map((a) => a.targetRef?.name ?? a.ip).join(', ');
-  return `Service ${service} port ${port} sends connections to port ${bypassed[0].endpointPort} of ${pods}${bypassed.length > 3 ? ', …' : ''}, not to the traffic-agent's port ${agentPort}, so they would not reach you: ${workload.kind}/${workload.name} (or the Service) was changed after tp injected the agent, e.g. its manifest applied again, which gives the app's port its name back. Run \`tp uninstall --agent ${workload.name} -n ${workload.namespace}\` (it puts back the app container recorded at injection: apply your manifest again after it if that container changed since) and intercept again`;
-}
-
 /** Pipes two tunnel streams into each other: FIN follows FIN, a reset on one resets the other. */
 function joinStreams(a: TunnelStream, b: TunnelStream): void {
   a.pipe(b);
