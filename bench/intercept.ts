@@ -172,11 +172,27 @@ async function throughRelays<T>(env: Env, selector: string, echoPort: number, ot
 type BenchLaptop = ReturnType<Env['newLaptop']>;
 type RelayChains = Awaited<ReturnType<typeof startRelayChains>>;
 
-/** Runs a measurement and adds the CPU seconds each role spent during it (outbound-cpu.ts). */
+/** This process's role: the laptop's servers, and (in its reaped children's time) the client pod's load, which it runs through nsenter. */
+const BENCH_ROLE = 'laptop server + client pod load';
+
+/**
+ * Runs a measurement and adds the CPU seconds each role spent during it (outbound-cpu.ts). This
+ * process's own time (the laptop's servers) and its children's (the client pod's load) are
+ * told apart.
+ */
 async function withCpu<T extends object>(classify: Classifier, run: () => Promise<T>): Promise<T & { cpu: CpuByRole }> {
   const before = snapshotCpu(classify);
+  const ownBefore = process.cpuUsage();
   const result = await run();
-  return { ...result, cpu: cpuBetween(before, snapshotCpu(classify)) };
+  const own = process.cpuUsage(ownBefore);
+  const cpu = cpuBetween(before, snapshotCpu(classify));
+  const ownSeconds = Math.round((own.user + own.system) / 1e4) / 100;
+  if (cpu[BENCH_ROLE] !== undefined) {
+    cpu['client pod load'] = Math.max(0, Math.round((cpu[BENCH_ROLE] - ownSeconds) * 100) / 100);
+    cpu['laptop server (bench process)'] = ownSeconds;
+    delete cpu[BENCH_ROLE];
+  }
+  return { ...result, cpu };
 }
 
 /** One bulk echo from the client pod, with the CPU each role spent during it. */
@@ -249,7 +265,7 @@ async function cpuRoles(laptop: BenchLaptop, env: Env): Promise<Classifier> {
   const clientNs = await inodeOf(NAMESPACE, undefined, 'metadata.name=client');
   const sandboxPid = readPid(sandboxPaths());
   return (p) => {
-    if (p.pid === process.pid) return 'laptop echo + bench';
+    if (p.pid === process.pid) return BENCH_ROLE;
     if (p.pid === status.pid) return 'tp daemon';
     if (p.pid === sandboxPid) return 'sandbox API server';
     if (p.netnsInode === undefined) return undefined;
