@@ -33,6 +33,8 @@ const BULK_ROUNDS = Number(process.env.BENCH_BULK_ROUNDS ?? 3);
 /** Measured keep-alive request runs per path (medians are reported), after one unmeasured run. */
 const REQUEST_ROUNDS = Number(process.env.BENCH_REQUEST_ROUNDS ?? 3);
 const NAMESPACE = 'tp-ic-bench';
+/** This process's role: the laptop's servers, and (in its reaped children's time) the client pod's load, which it runs through nsenter. */
+const BENCH_ROLE = 'laptop server + client pod load';
 
 /**
  * Runs in the client pod: keep-alive HTTP load, prints {rps, p50, p99}. CONCURRENCY workers send
@@ -171,9 +173,6 @@ async function throughRelays<T>(env: Env, selector: string, echoPort: number, ot
 }
 type BenchLaptop = ReturnType<Env['newLaptop']>;
 type RelayChains = Awaited<ReturnType<typeof startRelayChains>>;
-
-/** This process's role: the laptop's servers, and (in its reaped children's time) the client pod's load, which it runs through nsenter. */
-const BENCH_ROLE = 'laptop server + client pod load';
 
 /**
  * Runs a measurement and adds the CPU seconds each role spent during it (outbound-cpu.ts). This
