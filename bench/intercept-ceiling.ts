@@ -36,7 +36,12 @@ export interface RelayChain {
   port: number;
   /** The role of a relay's process or of one it started (the socats under each wrapping shell), else undefined. */
   roleOf(pid: number): string | undefined;
-  close(): void;
+  /**
+   * Ends every relay and resolves once this process has reaped them: until then their CPU time
+   * (and their socats', in their children's time) is not yet in this process's children's time,
+   * and would land there during whatever is measured next.
+   */
+  close(): Promise<void>;
 }
 
 /** The first chain's ports; chain i uses these plus 3 × i. */
@@ -83,7 +88,7 @@ export async function startRelayChain(options: RelayChainOptions): Promise<Relay
     start('relay: agent place', `-b ${BLOCK} TCP4-LISTEN:${workloadPort},reuseaddr,nodelay TCP4:${options.managerIp}:${managerPort},nodelay`, options.workloadNetns);
     await listening(options.workloadNetns, workloadPort);
   } catch (error) {
-    killAll(children);
+    await killAll(children);
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
@@ -97,8 +102,8 @@ export async function startRelayChain(options: RelayChainOptions): Promise<Relay
       }
       return undefined;
     },
-    close: () => {
-      killAll(children);
+    close: async () => {
+      await killAll(children);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -110,7 +115,7 @@ export async function startRelayChains(options: RelayChainOptions, count: number
   try {
     for (let index = 0; index < count; index++) chains.push(await startRelayChain({ ...options, index }));
   } catch (error) {
-    for (const chain of chains) chain.close();
+    await Promise.all(chains.map((chain) => chain.close()));
     throw error;
   }
   return {
@@ -118,7 +123,7 @@ export async function startRelayChains(options: RelayChainOptions, count: number
     port: chains[0].port,
     entries: chains.map(({ host, port }) => ({ host, port })),
     roleOf: (pid) => chains.map((chain) => chain.roleOf(pid)).find((role) => role !== undefined),
-    close: () => chains.forEach((chain) => chain.close()),
+    close: async () => void (await Promise.all(chains.map((chain) => chain.close()))),
   };
 }
 
@@ -135,7 +140,9 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-function killAll(children: ChildProcess[]): void {
+/** Kills each relay's process group and waits until every relay's process is reaped. */
+async function killAll(children: ChildProcess[]): Promise<void> {
+  const exited = children.map((child) => (!child.pid || child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()))));
   for (const child of children) {
     try {
       if (child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -143,6 +150,7 @@ function killAll(children: ChildProcess[]): void {
       // Gone already.
     }
   }
+  await Promise.all(exited);
 }
 
 /** Waits until something listens on the port (in the namespace, or on the host). */

@@ -168,7 +168,7 @@ async function throughRelays<T>(env: Env, selector: string, echoPort: number, ot
     const classify: Classifier = (p) => chain.roleOf(p.pid) ?? others(p);
     return await run(chain, classify);
   } finally {
-    chain.close();
+    await chain.close();
   }
 }
 type BenchLaptop = ReturnType<Env['newLaptop']>;
