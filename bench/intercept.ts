@@ -93,14 +93,16 @@ try {
   await env.tp(laptop, ['intercept', 'raw', '--port', String((echo.address() as AddressInfo).port)]);
   const interceptedRoles = await cpuRoles(laptop, env);
   await inPod(loadScript([url]));
-  // Intercepted and relay-chain rounds alternate, as for bulk.
+  // Intercepted and relay-chain rounds alternate, as for bulk (the pods' rounds can only come
+  // before: the intercept takes their place).
   const interceptedRequestRuns: RequestRun[] = [];
   const ceilingRequestRuns: RequestRun[] = [];
   const webPort = (web.address() as AddressInfo).port;
-  await throughRelays(env, 'app=web', webPort, interceptedRoles, (chain, classifyChain) => requests(classifyChain, chain.entries.map((e) => `http://${e.host}:${e.port}/`)));
+  const relayRequests = () => throughRelays(env, 'app=web', webPort, interceptedRoles, (chain, classifyChain) => requests(classifyChain, chain.entries.map((e) => `http://${e.host}:${e.port}/`)));
+  await relayRequests();
   for (let i = 0; i < REQUEST_ROUNDS; i++) {
     interceptedRequestRuns.push(await requests(interceptedRoles, [url]));
-    ceilingRequestRuns.push(await throughRelays(env, 'app=web', webPort, interceptedRoles, (chain, classifyChain) => requests(classifyChain, chain.entries.map((e) => `http://${e.host}:${e.port}/`))));
+    ceilingRequestRuns.push(await relayRequests());
   }
   const [pods, intercepted, ceilingRequests] = [podsRequestRuns, interceptedRequestRuns, ceilingRequestRuns].map(requestMedians);
   await inPod(bulkScript(`raw.${NAMESPACE}`));
