@@ -8,7 +8,10 @@
 // and back the same way: the same processes, namespaces and TLS as the real path, each a
 // plain read and write of up to 64 KiB. Every relay is single-use (one connection, then it exits)
 // and runs under `sh -c '…; exec sleep'`, so its CPU time stays countable (in the shell's reaped
-// children's time) after it exits. Used by intercept.ts; needs socat and openssl, as root.
+// children's time) after it exits. For keep-alive requests over several connections,
+// startRelayChains starts one such chain per connection, on ports of their own (the real path
+// multiplexes them over one tunnel; here each has its own relays and TLS connection). Used by
+// intercept.ts; needs socat and openssl, as root.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,8 +24,10 @@ export interface RelayChainOptions {
   managerNetns: string;
   workloadIp: string;
   managerIp: string;
-  /** The laptop's echo on 127.0.0.1. */
+  /** The laptop's server on 127.0.0.1 (the bulk echo, or the HTTP server for requests). */
   echoPort: number;
+  /** Which chain this is when several run at once (each takes ports of its own); default 0. */
+  index?: number;
 }
 
 export interface RelayChain {
@@ -31,12 +36,16 @@ export interface RelayChain {
   port: number;
   /** The role of a relay's process or of one it started (the socats under each wrapping shell), else undefined. */
   roleOf(pid: number): string | undefined;
-  close(): void;
+  /**
+   * Ends every relay and resolves once this process has reaped them: until then their CPU time
+   * (and their socats', in their children's time) is not yet in this process's children's time,
+   * and would land there during whatever is measured next.
+   */
+  close(): Promise<void>;
 }
 
-const WORKLOAD_PORT = 19_001;
-const MANAGER_PORT = 19_002;
-const LOOPBACK_PORT = 19_003;
+/** The first chain's ports; chain i uses these plus 3 × i. */
+const FIRST = { workload: 19_001, manager: 19_002, loopback: 19_003 } as const;
 const BLOCK = String(64 * 1024);
 /** The sandbox's port-forward socat copies in the blocks a real runtime uses (pod-loopback.ts). */
 const PORT_FORWARD_BLOCK = String(32 * 1024);
@@ -44,6 +53,8 @@ const PORT_FORWARD_BLOCK = String(32 * 1024);
 const LINGER_S = 600;
 
 export async function startRelayChain(options: RelayChainOptions): Promise<RelayChain> {
+  const shift = 3 * (options.index ?? 0);
+  const [workloadPort, managerPort, loopbackPort] = [FIRST.workload + shift, FIRST.manager + shift, FIRST.loopback + shift];
   const dir = mkdtempSync(join(tmpdir(), 'tp-ceiling-'));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
@@ -69,21 +80,21 @@ export async function startRelayChain(options: RelayChainOptions): Promise<Relay
     // pair, not pipes as the API server uses: socat writes whole blocks blocking, and a block
     // into a pipe with less room than that waits, so two socats on pipes deadlock an echo.
     const portForward = join(dir, 'port-forward.sh');
-    writeFileSync(portForward, `exec ${inNetns(options.managerNetns, `socat -b ${PORT_FORWARD_BLOCK} TCP4-LISTEN:${LOOPBACK_PORT},bind=127.0.0.1,reuseaddr,nodelay STDIO`)}\n`);
+    writeFileSync(portForward, `exec ${inNetns(options.managerNetns, `socat -b ${PORT_FORWARD_BLOCK} TCP4-LISTEN:${loopbackPort},bind=127.0.0.1,reuseaddr,nodelay STDIO`)}\n`);
     start('relay: API server place (with the port-forward socat)', `-b ${BLOCK} EXEC:'sh ${portForward}' OPENSSL:127.0.0.1:${tlsPort},verify=0,nodelay`);
-    await listening(options.managerNetns, LOOPBACK_PORT);
-    start('relay: manager place', `-b ${BLOCK} TCP4-LISTEN:${MANAGER_PORT},reuseaddr,nodelay TCP4:127.0.0.1:${LOOPBACK_PORT},nodelay`, options.managerNetns);
-    await listening(options.managerNetns, MANAGER_PORT);
-    start('relay: agent place', `-b ${BLOCK} TCP4-LISTEN:${WORKLOAD_PORT},reuseaddr,nodelay TCP4:${options.managerIp}:${MANAGER_PORT},nodelay`, options.workloadNetns);
-    await listening(options.workloadNetns, WORKLOAD_PORT);
+    await listening(options.managerNetns, loopbackPort);
+    start('relay: manager place', `-b ${BLOCK} TCP4-LISTEN:${managerPort},reuseaddr,nodelay TCP4:127.0.0.1:${loopbackPort},nodelay`, options.managerNetns);
+    await listening(options.managerNetns, managerPort);
+    start('relay: agent place', `-b ${BLOCK} TCP4-LISTEN:${workloadPort},reuseaddr,nodelay TCP4:${options.managerIp}:${managerPort},nodelay`, options.workloadNetns);
+    await listening(options.workloadNetns, workloadPort);
   } catch (error) {
-    killAll(children);
+    await killAll(children);
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
   return {
     host: options.workloadIp,
-    port: WORKLOAD_PORT,
+    port: workloadPort,
     roleOf: (pid) => {
       for (let p: number | undefined = pid, depth = 0; p !== undefined && p > 1 && depth < 5; p = parentOf(p), depth++) {
         const role = roles.get(p);
@@ -91,10 +102,28 @@ export async function startRelayChain(options: RelayChainOptions): Promise<Relay
       }
       return undefined;
     },
-    close: () => {
-      killAll(children);
+    close: async () => {
+      await killAll(children);
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** `count` chains side by side (one per client connection), as one: every chain's entry, roles and close. */
+export async function startRelayChains(options: RelayChainOptions, count: number): Promise<RelayChain & { entries: { host: string; port: number }[] }> {
+  const chains: RelayChain[] = [];
+  try {
+    for (let index = 0; index < count; index++) chains.push(await startRelayChain({ ...options, index }));
+  } catch (error) {
+    await Promise.all(chains.map((chain) => chain.close()));
+    throw error;
+  }
+  return {
+    host: chains[0].host,
+    port: chains[0].port,
+    entries: chains.map(({ host, port }) => ({ host, port })),
+    roleOf: (pid) => chains.map((chain) => chain.roleOf(pid)).find((role) => role !== undefined),
+    close: async () => void (await Promise.all(chains.map((chain) => chain.close()))),
   };
 }
 
@@ -111,7 +140,9 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-function killAll(children: ChildProcess[]): void {
+/** Kills each relay's process group and waits until every relay's process is reaped. */
+async function killAll(children: ChildProcess[]): Promise<void> {
+  const exited = children.map((child) => (!child.pid || child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()))));
   for (const child of children) {
     try {
       if (child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -119,6 +150,7 @@ function killAll(children: ChildProcess[]): void {
       // Gone already.
     }
   }
+  await Promise.all(exited);
 }
 
 /** Waits until something listens on the port (in the namespace, or on the host). */

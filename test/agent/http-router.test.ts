@@ -1,0 +1,40 @@
+// The HTTP router on its own (no agent, no manager): what it does to the client connections
+// it is handed.
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import test from 'ava';
+import { HttpRouter } from '../../src/agent/http-router.js';
+import { InterceptTable } from '../../src/agent/intercept-table.js';
+import { get } from './helpers/servers.js';
+
+test('the router turns Nagle off on the client connections it takes, which Node HTTP servers do only on connections they accept themselves', async (t) => {
+  // An answer in two writes (a chunk, then the last chunk): with Nagle on the client's socket
+  // the second waits for the client's delayed ACK (~40 ms a request on keep-alive).
+  const app = http.createServer((_request, response) => {
+    response.write('hello ');
+    setImmediate(() => response.end('world\n'));
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => app.close());
+  const appPort = (app.address() as AddressInfo).port;
+  const table = new InterceptTable();
+  // A personal intercept that this request does not match: the connection is routed, the request goes to the app.
+  table.replace([{ id: 'p1', name: 'p1', mode: 'personal', containerPort: appPort, client: 'alice@laptop', headers: { 'x-dev': 'alice' } }]);
+  const router = new HttpRouter({ appHost: '127.0.0.1', appPort, table, openIntercept: () => Promise.reject(new Error('not in this test')) });
+  const noDelay: (boolean | undefined)[] = [];
+  const front = net.createServer({ allowHalfOpen: true }, (socket) => {
+    const setNoDelay = socket.setNoDelay.bind(socket);
+    socket.setNoDelay = (value?: boolean) => {
+      noDelay.push(value ?? true);
+      return setNoDelay(value);
+    };
+    router.handle(socket, 'c1');
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => front.close());
+  const agent = new http.Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  const answer = await get((front.address() as AddressInfo).port, '/', { agent });
+  t.is(answer.body, 'hello world\n');
+  t.deepEqual(noDelay, [true]);
+});
