@@ -7,6 +7,8 @@
 // asserts speed. Env: BENCH_BULK_BYTES (default 1 GiB), BENCH_DURATION_MS (3000),
 // BENCH_TP_SESSIONS (1), BENCH_OPEN_CONCURRENCY (8), BENCH_ROUNDS (3, medians shown), BENCH_ONLY (paths, comma-separated),
 // BENCH_WORKLOADS (bulk1,bulk8,rr,opens), BENCH_PROFILE_DIR (CPU profiles of the tunnel processes).
+// Info rows 'node pipe' and 'node mux' are the Node floor (bench/tunnel-floor.ts): what the
+// cheapest Node forwarding costs on this machine, one process and two joined by framed TCP.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -130,6 +132,23 @@ async function startTp(targetPort: number, tls: boolean): Promise<number> {
   return port;
 }
 
+/** The Node floor (bench/tunnel-floor.ts, not tp): 'node mux' is two processes joined by one
+ *  framed TCP connection (tp's shape), 'node pipe' one process that accepts, connects and pipes. */
+async function startFloor(targetPort: number, mux: boolean): Promise<number> {
+  if (!mux) {
+    const pipe = node('tunnel-floor.ts', ['pipe', String(targetPort)]);
+    const { port } = await firstJsonLine<{ port: number }>(pipe);
+    tunnelPids.set('node pipe', [pipe.pid!]);
+    return port;
+  }
+  const exit = node('tunnel-floor.ts', ['exit', String(targetPort)]);
+  const { port: exitPort } = await firstJsonLine<{ port: number }>(exit);
+  const entry = node('tunnel-floor.ts', ['entry', String(exitPort)]);
+  const { port } = await firstJsonLine<{ port: number }>(entry);
+  tunnelPids.set('node mux', [exit.pid!, entry.pid!]);
+  return port;
+}
+
 async function load<T>(args: string[]): Promise<T> {
   const child = node('tunnel-load.ts', args);
   const result = await firstJsonLine<T>(child);
@@ -236,7 +255,9 @@ function table(rows: Row[]): string {
   lines.push(`${'path'.padEnd(10)}${'ms/GB bulk 1'.padStart(18)}${'ms/GB bulk 8'.padStart(18)}${'µs/round trip'.padStart(18)}${'ms/open'.padStart(18)}`);
   for (const row of rows) {
     if (row.path === 'direct') continue;
-    lines.push(`${row.path.padEnd(10)}${row.cpuMsPerGB1.toFixed(0).padStart(18)}${row.cpuMsPerGB8.toFixed(0).padStart(18)}${row.cpuUsPerRoundTrip.toFixed(1).padStart(18)}${row.cpuMsPerOpen.toFixed(3).padStart(18)}`);
+    const base = row.path === 'ssh -L' ? undefined : ssh;
+    const cpu = (value: number, digits: number, sshValue: number | undefined): string => `${value.toFixed(digits)}${sshValue ? ` (${(value / sshValue).toFixed(2)}x)` : ''}`.padStart(18);
+    lines.push(`${row.path.padEnd(10)}${cpu(row.cpuMsPerGB1, 0, base?.cpuMsPerGB1)}${cpu(row.cpuMsPerGB8, 0, base?.cpuMsPerGB8)}${cpu(row.cpuUsPerRoundTrip, 1, base?.cpuUsPerRoundTrip)}${cpu(row.cpuMsPerOpen, 3, base?.cpuMsPerOpen)}`);
   }
   return lines.join('\n');
 }
@@ -246,6 +267,8 @@ async function main(): Promise<void> {
   const paths: Array<[string, () => Promise<number>]> = [
     ['direct', async () => targetPort],
     ['ssh -L', () => startSshForward(targetPort)],
+    ['node pipe', () => startFloor(targetPort, false)],
+    ['node mux', () => startFloor(targetPort, true)],
     ['tp ws', () => startTp(targetPort, false)],
     ['tp wss', () => startTp(targetPort, true)],
   ];
