@@ -6,7 +6,9 @@
 // echo, close). Prints a table and writes JSON under bench/results/. Not a test: nothing here
 // asserts speed. Env: BENCH_BULK_BYTES (default 1 GiB), BENCH_DURATION_MS (3000),
 // BENCH_TP_SESSIONS (1), BENCH_OPEN_CONCURRENCY (8), BENCH_ROUNDS (3, medians shown), BENCH_ONLY (paths, comma-separated),
-// BENCH_WORKLOADS (bulk1,bulk8,rr,opens), BENCH_PROFILE_DIR (CPU profiles of the tunnel processes).
+// BENCH_WORKLOADS (bulk1,bulk8,rr,opens), BENCH_PROFILE_DIR (CPU profiles of the tunnel processes),
+// BENCH_BASE_DIR (another checkout, e.g. `git archive` of the commit before a change, with a
+// node_modules link: its tunnel ends run as the path 'tp base', in the same rounds as 'tp ws').
 // Info rows 'node pipe' and 'node mux' are the Node floor (bench/tunnel-floor.ts): what the
 // cheapest Node forwarding costs on this machine, one process and two joined by framed TCP.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -30,10 +32,13 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'tp-bench-'));
 
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
 
-function node(script: string, args: string[]): ChildProcess {
+/** Another checkout's bench/ (BENCH_BASE_DIR): its tunnel ends run as the path 'tp base', interleaved with this one's. */
+const BASE_BENCH = process.env.BENCH_BASE_DIR ? path.join(path.resolve(process.env.BENCH_BASE_DIR), 'bench') : undefined;
+
+function node(script: string, args: string[], dir = here): ChildProcess {
   // BENCH_PROFILE_DIR=<dir> writes a CPU profile of each tunnel process (node --cpu-prof).
-  const profile = PROFILE_DIR && script.startsWith('tunnel-') ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, script)] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = PROFILE_DIR && script.startsWith('tunnel-') ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, dir === here ? script : `base-${script}`)] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(dir, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return child;
 }
@@ -108,7 +113,7 @@ async function startSshForward(targetPort: number): Promise<number> {
   return localPort;
 }
 
-async function startTp(targetPort: number, tls: boolean): Promise<number> {
+async function startTp(targetPort: number, tls: boolean, dir = here): Promise<number> {
   const token = randomBytes(24).toString('base64url');
   const args = [token];
   let ca: string | undefined;
@@ -122,13 +127,13 @@ async function startTp(targetPort: number, tls: boolean): Promise<number> {
     args.push(cert, key);
     ca = cert;
   }
-  const server = node('tunnel-server.ts', args);
+  const server = node('tunnel-server.ts', args, dir);
   const { url } = await firstJsonLine<{ url: string }>(server);
   const forwarderArgs = [url, token, String(targetPort), String(TP_SESSIONS)];
   if (ca) forwarderArgs.push(ca);
-  const forwarder = node('tunnel-forwarder.ts', forwarderArgs);
+  const forwarder = node('tunnel-forwarder.ts', forwarderArgs, dir);
   const { port } = await firstJsonLine<{ port: number }>(forwarder);
-  tunnelPids.set(tls ? 'tp wss' : 'tp ws', [server.pid!, forwarder.pid!]);
+  tunnelPids.set(dir !== here ? 'tp base' : tls ? 'tp wss' : 'tp ws', [server.pid!, forwarder.pid!]);
   return port;
 }
 
@@ -270,6 +275,7 @@ async function main(): Promise<void> {
     ['node pipe', () => startFloor(targetPort, false)],
     ['node mux', () => startFloor(targetPort, true)],
     ['tp ws', () => startTp(targetPort, false)],
+    ...(BASE_BENCH ? [['tp base', () => startTp(targetPort, false, BASE_BENCH)] as [string, () => Promise<number>]] : []),
     ['tp wss', () => startTp(targetPort, true)],
   ];
   const only = process.env.BENCH_ONLY?.split(',');
