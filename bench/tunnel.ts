@@ -162,7 +162,7 @@ async function load<T>(args: string[]): Promise<T> {
 }
 
 /** CPU seconds (user + system) used so far by `pids` and all their descendants (Linux /proc). */
-function cpuSeconds(pids: number[]): number {
+function cpuSeconds(pids: number[], only?: 'user' | 'system'): number {
   const ticksPerSecond = 100;
   let ticks = 0;
   const seen = new Set<number>();
@@ -172,7 +172,7 @@ function cpuSeconds(pids: number[]): number {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks += (only === 'system' ? 0 : Number(fields[11])) + (only === 'user' ? 0 : Number(fields[12]));
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
       }
@@ -195,18 +195,21 @@ interface Row {
   cpuMsPerGB8: number;
   cpuUsPerRoundTrip: number;
   cpuMsPerOpen: number;
+  /** The kernel's part of cpuMsPerOpen (system time: syscalls, loopback delivery). */
+  systemMsPerOpen: number;
 }
 
 const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'bulk1,bulk8,rr,opens').split(',');
 
 async function measure(name: string, port: number): Promise<Row> {
-  const none = { bytesPerSecond: NaN, perSecond: NaN, bytes: NaN, roundTrips: NaN, opens: NaN, cpu: NaN };
+  const none = { bytesPerSecond: NaN, perSecond: NaN, bytes: NaN, roundTrips: NaN, opens: NaN, cpu: NaN, system: NaN };
   const pids = tunnelPids.get(name) ?? [];
-  const run = async <T>(workload: string, args: string[]): Promise<T & { cpu: number }> => {
-    if (!WORKLOADS.includes(workload)) return none as unknown as T & { cpu: number };
+  const run = async <T>(workload: string, args: string[]): Promise<T & { cpu: number; system: number }> => {
+    if (!WORKLOADS.includes(workload)) return none as unknown as T & { cpu: number; system: number };
     const before = cpuSeconds(pids);
+    const systemBefore = cpuSeconds(pids, 'system');
     const result = await load<T>(args);
-    return { ...result, cpu: cpuSeconds(pids) - before };
+    return { ...result, cpu: cpuSeconds(pids) - before, system: cpuSeconds(pids, 'system') - systemBefore };
   };
   const bulk1 = await run<{ bytesPerSecond: number; bytes: number }>('bulk1', ['bulk', String(port), String(BULK_BYTES), '1']);
   const bulk8 = await run<{ bytesPerSecond: number; bytes: number }>('bulk8', ['bulk', String(port), String(BULK_BYTES), '8']);
@@ -222,6 +225,7 @@ async function measure(name: string, port: number): Promise<Row> {
     cpuMsPerGB8: (bulk8.cpu * 1000) / (bulk8.bytes / 1e9),
     cpuUsPerRoundTrip: (rr.cpu * 1e6) / rr.roundTrips,
     cpuMsPerOpen: (opens.cpu * 1000) / opens.opens,
+    systemMsPerOpen: (opens.system * 1000) / opens.opens,
   };
   return row;
 }
@@ -243,6 +247,7 @@ function medianRow(rows: Row[]): Row {
     cpuMsPerGB8: median(rows.map((r) => r.cpuMsPerGB8)),
     cpuUsPerRoundTrip: median(rows.map((r) => r.cpuUsPerRoundTrip)),
     cpuMsPerOpen: median(rows.map((r) => r.cpuMsPerOpen)),
+    systemMsPerOpen: median(rows.map((r) => r.systemMsPerOpen)),
   };
 }
 
@@ -257,12 +262,12 @@ function table(rows: Row[]): string {
     );
   }
   lines.push('', 'tunnel CPU (both ends, user+system) per unit of work:');
-  lines.push(`${'path'.padEnd(10)}${'ms/GB bulk 1'.padStart(18)}${'ms/GB bulk 8'.padStart(18)}${'µs/round trip'.padStart(18)}${'ms/open'.padStart(18)}`);
+  lines.push(`${'path'.padEnd(10)}${'ms/GB bulk 1'.padStart(18)}${'ms/GB bulk 8'.padStart(18)}${'µs/round trip'.padStart(18)}${'ms/open'.padStart(18)}${'of it system'.padStart(14)}`);
   for (const row of rows) {
     if (row.path === 'direct') continue;
     const base = row.path === 'ssh -L' ? undefined : ssh;
     const cpu = (value: number, digits: number, sshValue: number | undefined): string => `${value.toFixed(digits)}${sshValue ? ` (${(value / sshValue).toFixed(2)}x)` : ''}`.padStart(18);
-    lines.push(`${row.path.padEnd(10)}${cpu(row.cpuMsPerGB1, 0, base?.cpuMsPerGB1)}${cpu(row.cpuMsPerGB8, 0, base?.cpuMsPerGB8)}${cpu(row.cpuUsPerRoundTrip, 1, base?.cpuUsPerRoundTrip)}${cpu(row.cpuMsPerOpen, 3, base?.cpuMsPerOpen)}`);
+    lines.push(`${row.path.padEnd(10)}${cpu(row.cpuMsPerGB1, 0, base?.cpuMsPerGB1)}${cpu(row.cpuMsPerGB8, 0, base?.cpuMsPerGB8)}${cpu(row.cpuUsPerRoundTrip, 1, base?.cpuUsPerRoundTrip)}${cpu(row.cpuMsPerOpen, 3, base?.cpuMsPerOpen)}${row.systemMsPerOpen.toFixed(3).padStart(14)}`);
   }
   return lines.join('\n');
 }

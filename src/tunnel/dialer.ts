@@ -56,13 +56,10 @@ export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): 
     const timer = setTimeout(() => {
       socket.destroy(Object.assign(new Error(`connect to ${open.host}:${open.port} timed out`), { code: 'ETIMEDOUT' }));
     }, options.connectTimeoutMs ?? 10_000);
-    const onAbort = (): void => {
-      socket.destroy();
-    };
-    open.signal.addEventListener('abort', onAbort, { once: true });
+    open.onCancel(() => socket.destroy());
     const fail = (error: NodeJS.ErrnoException): void => {
       clearTimeout(timer);
-      open.signal.removeEventListener('abort', onAbort);
+      open.onCancel(null);
       log.info('.. !! dial %s:%d: %s', open.host, open.port, error.code ?? error.message);
       open.reject(openErrorCode(error), `${open.host}:${open.port}: ${error.code ?? error.message}`);
       resolve();
@@ -71,8 +68,8 @@ export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): 
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', fail);
-      open.signal.removeEventListener('abort', onAbort);
-      if (open.signal.aborted) {
+      open.onCancel(null);
+      if (open.cancelled) {
         socket.destroy();
         return resolve();
       }

@@ -109,7 +109,7 @@ export class SessionPool {
     for (;;) {
       if (this.closed) throw new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'the session pool is closed');
       this.fill();
-      await this.anyLive();
+      if (!this.hasLive()) await this.anyLive();
       // Choosing and calling session.open() in one synchronous step, so concurrent opens see each other.
       const session = this.pickWithRoom();
       if (session) {
@@ -204,6 +204,13 @@ export class SessionPool {
 
   private noSession(): TunnelError {
     return new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'no live tunnel session', { cause: this.lastError ?? undefined });
+  }
+
+  /** anyLive()'s answer when it needs no waiting, without a promise: the common case of every open. */
+  private hasLive(): boolean {
+    if (this.closed) return false;
+    for (const session of this.sessions) if (session.live) return true;
+    return false;
   }
 
   private async anyLive(): Promise<void> {

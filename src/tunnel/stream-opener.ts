@@ -127,7 +127,7 @@ export class StreamOpener implements IncomingOpenHost {
       }, waitMs);
       timer.unref();
       this.pending.set(streamId, { request, window, resolve, reject, timer });
-      log('%s -> open %d %s:%d', session.id, streamId, request.host, request.port);
+      if (log.enabled) log('%s -> open %d %s:%d', session.id, streamId, request.host, request.port);
       session.enqueue(bytes);
     });
   }
@@ -136,7 +136,7 @@ export class StreamOpener implements IncomingOpenHost {
   onOpen(frame: Extract<Frame, { kind: 'open' }>): void {
     const session = this.session;
     session.tracker.peerOpened(frame.streamId);
-    log('%s <- open %d %s:%d', session.id, frame.streamId, frame.host, frame.port);
+    if (log.enabled) log('%s <- open %d %s:%d', session.id, frame.streamId, frame.host, frame.port);
     const refuse = (code: ErrorCodeName, message: string): void => {
       session.tracker.closed(frame.streamId, true);
       session.sendFrame({ kind: 'open-error', streamId: frame.streamId, code, message });
@@ -169,7 +169,7 @@ export class StreamOpener implements IncomingOpenHost {
       session.ended();
       return;
     }
-    log('%s <- open-ok %d', session.id, frame.streamId);
+    if (log.enabled) log('%s <- open-ok %d', session.id, frame.streamId);
     const info = { id: frame.streamId, host, port, metadata: pending.request.metadata ?? {}, direction: 'outgoing' as const };
     const stream = new TunnelStream(session.host, info, frame.window, pending.window);
     session.started(stream);
@@ -196,7 +196,7 @@ export class StreamOpener implements IncomingOpenHost {
     const window = session.budget.reserveInitial(session.options.initialWindow);
     const stream = new TunnelStream(session.host, info, open.peerWindow, window);
     session.started(stream);
-    log('%s -> open-ok %d', session.id, open.streamId);
+    if (log.enabled) log('%s -> open-ok %d', session.id, open.streamId);
     session.sendFrame({ kind: 'open-ok', streamId: open.streamId, window });
     return stream;
   }
