@@ -77,10 +77,12 @@ export class WebSocketTransport implements Transport {
     if (typeof socket?.cork !== 'function') return;
     socket.cork();
     this.corked = true;
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
+    process.nextTick(uncork, this, socket);
+  }
+
+  /** @internal */
+  uncorked(): void {
+    this.corked = false;
   }
 
   attach(handler: TransportHandler): void {
@@ -108,6 +110,12 @@ export class WebSocketTransport implements Transport {
     timer.unref();
     this.ws.once('close', () => clearTimeout(timer));
   }
+}
+
+/** The end of a corkForThisTick: a function of its own, so scheduling it allocates no closure. */
+function uncork(transport: WebSocketTransport, socket: Writable): void {
+  transport.uncorked();
+  socket.uncork();
 }
 
 /** Fills the client's masking key with zeros, which ws takes as "skip the XOR" on both ends.
