@@ -15,6 +15,9 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
 } as const;
 
+/** ws copies its options per send; one object serves every message. */
+const SEND_OPTIONS = { binary: true, compress: false } as const;
+
 /** How long a graceful close may wait for the peer's close frame before the socket is dropped. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -59,7 +62,7 @@ export class WebSocketTransport implements Transport {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) return;
     this.queued += data.length;
     this.corkForThisTick();
-    this.ws.send(data, { binary: true, compress: false }, () => {
+    this.ws.send(data, SEND_OPTIONS, () => {
       this.queued -= data.length;
       this.handler?.drain();
     });
