@@ -6,7 +6,11 @@
 // echo, close). Prints a table and writes JSON under bench/results/. Not a test: nothing here
 // asserts speed. Env: BENCH_BULK_BYTES (default 1 GiB), BENCH_DURATION_MS (3000),
 // BENCH_TP_SESSIONS (1), BENCH_OPEN_CONCURRENCY (8), BENCH_ROUNDS (3, medians shown), BENCH_ONLY (paths, comma-separated),
-// BENCH_WORKLOADS (bulk1,bulk8,rr,opens), BENCH_PROFILE_DIR (CPU profiles of the tunnel processes).
+// BENCH_WORKLOADS (bulk1,bulk8,rr,opens), BENCH_PROFILE_DIR (CPU profiles of the tunnel processes),
+// BENCH_BASE_DIR (another checkout, e.g. `git archive` of the commit before a change, with a
+// node_modules link: its tunnel ends run as the path 'tp base', in the same rounds as 'tp ws').
+// Info rows 'node pipe' and 'node mux' are the Node floor (bench/tunnel-floor.ts): what the
+// cheapest Node forwarding costs on this machine, one process and two joined by framed TCP.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -28,10 +32,13 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'tp-bench-'));
 
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
 
-function node(script: string, args: string[]): ChildProcess {
+/** Another checkout's bench/ (BENCH_BASE_DIR): its tunnel ends run as the path 'tp base', interleaved with this one's. */
+const BASE_BENCH = process.env.BENCH_BASE_DIR ? path.join(path.resolve(process.env.BENCH_BASE_DIR), 'bench') : undefined;
+
+function node(script: string, args: string[], dir = here): ChildProcess {
   // BENCH_PROFILE_DIR=<dir> writes a CPU profile of each tunnel process (node --cpu-prof).
-  const profile = PROFILE_DIR && script.startsWith('tunnel-') ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, script)] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = PROFILE_DIR && script.startsWith('tunnel-') ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, dir === here ? script : `base-${script}`)] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(dir, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return child;
 }
@@ -106,7 +113,7 @@ async function startSshForward(targetPort: number): Promise<number> {
   return localPort;
 }
 
-async function startTp(targetPort: number, tls: boolean): Promise<number> {
+async function startTp(targetPort: number, tls: boolean, dir = here): Promise<number> {
   const token = randomBytes(24).toString('base64url');
   const args = [token];
   let ca: string | undefined;
@@ -120,13 +127,30 @@ async function startTp(targetPort: number, tls: boolean): Promise<number> {
     args.push(cert, key);
     ca = cert;
   }
-  const server = node('tunnel-server.ts', args);
+  const server = node('tunnel-server.ts', args, dir);
   const { url } = await firstJsonLine<{ url: string }>(server);
   const forwarderArgs = [url, token, String(targetPort), String(TP_SESSIONS)];
   if (ca) forwarderArgs.push(ca);
-  const forwarder = node('tunnel-forwarder.ts', forwarderArgs);
+  const forwarder = node('tunnel-forwarder.ts', forwarderArgs, dir);
   const { port } = await firstJsonLine<{ port: number }>(forwarder);
-  tunnelPids.set(tls ? 'tp wss' : 'tp ws', [server.pid!, forwarder.pid!]);
+  tunnelPids.set(dir !== here ? 'tp base' : tls ? 'tp wss' : 'tp ws', [server.pid!, forwarder.pid!]);
+  return port;
+}
+
+/** The Node floor (bench/tunnel-floor.ts, not tp): 'node mux' is two processes joined by one
+ *  framed TCP connection (tp's shape), 'node pipe' one process that accepts, connects and pipes. */
+async function startFloor(targetPort: number, mux: boolean): Promise<number> {
+  if (!mux) {
+    const pipe = node('tunnel-floor.ts', ['pipe', String(targetPort)]);
+    const { port } = await firstJsonLine<{ port: number }>(pipe);
+    tunnelPids.set('node pipe', [pipe.pid!]);
+    return port;
+  }
+  const exit = node('tunnel-floor.ts', ['exit', String(targetPort)]);
+  const { port: exitPort } = await firstJsonLine<{ port: number }>(exit);
+  const entry = node('tunnel-floor.ts', ['entry', String(exitPort)]);
+  const { port } = await firstJsonLine<{ port: number }>(entry);
+  tunnelPids.set('node mux', [exit.pid!, entry.pid!]);
   return port;
 }
 
@@ -138,7 +162,7 @@ async function load<T>(args: string[]): Promise<T> {
 }
 
 /** CPU seconds (user + system) used so far by `pids` and all their descendants (Linux /proc). */
-function cpuSeconds(pids: number[]): number {
+function cpuSeconds(pids: number[], only?: 'user' | 'system'): number {
   const ticksPerSecond = 100;
   let ticks = 0;
   const seen = new Set<number>();
@@ -148,7 +172,7 @@ function cpuSeconds(pids: number[]): number {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks += (only === 'system' ? 0 : Number(fields[11])) + (only === 'user' ? 0 : Number(fields[12]));
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
       }
@@ -171,18 +195,21 @@ interface Row {
   cpuMsPerGB8: number;
   cpuUsPerRoundTrip: number;
   cpuMsPerOpen: number;
+  /** The kernel's part of cpuMsPerOpen (system time: syscalls, loopback delivery). */
+  systemMsPerOpen: number;
 }
 
 const WORKLOADS = (process.env.BENCH_WORKLOADS ?? 'bulk1,bulk8,rr,opens').split(',');
 
 async function measure(name: string, port: number): Promise<Row> {
-  const none = { bytesPerSecond: NaN, perSecond: NaN, bytes: NaN, roundTrips: NaN, opens: NaN, cpu: NaN };
+  const none = { bytesPerSecond: NaN, perSecond: NaN, bytes: NaN, roundTrips: NaN, opens: NaN, cpu: NaN, system: NaN };
   const pids = tunnelPids.get(name) ?? [];
-  const run = async <T>(workload: string, args: string[]): Promise<T & { cpu: number }> => {
-    if (!WORKLOADS.includes(workload)) return none as unknown as T & { cpu: number };
+  const run = async <T>(workload: string, args: string[]): Promise<T & { cpu: number; system: number }> => {
+    if (!WORKLOADS.includes(workload)) return none as unknown as T & { cpu: number; system: number };
     const before = cpuSeconds(pids);
+    const systemBefore = cpuSeconds(pids, 'system');
     const result = await load<T>(args);
-    return { ...result, cpu: cpuSeconds(pids) - before };
+    return { ...result, cpu: cpuSeconds(pids) - before, system: cpuSeconds(pids, 'system') - systemBefore };
   };
   const bulk1 = await run<{ bytesPerSecond: number; bytes: number }>('bulk1', ['bulk', String(port), String(BULK_BYTES), '1']);
   const bulk8 = await run<{ bytesPerSecond: number; bytes: number }>('bulk8', ['bulk', String(port), String(BULK_BYTES), '8']);
@@ -198,6 +225,7 @@ async function measure(name: string, port: number): Promise<Row> {
     cpuMsPerGB8: (bulk8.cpu * 1000) / (bulk8.bytes / 1e9),
     cpuUsPerRoundTrip: (rr.cpu * 1e6) / rr.roundTrips,
     cpuMsPerOpen: (opens.cpu * 1000) / opens.opens,
+    systemMsPerOpen: (opens.system * 1000) / opens.opens,
   };
   return row;
 }
@@ -219,6 +247,7 @@ function medianRow(rows: Row[]): Row {
     cpuMsPerGB8: median(rows.map((r) => r.cpuMsPerGB8)),
     cpuUsPerRoundTrip: median(rows.map((r) => r.cpuUsPerRoundTrip)),
     cpuMsPerOpen: median(rows.map((r) => r.cpuMsPerOpen)),
+    systemMsPerOpen: median(rows.map((r) => r.systemMsPerOpen)),
   };
 }
 
@@ -233,10 +262,12 @@ function table(rows: Row[]): string {
     );
   }
   lines.push('', 'tunnel CPU (both ends, user+system) per unit of work:');
-  lines.push(`${'path'.padEnd(10)}${'ms/GB bulk 1'.padStart(18)}${'ms/GB bulk 8'.padStart(18)}${'µs/round trip'.padStart(18)}${'ms/open'.padStart(18)}`);
+  lines.push(`${'path'.padEnd(10)}${'ms/GB bulk 1'.padStart(18)}${'ms/GB bulk 8'.padStart(18)}${'µs/round trip'.padStart(18)}${'ms/open'.padStart(18)}${'of it system'.padStart(14)}`);
   for (const row of rows) {
     if (row.path === 'direct') continue;
-    lines.push(`${row.path.padEnd(10)}${row.cpuMsPerGB1.toFixed(0).padStart(18)}${row.cpuMsPerGB8.toFixed(0).padStart(18)}${row.cpuUsPerRoundTrip.toFixed(1).padStart(18)}${row.cpuMsPerOpen.toFixed(3).padStart(18)}`);
+    const base = row.path === 'ssh -L' ? undefined : ssh;
+    const cpu = (value: number, digits: number, sshValue: number | undefined): string => `${value.toFixed(digits)}${sshValue ? ` (${(value / sshValue).toFixed(2)}x)` : ''}`.padStart(18);
+    lines.push(`${row.path.padEnd(10)}${cpu(row.cpuMsPerGB1, 0, base?.cpuMsPerGB1)}${cpu(row.cpuMsPerGB8, 0, base?.cpuMsPerGB8)}${cpu(row.cpuUsPerRoundTrip, 1, base?.cpuUsPerRoundTrip)}${cpu(row.cpuMsPerOpen, 3, base?.cpuMsPerOpen)}${row.systemMsPerOpen.toFixed(3).padStart(14)}`);
   }
   return lines.join('\n');
 }
@@ -246,7 +277,10 @@ async function main(): Promise<void> {
   const paths: Array<[string, () => Promise<number>]> = [
     ['direct', async () => targetPort],
     ['ssh -L', () => startSshForward(targetPort)],
+    ['node pipe', () => startFloor(targetPort, false)],
+    ['node mux', () => startFloor(targetPort, true)],
     ['tp ws', () => startTp(targetPort, false)],
+    ...(BASE_BENCH ? [['tp base', () => startTp(targetPort, false, BASE_BENCH)] as [string, () => Promise<number>]] : []),
     ['tp wss', () => startTp(targetPort, true)],
   ];
   const only = process.env.BENCH_ONLY?.split(',');

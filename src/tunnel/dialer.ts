@@ -4,11 +4,15 @@
 // (forbidden destinations) or a different network. Used by the traffic-manager and the benchmark.
 import net, { type Socket } from 'node:net';
 import { logger } from '../log/logger.js';
+import { Deadlines } from './deadlines.js';
 import type { IncomingOpen } from './incoming-open.js';
 import type { ErrorCodeName } from './protocol.js';
 import { pipeSocket } from './socket-pipe.js';
 
 const log = logger('tp:tunnel');
+
+/** Every dial's connect timeout, on one timer. */
+const connectDeadlines = new Deadlines(true);
 
 export interface DialOptions {
   /** Opens the TCP connection. Default net.connect({ host, port, allowHalfOpen: true }). */
@@ -53,26 +57,23 @@ export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): 
       open.reject('internal', (error as Error).message);
       return resolve();
     }
-    const timer = setTimeout(() => {
+    const timer = connectDeadlines.add(options.connectTimeoutMs ?? 10_000, () => {
       socket.destroy(Object.assign(new Error(`connect to ${open.host}:${open.port} timed out`), { code: 'ETIMEDOUT' }));
-    }, options.connectTimeoutMs ?? 10_000);
-    const onAbort = (): void => {
-      socket.destroy();
-    };
-    open.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    open.onCancel(() => socket.destroy());
     const fail = (error: NodeJS.ErrnoException): void => {
-      clearTimeout(timer);
-      open.signal.removeEventListener('abort', onAbort);
+      connectDeadlines.remove(timer);
+      open.onCancel(null);
       log.info('.. !! dial %s:%d: %s', open.host, open.port, error.code ?? error.message);
       open.reject(openErrorCode(error), `${open.host}:${open.port}: ${error.code ?? error.message}`);
       resolve();
     };
     socket.once('error', fail);
     socket.once('connect', () => {
-      clearTimeout(timer);
+      connectDeadlines.remove(timer);
       socket.off('error', fail);
-      open.signal.removeEventListener('abort', onAbort);
-      if (open.signal.aborted) {
+      open.onCancel(null);
+      if (open.cancelled) {
         socket.destroy();
         return resolve();
       }

@@ -143,18 +143,15 @@ export class FrameDecoder {
 
   private parsePayload(payload: Buffer): Frame {
     const streamId = this.streamId;
-    const exact = (bytes: number, name: string): void => {
-      if (payload.length !== bytes) throw protocolError(`${name} frame needs a ${bytes}-byte payload, got ${payload.length}`);
-    };
     switch (this.type) {
       case FrameType.HELLO:
-        exact(HELLO_PAYLOAD_BYTES, 'HELLO');
+        exact(payload, HELLO_PAYLOAD_BYTES, 'HELLO');
         return { kind: 'hello', streamId: 0, version: payload.readUInt16BE(0) };
       case FrameType.PING:
-        exact(PING_PAYLOAD_BYTES, 'PING');
+        exact(payload, PING_PAYLOAD_BYTES, 'PING');
         return { kind: 'ping', streamId: 0, payload };
       case FrameType.PONG:
-        exact(PING_PAYLOAD_BYTES, 'PONG');
+        exact(payload, PING_PAYLOAD_BYTES, 'PONG');
         return { kind: 'pong', streamId: 0, payload };
       case FrameType.GO_AWAY:
         return { kind: 'go-away', streamId: 0, ...reason(payload, 'GO_AWAY') };
@@ -163,7 +160,7 @@ export class FrameDecoder {
       case FrameType.OPEN:
         return parseOpen(streamId, payload);
       case FrameType.OPEN_OK:
-        exact(WINDOW_PAYLOAD_BYTES, 'OPEN_OK');
+        exact(payload, WINDOW_PAYLOAD_BYTES, 'OPEN_OK');
         return { kind: 'open-ok', streamId, window: windowValue(payload.readUInt32BE(0), 'OPEN_OK') };
       case FrameType.OPEN_ERROR: {
         const { code, reason: message } = reason(payload, 'OPEN_ERROR');
@@ -173,7 +170,7 @@ export class FrameDecoder {
         if (payload.length === 0) throw protocolError('empty DATA frame');
         return { kind: 'data', streamId, data: payload };
       case FrameType.WINDOW: {
-        exact(WINDOW_PAYLOAD_BYTES, 'WINDOW');
+        exact(payload, WINDOW_PAYLOAD_BYTES, 'WINDOW');
         const increment = payload.readUInt32BE(0);
         if (increment === 0) throw protocolError('WINDOW frame with a zero increment');
         return { kind: 'window', streamId, increment: windowValue(increment, 'WINDOW') };
@@ -191,6 +188,10 @@ export class FrameDecoder {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function exact(payload: Buffer, bytes: number, name: string): void {
+  if (payload.length !== bytes) throw protocolError(`${name} frame needs a ${bytes}-byte payload, got ${payload.length}`);
+}
 
 function windowValue(value: number, name: string): number {
   if (value > Limits.MAX_WINDOW) throw protocolError(`${name} window ${value} is over ${Limits.MAX_WINDOW}`);

@@ -24,14 +24,12 @@ function withPayload(type: FrameTypeNumber, streamId: number, payload: Buffer): 
 }
 
 function u32Frame(type: FrameTypeNumber, streamId: number, value: number): Buffer {
-  const frame = encodeHeader(type, streamId, 4);
-  return Buffer.concat([frame, uint32(value)]);
-}
-
-function uint32(value: number): Buffer {
-  const buf = Buffer.allocUnsafe(4);
-  buf.writeUInt32BE(value, 0);
-  return buf;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 4);
+  frame[0] = type;
+  frame.writeUInt32BE(streamId, 1);
+  frame.writeUInt32BE(4, 5);
+  frame.writeUInt32BE(value, FRAME_HEADER_BYTES);
+  return frame;
 }
 
 function reasonFrame(type: FrameTypeNumber, streamId: number, code: ErrorCodeName, reason: string): Buffer {
@@ -42,6 +40,13 @@ function reasonFrame(type: FrameTypeNumber, streamId: number, code: ErrorCodeNam
   return withPayload(type, streamId, payload);
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
+function isEmpty(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return false;
+  return true;
+}
+
 function encodeOpen(streamId: number, window: number, host: string, port: number, metadata: object): Buffer {
   const hostBytes = Buffer.from(host, 'utf8');
   if (hostBytes.length === 0 || hostBytes.length > Limits.MAX_HOST_BYTES) {
@@ -50,15 +55,21 @@ function encodeOpen(streamId: number, window: number, host: string, port: number
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
     throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', `port must be an integer from 0 to 65535, got ${port}`);
   }
-  const metaBytes = Object.keys(metadata).length === 0 ? Buffer.alloc(0) : Buffer.from(JSON.stringify(metadata), 'utf8');
+  const metaBytes = isEmpty(metadata) ? NO_BYTES : Buffer.from(JSON.stringify(metadata), 'utf8');
   if (metaBytes.length > Limits.MAX_METADATA_BYTES) {
     throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', `open metadata is over ${Limits.MAX_METADATA_BYTES} bytes`);
   }
-  const fixed = Buffer.allocUnsafe(8);
-  fixed.writeUInt32BE(window, 0);
-  fixed.writeUInt16BE(port, 4);
-  fixed.writeUInt16BE(hostBytes.length, 6);
-  return withPayload(FrameType.OPEN, streamId, Buffer.concat([fixed, hostBytes, metaBytes]));
+  const payloadLength = 8 + hostBytes.length + metaBytes.length;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLength);
+  frame[0] = FrameType.OPEN;
+  frame.writeUInt32BE(streamId, 1);
+  frame.writeUInt32BE(payloadLength, 5);
+  frame.writeUInt32BE(window, FRAME_HEADER_BYTES);
+  frame.writeUInt16BE(port, FRAME_HEADER_BYTES + 4);
+  frame.writeUInt16BE(hostBytes.length, FRAME_HEADER_BYTES + 6);
+  hostBytes.copy(frame, FRAME_HEADER_BYTES + 8);
+  metaBytes.copy(frame, FRAME_HEADER_BYTES + 8 + hostBytes.length);
+  return frame;
 }
 
 /** The bytes of one frame. DATA frames are better sent as encodeHeader + payload (no copy). */

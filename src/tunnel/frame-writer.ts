@@ -22,6 +22,12 @@ export class FrameWriter {
   private flushedThisTurn = false;
   private stopped = false;
   private readonly waiting = new Set<Waiter>();
+  // Made once, not per batch: an open sends several batches and each would allocate its closures.
+  private readonly flushLater = (): void => this.flush();
+  private readonly newTurn = (): void => {
+    this.flushedThisTurn = false;
+  };
+  private readonly wakeLater = (): void => this.wake();
 
   constructor(
     private readonly transport: Transport,
@@ -55,8 +61,8 @@ export class FrameWriter {
     if (this.outBytes >= this.maxMessageBytes) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      if (this.flushedThisTurn) setImmediate(() => this.flush());
-      else queueMicrotask(() => this.flush());
+      if (this.flushedThisTurn) setImmediate(this.flushLater);
+      else queueMicrotask(this.flushLater);
     }
   }
 
@@ -70,9 +76,9 @@ export class FrameWriter {
     this.transport.send(message);
     if (!this.flushedThisTurn) {
       this.flushedThisTurn = true;
-      setImmediate(() => (this.flushedThisTurn = false));
+      setImmediate(this.newTurn);
     }
-    if (this.waiting.size > 0) setImmediate(() => this.wake());
+    if (this.waiting.size > 0) setImmediate(this.wakeLater);
   }
 
   /** Sends what is queued, then drops anything enqueued later. */

@@ -1,7 +1,9 @@
 // IncomingOpen: a stream the peer asked to open, handed to the session's 'stream' listener, which
 // must call accept() (a TunnelStream, ready to pipe) or reject(code, message) exactly once; the
 // session's StreamOpener (stream-opener.ts) answers both. If the opener gives up first (RESET, or
-// the session dies), `signal` aborts and accept() throws.
+// the session dies), `signal` aborts (and onCancel listeners run) and accept() throws. The
+// AbortController is made only when someone asks for `signal`: most opens are answered within
+// moments and never cancelled, and an EventTarget per open is a measurable part of its cost.
 import { TunnelError } from './errors.js';
 import type { OpenMetadata } from './frame.js';
 import type { ErrorCodeName } from './protocol.js';
@@ -19,8 +21,9 @@ export interface IncomingOpenHost {
 }
 
 export class IncomingOpen {
-  readonly signal: AbortSignal;
-  private readonly controller = new AbortController();
+  private controller: AbortController | null = null;
+  private cancelledWith: Error | null = null;
+  private listener: ((reason: Error) => void) | null = null;
   private answered = false;
 
   constructor(
@@ -31,17 +34,34 @@ export class IncomingOpen {
     readonly metadata: OpenMetadata,
     /** The opener's receive window: what the accepted stream may send before the first WINDOW. */
     readonly peerWindow: number,
-  ) {
-    this.signal = this.controller.signal;
+  ) {}
+
+  /** Aborts when the opener gives up before this open is answered. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.cancelledWith) this.controller.abort(this.cancelledWith);
+    }
+    return this.controller.signal;
+  }
+
+  /** True once the opener gave up (RESET, or the session died) before an answer. */
+  get cancelled(): boolean {
+    return this.cancelledWith !== null;
+  }
+
+  /** Calls `listener` once if the opener gives up before an answer (one listener; null removes it). The cheap form of `signal`. */
+  onCancel(listener: ((reason: Error) => void) | null): void {
+    this.listener = listener;
   }
 
   get settled(): boolean {
-    return this.answered || this.signal.aborted;
+    return this.answered || this.cancelled;
   }
 
   accept(): TunnelStream {
-    if (this.signal.aborted) {
-      throw new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', `open of ${this.host}:${this.port} was cancelled by the opener`, { cause: this.signal.reason });
+    if (this.cancelledWith) {
+      throw new TunnelError('TP_ERR_TUNNEL_SESSION_CLOSED', `open of ${this.host}:${this.port} was cancelled by the opener`, { cause: this.cancelledWith });
     }
     if (this.answered) throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', 'this open was already answered');
     this.answered = true;
@@ -49,14 +69,18 @@ export class IncomingOpen {
   }
 
   reject(code: ErrorCodeName, message: string): void {
-    if (this.answered || this.signal.aborted) return;
+    if (this.answered || this.cancelledWith) return;
     this.answered = true;
     this.session.rejectOpen(this, code, message);
   }
 
   /** @internal */
   cancel(reason: Error): void {
-    if (this.answered) return;
-    this.controller.abort(reason);
+    if (this.answered || this.cancelledWith) return;
+    this.cancelledWith = reason;
+    this.controller?.abort(reason);
+    const listener = this.listener;
+    this.listener = null;
+    listener?.(reason);
   }
 }

@@ -104,8 +104,32 @@ export class SessionPool {
   }
 
   /** Opens a stream on a session with room, growing the pool or waiting for room as needed. */
-  async open(request: OpenRequest, options: { timeoutMs?: number } = {}): Promise<TunnelStream> {
+  open(request: OpenRequest, options: { timeoutMs?: number } = {}): Promise<TunnelStream> {
+    // The common case, a live session with room, in one synchronous step without the async
+    // function's promises (a few per open, which a short connection notices).
+    if (!this.closed) {
+      this.fill();
+      if (this.hasLive()) {
+        let session: Session | null;
+        try {
+          session = this.pickWithRoom();
+        } catch (error) {
+          return Promise.reject(error as Error);
+        }
+        if (session) return session.open(request, options).finally(this.wakeAfterOpen);
+        // No room now (pickWithRoom may have started growing): wait for a change before picking again.
+        return this.openWhenReady(request, options, true);
+      }
+    }
+    return this.openWhenReady(request, options, false);
+  }
+
+  /** A settled open frees a pending slot (or a stream slot): someone may be waiting for it. */
+  private readonly wakeAfterOpen = (): void => this.wake();
+
+  private async openWhenReady(request: OpenRequest, options: { timeoutMs?: number }, waitFirst: boolean): Promise<TunnelStream> {
     const deadline = Date.now() + (options.timeoutMs ?? Defaults.OPEN_TIMEOUT_MS);
+    if (waitFirst) await this.waitForChange(deadline);
     for (;;) {
       if (this.closed) throw new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'the session pool is closed');
       this.fill();
@@ -116,7 +140,6 @@ export class SessionPool {
         try {
           return await session.open(request, options);
         } finally {
-          // A settled open frees a pending slot (or a stream slot): someone may be waiting for it.
           this.wake();
         }
       }
@@ -162,13 +185,33 @@ export class SessionPool {
     if (total >= this.maxStreams) {
       throw new TunnelError('TP_ERR_TUNNEL_LIMIT', `${total} streams are open, the most this pool allows (${this.maxStreams})`, { reason: 'limit' });
     }
-    const active = this.liveSessions.filter((session) => !this.retiring.has(session));
-    if (active.every((session) => session.openStreamCount >= session.maxStreams * this.growAt)) this.grow();
-    const withRoom = this.liveSessions.filter((session) => !this.retiring.has(session) && session.openStreamCount < session.maxStreams);
-    const ready = quietest(withRoom.filter((session) => session.pendingOpenCount < session.maxPendingOpens));
+    if (this.activeNearLimit()) this.grow();
+    // One pass, no arrays: this runs for every open.
+    let withRoom = 0;
+    let ready: Session | null = null;
+    let readyTraffic = 0;
+    for (const session of this.sessions) {
+      if (!session.live || this.retiring.has(session) || session.openStreamCount >= session.maxStreams) continue;
+      withRoom++;
+      if (session.pendingOpenCount >= session.maxPendingOpens) continue;
+      // Where a new stream waits behind the fewest bulk bytes: see "Placing" above.
+      const traffic = session.recentTraffic;
+      if (ready === null || placeBefore(traffic, session.openStreamCount, readyTraffic, ready.openStreamCount)) {
+        ready = session;
+        readyTraffic = traffic;
+      }
+    }
     if (ready) return ready;
-    if (withRoom.length === 0 && this.connecting === 0) throw this.fullError();
+    if (withRoom === 0 && this.connecting === 0) throw this.fullError();
     return null;
+  }
+
+  /** True when every live, not retiring session has its growAt share of streams in use (or there is none). */
+  private activeNearLimit(): boolean {
+    for (const session of this.sessions) {
+      if (session.live && !this.retiring.has(session) && session.openStreamCount < session.maxStreams * this.growAt) return false;
+    }
+    return true;
   }
 
   /** Takes a retiring session back, or connects one more, within maxSessions. */
@@ -204,6 +247,13 @@ export class SessionPool {
 
   private noSession(): TunnelError {
     return new TunnelError('TP_ERR_TUNNEL_NO_SESSION', 'no live tunnel session', { cause: this.lastError ?? undefined });
+  }
+
+  /** anyLive()'s answer when it needs no waiting, without a promise: the common case of every open. */
+  private hasLive(): boolean {
+    if (this.closed) return false;
+    for (const session of this.sessions) if (session.live) return true;
+    return false;
   }
 
   private async anyLive(): Promise<void> {
@@ -318,20 +368,6 @@ export class SessionPool {
     }, delayMs);
     if (delayMs > 0) timer.unref();
   }
-}
-
-/** Where a new stream waits behind the fewest bulk bytes: see "Placing" above. */
-function quietest(sessions: Session[]): Session | null {
-  let best: Session | null = null;
-  let bestTraffic = 0;
-  for (const session of sessions) {
-    const traffic = session.recentTraffic;
-    if (best === null || placeBefore(traffic, session.openStreamCount, bestTraffic, best.openStreamCount)) {
-      best = session;
-      bestTraffic = traffic;
-    }
-  }
-  return best;
 }
 
 function placeBefore(traffic: number, streams: number, bestTraffic: number, bestStreams: number): boolean {

@@ -258,7 +258,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
 
   sendFin(streamId: number): void {
     if (log.enabled) log('%s -> fin %d', this.id, streamId);
-    this.sendFrame({ kind: 'fin', streamId });
+    if (!this.destroyedWith) this.writer.enqueue(encodeHeader(FrameType.FIN, streamId, 0));
   }
 
   sendReset(streamId: number, code: ErrorCodeName, message: string): void {

@@ -13,8 +13,9 @@ const NOTHING = Buffer.alloc(0);
 export function pipeSocket(stream: TunnelStream, socket: Socket): void {
   socket.allowHalfOpen = true;
   socket.setNoDelay(true);
-  stream.pipe(socket);
-  socket.pipe(stream, { end: false });
+  relay(stream, socket);
+  relay(socket, stream);
+  stream.on('end', () => socket.end());
   onPeerEnd(socket, () => stream.end());
   socket.on('error', (error) => {
     if (!stream.destroyed) stream.destroy(error);
@@ -25,10 +26,7 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
     if (hadError || !socket.readableEnded) return void stream.destroy();
     // An orderly close. What the socket sent still flushes to the stream as credit allows, with
     // a FIN after it; only bytes for the socket have nowhere to go.
-    if (!stream.readableEnded) {
-      stream.unpipe(socket);
-      stream.resume();
-    }
+    if (!stream.readableEnded) stream.resume();
   });
   stream.on('error', () => {
     if (!socket.destroyed) socket.resetAndDestroy();
@@ -36,6 +34,24 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
   stream.on('close', () => {
     if (!socket.destroyed && !(stream.readableEnded && stream.writableFinished)) socket.resetAndDestroy();
   });
+}
+
+/**
+ * What pipe() does for one direction, without its per-pipe listeners and bookkeeping (a few
+ * microseconds per stream open, which is most of what a short connection costs): chunks go on
+ * with backpressure, and once `to` is gone or ended they have nowhere to go and are let go of.
+ * Ends are pipeSocket's. `from` flows from here on even if its creator paused it, as with pipe().
+ */
+function relay(from: Duplex, to: Duplex): void {
+  const resume = (): void => void from.resume();
+  from.on('data', (chunk: Buffer) => {
+    if (to.destroyed || to.writableEnded) return;
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once('drain', resume);
+    }
+  });
+  from.resume();
 }
 
 /**

@@ -6,6 +6,7 @@
 // the session's end: the session holds those and reaches in through `SessionSide`. Used by
 // session.ts only; logs under the session's `tp:tunnel`.
 import { logger } from '../log/logger.js';
+import { Deadlines, type Deadline } from './deadlines.js';
 import { OpenError, TunnelError } from './errors.js';
 import { encodeFrame } from './frame-encoder.js';
 import type { Frame } from './frame.js';
@@ -52,13 +53,15 @@ interface PendingOpen {
   window: number;
   resolve(stream: TunnelStream): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  deadline: Deadline;
 }
 
 /** Also the host of each IncomingOpen: its accept() and reject() answer here. */
 export class StreamOpener implements IncomingOpenHost {
   private readonly pending = new Map<number, PendingOpen>();
   private readonly incoming = new Map<number, IncomingOpen>();
+  /** The open timeouts of `pending`, on one timer. */
+  private readonly deadlines = new Deadlines();
   private nextStreamId: number;
 
   constructor(private readonly session: SessionSide) {
@@ -118,16 +121,15 @@ export class StreamOpener implements IncomingOpenHost {
     session.tracker.openedByUs(streamId);
     const waitMs = timeoutMs ?? session.options.openTimeoutMs;
     return new Promise<TunnelStream>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const deadline = this.deadlines.add(waitMs, () => {
         this.pending.delete(streamId);
         session.budget.release(window);
         session.tracker.closed(streamId, false);
         session.sendFrame({ kind: 'reset', streamId, code: 'cancel', message: 'open timed out' });
         reject(new OpenError('timeout', `opening ${request.host}:${request.port} timed out after ${waitMs} ms`));
-      }, waitMs);
-      timer.unref();
-      this.pending.set(streamId, { request, window, resolve, reject, timer });
-      log('%s -> open %d %s:%d', session.id, streamId, request.host, request.port);
+      });
+      this.pending.set(streamId, { request, window, resolve, reject, deadline });
+      if (log.enabled) log('%s -> open %d %s:%d', session.id, streamId, request.host, request.port);
       session.enqueue(bytes);
     });
   }
@@ -136,7 +138,7 @@ export class StreamOpener implements IncomingOpenHost {
   onOpen(frame: Extract<Frame, { kind: 'open' }>): void {
     const session = this.session;
     session.tracker.peerOpened(frame.streamId);
-    log('%s <- open %d %s:%d', session.id, frame.streamId, frame.host, frame.port);
+    if (log.enabled) log('%s <- open %d %s:%d', session.id, frame.streamId, frame.host, frame.port);
     const refuse = (code: ErrorCodeName, message: string): void => {
       session.tracker.closed(frame.streamId, true);
       session.sendFrame({ kind: 'open-error', streamId: frame.streamId, code, message });
@@ -159,7 +161,7 @@ export class StreamOpener implements IncomingOpenHost {
       return;
     }
     this.pending.delete(frame.streamId);
-    clearTimeout(pending.timer);
+    this.deadlines.remove(pending.deadline);
     const { host, port } = pending.request;
     if (frame.kind === 'open-error') {
       log('%s <- open-error %d %s %s', session.id, frame.streamId, frame.code, frame.message);
@@ -169,7 +171,7 @@ export class StreamOpener implements IncomingOpenHost {
       session.ended();
       return;
     }
-    log('%s <- open-ok %d', session.id, frame.streamId);
+    if (log.enabled) log('%s <- open-ok %d', session.id, frame.streamId);
     const info = { id: frame.streamId, host, port, metadata: pending.request.metadata ?? {}, direction: 'outgoing' as const };
     const stream = new TunnelStream(session.host, info, frame.window, pending.window);
     session.started(stream);
@@ -196,7 +198,7 @@ export class StreamOpener implements IncomingOpenHost {
     const window = session.budget.reserveInitial(session.options.initialWindow);
     const stream = new TunnelStream(session.host, info, open.peerWindow, window);
     session.started(stream);
-    log('%s -> open-ok %d', session.id, open.streamId);
+    if (log.enabled) log('%s -> open-ok %d', session.id, open.streamId);
     session.sendFrame({ kind: 'open-ok', streamId: open.streamId, window });
     return stream;
   }
@@ -213,10 +215,8 @@ export class StreamOpener implements IncomingOpenHost {
 
   /** The session died: every open in either direction fails with `error`. */
   destroy(error: TunnelError): void {
-    for (const pending of this.pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
+    this.deadlines.clear();
+    for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
     for (const open of this.incoming.values()) open.cancel(error);
     this.incoming.clear();

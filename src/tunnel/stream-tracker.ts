@@ -12,6 +12,9 @@ export class StreamTracker {
   private lastPeerId = 0;
   /** Closed stream id → whether the peer had ended it (sent FIN+saw ours, RESET, or was refused). */
   private readonly recent = new Map<number, boolean>();
+  /** The ids in `recent`, oldest first from `next` round: which one to forget costs no iterator. */
+  private readonly order = new Uint32Array(RECENT_STREAMS);
+  private next = 0;
 
   constructor(private readonly role: Role) {}
 
@@ -26,11 +29,12 @@ export class StreamTracker {
   }
 
   closed(streamId: number, peerEnded: boolean): void {
-    this.recent.set(streamId, peerEnded);
-    if (this.recent.size > RECENT_STREAMS) {
-      const oldest = this.recent.keys().next().value;
-      if (oldest !== undefined) this.recent.delete(oldest);
+    if (!this.recent.has(streamId)) {
+      if (this.recent.size >= RECENT_STREAMS) this.recent.delete(this.order[this.next]);
+      this.order[this.next] = streamId;
+      this.next = (this.next + 1) % RECENT_STREAMS;
     }
+    this.recent.set(streamId, peerEnded);
   }
 
   /** A frame for a stream that is not open: throws if that breaks the protocol, else returns (ignore it). */

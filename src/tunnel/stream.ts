@@ -51,6 +51,8 @@ export interface StreamInfo {
 }
 
 const READ_HIGH_WATER = 64 * 1024;
+/** One options object for every stream's Duplex (made per open otherwise). */
+const DUPLEX_OPTIONS = { allowHalfOpen: true, readableHighWaterMark: READ_HIGH_WATER, writableHighWaterMark: READ_HIGH_WATER } as const;
 /** A window shrinks no lower than this while making way for interactive traffic. */
 export const SHARED_MIN_WINDOW = 256 * 1024;
 /** The rate a window is sized by is measured over at least this long, so bursts even out. */
@@ -81,7 +83,7 @@ export class TunnelStream extends Duplex {
   private peerEnded = false;
 
   constructor(session: StreamHost, info: StreamInfo, sendWindow: number, receiveWindow: number) {
-    super({ allowHalfOpen: true, readableHighWaterMark: READ_HIGH_WATER, writableHighWaterMark: READ_HIGH_WATER });
+    super(DUPLEX_OPTIONS);
     this.session = session;
     this.id = info.id;
     this.host = info.host;

@@ -15,6 +15,9 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
 } as const;
 
+/** ws copies its options per send; one object serves every message. */
+const SEND_OPTIONS = { binary: true, compress: false } as const;
+
 /** How long a graceful close may wait for the peer's close frame before the socket is dropped. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -59,7 +62,7 @@ export class WebSocketTransport implements Transport {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) return;
     this.queued += data.length;
     this.corkForThisTick();
-    this.ws.send(data, { binary: true, compress: false }, () => {
+    this.ws.send(data, SEND_OPTIONS, () => {
       this.queued -= data.length;
       this.handler?.drain();
     });
@@ -77,10 +80,12 @@ export class WebSocketTransport implements Transport {
     if (typeof socket?.cork !== 'function') return;
     socket.cork();
     this.corked = true;
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
+    process.nextTick(uncork, this, socket);
+  }
+
+  /** @internal */
+  uncorked(): void {
+    this.corked = false;
   }
 
   attach(handler: TransportHandler): void {
@@ -108,6 +113,12 @@ export class WebSocketTransport implements Transport {
     timer.unref();
     this.ws.once('close', () => clearTimeout(timer));
   }
+}
+
+/** The end of a corkForThisTick: a function of its own, so scheduling it allocates no closure. */
+function uncork(transport: WebSocketTransport, socket: Writable): void {
+  transport.uncorked();
+  socket.uncork();
 }
 
 /** Fills the client's masking key with zeros, which ws takes as "skip the XOR" on both ends.

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import test from 'ava';
 import { acceptByDialing } from '../../src/tunnel/dialer.js';
-import { memorySessions, readAll } from './helpers.js';
+import { memorySessions, readAll, until } from './helpers.js';
 
 async function tcpEcho(t: import('ava').ExecutionContext): Promise<number> {
   const server = net.createServer((socket) => socket.pipe(socket));
@@ -78,4 +78,19 @@ test('the destination half-closing first leaves the upload direction open', asyn
   stream.end('upload after their FIN');
   await done;
   t.is(uploaded, 'upload after their FIN');
+});
+
+test('a connect that never completes becomes open-error timeout, and one that is cancelled is closed', async (t) => {
+  const { client, server } = memorySessions();
+  t.teardown(() => client.destroy());
+  // A socket that is never connected: what a dial into a black hole looks like from here.
+  const stalled: net.Socket[] = [];
+  server.on('stream', (open) => void acceptByDialing(open, { dial: () => stalled[stalled.push(new net.Socket()) - 1], connectTimeoutMs: 50 }));
+  const error = await t.throwsAsync(client.open({ host: 'black.hole', port: 1 }, { timeoutMs: 5000 }));
+  t.is((error as { reason?: string }).reason, 'timeout');
+  t.true(stalled[0].destroyed);
+  // The opener gives up first: the dial is cancelled and its socket destroyed.
+  await t.throwsAsync(client.open({ host: 'black.hole', port: 2 }, { timeoutMs: 20 }));
+  await until(() => stalled.length === 2 && stalled[1].destroyed);
+  t.true(stalled[1].destroyed);
 });
