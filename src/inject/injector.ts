@@ -12,13 +12,17 @@
 //   and traffic through the Services reaches the app again (service-path.ts).
 // Used by the manager (intercept-service.ts) and by `tp manager uninstall` (install.ts), which
 // removes agents with the user's own credentials before the manager goes.
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Pod, type V1Secret, type V1Service } from '@kubernetes/client-node';
 import { logger } from '../log/logger.js';
 import { isNotFound, kubeCall, statusCode } from '../k8s/api-errors.js';
 import {
   AGENT_CONTAINER,
   AGENT_ORIGINAL_ANNOTATION,
+  currentOriginal,
   FIRST_AGENT_PORT,
+  freePort,
+  INJECTION_ANNOTATION,
   injectAgent,
   originalTemplate,
   patchService,
@@ -80,7 +84,7 @@ export class Injector {
 
   async prepare(namespace: string, workloadName: string, wanted: { service?: string; servicePort?: string }): Promise<Prepared> {
     const workload = await this.workloads.find(namespace, workloadName);
-    const original = readAgentOriginal(workload.object.metadata?.annotations);
+    const original = originalOf(workload.object);
     const services = (await kubeCall(`listing Services in namespace ${namespace}`, () => this.core.listNamespacedService({ namespace }))).items;
     const target = findTarget(workload, originalTemplate(templateOf(workload.object), original), services, wanted);
     return { workload, target, original };
@@ -94,28 +98,33 @@ export class Injector {
     const image = await this.options.image();
     await this.ensureSecret(workload.namespace);
     let mapping!: PortMapping;
+    let reapplied = false;
     const updated = await this.workloads.update(workload, (object) => {
-      const recorded = readAgentOriginal(object.metadata?.annotations);
+      const found = readAgentOriginal(object.metadata?.annotations);
+      const current = found ? currentOriginal(templateOf(object), found) : null;
+      const recorded = current?.original ?? null;
+      reapplied = current?.reapplied === true;
       const template = originalTemplate(templateOf(object), recorded);
       const ports = [...(recorded?.ports ?? [])];
       const named = typeof target.targetPort === 'string' ? target.targetPort : undefined;
       mapping = ports.find((p) => p.appPort === target.appPort && (p.name ?? undefined) === named) ?? {
         ...(named ? { name: named } : {}),
-        agentPort: Math.max(FIRST_AGENT_PORT - 1, ...ports.map((p) => p.agentPort)) + 1,
+        agentPort: freePort(template, Math.max(FIRST_AGENT_PORT - 1, ...ports.map((p) => p.agentPort)) + 1, 1),
         appPort: target.appPort,
       };
-      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping)) return null;
+      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping) && !reapplied) return null;
       if (recorded && recorded.container.name !== target.container.name) {
         throw new InterceptError('TP_ERR_INTERCEPT_CONFLICT', `The traffic-agent of ${what} already serves container "${recorded.container.name}"; uninstall it first (tp uninstall --agent ${workload.name}) to intercept container "${target.container.name}".`);
       }
       ports.push(mapping);
       const app = template.spec!.containers.find((c) => c.name === target.container.name)!;
       const record: AgentOriginal = { managerNamespace: this.options.managerNamespace, container: structuredClone(app), ports };
-      object.spec!.template = injectAgent(template, app.name, ports, { image, managerNamespace: this.options.managerNamespace, workload });
+      const injection = randomBytes(6).toString('hex');
+      object.spec!.template = injectAgent(template, app.name, ports, { image, managerNamespace: this.options.managerNamespace, workload, injection });
       object.metadata!.annotations = { ...object.metadata!.annotations, [AGENT_ORIGINAL_ANNOTATION]: JSON.stringify(record) };
       return object;
     });
-    if (updated) progress(`injected the traffic-agent into ${what}`);
+    if (updated) progress(reapplied ? `put the traffic-agent back in the path of ${what} (the workload was changed since it was injected, e.g. its manifest applied again)` : `injected the traffic-agent into ${what}`);
     const patched = patchService(target.service, [mapping]);
     if (patched) {
       await kubeCall(`updating Service ${workload.namespace}/${target.service.metadata!.name}`, () =>
@@ -179,7 +188,7 @@ export class Injector {
   /** Puts back the targetPorts of the Services selecting the workload; returns every such Service. */
   private async restoreServices(workload: Workload): Promise<V1Service[]> {
     const services = (await kubeCall(`listing Services in namespace ${workload.namespace}`, () => this.core.listNamespacedService({ namespace: workload.namespace }))).items;
-    const template = originalTemplate(templateOf(workload.object), readAgentOriginal(workload.object.metadata?.annotations));
+    const template = originalTemplate(templateOf(workload.object), originalOf(workload.object));
     const selecting = services.filter((s) => selects(s, template));
     for (const service of selecting) {
       const restored = restoreService(service);
@@ -235,11 +244,11 @@ export class Injector {
     for (let round = 0; ; round++) {
       const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
       const want = object.spec?.replicas ?? 1;
-      const wantedPorts = agentPortsOf(templateOf(object).spec?.containers ?? []);
+      const wantedPorts = injectionOf(templateOf(object));
       const pods = (await kubeCall('listing pods', () => this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) }))).items;
-      const current = pods.filter((p) => !p.metadata?.deletionTimestamp && agentPortsOf(p.spec?.containers ?? []) === wantedPorts);
+      const current = pods.filter((p) => !p.metadata?.deletionTimestamp && injectionOf(p) === wantedPorts);
       const ready = current.filter(isReady);
-      const old = pods.filter((p) => agentPortsOf(p.spec?.containers ?? []) !== wantedPorts);
+      const old = pods.filter((p) => injectionOf(p) !== wantedPorts);
       const terminating = old.filter((p) => p.metadata?.deletionTimestamp);
       if (ready.length >= want && old.length === 0) return round > 0;
       if (workload.kind === 'ReplicaSet' && old.length > terminating.length) await this.deleteStalePods(workload, withAgent);
@@ -249,7 +258,7 @@ export class Injector {
       last = message;
       if (round > 0 && round % FAILURE_CHECK_ROUNDS === 0) {
         // The same reason twice in a row: the controller keeps failing, it was no passing hiccup.
-        const reason = await this.failures.find(workload, object, (rs) => agentPortsOf(rs.spec?.template?.spec?.containers ?? []) === wantedPorts, since);
+        const reason = await this.failures.find(workload, object, (rs) => injectionOf(rs.spec?.template ?? {}) === wantedPorts, since);
         if (reason && reason === refused) {
           throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `Kubernetes refuses to create the pods of ${workload.kind}/${workload.name} ${label}: ${reason}. ${fixFor(reason, workload.namespace)}`);
         }
@@ -267,9 +276,9 @@ export class Injector {
 
   private async deleteStalePods(workload: Workload, withAgentWanted: boolean): Promise<void> {
     const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
-    const wanted = withAgentWanted ? agentPortsOf(templateOf(object).spec?.containers ?? []) : '';
+    const wanted = withAgentWanted ? injectionOf(templateOf(object)) : '';
     const pods = (await this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) })).items;
-    for (const pod of pods.filter((p) => !p.metadata?.deletionTimestamp && agentPortsOf(p.spec?.containers ?? []) !== wanted)) {
+    for (const pod of pods.filter((p) => !p.metadata?.deletionTimestamp && injectionOf(p) !== wanted)) {
       await this.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: workload.namespace }).catch(() => undefined);
     }
   }
@@ -277,7 +286,7 @@ export class Injector {
 
 /** The workload with its template and annotations as they were before injection; null if it has no agent. */
 export function restoreWorkload(object: WorkloadObject): WorkloadObject | null {
-  const recorded = readAgentOriginal(object.metadata?.annotations);
+  const recorded = originalOf(object);
   if (!recorded) return null;
   object.spec!.template = originalTemplate(templateOf(object), recorded);
   const annotations = { ...object.metadata!.annotations };
@@ -285,6 +294,23 @@ export function restoreWorkload(object: WorkloadObject): WorkloadObject | null {
   object.metadata!.annotations = annotations;
   if (Object.keys(annotations).length === 0) delete object.metadata!.annotations;
   return object;
+}
+
+/** The app container to restore: the recorded one, or the workload's own once it was re-applied (agent-patch.ts currentOriginal). */
+function originalOf(object: WorkloadObject): AgentOriginal | null {
+  const recorded = readAgentOriginal(object.metadata?.annotations);
+  return recorded && currentOriginal(templateOf(object), recorded).original;
+}
+
+/**
+ * Which injection a pod (or template) belongs to: the agent's port list and the injection's mark
+ * ('' for none at all). Pods of a re-applied template and of its repair carry the same port list,
+ * only the mark tells them apart; injections by older versions have no mark.
+ */
+function injectionOf(pod: { metadata?: { annotations?: Record<string, string> }; spec?: { containers: { name: string; env?: { name: string; value?: string }[] }[] } }): string {
+  const ports = agentPortsOf(pod.spec?.containers ?? []);
+  const mark = pod.metadata?.annotations?.[INJECTION_ANNOTATION];
+  return ports || mark ? `${ports}|${mark ?? ''}` : '';
 }
 
 function agentPortsOf(containers: { name: string; env?: { name: string; value?: string }[] }[]): string {
