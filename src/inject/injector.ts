@@ -116,7 +116,7 @@ export class Injector {
       if (recorded && recorded.container.name !== target.container.name) {
         throw new InterceptError('TP_ERR_INTERCEPT_CONFLICT', `The traffic-agent of ${what} already serves container "${recorded.container.name}"; uninstall it first (tp uninstall --agent ${workload.name}) to intercept container "${target.container.name}".`);
       }
-      ports.push(mapping);
+      if (!ports.includes(mapping)) ports.push(mapping);
       const app = template.spec!.containers.find((c) => c.name === target.container.name)!;
       const record: AgentOriginal = { managerNamespace: this.options.managerNamespace, container: structuredClone(app), ports };
       const injection = randomBytes(6).toString('hex');
