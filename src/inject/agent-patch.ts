@@ -92,20 +92,24 @@ export function originalTemplate(template: V1PodTemplateSpec, original: AgentOri
   return restored;
 }
 
+/** Why a template with an agent is rendered again: its app container changed, or its agent is gone or from before the health port. */
+export type Repair = 'app changed' | 'agent missing' | 'agent outdated';
+
 /**
  * The record to restore from: the recorded one, unless the template's app container is no longer
- * what injectAgent made of it, or the agent is gone or predates the health port (then the
- * template's app container with tp's renames undone, and `reapplied` set). A record whose app
- * container left the template stays as it is (the injector then refuses with a conflict).
+ * what injectAgent made of it (then that container with tp's renames undone); `repair` says why
+ * the template must be rendered again, if it must. A record whose app container left the
+ * template stays as it is (the injector then refuses with a conflict).
  */
-export function currentOriginal(template: V1PodTemplateSpec, recorded: AgentOriginal): { original: AgentOriginal; reapplied: boolean } {
+export function currentOriginal(template: V1PodTemplateSpec, recorded: AgentOriginal): { original: AgentOriginal; repair?: Repair } {
   const containers = template.spec?.containers ?? [];
   const app = containers.find((c) => c.name === recorded.container.name);
-  if (!app) return { original: recorded, reapplied: false };
+  if (!app) return { original: recorded };
   const agent = containers.find((c) => c.name === AGENT_CONTAINER);
-  const current = agent?.env?.some((e) => e.name === 'TP_AGENT_HEALTH_PORT') === true;
-  if (current && canonical(app) === canonical(patchApp(recorded.container, recorded.ports))) return { original: recorded, reapplied: false };
-  return { original: { ...recorded, container: unpatchApp(app, recorded.ports) }, reapplied: true };
+  if (canonical(app) !== canonical(patchApp(recorded.container, recorded.ports))) return { original: { ...recorded, container: unpatchApp(app, recorded.ports) }, repair: 'app changed' };
+  if (!agent) return { original: recorded, repair: 'agent missing' };
+  if (!agent.env?.some((e) => e.name === 'TP_AGENT_HEALTH_PORT')) return { original: recorded, repair: 'agent outdated' };
+  return { original: recorded };
 }
 
 /** JSON with sorted keys, for comparing objects that went through the API server. */

@@ -30,6 +30,7 @@ import {
   restoreService,
   type AgentOriginal,
   type PortMapping,
+  type Repair,
 } from './agent-patch.js';
 import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET } from '../api/names.js';
 import { agentToken } from './agent-token.js';
@@ -40,6 +41,12 @@ import { selectorOf, templateOf, WorkloadApi, type Workload, type WorkloadObject
 import { findTarget, selects, type InterceptTarget } from './workload-target.js';
 
 const log = logger('tp:manager:injector');
+/** The progress line of an injection that repaired the workload (agent-patch.ts currentOriginal). */
+const REPAIRED: Record<Repair, string> = {
+  'app changed': 'the app container changed since tp injected the traffic-agent (its manifest applied again?): put the agent back in the path of',
+  'agent missing': 'the traffic-agent was taken out by something other than tp: put it back into',
+  'agent outdated': 'updated the traffic-agent (an older tp injected it) in',
+};
 const POLL_MS = 500;
 /** How often a rollout that makes no progress looks for the controller's reason (rollout-failure.ts). */
 const FAILURE_CHECK_ROUNDS = 4;
@@ -98,12 +105,12 @@ export class Injector {
     const image = await this.options.image();
     await this.ensureSecret(workload.namespace);
     let mapping!: PortMapping;
-    let reapplied = false;
+    let repair: Repair | undefined;
     const updated = await this.workloads.update(workload, (object) => {
       const found = readAgentOriginal(object.metadata?.annotations);
       const current = found ? currentOriginal(templateOf(object), found) : null;
       const recorded = current?.original ?? null;
-      reapplied = current?.reapplied === true;
+      repair = current?.repair;
       const template = originalTemplate(templateOf(object), recorded);
       const ports = [...(recorded?.ports ?? [])];
       const named = typeof target.targetPort === 'string' ? target.targetPort : undefined;
@@ -112,7 +119,7 @@ export class Injector {
         agentPort: freePort(template, Math.max(FIRST_AGENT_PORT - 1, ...ports.map((p) => p.agentPort)) + 1, 1),
         appPort: target.appPort,
       };
-      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping) && !reapplied) return null;
+      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping) && !repair) return null;
       if (recorded && recorded.container.name !== target.container.name) {
         throw new InterceptError('TP_ERR_INTERCEPT_CONFLICT', `The traffic-agent of ${what} already serves container "${recorded.container.name}"; uninstall it first (tp uninstall --agent ${workload.name}) to intercept container "${target.container.name}".`);
       }
@@ -124,7 +131,7 @@ export class Injector {
       object.metadata!.annotations = { ...object.metadata!.annotations, [AGENT_ORIGINAL_ANNOTATION]: JSON.stringify(record) };
       return object;
     });
-    if (updated) progress(reapplied ? `put the traffic-agent back in the path of ${what} (the workload was changed since it was injected, e.g. its manifest applied again)` : `injected the traffic-agent into ${what}`);
+    if (updated) progress(repair ? `${REPAIRED[repair]} ${what}` : `injected the traffic-agent into ${what}`);
     const patched = patchService(target.service, [mapping]);
     if (patched) {
       await kubeCall(`updating Service ${workload.namespace}/${target.service.metadata!.name}`, () =>

@@ -63,26 +63,29 @@ test('a re-applied manifest (the app port named again, a new image) becomes the 
   const injected = injectAgent(template(), 'echo', ports, { ...settings, injection: 'abc' });
   // What went through the API server comes back with its keys in another order.
   const roundTripped = JSON.parse(JSON.stringify(injected, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse()) : v))) as V1PodTemplateSpec;
-  t.deepEqual(currentOriginal(roundTripped, record), { original: record, reapplied: false });
+  t.deepEqual(currentOriginal(roundTripped, record), { original: record });
 
   const reapplied = structuredClone(injected);
   const manifestApp = { ...structuredClone(template().spec!.containers[0]), image: 'echo:2', env: [{ name: 'PORT', value: '8080' }, { name: 'NEW', value: '1' }] };
   reapplied.spec!.containers[0] = manifestApp;
-  t.deepEqual(currentOriginal(reapplied, record), { original: { ...record, container: manifestApp }, reapplied: true });
+  t.deepEqual(currentOriginal(reapplied, record), { original: { ...record, container: manifestApp }, repair: 'app changed' });
 
   const setImage = structuredClone(injected);
   setImage.spec!.containers[0].image = 'echo:3';
   const fromSetImage = currentOriginal(setImage, record);
-  t.true(fromSetImage.reapplied);
+  t.is(fromSetImage.repair, 'app changed');
   t.deepEqual(fromSetImage.original.container, { ...template().spec!.containers[0], image: 'echo:3' }, "tp's renames are undone: the original has the app's own port names");
 
   const oldAgent = structuredClone(injected);
   oldAgent.spec!.containers[1].env = oldAgent.spec!.containers[1].env!.filter((e) => e.name !== 'TP_AGENT_HEALTH_PORT');
-  t.deepEqual(currentOriginal(oldAgent, record), { original: record, reapplied: true }, 'an agent from before the health port is rendered again');
+  t.deepEqual(currentOriginal(oldAgent, record), { original: record, repair: 'agent outdated' }, 'an agent from before the health port is rendered again');
+  const noAgent = structuredClone(injected);
+  noAgent.spec!.containers.pop();
+  t.deepEqual(currentOriginal(noAgent, record), { original: record, repair: 'agent missing' });
 
   const renamed = structuredClone(injected);
   renamed.spec!.containers[0].name = 'other';
-  t.deepEqual(currentOriginal(renamed, record), { original: record, reapplied: false }, 'a record whose container left the template stays');
+  t.deepEqual(currentOriginal(renamed, record), { original: record }, 'a record whose container left the template stays');
 });
 
 test('the recorded app container turns an injected template back into the original, field for field', (t) => {
