@@ -80,6 +80,12 @@ test.serial('after the manifest is applied again, intercept puts the agent back 
   t.deepEqual(app.ports?.map((p) => p.name), ['tp-echo'], 'the app gave its port name to the agent again');
   t.true(app.env?.some((e) => e.name === 'RELEASE' && e.value === '2'), 'the repair keeps what the manifest changed');
   await laptop!.tp(['leave', 'raw']);
+  // A repaired workload is what tp renders: the next intercept changes nothing (no new rollout).
+  const repaired = await templateMark();
+  t.truthy(repaired);
+  await tp(['intercept', 'raw', '--port', echoPort()]);
+  t.is(await templateMark(), repaired, 'the pod template was not written again');
+  await laptop!.tp(['leave', 'raw']);
 
   await tp(['uninstall', '--agent', 'raw']);
   const restored = await containersOf();
@@ -91,6 +97,10 @@ test.serial('after the manifest is applied again, intercept puts the agent back 
   t.deepEqual(annotations.flatMap((a) => Object.keys(a ?? {})).filter((k) => k.startsWith('tp.dev/')), [], 'no tp annotation is left on the workload or its pod template');
   t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('app'), 'after uninstall the app answers');
 });
+
+async function templateMark(): Promise<string> {
+  return kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.metadata.annotations.tp\\.dev/agent-injection}']);
+}
 
 async function containersOf(): Promise<{ name: string; ports?: { name?: string }[]; env?: { name: string; value?: string }[] }[]> {
   return JSON.parse(await kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.spec.containers}'])) as { name: string; ports?: { name?: string }[]; env?: { name: string; value?: string }[] }[];
