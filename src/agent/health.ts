@@ -8,9 +8,11 @@
 import { createServer, type Server } from 'node:http';
 import { listen } from '../net/connection-set.js';
 import { logger } from '../log/logger.js';
-import { AGENT_READY_PATH as READY_PATH } from '../api/names.js';
 
 const log = logger('tp:agent:health');
+
+/** Part of the agent contract: the injector (src/inject/agent-patch.ts) points the probe here. */
+export const READY_PATH = '/ready';
 
 /** A probe's request is a request line and a few headers. */
 const MAX_HEADER_BYTES = 4096;

@@ -18,5 +18,3 @@ export const MANAGER_SELECTOR = { 'app.kubernetes.io/name': MANAGER_NAME };
 /** The Secret, in each namespace with injected agents, holding that namespace's agent token (src/inject/agent-token.ts). */
 export const AGENT_TOKEN_SECRET = 'tp-agent-token';
 export const AGENT_TOKEN_KEY = 'token';
-/** Where the injected traffic-agent answers its readiness probe, on its health port. */
-export const AGENT_READY_PATH = '/ready';

@@ -20,7 +20,7 @@
 // what tp rendered from that record (its manifest applied again, `kubectl set image`) counts as
 // re-applied: currentOriginal() takes that container, with tp's renames undone, as the original.
 import type { V1Container, V1ContainerPort, V1EnvVar, V1PodTemplateSpec, V1Probe, V1Service, V1VolumeMount } from '@kubernetes/client-node';
-import { AGENT_READY_PATH, AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_TUNNEL_PORT } from '../api/names.js';
+import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_TUNNEL_PORT } from '../api/names.js';
 import { restrictedSecurityContext } from '../api/pod-security.js';
 import type { WorkloadKind } from '../api/control-api.js';
 
@@ -36,6 +36,8 @@ export const FIRST_AGENT_PORT = 9900;
 export const AGENT_HEALTH_PORT = FIRST_AGENT_PORT - 1;
 /** Cannot be a renamed app port (those start with `tp-`); left unnamed if the app uses it. */
 export const HEALTH_PORT_NAME = 'tpagent-health';
+/** Where the agent answers its readiness probe (src/agent/health.ts), like the TP_AGENT_* names part of the agent contract. */
+const AGENT_READY_PATH = '/ready';
 /** Kubernetes port names are IANA service names: at most 15 characters. */
 const MAX_PORT_NAME = 15;
 
