@@ -2,14 +2,18 @@
 // - prepare(): find the workload, the Service and port to intercept (workload-target.ts);
 // - ensureAgent(): make sure the agent takes that port (patch the pod template, and the Service
 //   for a numeric targetPort; keep the originals in annotations; create the namespace's agent
-//   token Secret), then wait until every pod runs the new template and no pod of the old one is
-//   left, not even terminating (a terminating pod may still take connections; bare ReplicaSets do
-//   not roll by themselves: their old pods are deleted), reporting progress; a rollout whose
-//   pods the cluster refuses (rollout-failure.ts) fails within seconds with the reason, and the
-//   injection is undone (unless the caller asks to keep it);
-// - uninstall(): restore workloads and Services from their annotations, and drop the Secret when
-//   no agent is left in the namespace; for the manager, also wait until the agents' pods are gone
-//   and traffic through the Services reaches the app again (service-path.ts).
+//   token Secret), also when it had the port but the workload changed since (its manifest applied
+//   again gives the app the port's name back, so the Service bypasses the agent: the app container
+//   as it is now becomes the original and the agent is put back); then wait until every pod runs
+//   the new template and no pod of the old one is left, not even terminating (a terminating pod
+//   may still take connections; bare ReplicaSets do not roll by themselves: their old pods are
+//   deleted), reporting progress; a rollout whose pods the cluster refuses (rollout-failure.ts)
+//   fails within seconds with the reason, and the injection is undone (unless the caller asks to
+//   keep it);
+// - uninstall(): restore workloads (their app container as it is now, tp's renames undone) and
+//   Services from their annotations, and drop the Secret when no agent is left in the namespace;
+//   for the manager, also wait until the agents' pods are gone and traffic through the Services
+//   reaches the app again (service-path.ts).
 // Used by the manager (intercept-service.ts) and by `tp manager uninstall` (install.ts), which
 // removes agents with the user's own credentials before the manager goes.
 import { randomBytes } from 'node:crypto';
@@ -251,11 +255,11 @@ export class Injector {
     for (let round = 0; ; round++) {
       const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
       const want = object.spec?.replicas ?? 1;
-      const wantedPorts = injectionOf(templateOf(object));
+      const wanted = injectionOf(templateOf(object));
       const pods = (await kubeCall('listing pods', () => this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) }))).items;
-      const current = pods.filter((p) => !p.metadata?.deletionTimestamp && injectionOf(p) === wantedPorts);
+      const current = pods.filter((p) => !p.metadata?.deletionTimestamp && injectionOf(p) === wanted);
       const ready = current.filter(isReady);
-      const old = pods.filter((p) => injectionOf(p) !== wantedPorts);
+      const old = pods.filter((p) => injectionOf(p) !== wanted);
       const terminating = old.filter((p) => p.metadata?.deletionTimestamp);
       if (ready.length >= want && old.length === 0) return round > 0;
       if (workload.kind === 'ReplicaSet' && old.length > terminating.length) await this.deleteStalePods(workload, withAgent);
@@ -265,7 +269,7 @@ export class Injector {
       last = message;
       if (round > 0 && round % FAILURE_CHECK_ROUNDS === 0) {
         // The same reason twice in a row: the controller keeps failing, it was no passing hiccup.
-        const reason = await this.failures.find(workload, object, (rs) => injectionOf(rs.spec?.template ?? {}) === wantedPorts, since);
+        const reason = await this.failures.find(workload, object, (rs) => injectionOf(rs.spec?.template ?? {}) === wanted, since);
         if (reason && reason === refused) {
           throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `Kubernetes refuses to create the pods of ${workload.kind}/${workload.name} ${label}: ${reason}. ${fixFor(reason, workload.namespace)}`);
         }
