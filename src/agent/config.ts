@@ -3,8 +3,9 @@
 // (`<Kind>/<name>`), TP_AGENT_CONTAINER, TP_AGENT_NAMESPACE, TP_AGENT_POD, TP_AGENT_POD_IP and
 // TP_AGENT_PORTS (JSON `[{name?, agentPort, appPort}]`), TP_AGENT_MOUNTS (JSON `[{path, at, rw}]`:
 // the app container's volume mounts and where the agent sees them) and TP_AGENT_HEALTH_PORT (where
-// the agent answers its readiness probe; absent in agents injected before it existed). Every value is checked and a bad one
-// gets an AgentConfigError naming the variable; values are never echoed back for the token.
+// the agent answers its readiness probe; absent in agents injected before it existed). Every
+// value is checked and a bad one gets an AgentConfigError naming the variable; values are never
+// echoed back for the token.
 // Also computes the app environment the agent reports: its own env minus every TP_AGENT_*
 // variable (the manager copied the app container's env and envFrom into the agent's container).
 // Leaves out listening and connecting (agent.ts). Used by `tp agent serve` and the tests.
