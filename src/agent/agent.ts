@@ -7,6 +7,8 @@
 // everything reaches the app (fail open). A connection keeps the path chosen when it was accepted
 // (a raw pipe is never re-parsed), but the HTTP router reads the table afresh for each request;
 // connections and upstream streams of an intercept that leaves the table are closed.
+// With a health port (health.ts) it answers the kubelet's readiness probe there: ready while it
+// serves its ports and is not closing.
 // close() stops accepting, ends idle keep-alive connections, waits for the rest (closeTimeoutMs),
 // then destroys them and closes the tunnel. Used by `tp agent serve` and the tests.
 // Logs under `tp:agent`, one connection followable by its id (c1, c2…; requests c1.1, c1.2…).
@@ -23,6 +25,7 @@ import { AgentLink, type AgentLinkStatus } from './agent-link.js';
 import { forwardToApp, forwardToIntercept } from './raw-forwarder.js';
 import type { AgentMount } from '../volumes/source.js';
 import { growHeapForRelaying } from '../tunnel/heap-growth.js';
+import { HealthListener } from './health.js';
 
 const log = logger('tp:agent');
 
@@ -94,6 +97,9 @@ export class TrafficAgent {
   private readonly globalConnections = new Map<string, Set<Socket>>();
   private nextId = 1;
   private closing: Promise<void> | null = null;
+  private health: HealthListener | null = null;
+  /** The health port bound, once start() bound it (null without a health port). */
+  healthPort: number | null = null;
 
   constructor(
     private readonly config: AgentConfig,
@@ -137,6 +143,10 @@ export class TrafficAgent {
     growHeapForRelaying();
     try {
       for (const port of this.config.ports) this.ports.push(await this.listen(port));
+      if (this.config.healthPort !== undefined) {
+        this.health = new HealthListener(() => this.closing === null);
+        this.healthPort = await this.health.start(this.config.healthPort, this.options.listenHost ?? '0.0.0.0');
+      }
     } catch (error) {
       await this.destroy();
       throw error;
@@ -160,6 +170,7 @@ export class TrafficAgent {
       const timeoutMs = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       await Promise.all(this.ports.map((state) => closeGracefully(state.server, this.connections, timeoutMs, () => state.router.closeIdle())));
       await this.manager.close();
+      await this.health?.close();
     })();
     return this.closing;
   }
@@ -168,7 +179,7 @@ export class TrafficAgent {
   destroy(): Promise<void> {
     this.manager.destroy();
     this.connections.destroyAll();
-    this.closing ??= Promise.all(this.ports.map((state) => closeGracefully(state.server, this.connections, 0))).then(() => undefined);
+    this.closing ??= Promise.all([...this.ports.map((state) => closeGracefully(state.server, this.connections, 0)), this.health?.close()]).then(() => undefined);
     return this.closing;
   }
 

@@ -1,9 +1,11 @@
 // The traffic-agent's settings, read from the environment the manager gives the injected
 // container (the agent contract): TP_AGENT_MANAGER_URL, TP_AGENT_TOKEN, TP_AGENT_WORKLOAD
 // (`<Kind>/<name>`), TP_AGENT_CONTAINER, TP_AGENT_NAMESPACE, TP_AGENT_POD, TP_AGENT_POD_IP and
-// TP_AGENT_PORTS (JSON `[{name?, agentPort, appPort}]`) and TP_AGENT_MOUNTS (JSON `[{path, at, rw}]`:
-// the app container's volume mounts and where the agent sees them). Every value is checked and a bad one
-// gets an AgentConfigError naming the variable; values are never echoed back for the token.
+// TP_AGENT_PORTS (JSON `[{name?, agentPort, appPort}]`), TP_AGENT_MOUNTS (JSON `[{path, at, rw}]`:
+// the app container's volume mounts and where the agent sees them) and TP_AGENT_HEALTH_PORT (where
+// the agent answers its readiness probe; absent in agents injected before it existed). Every
+// value is checked and a bad one gets an AgentConfigError naming the variable; values are never
+// echoed back for the token.
 // Also computes the app environment the agent reports: its own env minus every TP_AGENT_*
 // variable (the manager copied the app container's env and envFrom into the agent's container).
 // Leaves out listening and connecting (agent.ts). Used by `tp agent serve` and the tests.
@@ -40,6 +42,8 @@ export interface AgentConfig {
   environment: Record<string, string>;
   /** The app container's volume mounts, for volume copies (none when absent). */
   mounts?: AgentMount[];
+  /** Where the agent answers `GET /ready` for the kubelet (no health listener when absent). */
+  healthPort?: number;
 }
 
 export class AgentConfigError extends TpError {
@@ -65,6 +69,7 @@ export function parseAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const token = required('TP_AGENT_TOKEN');
   const namespace = required('TP_AGENT_NAMESPACE');
   const workload = parseWorkload(required('TP_AGENT_WORKLOAD'), namespace);
+  const ports = parsePorts(required('TP_AGENT_PORTS'));
   return {
     managerUrl,
     token,
@@ -72,10 +77,20 @@ export function parseAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     container: required('TP_AGENT_CONTAINER'),
     pod: required('TP_AGENT_POD'),
     podIp: env.TP_AGENT_POD_IP?.trim() ?? '',
-    ports: parsePorts(required('TP_AGENT_PORTS')),
+    ports,
     environment: appEnvironment(env),
     mounts: parseMounts(env.TP_AGENT_MOUNTS?.trim() || '[]'),
+    ...healthPortOf(env.TP_AGENT_HEALTH_PORT?.trim(), ports),
   };
+}
+
+/** TP_AGENT_HEALTH_PORT: a port none of the agent's or app's ports use. */
+function healthPortOf(value: string | undefined, ports: AgentPort[]): { healthPort?: number } {
+  if (!value) return {};
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!isPort(port, 1)) throw new AgentConfigError('TP_AGENT_HEALTH_PORT', `needs a port number (1-${MAX_PORT})`);
+  if (ports.some((p) => p.agentPort === port || p.appPort === port)) throw new AgentConfigError('TP_AGENT_HEALTH_PORT', `port ${port} is also in TP_AGENT_PORTS`);
+  return { healthPort: port };
 }
 
 /** Parses TP_AGENT_MOUNTS: absolute, clean paths only. */

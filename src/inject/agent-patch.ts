@@ -9,9 +9,16 @@
 // - a NAMED Service targetPort moves to the agent: the app's port of that name becomes
 //   `tp-<name>` (probes that named it follow), so the Service is untouched;
 // - a NUMERIC targetPort stays on the app, and the Service's targetPort is pointed at the agent.
+// - the agent answers its kubelet readiness probe on a health port of its own (AGENT_HEALTH_PORT
+//   or the next free one below it), never on a Service port: a probe there would be a connection
+//   the agent forwards, to the laptop under a global intercept;
+// - the pod template carries INJECTION_ANNOTATION, new at each write, so the pods of this
+//   injection are told from those of an earlier one even when the two render alike.
 // The original app container is kept whole in the workload annotation `tp.dev/agent-original`
 // and each Service's original targetPorts in `tp.dev/original-target-port`, so restoring is
-// putting back what was recorded, field for field.
+// putting back what was recorded, field for field. A workload whose app container is no longer
+// what tp rendered from that record (its manifest applied again, `kubectl set image`) counts as
+// re-applied: currentOriginal() takes that container, with tp's renames undone, as the original.
 import type { V1Container, V1ContainerPort, V1EnvVar, V1PodTemplateSpec, V1Probe, V1Service, V1VolumeMount } from '@kubernetes/client-node';
 import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET, MANAGER_NAME, MANAGER_TUNNEL_PORT } from '../api/names.js';
 import { restrictedSecurityContext } from '../api/pod-security.js';
@@ -22,8 +29,15 @@ export const AGENT_ORIGINAL_ANNOTATION = 'tp.dev/agent-original';
 export const SERVICE_ORIGINAL_ANNOTATION = 'tp.dev/original-target-port';
 /** The agent sees the app's mount at `/etc/app` as `/tp/volumes/etc/app` (never over its own files). */
 export const AGENT_VOLUMES_ROOT = '/tp/volumes';
-/** The agent's ports are 9900, 9901, … in the order they were taken. */
+export const INJECTION_ANNOTATION = 'tp.dev/agent-injection';
+/** The agent's ports are 9900, 9901, … in the order they were taken, skipping ports a container of the pod declares. */
 export const FIRST_AGENT_PORT = 9900;
+/** The agent's health port: 9899, or the next one down that no container of the pod declares. */
+export const AGENT_HEALTH_PORT = FIRST_AGENT_PORT - 1;
+/** Cannot be a renamed app port (those start with `tp-`); left unnamed if the app uses it. */
+export const HEALTH_PORT_NAME = 'tpagent-health';
+/** Where the agent answers its readiness probe (src/agent/health.ts), like the TP_AGENT_* names part of the agent contract. */
+const AGENT_READY_PATH = '/ready';
 /** Kubernetes port names are IANA service names: at most 15 characters. */
 const MAX_PORT_NAME = 15;
 
@@ -46,6 +60,8 @@ export interface AgentSettings {
   image: string;
   managerNamespace: string;
   workload: { kind: WorkloadKind; name: string };
+  /** This injection's mark on the pod template (INJECTION_ANNOTATION). */
+  injection?: string;
 }
 
 export function renamedPortName(name: string): string {
@@ -68,7 +84,49 @@ export function originalTemplate(template: V1PodTemplateSpec, original: AgentOri
   if (!original) return template;
   const spec = template.spec!;
   const containers = spec.containers.filter((c) => c.name !== AGENT_CONTAINER).map((c) => (c.name === original.container.name ? structuredClone(original.container) : c));
-  return { ...template, spec: { ...spec, containers } };
+  const restored: V1PodTemplateSpec = { ...template, spec: { ...spec, containers } };
+  if (template.metadata?.annotations?.[INJECTION_ANNOTATION] !== undefined) {
+    const annotations = { ...template.metadata.annotations };
+    delete annotations[INJECTION_ANNOTATION];
+    restored.metadata = { ...template.metadata, annotations };
+    if (Object.keys(annotations).length === 0) delete restored.metadata.annotations;
+  }
+  return restored;
+}
+
+/** Why a template with an agent is rendered again: its app container changed, or its agent is gone or from before the health port. */
+export type Repair = 'app changed' | 'agent missing' | 'agent outdated';
+
+/**
+ * The record to restore from: the recorded one, unless the template's app container is no longer
+ * what injectAgent made of it (then that container with tp's renames undone); `repair` says why
+ * the template must be rendered again, if it must. A record whose app container left the
+ * template stays as it is (the injector then refuses with a conflict).
+ */
+export function currentOriginal(template: V1PodTemplateSpec, recorded: AgentOriginal): { original: AgentOriginal; repair?: Repair } {
+  const containers = template.spec?.containers ?? [];
+  const app = containers.find((c) => c.name === recorded.container.name);
+  if (!app) return { original: recorded };
+  const agent = containers.find((c) => c.name === AGENT_CONTAINER);
+  if (canonical(app) !== canonical(patchApp(recorded.container, recorded.ports))) return { original: { ...recorded, container: unpatchApp(app, recorded.ports) }, repair: 'app changed' };
+  if (!agent) return { original: recorded, repair: 'agent missing' };
+  if (!agent.env?.some((e) => e.name === 'TP_AGENT_HEALTH_PORT')) return { original: recorded, repair: 'agent outdated' };
+  return { original: recorded };
+}
+
+/** JSON with sorted keys, for comparing objects that went through the API server. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  );
+}
+
+/** The lowest port from `from` up (or, with step -1, down) that no container of the template declares and `taken` does not hold. */
+export function freePort(template: V1PodTemplateSpec, from: number, step: 1 | -1, taken: number[] = []): number {
+  const used = new Set([...taken, ...(template.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.containerPort))]);
+  let port = from;
+  while (used.has(port)) port += step;
+  return port;
 }
 
 /** The template with the agent taking `ports` from container `appContainer` (from the ORIGINAL template). */
@@ -76,15 +134,31 @@ export function injectAgent(original: V1PodTemplateSpec, appContainer: string, p
   const spec = original.spec!;
   const app = spec.containers.find((c) => c.name === appContainer);
   if (!app) throw new Error(`container ${appContainer} is not in the pod template`);
-  const renamed = new Map(ports.filter((p) => p.name).map((p) => [p.name!, renamedPortName(p.name!)]));
-  const patchedApp: V1Container = structuredClone(app);
-  if (patchedApp.ports) patchedApp.ports = patchedApp.ports.map((p) => (p.name && renamed.has(p.name) ? { ...p, name: renamed.get(p.name) } : p));
-  for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
-    if (patchedApp[probe]) patchedApp[probe] = renameProbePort(patchedApp[probe], renamed);
-  }
+  const patchedApp = patchApp(app, ports);
   const containers = spec.containers.map((c) => (c.name === appContainer ? patchedApp : c));
-  containers.push(agentContainer(app, ports, settings, writableVolumes(original)));
-  return { ...original, spec: { ...spec, containers } };
+  const health = { port: freePort(original, AGENT_HEALTH_PORT, -1), named: !spec.containers.some((c) => c.ports?.some((p) => p.name === HEALTH_PORT_NAME)) };
+  containers.push(agentContainer(app, ports, health, settings, writableVolumes(original)));
+  const annotations = settings.injection ? { ...original.metadata?.annotations, [INJECTION_ANNOTATION]: settings.injection } : original.metadata?.annotations;
+  return { ...original, ...(annotations ? { metadata: { ...original.metadata, annotations } } : {}), spec: { ...spec, containers } };
+}
+
+/** The app container with its ports the agent took renamed `tp-<name>` (and the probes that named them following). */
+function patchApp(app: V1Container, ports: PortMapping[]): V1Container {
+  return renamePorts(app, new Map(ports.filter((p) => p.name).map((p) => [p.name!, renamedPortName(p.name!)])));
+}
+
+/** patchApp undone: the app's `tp-<name>` ports (and probes) named `<name>` again; a container with its names back stays as it is. */
+function unpatchApp(app: V1Container, ports: PortMapping[]): V1Container {
+  return renamePorts(app, new Map(ports.filter((p) => p.name).map((p) => [renamedPortName(p.name!), p.name!])));
+}
+
+function renamePorts(app: V1Container, renamed: Map<string, string>): V1Container {
+  const next: V1Container = structuredClone(app);
+  if (next.ports) next.ports = next.ports.map((p) => (p.name && renamed.has(p.name) ? { ...p, name: renamed.get(p.name) } : p));
+  for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
+    if (next[probe]) next[probe] = renameProbePort(next[probe], renamed);
+  }
+  return next;
 }
 
 function renameProbePort(probe: V1Probe, renamed: Map<string, string>): V1Probe {
@@ -100,7 +174,7 @@ function writableVolumes(template: V1PodTemplateSpec): Set<string> {
   return new Set((template.spec?.volumes ?? []).filter((v) => v.emptyDir || v.persistentVolumeClaim || v.ephemeral).map((v) => v.name));
 }
 
-function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentSettings, writable: Set<string>): V1Container {
+function agentContainer(app: V1Container, ports: PortMapping[], health: { port: number; named: boolean }, settings: AgentSettings, writable: Set<string>): V1Container {
   const fieldEnv = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
   const env: V1EnvVar[] = [
     ...(app.env ?? []),
@@ -112,10 +186,12 @@ function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentS
     fieldEnv('TP_AGENT_POD', 'metadata.name'),
     fieldEnv('TP_AGENT_POD_IP', 'status.podIP'),
     { name: 'TP_AGENT_PORTS', value: JSON.stringify(ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), agentPort: p.agentPort, appPort: p.appPort }))) },
+    { name: 'TP_AGENT_HEALTH_PORT', value: String(health.port) },
   ];
   const volumeMounts = agentVolumeMounts(app, writable);
   if (volumeMounts.length > 0) env.push({ name: 'TP_AGENT_MOUNTS', value: JSON.stringify(volumeMounts.map((m, i) => ({ path: normalMountPath(app.volumeMounts![i].mountPath), at: m.mountPath, rw: !m.readOnly }))) });
   const containerPorts: V1ContainerPort[] = ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.agentPort, protocol: 'TCP' }));
+  containerPorts.push({ ...(health.named ? { name: HEALTH_PORT_NAME } : {}), containerPort: health.port, protocol: 'TCP' });
   return {
     name: AGENT_CONTAINER,
     image: settings.image,
@@ -124,9 +200,11 @@ function agentContainer(app: V1Container, ports: PortMapping[], settings: AgentS
     ...(app.envFrom ? { envFrom: structuredClone(app.envFrom) } : {}),
     ports: containerPorts,
     ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
-    readinessProbe: { tcpSocket: { port: ports[0].agentPort }, periodSeconds: 1 },
+    // Answered by the agent itself: ready once it serves its ports, whether or not the manager is
+    // reachable (it then passes everything to the app), so a manager restart drops no endpoint.
+    readinessProbe: { httpGet: { path: AGENT_READY_PATH, port: health.port }, periodSeconds: 1 },
     // Passes Pod Security "restricted" whatever the app sets: the agent only listens on its own
-    // ports (FIRST_AGENT_PORT and up, above 1024) and dials out, so it needs no root and no capability.
+    // ports (around FIRST_AGENT_PORT, above 1024) and dials out, so it needs no root and no capability.
     securityContext: restrictedSecurityContext(),
   };
 }

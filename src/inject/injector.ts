@@ -2,23 +2,31 @@
 // - prepare(): find the workload, the Service and port to intercept (workload-target.ts);
 // - ensureAgent(): make sure the agent takes that port (patch the pod template, and the Service
 //   for a numeric targetPort; keep the originals in annotations; create the namespace's agent
-//   token Secret), then wait until every pod runs the new template and no pod of the old one is
-//   left, not even terminating (a terminating pod may still take connections; bare ReplicaSets do
-//   not roll by themselves: their old pods are deleted), reporting progress; a rollout whose
-//   pods the cluster refuses (rollout-failure.ts) fails within seconds with the reason, and the
-//   injection is undone (unless the caller asks to keep it);
-// - uninstall(): restore workloads and Services from their annotations, and drop the Secret when
-//   no agent is left in the namespace; for the manager, also wait until the agents' pods are gone
-//   and traffic through the Services reaches the app again (service-path.ts).
+//   token Secret), also when it had the port but the workload changed since (its manifest applied
+//   again gives the app the port's name back, so the Service bypasses the agent: the app container
+//   as it is now becomes the original and the agent is put back); then wait until every pod runs
+//   the new template and no pod of the old one is left, not even terminating (a terminating pod
+//   may still take connections; bare ReplicaSets do not roll by themselves: their old pods are
+//   deleted), reporting progress; a rollout whose pods the cluster refuses (rollout-failure.ts)
+//   fails within seconds with the reason, and the injection is undone (unless the caller asks to
+//   keep it);
+// - uninstall(): restore workloads (their app container as it is now, tp's renames undone) and
+//   Services from their annotations, and drop the Secret when no agent is left in the namespace;
+//   for the manager, also wait until the agents' pods are gone and traffic through the Services
+//   reaches the app again (service-path.ts).
 // Used by the manager (intercept-service.ts) and by `tp manager uninstall` (install.ts), which
 // removes agents with the user's own credentials before the manager goes.
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Pod, type V1Secret, type V1Service } from '@kubernetes/client-node';
 import { logger } from '../log/logger.js';
 import { isNotFound, kubeCall, statusCode } from '../k8s/api-errors.js';
 import {
   AGENT_CONTAINER,
   AGENT_ORIGINAL_ANNOTATION,
+  currentOriginal,
   FIRST_AGENT_PORT,
+  freePort,
+  INJECTION_ANNOTATION,
   injectAgent,
   originalTemplate,
   patchService,
@@ -26,6 +34,7 @@ import {
   restoreService,
   type AgentOriginal,
   type PortMapping,
+  type Repair,
 } from './agent-patch.js';
 import { AGENT_TOKEN_KEY, AGENT_TOKEN_SECRET } from '../api/names.js';
 import { agentToken } from './agent-token.js';
@@ -36,6 +45,12 @@ import { selectorOf, templateOf, WorkloadApi, type Workload, type WorkloadObject
 import { findTarget, selects, type InterceptTarget } from './workload-target.js';
 
 const log = logger('tp:manager:injector');
+/** The progress line of an injection that repaired the workload (agent-patch.ts currentOriginal). */
+const REPAIRED: Record<Repair, string> = {
+  'app changed': 'the app container changed since tp injected the traffic-agent (its manifest applied again?): put the agent back in the path of',
+  'agent missing': 'the traffic-agent was taken out by something other than tp: put it back into',
+  'agent outdated': 'updated the traffic-agent (an older tp injected it) in',
+};
 const POLL_MS = 500;
 /** How often a rollout that makes no progress looks for the controller's reason (rollout-failure.ts). */
 const FAILURE_CHECK_ROUNDS = 4;
@@ -80,7 +95,7 @@ export class Injector {
 
   async prepare(namespace: string, workloadName: string, wanted: { service?: string; servicePort?: string }): Promise<Prepared> {
     const workload = await this.workloads.find(namespace, workloadName);
-    const original = readAgentOriginal(workload.object.metadata?.annotations);
+    const original = originalOf(workload.object);
     const services = (await kubeCall(`listing Services in namespace ${namespace}`, () => this.core.listNamespacedService({ namespace }))).items;
     const target = findTarget(workload, originalTemplate(templateOf(workload.object), original), services, wanted);
     return { workload, target, original };
@@ -94,28 +109,33 @@ export class Injector {
     const image = await this.options.image();
     await this.ensureSecret(workload.namespace);
     let mapping!: PortMapping;
+    let repair: Repair | undefined;
     const updated = await this.workloads.update(workload, (object) => {
-      const recorded = readAgentOriginal(object.metadata?.annotations);
+      const found = readAgentOriginal(object.metadata?.annotations);
+      const current = found ? currentOriginal(templateOf(object), found) : null;
+      const recorded = current?.original ?? null;
+      repair = current?.repair;
       const template = originalTemplate(templateOf(object), recorded);
       const ports = [...(recorded?.ports ?? [])];
       const named = typeof target.targetPort === 'string' ? target.targetPort : undefined;
       mapping = ports.find((p) => p.appPort === target.appPort && (p.name ?? undefined) === named) ?? {
         ...(named ? { name: named } : {}),
-        agentPort: Math.max(FIRST_AGENT_PORT - 1, ...ports.map((p) => p.agentPort)) + 1,
+        agentPort: freePort(template, Math.max(FIRST_AGENT_PORT - 1, ...ports.map((p) => p.agentPort)) + 1, 1),
         appPort: target.appPort,
       };
-      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping)) return null;
+      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping) && !repair) return null;
       if (recorded && recorded.container.name !== target.container.name) {
         throw new InterceptError('TP_ERR_INTERCEPT_CONFLICT', `The traffic-agent of ${what} already serves container "${recorded.container.name}"; uninstall it first (tp uninstall --agent ${workload.name}) to intercept container "${target.container.name}".`);
       }
-      ports.push(mapping);
+      if (!ports.includes(mapping)) ports.push(mapping);
       const app = template.spec!.containers.find((c) => c.name === target.container.name)!;
       const record: AgentOriginal = { managerNamespace: this.options.managerNamespace, container: structuredClone(app), ports };
-      object.spec!.template = injectAgent(template, app.name, ports, { image, managerNamespace: this.options.managerNamespace, workload });
+      const injection = randomBytes(6).toString('hex');
+      object.spec!.template = injectAgent(template, app.name, ports, { image, managerNamespace: this.options.managerNamespace, workload, injection });
       object.metadata!.annotations = { ...object.metadata!.annotations, [AGENT_ORIGINAL_ANNOTATION]: JSON.stringify(record) };
       return object;
     });
-    if (updated) progress(`injected the traffic-agent into ${what}`);
+    if (updated) progress(repair ? `${REPAIRED[repair]} ${what}` : `injected the traffic-agent into ${what}`);
     const patched = patchService(target.service, [mapping]);
     if (patched) {
       await kubeCall(`updating Service ${workload.namespace}/${target.service.metadata!.name}`, () =>
@@ -179,7 +199,7 @@ export class Injector {
   /** Puts back the targetPorts of the Services selecting the workload; returns every such Service. */
   private async restoreServices(workload: Workload): Promise<V1Service[]> {
     const services = (await kubeCall(`listing Services in namespace ${workload.namespace}`, () => this.core.listNamespacedService({ namespace: workload.namespace }))).items;
-    const template = originalTemplate(templateOf(workload.object), readAgentOriginal(workload.object.metadata?.annotations));
+    const template = originalTemplate(templateOf(workload.object), originalOf(workload.object));
     const selecting = services.filter((s) => selects(s, template));
     for (const service of selecting) {
       const restored = restoreService(service);
@@ -235,11 +255,11 @@ export class Injector {
     for (let round = 0; ; round++) {
       const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
       const want = object.spec?.replicas ?? 1;
-      const wantedPorts = agentPortsOf(templateOf(object).spec?.containers ?? []);
+      const wanted = injectionOf(templateOf(object));
       const pods = (await kubeCall('listing pods', () => this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) }))).items;
-      const current = pods.filter((p) => !p.metadata?.deletionTimestamp && agentPortsOf(p.spec?.containers ?? []) === wantedPorts);
+      const current = pods.filter((p) => !p.metadata?.deletionTimestamp && injectionOf(p) === wanted);
       const ready = current.filter(isReady);
-      const old = pods.filter((p) => agentPortsOf(p.spec?.containers ?? []) !== wantedPorts);
+      const old = pods.filter((p) => injectionOf(p) !== wanted);
       const terminating = old.filter((p) => p.metadata?.deletionTimestamp);
       if (ready.length >= want && old.length === 0) return round > 0;
       if (workload.kind === 'ReplicaSet' && old.length > terminating.length) await this.deleteStalePods(workload, withAgent);
@@ -249,7 +269,7 @@ export class Injector {
       last = message;
       if (round > 0 && round % FAILURE_CHECK_ROUNDS === 0) {
         // The same reason twice in a row: the controller keeps failing, it was no passing hiccup.
-        const reason = await this.failures.find(workload, object, (rs) => agentPortsOf(rs.spec?.template?.spec?.containers ?? []) === wantedPorts, since);
+        const reason = await this.failures.find(workload, object, (rs) => injectionOf(rs.spec?.template ?? {}) === wanted, since);
         if (reason && reason === refused) {
           throw new InterceptError('TP_ERR_INTERCEPT_PODS_REFUSED', `Kubernetes refuses to create the pods of ${workload.kind}/${workload.name} ${label}: ${reason}. ${fixFor(reason, workload.namespace)}`);
         }
@@ -267,9 +287,9 @@ export class Injector {
 
   private async deleteStalePods(workload: Workload, withAgentWanted: boolean): Promise<void> {
     const object = (await this.workloads.read(workload.kind, workload.name, workload.namespace)) ?? workload.object;
-    const wanted = withAgentWanted ? agentPortsOf(templateOf(object).spec?.containers ?? []) : '';
+    const wanted = withAgentWanted ? injectionOf(templateOf(object)) : '';
     const pods = (await this.core.listNamespacedPod({ namespace: workload.namespace, labelSelector: selectorOf(object) })).items;
-    for (const pod of pods.filter((p) => !p.metadata?.deletionTimestamp && agentPortsOf(p.spec?.containers ?? []) !== wanted)) {
+    for (const pod of pods.filter((p) => !p.metadata?.deletionTimestamp && injectionOf(p) !== wanted)) {
       await this.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: workload.namespace }).catch(() => undefined);
     }
   }
@@ -277,7 +297,7 @@ export class Injector {
 
 /** The workload with its template and annotations as they were before injection; null if it has no agent. */
 export function restoreWorkload(object: WorkloadObject): WorkloadObject | null {
-  const recorded = readAgentOriginal(object.metadata?.annotations);
+  const recorded = originalOf(object);
   if (!recorded) return null;
   object.spec!.template = originalTemplate(templateOf(object), recorded);
   const annotations = { ...object.metadata!.annotations };
@@ -285,6 +305,23 @@ export function restoreWorkload(object: WorkloadObject): WorkloadObject | null {
   object.metadata!.annotations = annotations;
   if (Object.keys(annotations).length === 0) delete object.metadata!.annotations;
   return object;
+}
+
+/** The app container to restore: the recorded one, or the workload's own once it was re-applied (agent-patch.ts currentOriginal). */
+function originalOf(object: WorkloadObject): AgentOriginal | null {
+  const recorded = readAgentOriginal(object.metadata?.annotations);
+  return recorded && currentOriginal(templateOf(object), recorded).original;
+}
+
+/**
+ * Which injection a pod (or template) belongs to: the agent's port list and the injection's mark
+ * ('' for none at all). Pods of a re-applied template and of its repair carry the same port list,
+ * only the mark tells them apart; injections by older versions have no mark.
+ */
+function injectionOf(pod: { metadata?: { annotations?: Record<string, string> }; spec?: { containers: { name: string; env?: { name: string; value?: string }[] }[] } }): string {
+  const ports = agentPortsOf(pod.spec?.containers ?? []);
+  const mark = pod.metadata?.annotations?.[INJECTION_ANNOTATION];
+  return ports || mark ? `${ports}|${mark ?? ''}` : '';
 }
 
 function agentPortsOf(containers: { name: string; env?: { name: string; value?: string }[] }[]): string {

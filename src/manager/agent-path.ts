@@ -7,7 +7,9 @@
 // `agentPort` (a create), the endpoints must also send the traffic to the agent's port: an
 // agent's pod whose Service port leads to another port (the app's: its manifest applied again
 // gives the app's port its name back) is bypassed, and once that outlasts BYPASS_GRACE_MS the
-// create fails rather than answer ACTIVE for an intercept nothing reaches.
+// create fails rather than answer ACTIVE for an intercept nothing reaches. The injector repairs a
+// re-applied workload before this wait, so here that means it was changed again meanwhile, or
+// the Service sends the port somewhere tp does not control.
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Injector, Prepared } from '../inject/injector.js';
 import { InterceptError } from '../inject/intercept-errors.js';
@@ -63,5 +65,5 @@ function podNames(addresses: ReadyAddress[]): string {
 }
 
 function bypassedProblem(service: string, port: number, bypassed: ReadyAddress[], agentPort: number, workload: { kind: string; name: string; namespace: string }): string {
-  return `Service ${service} port ${port} sends connections to port ${bypassed[0].endpointPort} of ${podNames(bypassed)}, not to the traffic-agent's port ${agentPort}, so they would not reach you: ${workload.kind}/${workload.name} (or the Service) was changed after tp injected the agent, e.g. its manifest applied again, which gives the app's port its name back. Run \`tp uninstall --agent ${workload.name} -n ${workload.namespace}\` (it puts back the app container recorded at injection: apply your manifest again after it if that container changed since) and intercept again`;
+  return `Service ${service} port ${port} sends connections to port ${bypassed[0].endpointPort} of ${podNames(bypassed)}, not to the traffic-agent's port ${agentPort}, so they would not reach you: ${workload.kind}/${workload.name} or the Service changed while tp put the agent in their path (its manifest applied again, which gives the app's port its name back, or another container of the pod with a port of that name). If something keeps applying the manifest (a CI deploy, a GitOps controller), intercept once it stops; otherwise run \`tp uninstall --agent ${workload.name} -n ${workload.namespace}\` and intercept again`;
 }

@@ -45,7 +45,15 @@ const broken: [string, Record<string, string | undefined>, RegExp][] = [
   ['a port given as a string', { TP_AGENT_PORTS: '[{"agentPort":"9900","appPort":8080}]' }, /no valid agentPort/],
   ['a duplicate agent port', { TP_AGENT_PORTS: '[{"agentPort":9900,"appPort":8080},{"agentPort":9900,"appPort":8081}]' }, /listed twice/],
   ['the same port for agent and app', { TP_AGENT_PORTS: '[{"agentPort":8080,"appPort":8080}]' }, /both the agent and the app/],
+  ['a health port that is no number', { TP_AGENT_HEALTH_PORT: '99x' }, /TP_AGENT_HEALTH_PORT: needs a port number/],
+  ['a health port out of range', { TP_AGENT_HEALTH_PORT: '70000' }, /TP_AGENT_HEALTH_PORT: needs a port number/],
+  ['a health port that is also an agent port', { TP_AGENT_HEALTH_PORT: '9901' }, /TP_AGENT_HEALTH_PORT: port 9901 is also in TP_AGENT_PORTS/],
 ];
+
+test('the health port is read when set, and absent (an agent injected before it existed) when not', (t) => {
+  t.is(parseAgentConfig({ ...valid, TP_AGENT_HEALTH_PORT: '9899' }).healthPort, 9899);
+  t.false('healthPort' in parseAgentConfig(valid));
+});
 
 for (const [what, change, message] of broken) {
   test(`refuses ${what} with an error naming the variable`, (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
-import { AGENT_CONTAINER, injectAgent, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/inject/agent-patch.js';
+import { AGENT_CONTAINER, currentOriginal, FIRST_AGENT_PORT, freePort, INJECTION_ANNOTATION, injectAgent, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/inject/agent-patch.js';
 import { violations } from '../sandbox/apiserver/admission/pod-security-checks.js';
 
 const template = (): V1PodTemplateSpec => ({
@@ -27,7 +27,8 @@ test('a named targetPort moves to the agent: the app port and its probe are rena
   t.is(app.readinessProbe?.httpGet?.port, 'tp-http');
   t.is(agent.name, AGENT_CONTAINER);
   t.deepEqual(agent.args, ['agent', 'serve']);
-  t.deepEqual(agent.ports, [{ name: 'http', containerPort: 9900, protocol: 'TCP' }]);
+  t.deepEqual(agent.ports, [{ name: 'http', containerPort: 9900, protocol: 'TCP' }, { name: 'tpagent-health', containerPort: 9899, protocol: 'TCP' }]);
+  t.deepEqual(agent.readinessProbe, { httpGet: { path: '/ready', port: 9899 }, periodSeconds: 1 }, 'probed on its own health port, never on a Service port');
   t.deepEqual(agent.envFrom, [{ configMapRef: { name: 'cm' } }]);
   const env = Object.fromEntries(agent.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
   t.deepEqual(env.GREETING, { configMapKeyRef: { name: 'cm', key: 'g' } });
@@ -36,6 +37,55 @@ test('a named targetPort moves to the agent: the app port and its probe are rena
   t.is(env.TP_AGENT_CONTAINER, 'echo');
   t.deepEqual(JSON.parse(String(env.TP_AGENT_PORTS)), [{ name: 'http', agentPort: 9900, appPort: 8080 }]);
   t.deepEqual(env.TP_AGENT_TOKEN, { secretKeyRef: { name: 'tp-agent-token', key: 'token' } });
+  t.is(env.TP_AGENT_HEALTH_PORT, '9899');
+});
+
+test('the health port and new agent ports skip the ports a container of the pod declares', (t) => {
+  const busy = template();
+  busy.spec!.containers[0].ports!.push({ containerPort: 9899 }, { containerPort: 9898, name: 'tpagent-health' }, { containerPort: 9900 });
+  const injected = injectAgent(busy, 'echo', [{ name: 'http', agentPort: freePort(busy, FIRST_AGENT_PORT, 1), appPort: 8080 }], settings);
+  const agent = injected.spec!.containers[1];
+  t.deepEqual(agent.ports, [{ name: 'http', containerPort: 9901, protocol: 'TCP' }, { containerPort: 9897, protocol: 'TCP' }], 'the name is left off when the app uses it');
+  t.is(agent.readinessProbe?.httpGet?.port, 9897);
+});
+
+test('each injection marks the pod template, and restoring takes the mark off again', (t) => {
+  const ports = [{ name: 'http', agentPort: 9900, appPort: 8080 }];
+  const record: AgentOriginal = { managerNamespace: 'tp', container: structuredClone(template().spec!.containers[0]), ports };
+  const injected = injectAgent(template(), 'echo', ports, { ...settings, injection: 'abc' });
+  t.deepEqual(injected.metadata, { labels: { app: 'web' }, annotations: { [INJECTION_ANNOTATION]: 'abc' } });
+  t.deepEqual(originalTemplate(injected, record), template());
+});
+
+test('a re-applied manifest (the app port named again, a new image) becomes the original; an untouched injection keeps the record', (t) => {
+  const ports = [{ name: 'http', agentPort: 9900, appPort: 8080 }];
+  const record: AgentOriginal = { managerNamespace: 'tp', container: structuredClone(template().spec!.containers[0]), ports };
+  const injected = injectAgent(template(), 'echo', ports, { ...settings, injection: 'abc' });
+  // What went through the API server comes back with its keys in another order.
+  const roundTripped = JSON.parse(JSON.stringify(injected, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse()) : v))) as V1PodTemplateSpec;
+  t.deepEqual(currentOriginal(roundTripped, record), { original: record });
+
+  const reapplied = structuredClone(injected);
+  const manifestApp = { ...structuredClone(template().spec!.containers[0]), image: 'echo:2', env: [{ name: 'PORT', value: '8080' }, { name: 'NEW', value: '1' }] };
+  reapplied.spec!.containers[0] = manifestApp;
+  t.deepEqual(currentOriginal(reapplied, record), { original: { ...record, container: manifestApp }, repair: 'app changed' });
+
+  const setImage = structuredClone(injected);
+  setImage.spec!.containers[0].image = 'echo:3';
+  const fromSetImage = currentOriginal(setImage, record);
+  t.is(fromSetImage.repair, 'app changed');
+  t.deepEqual(fromSetImage.original.container, { ...template().spec!.containers[0], image: 'echo:3' }, "tp's renames are undone: the original has the app's own port names");
+
+  const oldAgent = structuredClone(injected);
+  oldAgent.spec!.containers[1].env = oldAgent.spec!.containers[1].env!.filter((e) => e.name !== 'TP_AGENT_HEALTH_PORT');
+  t.deepEqual(currentOriginal(oldAgent, record), { original: record, repair: 'agent outdated' }, 'an agent from before the health port is rendered again');
+  const noAgent = structuredClone(injected);
+  noAgent.spec!.containers.pop();
+  t.deepEqual(currentOriginal(noAgent, record), { original: record, repair: 'agent missing' });
+
+  const renamed = structuredClone(injected);
+  renamed.spec!.containers[0].name = 'other';
+  t.deepEqual(currentOriginal(renamed, record), { original: record }, 'a record whose container left the template stays');
 });
 
 test('the recorded app container turns an injected template back into the original, field for field', (t) => {

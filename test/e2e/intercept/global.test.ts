@@ -79,6 +79,36 @@ test.serial('a global intercept of a raw TCP service carries bytes unchanged bot
   t.is(createHash('sha256').update(Buffer.concat(received)).digest('hex'), digest);
 });
 
+test.serial("the laptop's app sees only the client's connections: the pods' readiness probes stay in the cluster", async (t) => {
+  const accepted: string[] = [];
+  const echo: Server = createServer((socket) => {
+    let first = '';
+    accepted.push(first);
+    const index = accepted.length - 1;
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk) => {
+      first += chunk.toString('latin1');
+      accepted[index] = first;
+    });
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => echo.close());
+  await tp(['intercept', 'raw', '--port', String((echo.address() as AddressInfo).port)]);
+  t.teardown(() => laptop.tp(['leave', 'raw']).catch(() => undefined));
+
+  // Five connections a second apart: the pod's probes (one a second) run all through them.
+  const count = 5;
+  const script = `
+const net = require('net');
+const one = (i) => new Promise((done, fail) => { const s = net.connect(9000, 'raw.${env.namespace}', () => s.write('client ' + i + '\\n'));
+  s.on('data', () => { s.destroy(); done(); }); s.on('error', fail); });
+(async () => { for (let i = 0; i < ${count}; i++) { await one(i); await new Promise((r) => setTimeout(r, 1000)); } console.log('done'); })();`;
+  const run = await execInPod('client', ['node', '-e', script], env.namespace, 60_000);
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(accepted, Array.from({ length: count }, (_, i) => `client ${i}\n`), 'every connection the laptop saw is one the client made, in order');
+});
+
 test.serial('a numeric targetPort is pointed at the agent, and uninstall puts workload and Service back field for field', async (t) => {
   const deploymentBefore = await specOf(env.namespace, 'deployment', 'webnum');
   const serviceBefore = await specOf(env.namespace, 'service', 'webnum');

@@ -1,7 +1,8 @@
 // Intercepts over their life end to end: a client daemon that dies loses its intercept once its
 // session expires (the manager here runs with a 5 s session TTL) and the pods answer again; a
-// restarted manager gets the intercept back from the reconnecting daemon; `tp manager uninstall`
-// removes the agents, leaving workload and Service exactly as before.
+// restarted manager gets the intercept back from the reconnecting daemon; while no manager runs
+// the agents' pods stay ready (their readiness is their own); `tp manager uninstall` removes the
+// agents, leaving workload and Service exactly as before.
 import test from 'ava';
 import { kubectl, coreApi } from '../helpers/cluster.js';
 import { eventually, type Laptop } from '../helpers/laptop.js';
@@ -65,6 +66,36 @@ test.serial('after the manager restarts, the daemon creates its intercept again 
   }, 90_000, 1000);
   const status = JSON.parse((await laptop.tp(['status', '--output', 'json'])).stdout) as { features: { intercepts: { name: string; state: string }[] } };
   t.deepEqual(status.features.intercepts.map((i) => [i.name, i.state]), [['web', 'ACTIVE']]);
+});
+
+test.serial("while the manager is away the agents' pods stay ready and the Service serves the app: readiness is the agent's own", async (t) => {
+  const manager = ['-n', env.managerNamespace, 'deployment/traffic-manager'];
+  await kubectl(['scale', ...manager, '--replicas=0']);
+  t.teardown(async () => {
+    await kubectl(['scale', ...manager, '--replicas=1']);
+    await kubectl(['-n', env.managerNamespace, 'rollout', 'status', 'deployment/traffic-manager', '--timeout=120s'], { timeoutMs: 130_000 });
+  });
+  await eventually(async () => {
+    const left = await coreApi().listNamespacedPod({ namespace: env.managerNamespace, labelSelector: 'app.kubernetes.io/name=traffic-manager' });
+    if (left.items.length > 0) throw new Error(`${left.items.length} manager pod(s) left`);
+  }, 90_000, 1000);
+  // The agents lost the manager: they pass everything to the app (fail open).
+  await eventually(async () => {
+    const by = answeredBy(await curlFromPod(env.namespace, [`${url()}away`]));
+    if (!by.startsWith('pod web-')) throw new Error(`answered by ${by}`);
+  }, 60_000, 1000);
+  const answered = new Set<string>();
+  for (let i = 0; i < 8; i++) answered.add(answeredBy(await curlFromPod(env.namespace, [`${url()}away-${i}`])));
+  const pods = (await coreApi().listNamespacedPod({ namespace: env.namespace, labelSelector: 'app=web' })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  t.is(pods.length, 2);
+  for (const pod of pods) {
+    t.true(pod.spec!.containers.some((c) => c.name === 'traffic-agent'), `${pod.metadata!.name} runs the agent`);
+    t.true((pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'), `${pod.metadata!.name} stays Ready without the manager`);
+  }
+  t.true([...answered].every((by) => by.startsWith('pod web-')), [...answered].join(' '));
+  const endpoints = await coreApi().readNamespacedEndpoints({ name: 'web', namespace: env.namespace });
+  const ready = (endpoints.subsets ?? []).flatMap((s) => s.addresses ?? []).map((a) => a.targetRef?.name).sort();
+  t.deepEqual(ready, pods.map((p) => p.metadata!.name).sort(), 'both pods stay in the Service');
 });
 
 test.serial('tp manager uninstall removes the agents first: workload and Service are as they were', async (t) => {

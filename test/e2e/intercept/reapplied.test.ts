@@ -1,14 +1,14 @@
 // A workload whose manifest is applied again after tp injected its traffic-agent (kubectl apply, a
 // deploy): apply keeps the agent container, which the manifest does not mention, but gives the
 // app's port its name back, and Kubernetes resolves a Service's named targetPort to the first
-// container with that name: the app. `tp intercept` must then fail and say why, never answer
-// ACTIVE while every connection goes to the app; `tp uninstall --agent` and a new intercept
-// bring the traffic to the laptop again.
+// container with that name: the app. `tp intercept` then puts the agent back in the path itself
+// (taking the name from the app again) before it answers ACTIVE, and `tp uninstall --agent`
+// afterwards leaves the app container as the re-applied manifest said.
 import test from 'ava';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { execInPod, kubectl } from '../helpers/cluster.js';
 import { fixture } from '../helpers/images.js';
-import type { Laptop } from '../helpers/laptop.js';
+import { eventually, type Laptop } from '../helpers/laptop.js';
 import { setUpNamespace, tearDownNamespace, type InterceptEnv } from './helpers.js';
 
 const MANIFEST = 'test/e2e/intercept/fixtures/workloads.yaml.tmpl';
@@ -52,28 +52,56 @@ function one() { return new Promise((done) => { let got = ''; const s = net.conn
   return result.stdout.trim().split(' ');
 }
 
-test.serial('after the manifest is applied again, intercept fails and says why; uninstall and intercept again reach the laptop', async (t) => {
+test.serial('after the manifest is applied again, intercept puts the agent back in the path; uninstall then leaves the workload as the manifest says', async (t) => {
+  t.timeout(420_000, 'four rollouts: the injection, the apply, the repair and the uninstall');
   await tp(['intercept', 'raw', '--port', echoPort()]);
   t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('laptop'), 'the first intercept reaches the laptop');
   await laptop!.tp(['leave', 'raw']);
 
-  await kubectl(['apply', '-f', '-'], { input: fixture(MANIFEST, env!.namespace) });
+  // The manifest as a deploy would apply it next: the app container changed (a new variable).
+  const manifest = fixture(MANIFEST, env!.namespace).replace('env: [{name: PORT, value: "9000"}]', 'env: [{name: PORT, value: "9000"}, {name: RELEASE, value: "2"}]');
+  t.true(manifest.includes('RELEASE'));
+  await kubectl(['apply', '-f', '-'], { input: manifest });
   await kubectl(['-n', env!.namespace, 'rollout', 'status', 'deployment/raw', '--timeout=90s'], { timeoutMs: 100_000 });
-  const containers = JSON.parse(await kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.spec.containers}'])) as { name: string; ports?: { name?: string }[] }[];
-  t.deepEqual(containers.map((c) => [c.name, c.ports?.map((p) => p.name)]), [['echo', ['echo']], ['traffic-agent', ['echo']]], 'apply gave the app its port name back and kept the agent');
+  t.deepEqual((await containersOf()).map((c) => [c.name, c.ports?.map((p) => p.name)]), [['echo', ['echo']], ['traffic-agent', ['echo', 'tpagent-health']]], 'apply gave the app its port name back and kept the agent');
+  // Once the endpoints follow the new pods, the Service skips the agent.
+  const skipping = await eventually(async () => {
+    const went = await whereConnectionsGo();
+    if (went.some((w) => w !== 'app')) throw new Error(`connections went to: ${went.join(' ')}`);
+    return went;
+  }, 60_000);
+  t.deepEqual(skipping, Array<string>(CONNECTIONS).fill('app'), 'the Service skips the agent now');
 
-  const failed = await tp(['intercept', 'raw', '--port', echoPort(), '--output', 'json']).then(
-    () => undefined,
-    (err: unknown) => (JSON.parse((err as { stdout: string }).stdout) as { error: { code: string; message: string } }).error,
-  );
-  t.truthy(failed, 'the intercept must not answer ACTIVE while the Service skips the agent');
-  t.is(failed?.code, 'TP_ERR_INTERCEPT_NOT_READY');
-  t.regex(failed?.message ?? '', /sends connections to port 9000 of raw-.*not to the traffic-agent's port 9900/);
-  t.regex(failed?.message ?? '', /tp uninstall --agent raw/);
-  t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('app'), 'with no intercept the app answers');
+  const { stdout } = await tp(['intercept', 'raw', '--port', echoPort(), '--output', 'json']);
+  t.is((JSON.parse(stdout) as { intercept: { state: string } }).intercept.state, 'ACTIVE');
+  t.teardown(() => laptop!.tp(['leave', 'raw']).catch(() => undefined));
+  t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('laptop'), 'the repaired agent gets every connection');
+  const [app] = await containersOf();
+  t.deepEqual(app.ports?.map((p) => p.name), ['tp-echo'], 'the app gave its port name to the agent again');
+  t.true(app.env?.some((e) => e.name === 'RELEASE' && e.value === '2'), 'the repair keeps what the manifest changed');
+  await laptop!.tp(['leave', 'raw']);
+  // A repaired workload is what tp renders: the next intercept changes nothing (no new rollout).
+  const repaired = await templateMark();
+  t.truthy(repaired);
+  await tp(['intercept', 'raw', '--port', echoPort()]);
+  t.is(await templateMark(), repaired, 'the pod template was not written again');
+  await laptop!.tp(['leave', 'raw']);
 
   await tp(['uninstall', '--agent', 'raw']);
-  await tp(['intercept', 'raw', '--port', echoPort()]);
-  t.teardown(() => laptop!.tp(['leave', 'raw']).catch(() => undefined));
-  t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('laptop'), 'after uninstall and a new intercept the laptop gets every connection');
+  const restored = await containersOf();
+  t.deepEqual(restored.map((c) => c.name), ['echo'], 'the agent is gone');
+  t.deepEqual(restored[0].ports?.map((p) => p.name), ['echo']);
+  t.deepEqual(restored[0].env?.map((e) => [e.name, e.value]), [['PORT', '9000'], ['RELEASE', '2']], 'uninstall leaves the app as the re-applied manifest said, not as it was at the first injection');
+  const deployment = JSON.parse(await kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'json'])) as { metadata: { annotations?: Record<string, string> }; spec: { template: { metadata: { annotations?: Record<string, string> } } } };
+  const annotations = [deployment.metadata.annotations, deployment.spec.template.metadata.annotations];
+  t.deepEqual(annotations.flatMap((a) => Object.keys(a ?? {})).filter((k) => k.startsWith('tp.dev/')), [], 'no tp annotation is left on the workload or its pod template');
+  t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('app'), 'after uninstall the app answers');
 });
+
+async function templateMark(): Promise<string> {
+  return kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.metadata.annotations.tp\\.dev/agent-injection}']);
+}
+
+async function containersOf(): Promise<{ name: string; ports?: { name?: string }[]; env?: { name: string; value?: string }[] }[]> {
+  return JSON.parse(await kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.spec.containers}'])) as { name: string; ports?: { name?: string }[]; env?: { name: string; value?: string }[] }[];
+}
