@@ -23,6 +23,7 @@ import { firstJsonLine } from './child-json.js';
 import { parseWrk } from './outbound-measure.js';
 import { startDelayRelay } from './delay-relay.js';
 import { summarize, type CpuProfile } from './outbound-profile.js';
+import { machineBusyTicks } from './outbound-cpu.js';
 
 const run = promisify(execFile);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
@@ -36,6 +37,12 @@ const children: ChildProcess[] = [];
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds of this process's reaped children (wrk, once it exited). */
+function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 async function main(): Promise<void> {
@@ -92,13 +99,15 @@ async function main(): Promise<void> {
         ? ['wrk', ...common, '-s', WRK_PROXY_SCRIPT, `http://127.0.0.1:${httpAddress.port}/`]
         : ['proxychains4', '-q', '-f', conf, 'wrk', ...common.map((a, i) => (i === 1 ? String(CONNECTIONS) : a)), url0];
     const before = pids.map(cpuSeconds);
+    const beforeOthers = [childrenCpuSeconds(), cpuSeconds(target.pid!), machineBusyTicks() / 100];
     opens = 0;
     const { stdout } = await run(argv[0], argv.slice(1), { env: { ...process.env, BENCH_URL: url0 }, maxBuffer: 1 << 20 });
     const each = pids.map((pid, i) => cpuSeconds(pid) - before[i]);
+    const [client, destination, machine] = [childrenCpuSeconds(), cpuSeconds(target.pid!), machineBusyTicks() / 100].map((v, i) => v - beforeOthers[i]);
     const cpu = each.reduce((sum, v) => sum + v, 0);
     const r = parseWrk(stdout);
     console.log(
-      `${door.padEnd(6)} ${keepAlive ? 'keep-alive' : 'new conn  '} ${r.requestsPerSecond.toFixed(0).padStart(7)}/s  p50 ${r.latencyP50Ms?.toFixed(2)} ms  p99 ${r.latencyP99Ms?.toFixed(2)} ms  errors ${r.errors}  tunnel CPU ${((cpu * 1e6) / r.requests).toFixed(0)} µs/request (doors ${((each[0] * 1e6) / r.requests).toFixed(0)}, tunnel server ${((each[1] * 1e6) / r.requests).toFixed(0)})  ${opens} opens  load ${loadavg()[0].toFixed(2)}`,
+      `${door.padEnd(6)} ${keepAlive ? 'keep-alive' : 'new conn  '} ${r.requestsPerSecond.toFixed(0).padStart(7)}/s  p50 ${r.latencyP50Ms?.toFixed(2)} ms  p99 ${r.latencyP99Ms?.toFixed(2)} ms  errors ${r.errors}  tunnel CPU ${((cpu * 1e6) / r.requests).toFixed(0)} µs/request (doors ${((each[0] * 1e6) / r.requests).toFixed(0)}, tunnel server ${((each[1] * 1e6) / r.requests).toFixed(0)})  ${opens} opens; wrk ${((client * 1e6) / r.requests).toFixed(0)}, destination ${((destination * 1e6) / r.requests).toFixed(0)}, machine ${((machine * 1e6) / r.requests).toFixed(0)} µs/request  load ${loadavg()[0].toFixed(2)}`,
     );
     return r.requestsPerSecond;
   };

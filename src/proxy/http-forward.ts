@@ -20,7 +20,6 @@ import { checkHost } from './host-name.js';
 import {
   BodyCounter,
   connectionHas,
-  endToEndLines,
   FramingError,
   headEnd,
   headerValues,
@@ -28,12 +27,12 @@ import {
   parseResponseHead,
   requestBodyLength,
   responseFraming,
+  rewriteHead,
   type RequestHead,
   endRaw,
 } from './http-framing.js';
 
 const log = logger('tp:proxy:http');
-const DROP_HOST = new Set(['host']);
 /** Client bytes held while a request's stream opens or its answer comes, before the client is paused. */
 const HELD_BYTES = 64 * 1024;
 /** A response head longer than this is refused (the client gets a reset, or 502 before any byte). */
@@ -148,7 +147,7 @@ export class ForwardedConnection {
     };
     this.exchange = exchange;
     if (log.enabled) log('-> %s %s http://%s%s', exchange.id, request.method, route.target.hostHeader, route.path.split('?')[0]);
-    const forwarded = Buffer.from(`${request.method} ${route.path} HTTP/1.1\r\nhost: ${route.target.hostHeader}\r\n${endToEndLines(request, DROP_HOST)}\r\n`, 'latin1');
+    const forwarded = rewriteHead(request, `${request.method} ${route.path} HTTP/1.1`, `host: ${route.target.hostHeader}\r\n`, '', true);
     const origin = route.target.authority;
     if (this.upstream && this.origin === origin) return this.send(exchange, forwarded);
     this.dropUpstream();
@@ -166,7 +165,7 @@ export class ForwardedConnection {
   /** The request's destination, or undefined when Node's HTTP server should answer it. */
   private forwardable(request: RequestHead): { path: string; target: Origin; bodyLength: number } | undefined {
     if (request.minor !== 1 || request.method === 'CONNECT' || !request.target.startsWith('http://')) return undefined;
-    for (const name of ['transfer-encoding', 'expect', 'upgrade']) if (headerValues(request, name).length > 0) return undefined;
+    if (request.special) return undefined;
     const bodyLength = requestBodyLength(request);
     if (bodyLength === undefined) return undefined;
     const authorization = headerValues(request, 'proxy-authorization');
@@ -256,7 +255,7 @@ export class ForwardedConnection {
     const keep = informational || (exchange.keepAlive && framing.kind !== 'close');
     if (!informational) exchange.keepAlive = keep;
     const upstreamCloses = connectionHas(response, 'close');
-    this.toClient(Buffer.from(`${response.statusLine}\r\n${endToEndLines(response)}${informational ? '' : `connection: ${keep ? 'keep-alive' : 'close'}\r\n`}\r\n`, 'latin1'));
+    this.toClient(rewriteHead(response, undefined, '', informational ? '' : keep ? 'connection: keep-alive\r\n' : 'connection: close\r\n'));
     exchange.headSent = true;
     exchange.responseHead = EMPTY;
     if (informational) return;

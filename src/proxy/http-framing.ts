@@ -15,21 +15,140 @@ const MAX_CHUNK_LINE_BYTES = 4096;
 /** Trailer section of a chunked body, at most. */
 const MAX_TRAILER_BYTES = 16 * 1024;
 
-export interface Head {
+// What a header's name is to the proxy, read from its bytes without making a string of it: a
+// request or an answer costs no string per header line, only one per value read.
+const OTHER = 0;
+const HOST = 1;
+const CONNECTION = 2;
+const CONTENT_LENGTH = 3;
+const TRANSFER_ENCODING = 4;
+const EXPECT = 5;
+const UPGRADE = 6;
+const PROXY_AUTHORIZATION = 7;
+/** The other hop-by-hop headers (RFC 9110 §7.6.1) and Proxy-* ones. */
+const HOP = 8;
+const KIND_OF: ReadonlyMap<string, number> = new Map([
+  ['host', HOST],
+  ['connection', CONNECTION],
+  ['content-length', CONTENT_LENGTH],
+  ['transfer-encoding', TRANSFER_ENCODING],
+  ['expect', EXPECT],
+  ['upgrade', UPGRADE],
+  ['proxy-authorization', PROXY_AUTHORIZATION],
+  ['keep-alive', HOP],
+  ['te', HOP],
+  ['trailer', HOP],
+  ['proxy-connection', HOP],
+]);
+/** The kinds never passed on to the next hop. */
+const NOT_PASSED: ReadonlySet<number> = new Set([CONNECTION, UPGRADE, PROXY_AUTHORIZATION, HOP]);
+/** tchar (RFC 9110 §5.6.2), by byte. */
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
+
+/** Whether the token bytes[start, end) are `lower` (lower-case letters and '-') in any case. */
+function nameIs(bytes: Buffer, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  // | 0x20 folds A-Z onto a-z; it folds no other token byte onto a letter or '-'.
+  for (let i = 0; i < lower.length; i++) if ((bytes[start + i] | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+function kindOf(bytes: Buffer, start: number, end: number): number {
+  switch (end - start) {
+    case 2:
+      return nameIs(bytes, start, end, 'te') ? HOP : OTHER;
+    case 4:
+      return nameIs(bytes, start, end, 'host') ? HOST : OTHER;
+    case 6:
+      return nameIs(bytes, start, end, 'expect') ? EXPECT : OTHER;
+    case 7:
+      return nameIs(bytes, start, end, 'upgrade') ? UPGRADE : nameIs(bytes, start, end, 'trailer') ? HOP : OTHER;
+    case 10:
+      return nameIs(bytes, start, end, 'connection') ? CONNECTION : nameIs(bytes, start, end, 'keep-alive') ? HOP : OTHER;
+    case 14:
+      return nameIs(bytes, start, end, 'content-length') ? CONTENT_LENGTH : OTHER;
+    case 17:
+      return nameIs(bytes, start, end, 'transfer-encoding') ? TRANSFER_ENCODING : OTHER;
+    case 19:
+      if (nameIs(bytes, start, end, 'proxy-authorization')) return PROXY_AUTHORIZATION;
+  }
+  return end - start > 6 && nameIs(bytes, start, start + 6, 'proxy-') ? HOP : OTHER;
+}
+
+/**
+ * A head read in one pass over its bytes: where its first line ends and, for each header line,
+ * where it starts, its colon, its end (before its CRLF) and what its name is to the proxy.
+ * Strings are made only for what is asked for.
+ */
+export class Head {
+  constructor(
+    /** The head's bytes, up to and including its blank line. */
+    readonly bytes: Buffer,
+    readonly firstLineEnd: number,
+    /** Four numbers a header line: start, colon, end, kind. */
+    readonly lines: readonly number[],
+  ) {}
+
   /** Header lines as [lower-case name, value] in order. */
-  headers: [string, string][];
+  get headers(): [string, string][] {
+    const headers: [string, string][] = [];
+    for (let i = 0; i < this.lines.length; i += 4) headers.push([this.name(i), this.value(i)]);
+    return headers;
+  }
+
+  /** The lower-case name of the header line at `i` (an index into lines). */
+  name(i: number): string {
+    return this.bytes.toString('latin1', this.lines[i], this.lines[i + 1]).toLowerCase();
+  }
+
+  /** The value of the header line at `i`, without the white space around it. */
+  value(i: number): string {
+    let start = this.lines[i + 1] + 1;
+    let end = this.lines[i + 2];
+    while (start < end && (this.bytes[start] === 32 || this.bytes[start] === 9)) start++;
+    while (end > start && (this.bytes[end - 1] === 32 || this.bytes[end - 1] === 9)) end--;
+    return this.bytes.toString('latin1', start, end);
+  }
+
+  private tokens: string[] | undefined;
+
+  /** The tokens of the head's Connection headers, in lower case. */
+  get connectionTokens(): readonly string[] {
+    if (this.tokens) return this.tokens;
+    this.tokens = [];
+    for (let i = 0; i < this.lines.length; i += 4) {
+      if (this.lines[i + 3] !== CONNECTION) continue;
+      for (const token of this.value(i).split(',')) this.tokens.push(token.trim().toLowerCase());
+    }
+    return this.tokens;
+  }
+
+  /** Whether a header line of this kind is there. */
+  has(kind: number): boolean {
+    for (let i = 3; i < this.lines.length; i += 4) if (this.lines[i] === kind) return true;
+    return false;
+  }
 }
 
-export interface RequestHead extends Head {
-  method: string;
-  target: string;
+export class RequestHead extends Head {
+  method = '';
+  target = '';
   /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
-  minor: number;
+  minor = 1;
+
+  /** Whether the request asks for more than a plain exchange: Transfer-Encoding, Expect or Upgrade. */
+  get special(): boolean {
+    return this.has(TRANSFER_ENCODING) || this.has(EXPECT) || this.has(UPGRADE);
+  }
 }
 
-export interface ResponseHead extends Head {
-  status: number;
-  statusLine: string;
+export class ResponseHead extends Head {
+  status = 0;
+
+  get statusLine(): string {
+    return this.bytes.toString('latin1', 0, this.firstLineEnd);
+  }
 }
 
 export class FramingError extends Error {
@@ -42,67 +161,141 @@ export function headEnd(bytes: Buffer): number {
   return at === -1 ? -1 : at + 4;
 }
 
-/** A bare CR or LF, NUL or another control character (tab aside): never passed on, as Node's parser refuses it too. */
-function hasControl(line: string): boolean {
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+/**
+ * A head's lines (its bytes up to and including the blank line), or undefined when a line has
+ * a bare CR or LF, NUL or another control character (tab aside), never passed on, as Node's
+ * parser refuses them too; or when a header line is obs-fold (starts with white space), has no
+ * name or a name that is not a token: not ours to judge.
+ */
+function scanHead(bytes: Buffer): { firstLineEnd: number; lines: number[] } | undefined {
+  // The last line ends where the head's final CRLF CRLF starts.
+  const stop = bytes.length - 4;
+  if (stop < 0) return undefined;
+  const lines: number[] = [];
+  let firstLineEnd = -1;
+  let lineStart = 0;
+  let colon = -1;
+  for (let i = 0; i <= stop; i++) {
+    const c = i === stop ? 13 : bytes[i];
+    if (c === 13) {
+      if (i < stop && bytes[i + 1] !== 10) return undefined;
+      if (firstLineEnd === -1) firstLineEnd = i;
+      else if (colon === -1) return undefined;
+      else lines.push(lineStart, colon, i, kindOf(bytes, lineStart, colon));
+      lineStart = i + 2;
+      colon = -1;
+      i++;
+    } else if ((c < 0x20 && c !== 9) || c === 0x7f) {
+      return undefined;
+    } else if (firstLineEnd !== -1 && colon === -1) {
+      if (c === 58 && i > lineStart) colon = i;
+      else if (TOKEN[c] === 0) return undefined;
+    }
   }
-  return false;
+  return { firstLineEnd, lines };
 }
 
-function parseHeaderLines(lines: string[]): [string, string][] | undefined {
-  const headers: [string, string][] = [];
-  for (const line of lines) {
-    if (hasControl(line)) return undefined;
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    // obs-fold (a line starting with white space) and lines without a name are not ours to judge.
-    if (colon <= 0 || line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) return undefined;
-    const name = line.slice(0, colon);
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return undefined;
-    headers.push([name.toLowerCase(), line.slice(colon + 1).trim()]);
-  }
-  return headers;
+/** Whether bytes[at, at + 8) are `HTTP/1.0` or `HTTP/1.1`. */
+function isVersion(bytes: Buffer, at: number): boolean {
+  for (let i = 0; i < 7; i++) if (bytes[at + i] !== HTTP_1.charCodeAt(i)) return false;
+  return bytes[at + 7] === 48 || bytes[at + 7] === 49;
 }
+const HTTP_1 = 'HTTP/1.';
 
 /** A request head (the bytes up to and including its blank line), or undefined when it is not a plain one. */
-export function parseRequestHead(head: Buffer): RequestHead | undefined {
-  const lines = head.toString('latin1', 0, head.length - 4).split('\r\n');
-  const match = /^([A-Z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/.exec(lines[0]);
-  if (!match) return undefined;
-  const headers = parseHeaderLines(lines.slice(1));
-  return headers && { method: match[1], target: match[2], minor: Number(match[3]), headers };
+export function parseRequestHead(bytes: Buffer): RequestHead | undefined {
+  const scan = scanHead(bytes);
+  if (!scan) return undefined;
+  // method SP request-target SP HTTP/1.x: an upper-case method, a target of visible characters.
+  const end = scan.firstLineEnd;
+  let methodEnd = 0;
+  while (methodEnd < end && bytes[methodEnd] >= 65 && bytes[methodEnd] <= 90) methodEnd++;
+  let targetEnd = methodEnd + 1;
+  while (targetEnd < end && bytes[targetEnd] >= 0x21 && bytes[targetEnd] <= 0x7e) targetEnd++;
+  const plain = methodEnd > 0 && bytes[methodEnd] === 32 && targetEnd > methodEnd + 1 && end - targetEnd === 9 && bytes[targetEnd] === 32 && isVersion(bytes, targetEnd + 1);
+  if (!plain) return undefined;
+  const head = new RequestHead(bytes, end, scan.lines);
+  const line = bytes.toString('latin1', 0, targetEnd);
+  head.method = line.slice(0, methodEnd);
+  head.target = line.slice(methodEnd + 1);
+  head.minor = bytes[end - 1] - 48;
+  return head;
 }
 
-export function parseResponseHead(head: Buffer): ResponseHead {
-  const lines = head.toString('latin1', 0, head.length - 4).split('\r\n');
-  const match = hasControl(lines[0]) ? null : /^HTTP\/1\.[01] ([1-9]\d{2})(?: .*)?$/.exec(lines[0]);
-  const headers = parseHeaderLines(lines.slice(1));
-  if (!match || !headers) throw new FramingError(`the destination sent a malformed response head: "${lines[0].slice(0, 100)}"`);
-  return { status: Number(match[1]), statusLine: lines[0], headers };
+export function parseResponseHead(bytes: Buffer): ResponseHead {
+  const scan = scanHead(bytes);
+  // HTTP/1.x SP 3DIGIT (the first not 0), then the line's end or SP and a reason phrase.
+  const end = scan?.firstLineEnd ?? 0;
+  const digit = (at: number, least: number): boolean => bytes[at] >= least && bytes[at] <= 57;
+  if (!scan || end < 12 || !isVersion(bytes, 0) || bytes[8] !== 32 || !digit(9, 49) || !digit(10, 48) || !digit(11, 48) || (end > 12 && bytes[12] !== 32)) {
+    const first = bytes.toString('latin1', 0, Math.max(0, bytes.length - 4)).split('\r\n')[0];
+    throw new FramingError(`the destination sent a malformed response head: "${first.slice(0, 100)}"`);
+  }
+  const head = new ResponseHead(bytes, end, scan.lines);
+  head.status = Number(bytes.toString('latin1', 9, 12));
+  return head;
 }
 
 export function headerValues(head: Head, name: string): string[] {
-  return head.headers.filter(([n]) => n === name).map(([, v]) => v);
+  const kind = KIND_OF.get(name);
+  const values: string[] = [];
+  const { lines, bytes } = head;
+  for (let i = 0; i < lines.length; i += 4) {
+    const match = kind === undefined ? lines[i + 3] === OTHER && nameIs(bytes, lines[i], lines[i + 1], name) : lines[i + 3] === kind;
+    if (match) values.push(head.value(i));
+  }
+  return values;
 }
 
 /** Whether a Connection header names `token` (close, keep-alive, upgrade…). */
 export function connectionHas(head: Head, token: string): boolean {
-  return headerValues(head, 'connection').some((value) => value.split(',').some((t) => t.trim().toLowerCase() === token));
+  return head.connectionTokens.includes(token);
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+/** Connection's tokens that could name a header not left out anyway. */
+function listedNames(head: Head): readonly string[] {
+  const tokens = head.connectionTokens;
+  if (tokens.length === 1 && (tokens[0] === 'keep-alive' || tokens[0] === 'close')) return NONE;
+  return tokens.filter((token) => {
+    const kind = KIND_OF.get(token);
+    return token !== 'close' && (kind === undefined || !NOT_PASSED.has(kind));
+  });
+}
+const NONE: readonly string[] = [];
 
-/** The header lines to pass on: hop-by-hop ones, those Connection lists, Proxy-* and `drop` left out. */
-export function endToEndLines(head: Head, drop: ReadonlySet<string> = new Set()): string {
-  const listed = new Set(headerValues(head, 'connection').flatMap((value) => value.split(',').map((t) => t.trim().toLowerCase())));
+/** Whether the header line at `i` passes on: not hop-by-hop, not Proxy-*, not named by Connection, not Host with `dropHost`. */
+function passesOn(head: Head, i: number, listed: readonly string[], dropHost: boolean): boolean {
+  const kind = head.lines[i + 3];
+  if (NOT_PASSED.has(kind) || (dropHost && kind === HOST)) return false;
+  return listed.length === 0 || !listed.includes(head.name(i));
+}
+
+/** The header lines to pass on, as `name: value` lines (names in lower case). */
+export function endToEndLines(head: Head, dropHost = false): string {
+  const listed = listedNames(head);
   let text = '';
-  for (const [name, value] of head.headers) {
-    if (HOP_BY_HOP.has(name) || listed.has(name) || name.startsWith('proxy-') || drop.has(name)) continue;
-    text += `${name}: ${value}\r\n`;
-  }
+  for (let i = 0; i < head.lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) text += `${head.name(i)}: ${head.value(i)}\r\n`;
   return text;
+}
+
+/**
+ * The head for the next hop in one buffer: `first` (the head's own first line when undefined),
+ * `before`, the header lines endToEndLines passes on (copied as they came), `after` and the
+ * blank line. `before` and `after` are whole lines (each ending with CRLF) or empty; the
+ * caller builds them and `first` from bytes already checked.
+ */
+export function rewriteHead(head: Head, first: string | undefined, before: string, after: string, dropHost = false): Buffer {
+  const { bytes, lines } = head;
+  const listed = listedNames(head);
+  let size = (first === undefined ? head.firstLineEnd : first.length) + 2 + before.length + after.length + 2;
+  for (let i = 0; i < lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) size += lines[i + 2] - lines[i] + 2;
+  const out = Buffer.allocUnsafe(size);
+  let at = first === undefined ? bytes.copy(out, 0, 0, head.firstLineEnd) : out.write(first, 0, 'latin1');
+  at += out.write(`\r\n${before}`, at, 'latin1');
+  // Each line with its CRLF (scanHead checked that every line ends with one).
+  for (let i = 0; i < lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) at += bytes.copy(out, at, lines[i], lines[i + 2] + 2);
+  out.write(`${after}\r\n`, at, 'latin1');
+  return out;
 }
 
 /** How a message's body is delimited. */
@@ -124,10 +317,12 @@ export function responseFraming(method: string, response: ResponseHead): BodyFra
     const last = codings.join(',').split(',').pop()!.trim().toLowerCase();
     return last === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
-  const lengths = new Set(headerValues(response, 'content-length').flatMap((v) => v.split(',').map((x) => x.trim())));
-  if (lengths.size === 0) return { kind: 'close' };
+  const values = headerValues(response, 'content-length');
+  if (values.length === 0) return { kind: 'close' };
+  // Repeated equal values, in one line or several, are one length (RFC 9110 §8.6).
+  const lengths = values.length === 1 && !values[0].includes(',') ? values : [...new Set(values.flatMap((v) => v.split(',').map((x) => x.trim())))];
   const [only] = lengths;
-  if (lengths.size > 1 || !/^\d{1,15}$/.test(only)) throw new FramingError('the destination sent a response with an invalid Content-Length');
+  if (lengths.length > 1 || !/^\d{1,15}$/.test(only)) throw new FramingError('the destination sent a response with an invalid Content-Length');
   return { kind: 'length', length: Number(only) };
 }
 
