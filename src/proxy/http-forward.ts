@@ -77,8 +77,9 @@ export class ForwardedConnection {
   /** When the head being waited for is late (Date.now()); Infinity during an exchange. */
   private deadline = Infinity;
   private clientEnded = false;
-  /** What fromUpstream has for the client, written once it is done with a chunk. */
-  private outgoing: Buffer[] | undefined;
+  /** What fromUpstream has for the client while collecting, written once it is done with a chunk. */
+  private readonly outgoing: Buffer[] = [];
+  private collecting = false;
   private finished = false;
   private readonly client: string;
   private readonly onData = (chunk: Buffer): void => this.fromClient(chunk);
@@ -130,11 +131,10 @@ export class ForwardedConnection {
     }
     if (end > this.host.maxHeadBytes) return this.refuse(431, 'tp proxy: the request head is too large\n');
     this.deadline = Infinity;
-    const head = this.buffered.subarray(0, end);
-    const request = parseRequestHead(head);
+    const request = parseRequestHead(this.buffered, end);
     const route = request && this.forwardable(request);
     if (!request || !route) return this.giveAway();
-    this.buffered = this.buffered.subarray(end);
+    this.buffered = end === this.buffered.length ? EMPTY : this.buffered.subarray(end);
     const keepAlive = !connectionHas(request, 'close') && !this.host.closing;
     const exchange: Exchange = {
       id: this.host.nextId(),
@@ -220,25 +220,30 @@ export class ForwardedConnection {
   private fromUpstream(chunk: Buffer): void {
     const exchange = this.exchange;
     if (!exchange) return this.dropUpstream(true);
-    // A head and the body bytes after it leave in one write (outgoing is written at the end).
-    this.outgoing = [];
+    // What leaves for the client from this chunk leaves in one write (at the end); a head and
+    // the body bytes after it are one buffer from the start (startResponse).
+    this.collecting = true;
+    let at = 0;
     try {
-      while (chunk.length > 0 && this.exchange === exchange) {
+      while (at < chunk.length && this.exchange === exchange) {
         if (!exchange.response) {
-          exchange.responseHead = exchange.responseHead.length === 0 ? chunk : Buffer.concat([exchange.responseHead, chunk]);
-          const end = headEnd(exchange.responseHead);
+          if (at > 0) chunk = chunk.subarray(at);
+          at = 0;
+          if (exchange.responseHead.length > 0) chunk = Buffer.concat([exchange.responseHead, chunk]);
+          const end = headEnd(chunk);
           if (end === -1) {
-            if (exchange.responseHead.length > MAX_RESPONSE_HEAD_BYTES) throw new FramingError('the response head is too large');
+            if (chunk.length > MAX_RESPONSE_HEAD_BYTES) throw new FramingError('the response head is too large');
+            exchange.responseHead = chunk;
             return;
           }
-          chunk = exchange.responseHead.subarray(end);
-          this.startResponse(exchange, exchange.responseHead.subarray(0, end));
+          exchange.responseHead = EMPTY;
+          at = this.startResponse(exchange, chunk, end);
           continue;
         }
-        const n = exchange.response.take(chunk);
-        this.toClient(chunk.subarray(0, n));
-        chunk = chunk.subarray(n);
-        if (exchange.response.done) this.responseDone(exchange, chunk.length > 0);
+        const n = exchange.response.take(chunk, at);
+        this.toClient(at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n));
+        at += n;
+        if (exchange.response.done) this.responseDone(exchange, at < chunk.length);
       }
     } catch (error) {
       this.upstreamFailed(error as Error);
@@ -247,34 +252,45 @@ export class ForwardedConnection {
     }
   }
 
-  private startResponse(exchange: Exchange, head: Buffer): void {
-    const response = parseResponseHead(head);
+  /**
+   * Passes on the response head in bytes[0, end) with the body bytes after it in `bytes`, as one
+   * buffer; returns where in `bytes` what it took ends.
+   */
+  private startResponse(exchange: Exchange, bytes: Buffer, end: number): number {
+    const response = parseResponseHead(bytes, end);
     if (response.status === 101) throw new FramingError('the destination switched protocols unasked');
     const informational = response.status < 200;
     const framing = responseFraming(exchange.method, response);
-    const keep = informational || (exchange.keepAlive && framing.kind !== 'close');
-    if (!informational) exchange.keepAlive = keep;
-    const upstreamCloses = connectionHas(response, 'close');
-    this.toClient(rewriteHead(response, undefined, '', informational ? '' : keep ? 'connection: keep-alive\r\n' : 'connection: close\r\n'));
     exchange.headSent = true;
-    exchange.responseHead = EMPTY;
-    if (informational) return;
-    exchange.response = new BodyCounter(framing);
-    if (upstreamCloses) this.origin = '';
-    if (exchange.response.done) this.responseDone(exchange, false);
+    if (informational) {
+      this.toClient(rewriteHead(response, undefined, '', ''));
+      return end;
+    }
+    const keep = exchange.keepAlive && framing.kind !== 'close';
+    exchange.keepAlive = keep;
+    if (connectionHas(response, 'close')) this.origin = '';
+    const body = new BodyCounter(framing);
+    exchange.response = body;
+    const n = body.take(bytes, end);
+    this.toClient(rewriteHead(response, undefined, '', keep ? 'connection: keep-alive\r\n' : 'connection: close\r\n', false, n > 0 ? { bytes, start: end, end: end + n } : undefined));
+    if (body.done) this.responseDone(exchange, end + n < bytes.length);
+    return end + n;
   }
 
   private toClient(bytes: Buffer): void {
     if (bytes.length === 0 || this.finished) return;
-    if (this.outgoing) this.outgoing.push(bytes);
+    if (this.collecting) this.outgoing.push(bytes);
     else this.write(bytes);
   }
 
   private flushToClient(): void {
+    if (!this.collecting) return;
+    this.collecting = false;
     const outgoing = this.outgoing;
-    this.outgoing = undefined;
-    if (!outgoing || outgoing.length === 0 || this.finished) return;
-    this.write(outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing));
+    if (outgoing.length === 0) return;
+    const bytes = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing);
+    outgoing.length = 0;
+    if (!this.finished) this.write(bytes);
   }
 
   private write(bytes: Buffer): void {

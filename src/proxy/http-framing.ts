@@ -104,11 +104,34 @@ export class Head {
 
   /** The value of the header line at `i`, without the white space around it. */
   value(i: number): string {
+    const [start, end] = this.valueBounds(i);
+    return this.bytes.toString('latin1', start, end);
+  }
+
+  private valueBounds(i: number): [number, number] {
     let start = this.lines[i + 1] + 1;
     let end = this.lines[i + 2];
     while (start < end && (this.bytes[start] === 32 || this.bytes[start] === 9)) start++;
     while (end > start && (this.bytes[end - 1] === 32 || this.bytes[end - 1] === 9)) end--;
-    return this.bytes.toString('latin1', start, end);
+    return [start, end];
+  }
+
+  /** The only Content-Length when it is 1 to 15 digits, read without a string; -1 otherwise (none, several, or another form). */
+  plainLength(): number {
+    let length = -1;
+    for (let i = 0; i < this.lines.length; i += 4) {
+      if (this.lines[i + 3] !== CONTENT_LENGTH) continue;
+      if (length !== -1) return -1;
+      const [start, end] = this.valueBounds(i);
+      if (end === start || end - start > 15) return -1;
+      length = 0;
+      for (let at = start; at < end; at++) {
+        const c = this.bytes[at];
+        if (c < 48 || c > 57) return -1;
+        length = length * 10 + c - 48;
+      }
+    }
+    return length;
   }
 
   private tokens: string[] | undefined;
@@ -119,7 +142,11 @@ export class Head {
     this.tokens = [];
     for (let i = 0; i < this.lines.length; i += 4) {
       if (this.lines[i + 3] !== CONNECTION) continue;
-      for (const token of this.value(i).split(',')) this.tokens.push(token.trim().toLowerCase());
+      // The usual values without a string made for them.
+      const [start, end] = this.valueBounds(i);
+      if (nameIs(this.bytes, start, end, 'keep-alive')) this.tokens.push('keep-alive');
+      else if (nameIs(this.bytes, start, end, 'close')) this.tokens.push('close');
+      else for (const token of this.value(i).split(',')) this.tokens.push(token.trim().toLowerCase());
     }
     return this.tokens;
   }
@@ -167,9 +194,9 @@ export function headEnd(bytes: Buffer): number {
  * parser refuses them too; or when a header line is obs-fold (starts with white space), has no
  * name or a name that is not a token: not ours to judge.
  */
-function scanHead(bytes: Buffer): { firstLineEnd: number; lines: number[] } | undefined {
+function scanHead(bytes: Buffer, end: number): { firstLineEnd: number; lines: number[] } | undefined {
   // The last line ends where the head's final CRLF CRLF starts.
-  const stop = bytes.length - 4;
+  const stop = end - 4;
   if (stop < 0) return undefined;
   const lines: number[] = [];
   let firstLineEnd = -1;
@@ -202,36 +229,37 @@ function isVersion(bytes: Buffer, at: number): boolean {
 }
 const HTTP_1 = 'HTTP/1.';
 
-/** A request head (the bytes up to and including its blank line), or undefined when it is not a plain one. */
-export function parseRequestHead(bytes: Buffer): RequestHead | undefined {
-  const scan = scanHead(bytes);
+/** A request head (bytes[0, end): up to and including its blank line), or undefined when it is not a plain one. */
+export function parseRequestHead(bytes: Buffer, end = bytes.length): RequestHead | undefined {
+  const scan = scanHead(bytes, end);
   if (!scan) return undefined;
   // method SP request-target SP HTTP/1.x: an upper-case method, a target of visible characters.
-  const end = scan.firstLineEnd;
+  const lineEnd = scan.firstLineEnd;
   let methodEnd = 0;
-  while (methodEnd < end && bytes[methodEnd] >= 65 && bytes[methodEnd] <= 90) methodEnd++;
+  while (methodEnd < lineEnd && bytes[methodEnd] >= 65 && bytes[methodEnd] <= 90) methodEnd++;
   let targetEnd = methodEnd + 1;
-  while (targetEnd < end && bytes[targetEnd] >= 0x21 && bytes[targetEnd] <= 0x7e) targetEnd++;
-  const plain = methodEnd > 0 && bytes[methodEnd] === 32 && targetEnd > methodEnd + 1 && end - targetEnd === 9 && bytes[targetEnd] === 32 && isVersion(bytes, targetEnd + 1);
+  while (targetEnd < lineEnd && bytes[targetEnd] >= 0x21 && bytes[targetEnd] <= 0x7e) targetEnd++;
+  const plain = methodEnd > 0 && bytes[methodEnd] === 32 && targetEnd > methodEnd + 1 && lineEnd - targetEnd === 9 && bytes[targetEnd] === 32 && isVersion(bytes, targetEnd + 1);
   if (!plain) return undefined;
-  const head = new RequestHead(bytes, end, scan.lines);
+  const head = new RequestHead(bytes, lineEnd, scan.lines);
   const line = bytes.toString('latin1', 0, targetEnd);
   head.method = line.slice(0, methodEnd);
   head.target = line.slice(methodEnd + 1);
-  head.minor = bytes[end - 1] - 48;
+  head.minor = bytes[lineEnd - 1] - 48;
   return head;
 }
 
-export function parseResponseHead(bytes: Buffer): ResponseHead {
-  const scan = scanHead(bytes);
+/** The response head in bytes[0, end) (up to and including its blank line). */
+export function parseResponseHead(bytes: Buffer, end = bytes.length): ResponseHead {
+  const scan = scanHead(bytes, end);
   // HTTP/1.x SP 3DIGIT (the first not 0), then the line's end or SP and a reason phrase.
-  const end = scan?.firstLineEnd ?? 0;
+  const lineEnd = scan?.firstLineEnd ?? 0;
   const digit = (at: number, least: number): boolean => bytes[at] >= least && bytes[at] <= 57;
-  if (!scan || end < 12 || !isVersion(bytes, 0) || bytes[8] !== 32 || !digit(9, 49) || !digit(10, 48) || !digit(11, 48) || (end > 12 && bytes[12] !== 32)) {
-    const first = bytes.toString('latin1', 0, Math.max(0, bytes.length - 4)).split('\r\n')[0];
+  if (!scan || lineEnd < 12 || !isVersion(bytes, 0) || bytes[8] !== 32 || !digit(9, 49) || !digit(10, 48) || !digit(11, 48) || (lineEnd > 12 && bytes[12] !== 32)) {
+    const first = bytes.toString('latin1', 0, Math.max(0, end - 4)).split('\r\n')[0];
     throw new FramingError(`the destination sent a malformed response head: "${first.slice(0, 100)}"`);
   }
-  const head = new ResponseHead(bytes, end, scan.lines);
+  const head = new ResponseHead(bytes, lineEnd, scan.lines);
   head.status = Number(bytes.toString('latin1', 9, 12));
   return head;
 }
@@ -284,17 +312,18 @@ export function endToEndLines(head: Head, dropHost = false): string {
  * blank line. `before` and `after` are whole lines (each ending with CRLF) or empty; the
  * caller builds them and `first` from bytes already checked.
  */
-export function rewriteHead(head: Head, first: string | undefined, before: string, after: string, dropHost = false): Buffer {
+export function rewriteHead(head: Head, first: string | undefined, before: string, after: string, dropHost = false, tail?: { bytes: Buffer; start: number; end: number }): Buffer {
   const { bytes, lines } = head;
   const listed = listedNames(head);
-  let size = (first === undefined ? head.firstLineEnd : first.length) + 2 + before.length + after.length + 2;
+  let size = (first === undefined ? head.firstLineEnd : first.length) + 2 + before.length + after.length + 2 + (tail ? tail.end - tail.start : 0);
   for (let i = 0; i < lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) size += lines[i + 2] - lines[i] + 2;
   const out = Buffer.allocUnsafe(size);
   let at = first === undefined ? bytes.copy(out, 0, 0, head.firstLineEnd) : out.write(first, 0, 'latin1');
   at += out.write(`\r\n${before}`, at, 'latin1');
   // Each line with its CRLF (scanHead checked that every line ends with one).
   for (let i = 0; i < lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) at += bytes.copy(out, at, lines[i], lines[i + 2] + 2);
-  out.write(`${after}\r\n`, at, 'latin1');
+  at += out.write(`${after}\r\n`, at, 'latin1');
+  if (tail) tail.bytes.copy(out, at, tail.start, tail.end);
   return out;
 }
 
@@ -312,11 +341,13 @@ export function requestBodyLength(head: RequestHead): number | undefined {
 /** RFC 9112 §6.3, for a response to `method`. */
 export function responseFraming(method: string, response: ResponseHead): BodyFraming {
   if (method === 'HEAD' || response.status < 200 || response.status === 204 || response.status === 304) return { kind: 'length', length: 0 };
-  const codings = headerValues(response, 'transfer-encoding');
+  const codings = response.has(TRANSFER_ENCODING) ? headerValues(response, 'transfer-encoding') : [];
   if (codings.length > 0) {
     const last = codings.join(',').split(',').pop()!.trim().toLowerCase();
     return last === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
+  const plain = response.plainLength();
+  if (plain !== -1) return { kind: 'length', length: plain };
   const values = headerValues(response, 'content-length');
   if (values.length === 0) return { kind: 'close' };
   // Repeated equal values, in one line or several, are one length (RFC 9110 §8.6).
@@ -350,16 +381,17 @@ export class BodyCounter {
     this.done = framing.kind === 'length' && framing.length === 0;
   }
 
-  take(chunk: Buffer): number {
+  /** How many of chunk's bytes from `start` on are this body's. */
+  take(chunk: Buffer, start = 0): number {
     if (this.done) return 0;
-    if (this.framing.kind === 'close') return chunk.length;
+    if (this.framing.kind === 'close') return chunk.length - start;
     if (this.framing.kind === 'length') {
-      const n = Math.min(this.remaining, chunk.length);
+      const n = Math.min(this.remaining, chunk.length - start);
       this.remaining -= n;
       this.done = this.remaining === 0;
       return n;
     }
-    let at = 0;
+    let at = start;
     while (at < chunk.length && !this.done) {
       if (this.state === 'data') {
         const n = Math.min(this.remaining, chunk.length - at);
@@ -379,7 +411,7 @@ export class BodyCounter {
       this.line = '';
       this.endLine(line);
     }
-    return at;
+    return at - start;
   }
 
   private endLine(line: string): void {
