@@ -34,9 +34,9 @@ const KINDS = (process.env.BENCH_KINDS ?? 'keep-alive,new').split(',');
 const WRK_PROXY_SCRIPT = fileURLToPath(new URL('fixtures/wrk-absolute-uri.lua', import.meta.url));
 const children: ChildProcess[] = [];
 
-function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number, only?: 'user'): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + (only === 'user' ? 0 : Number(fields[12]))) / 100;
 }
 
 /** CPU seconds of this process's reaped children (wrk, once it exited). */
@@ -98,16 +98,17 @@ async function main(): Promise<void> {
       door === 'http'
         ? ['wrk', ...common, '-s', WRK_PROXY_SCRIPT, `http://127.0.0.1:${httpAddress.port}/`]
         : ['proxychains4', '-q', '-f', conf, 'wrk', ...common.map((a, i) => (i === 1 ? String(CONNECTIONS) : a)), url0];
-    const before = pids.map(cpuSeconds);
-    const beforeOthers = [childrenCpuSeconds(), cpuSeconds(target.pid!), machineBusyTicks() / 100];
+    const before = pids.map((pid) => cpuSeconds(pid));
+    const others = (): number[] => [childrenCpuSeconds(), cpuSeconds(target.pid!), machineBusyTicks() / 100, cpuSeconds(process.pid, 'user')];
+    const beforeOthers = others();
     opens = 0;
     const { stdout } = await run(argv[0], argv.slice(1), { env: { ...process.env, BENCH_URL: url0 }, maxBuffer: 1 << 20 });
     const each = pids.map((pid, i) => cpuSeconds(pid) - before[i]);
-    const [client, destination, machine] = [childrenCpuSeconds(), cpuSeconds(target.pid!), machineBusyTicks() / 100].map((v, i) => v - beforeOthers[i]);
+    const [client, destination, machine, doorsUser] = others().map((v, i) => v - beforeOthers[i]);
     const cpu = each.reduce((sum, v) => sum + v, 0);
     const r = parseWrk(stdout);
     console.log(
-      `${door.padEnd(6)} ${keepAlive ? 'keep-alive' : 'new conn  '} ${r.requestsPerSecond.toFixed(0).padStart(7)}/s  p50 ${r.latencyP50Ms?.toFixed(2)} ms  p99 ${r.latencyP99Ms?.toFixed(2)} ms  errors ${r.errors}  tunnel CPU ${((cpu * 1e6) / r.requests).toFixed(0)} µs/request (doors ${((each[0] * 1e6) / r.requests).toFixed(0)}, tunnel server ${((each[1] * 1e6) / r.requests).toFixed(0)})  ${opens} opens; wrk ${((client * 1e6) / r.requests).toFixed(0)}, destination ${((destination * 1e6) / r.requests).toFixed(0)}, machine ${((machine * 1e6) / r.requests).toFixed(0)} µs/request  load ${loadavg()[0].toFixed(2)}`,
+      `${door.padEnd(6)} ${keepAlive ? 'keep-alive' : 'new conn  '} ${r.requestsPerSecond.toFixed(0).padStart(7)}/s  p50 ${r.latencyP50Ms?.toFixed(2)} ms  p99 ${r.latencyP99Ms?.toFixed(2)} ms  errors ${r.errors}  tunnel CPU ${((cpu * 1e6) / r.requests).toFixed(0)} µs/request (doors ${((each[0] * 1e6) / r.requests).toFixed(0)}, of it user ${((doorsUser * 1e6) / r.requests).toFixed(0)}; tunnel server ${((each[1] * 1e6) / r.requests).toFixed(0)})  ${opens} opens; wrk ${((client * 1e6) / r.requests).toFixed(0)}, destination ${((destination * 1e6) / r.requests).toFixed(0)}, machine ${((machine * 1e6) / r.requests).toFixed(0)} µs/request  load ${loadavg()[0].toFixed(2)}`,
     );
     return r.requestsPerSecond;
   };

@@ -3,8 +3,8 @@
 // rewritten (origin-form, Host from the URL, hop-by-hop and Proxy-* headers dropped) over an
 // upstream stream it keeps for the client's next request to the same origin, and passes bodies
 // both ways as they come, never parsed into objects or copied: http-framing.ts only counts where
-// each body ends. That is what makes a keep-alive request cost about what a SOCKS5 one does
-// (docs/http-proxy-performance.md has the profiles that led here).
+// each body ends, and http-head.ts reads and rewrites heads in place. That is what brings a
+// keep-alive request near what a SOCKS5 one costs (docs/http-proxy-performance.md).
 // Anything else, at a request boundary, goes to Node's HTTP server with `http-proxy` (handOver):
 // CONNECT, the PAC file, HTTP/1.0, Transfer-Encoding or Expect or Upgrade on a request, a bad
 // host, missing proxy credentials, heads this parser does not take. The connection then stays
@@ -16,21 +16,21 @@ import { logger } from '../log/logger.js';
 import { reset } from '../net/pipe.js';
 import { onPeerEnd } from '../tunnel/socket-pipe.js';
 import { httpFailureText, httpStatusFor, toDialError, type DialError, type DialTarget } from './dial.js';
-import { checkHost } from './host-name.js';
+import { BodyCounter, endRaw, FramingError } from './http-framing.js';
 import {
-  BodyCounter,
   connectionHas,
-  FramingError,
   headEnd,
   headerValues,
   parseRequestHead,
   parseResponseHead,
+  PROXY_AUTHORIZATION,
   requestBodyLength,
   responseFraming,
   rewriteHead,
+  splitTarget,
+  type Origin,
   type RequestHead,
-  endRaw,
-} from './http-framing.js';
+} from './http-head.js';
 
 const log = logger('tp:proxy:http');
 /** Client bytes held while a request's stream opens or its answer comes, before the client is paused. */
@@ -54,7 +54,8 @@ export interface ForwardHost {
 }
 
 interface Exchange {
-  id: string;
+  /** For logs, given at the first log line (a string per request costs when nothing is logged). */
+  id: string | undefined;
   method: string;
   /** The client keeps its connection after this exchange. */
   keepAlive: boolean;
@@ -102,6 +103,10 @@ export class ForwardedConnection {
     if (!this.exchange && this.buffered.length === 0) this.endBoth();
   }
 
+  private idOf(exchange: Exchange): string {
+    return (exchange.id ??= this.host.nextId());
+  }
+
   // ---- client side ----
 
   private fromClient(chunk: Buffer): void {
@@ -137,16 +142,16 @@ export class ForwardedConnection {
     this.buffered = end === this.buffered.length ? EMPTY : this.buffered.subarray(end);
     const keepAlive = !connectionHas(request, 'close') && !this.host.closing;
     const exchange: Exchange = {
-      id: this.host.nextId(),
+      id: undefined,
       method: request.method,
       keepAlive,
-      request: new BodyCounter({ kind: 'length', length: route.bodyLength }),
+      request: route.bodyLength === 0 ? NO_BODY : new BodyCounter({ kind: 'length', length: route.bodyLength }),
       response: undefined,
       responseHead: EMPTY,
       headSent: false,
     };
     this.exchange = exchange;
-    if (log.enabled) log('-> %s %s http://%s%s', exchange.id, request.method, route.target.hostHeader, route.path.split('?')[0]);
+    if (log.enabled) log('-> %s %s http://%s%s', this.idOf(exchange), request.method, route.target.hostHeader, route.path.split('?')[0]);
     const forwarded = rewriteHead(request, `${request.method} ${route.path} HTTP/1.1`, `host: ${route.target.hostHeader}\r\n`, '', true);
     const origin = route.target.authority;
     if (this.upstream && this.origin === origin) return this.send(exchange, forwarded);
@@ -168,16 +173,12 @@ export class ForwardedConnection {
     if (request.special) return undefined;
     const bodyLength = requestBodyLength(request);
     if (bodyLength === undefined) return undefined;
-    const authorization = headerValues(request, 'proxy-authorization');
+    const authorization = request.has(PROXY_AUTHORIZATION) ? headerValues(request, 'proxy-authorization') : [];
     if (authorization.length > 1 || !this.host.authorized(authorization[0])) return undefined;
-    // The path goes on as the client wrote it (as http-proxy did); the authority is parsed once per origin.
-    const slash = request.target.slice(7).search(/[/?]/);
-    const authority = slash === -1 ? request.target.slice(7) : request.target.slice(7, 7 + slash);
-    const rest = slash === -1 ? '' : request.target.slice(7 + slash);
-    const target = this.lastOrigin?.authority === authority ? this.lastOrigin : parseOrigin(authority);
-    if (!target) return undefined;
-    this.lastOrigin = target;
-    return { path: rest.startsWith('/') ? rest : `/${rest}`, target, bodyLength };
+    const split = splitTarget(request.target, this.lastOrigin);
+    if (!split) return undefined;
+    this.lastOrigin = split.origin;
+    return { path: split.path, target: split.origin, bodyLength };
   }
 
 
@@ -328,14 +329,14 @@ export class ForwardedConnection {
     this.origin = '';
     if (upstream && !upstream.destroyed) reset(upstream);
     if (!exchange) return;
-    log.info('!! %s %s', exchange.id, error.message);
+    log.info('!! %s %s', this.idOf(exchange), error.message);
     if (exchange.headSent) return this.resetClient();
     this.exchange = undefined;
     this.respondAndClose(502, `tp proxy: the destination broke the exchange: ${error.message}\n`);
   }
 
   private dialFailed(exchange: Exchange, error: DialError): void {
-    log.info('!! %s %s: %s', exchange.id, error.code, error.message);
+    log.info('!! %s %s: %s', this.idOf(exchange), error.code, error.message);
     if (this.finished) return;
     this.exchange = undefined;
     this.origin = '';
@@ -422,22 +423,5 @@ export class ForwardedConnection {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** A request target's origin: where to dial, and the Host header to send. */
-interface Origin extends DialTarget {
-  authority: string;
-  hostHeader: string;
-}
-
-function parseOrigin(authority: string): Origin | undefined {
-  let url: URL;
-  try {
-    url = new URL(`http://${authority}`);
-  } catch {
-    return undefined;
-  }
-  if (url.username || url.password || url.pathname !== '/') return undefined;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!checkHost(host).ok) return undefined;
-  return { authority, hostHeader: url.host, host, port: Number(url.port || 80) };
-}
+/** A request without a body: done from the start, so one serves every such request. */
+const NO_BODY = new BodyCounter({ kind: 'length', length: 0 });

@@ -2,7 +2,8 @@
 // exactly as each test says, so framing, reuse, cut answers and half-closes are checked byte for byte.
 import test, { type ExecutionContext } from 'ava';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { BodyCounter, FramingError, parseRequestHead, parseResponseHead, responseFraming, rewriteHead } from '../../src/proxy/http-framing.js';
+import { BodyCounter, FramingError } from '../../src/proxy/http-framing.js';
+import { parseRequestHead, parseResponseHead, responseFraming, rewriteHead } from '../../src/proxy/http-head.js';
 import { HttpProxyServer } from '../../src/proxy/http-proxy.js';
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
 import { clusterDial } from './helpers.js';
