@@ -38,8 +38,8 @@ const KIND_OF: ReadonlyMap<string, number> = new Map([
   ['trailer', HOP],
   ['proxy-connection', HOP],
 ]);
-/** The kinds never passed on to the next hop. */
-const NOT_PASSED: ReadonlySet<number> = new Set([CONNECTION, UPGRADE, PROXY_AUTHORIZATION, HOP]);
+/** The kinds never passed on to the next hop, one bit each. */
+const NOT_PASSED = (1 << CONNECTION) | (1 << UPGRADE) | (1 << PROXY_AUTHORIZATION) | (1 << HOP);
 /** tchar (RFC 9110 §5.6.2), by byte. */
 const TOKEN = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
@@ -281,7 +281,7 @@ function listedNames(head: Head): readonly string[] {
   if (tokens.length === 1 && (tokens[0] === 'keep-alive' || tokens[0] === 'close')) return NONE;
   return tokens.filter((token) => {
     const kind = KIND_OF.get(token);
-    return token !== 'close' && (kind === undefined || !NOT_PASSED.has(kind));
+    return token !== 'close' && (kind === undefined || (NOT_PASSED & (1 << kind)) === 0);
   });
 }
 const NONE: readonly string[] = [];
@@ -289,7 +289,7 @@ const NONE: readonly string[] = [];
 /** Whether the header line at `i` passes on: not hop-by-hop, not Proxy-*, not named by Connection, not Host with `dropHost`. */
 function passesOn(head: Head, i: number, listed: readonly string[], dropHost: boolean): boolean {
   const kind = head.lines[i + 3];
-  if (NOT_PASSED.has(kind) || (dropHost && kind === HOST)) return false;
+  if ((NOT_PASSED & (1 << kind)) !== 0 || (dropHost && kind === HOST)) return false;
   return listed.length === 0 || !listed.includes(head.name(i));
 }
 
