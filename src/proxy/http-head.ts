@@ -313,10 +313,23 @@ export function rewriteHead(head: Head, first: string | undefined, before: strin
   let size = (first === undefined ? head.firstLineEnd : first.length) + 2 + before.length + after.length + 2 + (tail ? tail.end - tail.start : 0);
   for (let i = 0; i < lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) size += lines[i + 2] - lines[i] + 2;
   const out = Buffer.allocUnsafe(size);
-  let at = first === undefined ? bytes.copy(out, 0, 0, head.firstLineEnd) : out.write(first, 0, 'latin1');
-  at += out.write(`\r\n${before}`, at, 'latin1');
-  // Each line with its CRLF (scanHead checked that every line ends with one).
-  for (let i = 0; i < lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) at += bytes.copy(out, at, lines[i], lines[i + 2] + 2);
+  let at = 0;
+  // Lines are copied with their CRLF (scanHead checked that every line ends with one), adjacent
+  // ones in one copy: [runStart, runEnd) is the run not copied yet.
+  let runStart = 0;
+  let runEnd = 0;
+  if (first === undefined && before.length === 0) runEnd = head.firstLineEnd + 2;
+  else if (first === undefined) at = bytes.copy(out, 0, 0, head.firstLineEnd) + out.write(`\r\n${before}`, head.firstLineEnd, 'latin1');
+  else at = out.write(`${first}\r\n${before}`, 0, 'latin1');
+  for (let i = 0; i < lines.length; i += 4) {
+    if (!passesOn(head, i, listed, dropHost)) continue;
+    if (lines[i] !== runEnd) {
+      at += bytes.copy(out, at, runStart, runEnd);
+      runStart = lines[i];
+    }
+    runEnd = lines[i + 2] + 2;
+  }
+  at += bytes.copy(out, at, runStart, runEnd);
   at += out.write(`${after}\r\n`, at, 'latin1');
   if (tail) tail.bytes.copy(out, at, tail.start, tail.end);
   return out;
