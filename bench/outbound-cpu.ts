@@ -69,7 +69,8 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): CpuByRole {
 }
 
 /** /proc/stat's first line: user nice system idle iowait irq softirq steal …; busy = all but idle and iowait. */
-function machineBusyTicks(): number {
+/** Non-idle ticks of the whole machine since boot (/proc/stat). */
+export function machineBusyTicks(): number {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   return fields.reduce((sum, value, i) => (i === 3 || i === 4 ? sum : sum + value), 0);
 }

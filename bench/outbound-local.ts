@@ -7,7 +7,11 @@
 // Env: BENCH_DURATION_S (3), BENCH_CONNECTIONS (16), BENCH_PROFILE_DIR (CPU profile of this
 // process, written at exit), BENCH_DOORS (http,socks), BENCH_KINDS (keep-alive,new,shared:
 // small requests' p99 via SOCKS5 while a download shares the tunnel, against alone), BENCH_ROUNDS
-// (1; with both doors, the median HTTP/SOCKS5 ratio of the rounds).
+// (1; with both doors, the median HTTP/SOCKS5 ratio of the rounds), BENCH_WARMUP_S (1: each door
+// runs that long unmeasured first, so that the JIT's first compiles, in all three processes, are
+// not charged to whichever door is measured first). The line of each run also gives wrk's, the
+// destination's and the whole machine's CPU per request, and each process's read and write
+// syscalls per request (/proc/<pid>/io).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,9 +27,11 @@ import { firstJsonLine } from './child-json.js';
 import { parseWrk } from './outbound-measure.js';
 import { startDelayRelay } from './delay-relay.js';
 import { summarize, type CpuProfile } from './outbound-profile.js';
+import { machineBusyTicks } from './outbound-cpu.js';
 
 const run = promisify(execFile);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 1);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const DOORS = (process.env.BENCH_DOORS ?? 'http,socks').split(',');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
@@ -33,9 +39,21 @@ const KINDS = (process.env.BENCH_KINDS ?? 'keep-alive,new').split(',');
 const WRK_PROXY_SCRIPT = fileURLToPath(new URL('fixtures/wrk-absolute-uri.lua', import.meta.url));
 const children: ChildProcess[] = [];
 
-function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number, only?: 'user'): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + (only === 'user' ? 0 : Number(fields[12]))) / 100;
+}
+
+/** read-family and write-family syscalls a process made so far (/proc/<pid>/io). */
+function syscalls(pid: number): [number, number] {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return [Number(/syscr: (\d+)/.exec(io)![1]), Number(/syscw: (\d+)/.exec(io)![1])];
+}
+
+/** CPU seconds of this process's reaped children (wrk, once it exited). */
+function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 async function main(): Promise<void> {
@@ -85,20 +103,35 @@ async function main(): Promise<void> {
   }
   const url0 = `http://127.0.0.1:${targetPort}/small`;
   const pids = [process.pid, server.pid!];
+  const wrkArgv = (door: string, keepAlive: boolean, seconds: number): string[] => {
+    const common = ['-t', String(Math.min(CONNECTIONS, 4)), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--latency', ...(keepAlive ? [] : ['-H', 'Connection: close'])];
+    return door === 'http'
+      ? ['wrk', ...common, '-s', WRK_PROXY_SCRIPT, `http://127.0.0.1:${httpAddress.port}/`]
+      : ['proxychains4', '-q', '-f', conf, 'wrk', ...common.map((a, i) => (i === 1 ? String(CONNECTIONS) : a)), url0];
+  };
+  const wrkEnv = { ...process.env, BENCH_URL: url0 };
+  for (const door of WARMUP_S > 0 ? DOORS : []) {
+    const [command, ...args] = wrkArgv(door, true, WARMUP_S);
+    await run(command, args, { env: wrkEnv, maxBuffer: 1 << 20 });
+  }
   const measure = async (door: string, keepAlive: boolean): Promise<number> => {
-    const common = ['-t', String(Math.min(CONNECTIONS, 4)), '-c', String(CONNECTIONS), '-d', `${DURATION_S}s`, '--latency', ...(keepAlive ? [] : ['-H', 'Connection: close'])];
-    const argv =
-      door === 'http'
-        ? ['wrk', ...common, '-s', WRK_PROXY_SCRIPT, `http://127.0.0.1:${httpAddress.port}/`]
-        : ['proxychains4', '-q', '-f', conf, 'wrk', ...common.map((a, i) => (i === 1 ? String(CONNECTIONS) : a)), url0];
-    const before = pids.map(cpuSeconds);
+    const argv = wrkArgv(door, keepAlive, DURATION_S);
+    const before = pids.map((pid) => cpuSeconds(pid));
+    const others = (): number[] => [childrenCpuSeconds(), cpuSeconds(target.pid!), machineBusyTicks() / 100, cpuSeconds(process.pid, 'user')];
+    const beforeOthers = others();
+    const ioPids = [process.pid, server.pid!, target.pid!];
+    const ioBefore = ioPids.map(syscalls);
     opens = 0;
-    const { stdout } = await run(argv[0], argv.slice(1), { env: { ...process.env, BENCH_URL: url0 }, maxBuffer: 1 << 20 });
+    const { stdout } = await run(argv[0], argv.slice(1), { env: wrkEnv, maxBuffer: 1 << 20 });
     const each = pids.map((pid, i) => cpuSeconds(pid) - before[i]);
+    const [client, destination, machine, doorsUser] = others().map((v, i) => v - beforeOthers[i]);
+    const ioAfter = ioPids.map(syscalls);
     const cpu = each.reduce((sum, v) => sum + v, 0);
     const r = parseWrk(stdout);
+    const io = ioAfter.map((counts, i) => counts.map((n, j) => ((n - ioBefore[i][j]) / r.requests).toFixed(2)).join('/'));
+    const syscallsNote = `; reads/writes per request: doors ${io[0]}, tunnel server ${io[1]}, destination ${io[2]}`;
     console.log(
-      `${door.padEnd(6)} ${keepAlive ? 'keep-alive' : 'new conn  '} ${r.requestsPerSecond.toFixed(0).padStart(7)}/s  p50 ${r.latencyP50Ms?.toFixed(2)} ms  p99 ${r.latencyP99Ms?.toFixed(2)} ms  errors ${r.errors}  tunnel CPU ${((cpu * 1e6) / r.requests).toFixed(0)} µs/request (doors ${((each[0] * 1e6) / r.requests).toFixed(0)}, tunnel server ${((each[1] * 1e6) / r.requests).toFixed(0)})  ${opens} opens  load ${loadavg()[0].toFixed(2)}`,
+      `${door.padEnd(6)} ${keepAlive ? 'keep-alive' : 'new conn  '} ${r.requestsPerSecond.toFixed(0).padStart(7)}/s  p50 ${r.latencyP50Ms?.toFixed(2)} ms  p99 ${r.latencyP99Ms?.toFixed(2)} ms  errors ${r.errors}  tunnel CPU ${((cpu * 1e6) / r.requests).toFixed(0)} µs/request (doors ${((each[0] * 1e6) / r.requests).toFixed(0)}, of it user ${((doorsUser * 1e6) / r.requests).toFixed(0)}; tunnel server ${((each[1] * 1e6) / r.requests).toFixed(0)})  ${opens} opens; wrk ${((client * 1e6) / r.requests).toFixed(0)}, destination ${((destination * 1e6) / r.requests).toFixed(0)}, machine ${((machine * 1e6) / r.requests).toFixed(0)} µs/request${syscallsNote}  load ${loadavg()[0].toFixed(2)}`,
     );
     return r.requestsPerSecond;
   };

@@ -10,7 +10,8 @@
 // sandbox only if it was down before). Not a test: nothing asserts speed. tp runs from dist/:
 // `npm run build` first when src/ changed.
 // Env: BENCH_BYTES (2^30), BENCH_DURATION_S (5), BENCH_CONNECTIONS (16), BENCH_RATE_ROUNDS (3: wrk
-// runs per route and workload, interleaved across routes, the median kept), BENCH_ROUTES (all, comma
+// runs per route and workload, interleaved across routes, the median kept, after BENCH_WARMUP_S (1)
+// of unmeasured keep-alive requests per route), BENCH_ROUTES (all, comma
 // list of tpHttp,tpSocks,sshSocks,direct), BENCH_PROFILE=1 (afterwards, extra tp runs with the
 // daemon and manager profiled: outbound-profiling.ts), BENCH_DAEMON_DEBUG (the daemon's DEBUG;
 // unset, the daemon logs tp:* to its file).
@@ -53,6 +54,7 @@ function readConfig() {
     durationS: positiveInt('BENCH_DURATION_S', 5),
     connections: positiveInt('BENCH_CONNECTIONS', 16),
     rateRounds: positiveInt('BENCH_RATE_ROUNDS', 3),
+    warmupS: positiveInt('BENCH_WARMUP_S', 1),
     profile: process.env.BENCH_PROFILE === '1',
     daemonDebug: process.env.BENCH_DAEMON_DEBUG,
     routes,
@@ -179,6 +181,8 @@ async function run(cleanup: Cleanup): Promise<void> {
   }
   step(`wrk: ${config.connections} connections, ${config.durationS} s each, ${config.rateRounds} interleaved rounds (the median round is kept)`);
   const rounds: Partial<Record<RouteName, { keepAlive: Measurement<RateResult>[]; newConnections: Measurement<RateResult>[] }>> = {};
+  // Unmeasured: the JIT's first compiles of each path would otherwise be charged to the route measured first.
+  for (const name of active) await requestRate(routes[name]!, `${baseUrl}/small`, { keepAlive: true, durationS: config.warmupS, connections: config.connections }, context);
   for (let round = 0; round < config.rateRounds; round++) {
     for (const name of active) {
       const kept = (rounds[name] ??= { keepAlive: [], newConnections: [] });

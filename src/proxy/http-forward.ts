@@ -3,8 +3,8 @@
 // rewritten (origin-form, Host from the URL, hop-by-hop and Proxy-* headers dropped) over an
 // upstream stream it keeps for the client's next request to the same origin, and passes bodies
 // both ways as they come, never parsed into objects or copied: http-framing.ts only counts where
-// each body ends. That is what makes a keep-alive request cost about what a SOCKS5 one does
-// (docs/http-proxy-performance.md has the profiles that led here).
+// each body ends, and http-head.ts reads and rewrites heads in place. That is what brings a
+// keep-alive request near what a SOCKS5 one costs (docs/http-proxy-performance.md).
 // Anything else, at a request boundary, goes to Node's HTTP server with `http-proxy` (handOver):
 // CONNECT, the PAC file, HTTP/1.0, Transfer-Encoding or Expect or Upgrade on a request, a bad
 // host, missing proxy credentials, heads this parser does not take. The connection then stays
@@ -16,24 +16,23 @@ import { logger } from '../log/logger.js';
 import { reset } from '../net/pipe.js';
 import { onPeerEnd } from '../tunnel/socket-pipe.js';
 import { httpFailureText, httpStatusFor, toDialError, type DialError, type DialTarget } from './dial.js';
-import { checkHost } from './host-name.js';
+import { BodyCounter, endRaw, FramingError } from './http-framing.js';
 import {
-  BodyCounter,
   connectionHas,
-  endToEndLines,
-  FramingError,
   headEnd,
   headerValues,
   parseRequestHead,
   parseResponseHead,
+  PROXY_AUTHORIZATION,
   requestBodyLength,
   responseFraming,
+  rewriteHead,
+  splitTarget,
+  type Origin,
   type RequestHead,
-  endRaw,
-} from './http-framing.js';
+} from './http-head.js';
 
 const log = logger('tp:proxy:http');
-const DROP_HOST = new Set(['host']);
 /** Client bytes held while a request's stream opens or its answer comes, before the client is paused. */
 const HELD_BYTES = 64 * 1024;
 /** A response head longer than this is refused (the client gets a reset, or 502 before any byte). */
@@ -55,7 +54,8 @@ export interface ForwardHost {
 }
 
 interface Exchange {
-  id: string;
+  /** For logs, given at the first log line (a string per request costs when nothing is logged). */
+  id: string | undefined;
   method: string;
   /** The client keeps its connection after this exchange. */
   keepAlive: boolean;
@@ -78,8 +78,9 @@ export class ForwardedConnection {
   /** When the head being waited for is late (Date.now()); Infinity during an exchange. */
   private deadline = Infinity;
   private clientEnded = false;
-  /** What fromUpstream has for the client, written once it is done with a chunk. */
-  private outgoing: Buffer[] | undefined;
+  /** What fromUpstream has for the client while collecting, written once it is done with a chunk. */
+  private readonly outgoing: Buffer[] = [];
+  private collecting = false;
   private finished = false;
   private readonly client: string;
   private readonly onData = (chunk: Buffer): void => this.fromClient(chunk);
@@ -100,6 +101,10 @@ export class ForwardedConnection {
   /** Ends the connection now if it is between requests; otherwise after the current one. */
   closeIfIdle(): void {
     if (!this.exchange && this.buffered.length === 0) this.endBoth();
+  }
+
+  private idOf(exchange: Exchange): string {
+    return (exchange.id ??= this.host.nextId());
   }
 
   // ---- client side ----
@@ -131,24 +136,23 @@ export class ForwardedConnection {
     }
     if (end > this.host.maxHeadBytes) return this.refuse(431, 'tp proxy: the request head is too large\n');
     this.deadline = Infinity;
-    const head = this.buffered.subarray(0, end);
-    const request = parseRequestHead(head);
+    const request = parseRequestHead(this.buffered, end);
     const route = request && this.forwardable(request);
     if (!request || !route) return this.giveAway();
-    this.buffered = this.buffered.subarray(end);
+    this.buffered = end === this.buffered.length ? EMPTY : this.buffered.subarray(end);
     const keepAlive = !connectionHas(request, 'close') && !this.host.closing;
     const exchange: Exchange = {
-      id: this.host.nextId(),
+      id: undefined,
       method: request.method,
       keepAlive,
-      request: new BodyCounter({ kind: 'length', length: route.bodyLength }),
+      request: route.bodyLength === 0 ? NO_BODY : new BodyCounter({ kind: 'length', length: route.bodyLength }),
       response: undefined,
       responseHead: EMPTY,
       headSent: false,
     };
     this.exchange = exchange;
-    if (log.enabled) log('-> %s %s http://%s%s', exchange.id, request.method, route.target.hostHeader, route.path.split('?')[0]);
-    const forwarded = Buffer.from(`${request.method} ${route.path} HTTP/1.1\r\nhost: ${route.target.hostHeader}\r\n${endToEndLines(request, DROP_HOST)}\r\n`, 'latin1');
+    if (log.enabled) log('-> %s %s http://%s%s', this.idOf(exchange), request.method, route.target.hostHeader, route.path.split('?')[0]);
+    const forwarded = rewriteHead(request, `${request.method} ${route.path} HTTP/1.1`, `host: ${route.target.hostHeader}\r\n`, '', true);
     const origin = route.target.authority;
     if (this.upstream && this.origin === origin) return this.send(exchange, forwarded);
     this.dropUpstream();
@@ -166,19 +170,15 @@ export class ForwardedConnection {
   /** The request's destination, or undefined when Node's HTTP server should answer it. */
   private forwardable(request: RequestHead): { path: string; target: Origin; bodyLength: number } | undefined {
     if (request.minor !== 1 || request.method === 'CONNECT' || !request.target.startsWith('http://')) return undefined;
-    for (const name of ['transfer-encoding', 'expect', 'upgrade']) if (headerValues(request, name).length > 0) return undefined;
+    if (request.special) return undefined;
     const bodyLength = requestBodyLength(request);
     if (bodyLength === undefined) return undefined;
-    const authorization = headerValues(request, 'proxy-authorization');
+    const authorization = request.has(PROXY_AUTHORIZATION) ? headerValues(request, 'proxy-authorization') : [];
     if (authorization.length > 1 || !this.host.authorized(authorization[0])) return undefined;
-    // The path goes on as the client wrote it (as http-proxy did); the authority is parsed once per origin.
-    const slash = request.target.slice(7).search(/[/?]/);
-    const authority = slash === -1 ? request.target.slice(7) : request.target.slice(7, 7 + slash);
-    const rest = slash === -1 ? '' : request.target.slice(7 + slash);
-    const target = this.lastOrigin?.authority === authority ? this.lastOrigin : parseOrigin(authority);
-    if (!target) return undefined;
-    this.lastOrigin = target;
-    return { path: rest.startsWith('/') ? rest : `/${rest}`, target, bodyLength };
+    const split = splitTarget(request.target, this.lastOrigin);
+    if (!split) return undefined;
+    this.lastOrigin = split.origin;
+    return { path: split.path, target: split.origin, bodyLength };
   }
 
 
@@ -221,25 +221,30 @@ export class ForwardedConnection {
   private fromUpstream(chunk: Buffer): void {
     const exchange = this.exchange;
     if (!exchange) return this.dropUpstream(true);
-    // A head and the body bytes after it leave in one write (outgoing is written at the end).
-    this.outgoing = [];
+    // What leaves for the client from this chunk leaves in one write (at the end); a head and
+    // the body bytes after it are one buffer from the start (startResponse).
+    this.collecting = true;
+    let at = 0;
     try {
-      while (chunk.length > 0 && this.exchange === exchange) {
+      while (at < chunk.length && this.exchange === exchange) {
         if (!exchange.response) {
-          exchange.responseHead = exchange.responseHead.length === 0 ? chunk : Buffer.concat([exchange.responseHead, chunk]);
-          const end = headEnd(exchange.responseHead);
+          if (at > 0) chunk = chunk.subarray(at);
+          at = 0;
+          if (exchange.responseHead.length > 0) chunk = Buffer.concat([exchange.responseHead, chunk]);
+          const end = headEnd(chunk);
           if (end === -1) {
-            if (exchange.responseHead.length > MAX_RESPONSE_HEAD_BYTES) throw new FramingError('the response head is too large');
+            if (chunk.length > MAX_RESPONSE_HEAD_BYTES) throw new FramingError('the response head is too large');
+            exchange.responseHead = chunk;
             return;
           }
-          chunk = exchange.responseHead.subarray(end);
-          this.startResponse(exchange, exchange.responseHead.subarray(0, end));
+          exchange.responseHead = EMPTY;
+          at = this.startResponse(exchange, chunk, end);
           continue;
         }
-        const n = exchange.response.take(chunk);
-        this.toClient(chunk.subarray(0, n));
-        chunk = chunk.subarray(n);
-        if (exchange.response.done) this.responseDone(exchange, chunk.length > 0);
+        const n = exchange.response.take(chunk, at);
+        this.toClient(at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n));
+        at += n;
+        if (exchange.response.done) this.responseDone(exchange, at < chunk.length);
       }
     } catch (error) {
       this.upstreamFailed(error as Error);
@@ -248,34 +253,45 @@ export class ForwardedConnection {
     }
   }
 
-  private startResponse(exchange: Exchange, head: Buffer): void {
-    const response = parseResponseHead(head);
+  /**
+   * Passes on the response head in bytes[0, end) with the body bytes after it in `bytes`, as one
+   * buffer; returns where in `bytes` what it took ends.
+   */
+  private startResponse(exchange: Exchange, bytes: Buffer, end: number): number {
+    const response = parseResponseHead(bytes, end);
     if (response.status === 101) throw new FramingError('the destination switched protocols unasked');
     const informational = response.status < 200;
     const framing = responseFraming(exchange.method, response);
-    const keep = informational || (exchange.keepAlive && framing.kind !== 'close');
-    if (!informational) exchange.keepAlive = keep;
-    const upstreamCloses = connectionHas(response, 'close');
-    this.toClient(Buffer.from(`${response.statusLine}\r\n${endToEndLines(response)}${informational ? '' : `connection: ${keep ? 'keep-alive' : 'close'}\r\n`}\r\n`, 'latin1'));
     exchange.headSent = true;
-    exchange.responseHead = EMPTY;
-    if (informational) return;
-    exchange.response = new BodyCounter(framing);
-    if (upstreamCloses) this.origin = '';
-    if (exchange.response.done) this.responseDone(exchange, false);
+    if (informational) {
+      this.toClient(rewriteHead(response, undefined, '', ''));
+      return end;
+    }
+    const keep = exchange.keepAlive && framing.kind !== 'close';
+    exchange.keepAlive = keep;
+    if (connectionHas(response, 'close')) this.origin = '';
+    const body = new BodyCounter(framing);
+    exchange.response = body;
+    const n = body.take(bytes, end);
+    this.toClient(rewriteHead(response, undefined, '', keep ? 'connection: keep-alive\r\n' : 'connection: close\r\n', false, n > 0 ? { bytes, start: end, end: end + n } : undefined));
+    if (body.done) this.responseDone(exchange, end + n < bytes.length);
+    return end + n;
   }
 
   private toClient(bytes: Buffer): void {
     if (bytes.length === 0 || this.finished) return;
-    if (this.outgoing) this.outgoing.push(bytes);
+    if (this.collecting) this.outgoing.push(bytes);
     else this.write(bytes);
   }
 
   private flushToClient(): void {
+    if (!this.collecting) return;
+    this.collecting = false;
     const outgoing = this.outgoing;
-    this.outgoing = undefined;
-    if (!outgoing || outgoing.length === 0 || this.finished) return;
-    this.write(outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing));
+    if (outgoing.length === 0) return;
+    const bytes = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing);
+    outgoing.length = 0;
+    if (!this.finished) this.write(bytes);
   }
 
   private write(bytes: Buffer): void {
@@ -313,14 +329,14 @@ export class ForwardedConnection {
     this.origin = '';
     if (upstream && !upstream.destroyed) reset(upstream);
     if (!exchange) return;
-    log.info('!! %s %s', exchange.id, error.message);
+    log.info('!! %s %s', this.idOf(exchange), error.message);
     if (exchange.headSent) return this.resetClient();
     this.exchange = undefined;
     this.respondAndClose(502, `tp proxy: the destination broke the exchange: ${error.message}\n`);
   }
 
   private dialFailed(exchange: Exchange, error: DialError): void {
-    log.info('!! %s %s: %s', exchange.id, error.code, error.message);
+    log.info('!! %s %s: %s', this.idOf(exchange), error.code, error.message);
     if (this.finished) return;
     this.exchange = undefined;
     this.origin = '';
@@ -407,22 +423,5 @@ export class ForwardedConnection {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** A request target's origin: where to dial, and the Host header to send. */
-interface Origin extends DialTarget {
-  authority: string;
-  hostHeader: string;
-}
-
-function parseOrigin(authority: string): Origin | undefined {
-  let url: URL;
-  try {
-    url = new URL(`http://${authority}`);
-  } catch {
-    return undefined;
-  }
-  if (url.username || url.password || url.pathname !== '/') return undefined;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!checkHost(host).ok) return undefined;
-  return { authority, hostHeader: url.host, host, port: Number(url.port || 80) };
-}
+/** A request without a body: done from the start, so one serves every such request. */
+const NO_BODY = new BodyCounter({ kind: 'length', length: 0 });

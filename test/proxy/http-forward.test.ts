@@ -3,6 +3,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { BodyCounter, FramingError } from '../../src/proxy/http-framing.js';
+import { parseRequestHead, parseResponseHead, responseFraming, rewriteHead } from '../../src/proxy/http-head.js';
 import { HttpProxyServer } from '../../src/proxy/http-proxy.js';
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
 import { clusterDial } from './helpers.js';
@@ -83,6 +84,53 @@ test('a chunked body is counted across any split, trailers included; a bad chunk
   t.throws(() => new BodyCounter({ kind: 'chunked' }).take(Buffer.from('2\r\nabc\r\n')), { instanceOf: FramingError });
 });
 
+test('heads are read from their bytes: hop-by-hop, Proxy-* and Connection-listed lines left out in any case, the rest passed on as written', (t) => {
+  const bytes = Buffer.from(
+    'GET http://web.team-a/x?y HTTP/1.1\r\nHOST: web.team-a\r\nX-Keep:  a b \r\nCONNECTION: X-Drop, Keep-Alive\r\nx-drop: 1\r\nTE: trailers\r\nProxy-Authorization: Basic eA==\r\nKeep-Alive: 5\r\nContent-Length: 2\r\n\r\nhi',
+    'latin1',
+  );
+  const end = bytes.indexOf('\r\n\r\n') + 4;
+  const request = parseRequestHead(bytes, end)!;
+  t.like(request, { method: 'GET', target: 'http://web.team-a/x?y', minor: 1 });
+  t.deepEqual(request.headers.map(([name]) => name), ['host', 'x-keep', 'connection', 'x-drop', 'te', 'proxy-authorization', 'keep-alive', 'content-length']);
+  t.is(request.headers[1][1], 'a b');
+  t.is(
+    rewriteHead(request, 'GET /x?y HTTP/1.1', 'host: web.team-a\r\n', '', true).toString('latin1'),
+    'GET /x?y HTTP/1.1\r\nhost: web.team-a\r\nX-Keep:  a b \r\nContent-Length: 2\r\n\r\n',
+  );
+  const answer = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello!', 'latin1');
+  const answerEnd = answer.indexOf('\r\n\r\n') + 4;
+  const response = parseResponseHead(answer, answerEnd);
+  t.is(response.status, 200);
+  t.deepEqual(responseFraming('GET', response), { kind: 'length', length: 5 });
+  t.is(
+    rewriteHead(response, undefined, '', 'connection: close\r\n', false, { bytes: answer, start: answerEnd, end: answerEnd + 5 }).toString('latin1'),
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\nconnection: close\r\n\r\nhello',
+  );
+  const differing = parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n'));
+  t.throws(() => responseFraming('GET', differing), { instanceOf: FramingError });
+  t.is(parseRequestHead(Buffer.from('GET http://a/ HTTP/1.1\r\nX: a\rb\r\n\r\n')), undefined);
+  t.is(parseRequestHead(Buffer.from('GET http://a/ HTTP/1.1\r\n folded\r\n\r\n')), undefined);
+  t.is(parseRequestHead(Buffer.from('get http://a/ HTTP/1.1\r\n\r\n')), undefined);
+});
+
+test('an answer in pieces, and one after a 100 Continue in the same read, reach the client whole', async (t) => {
+  const origin = await startOrigin(t, (socket, received) => {
+    const count = received.toString('latin1').split('\r\n\r\n').length - 1;
+    if (count === 1) {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-');
+      setTimeout(() => socket.write('length: 4\r\n\r\non'), 20);
+      setTimeout(() => socket.write('e!'), 40);
+    }
+    if (count === 2) socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntwo');
+  });
+  const proxy = await startProxy(t, origin.port);
+  const head = (path: string): string => `GET http://web.team-a${path} HTTP/1.1\r\nHost: web.team-a\r\n\r\n`;
+  const outcome = await exchange(proxy.port, [head('/1') + head('/2')], /two$/);
+  t.is(outcome.error, undefined);
+  t.is(outcome.text, 'HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: keep-alive\r\n\r\none!HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: keep-alive\r\n\r\ntwo');
+});
+
 test('pipelined keep-alive requests get their answers in order over one upstream connection, chunked and sized', async (t) => {
   // Answers each head as it arrives (the proxy sends the second only after the first answer).
   const origin = await startOrigin(t, (socket, received) => {
@@ -108,7 +156,8 @@ test('a request body split across writes reaches the origin whole, and a half-cl
   const outcome = await exchange(proxy.port, ['POST http://web.team-a/up HTTP/1.1\r\nHost: web.team-a\r\nContent-Length: 10\r\n\r\n01234', '56789', 'end']);
   t.is(outcome.error, undefined);
   t.regex(outcome.text, /^HTTP\/1\.1 201 Created\r\n[\s\S]*\r\n\r\nok$/);
-  t.is(Buffer.concat(origin.received[0]).toString('latin1'), 'POST /up HTTP/1.1\r\nhost: web.team-a\r\ncontent-length: 10\r\n\r\n0123456789');
+  // Header lines the proxy passes on go as the client wrote them; it writes Host itself.
+  t.is(Buffer.concat(origin.received[0]).toString('latin1'), 'POST /up HTTP/1.1\r\nhost: web.team-a\r\nContent-Length: 10\r\n\r\n0123456789');
 });
 
 test('an answer the origin ends with its close arrives whole, then the client connection closes', async (t) => {

@@ -1,5 +1,5 @@
-// Fuzz target: the HTTP proxy's spliced path's framing (src/proxy/http-framing.ts): request heads a
-// local client sends, response heads and bodies a destination sends back. The first byte picks how
+// Fuzz target: the HTTP proxy's spliced path's framing (src/proxy/http-framing.ts and
+// http-head.ts): request heads a local client sends, response heads and bodies a destination sends back. The first byte picks how
 // the rest is cut into reads; the rest is the message. Contract: request heads parse or are
 // refused (undefined), never throw, and what is kept is clean (an upper-case method, a target of
 // visible characters, token header names, no control character in a value) so the head rewritten
@@ -7,21 +7,12 @@
 // FramingError and nothing else; a body is counted the same however its bytes are cut, never
 // past the bytes given, and no count of bytes grows without limit (chunk lines and trailers are
 // capped).
-import {
-  BodyCounter,
-  endToEndLines,
-  FramingError,
-  headEnd,
-  parseRequestHead,
-  parseResponseHead,
-  requestBodyLength,
-  responseFraming,
-  type BodyFraming,
-} from '../../../src/proxy/http-framing.js';
+import { BodyCounter, FramingError, type BodyFraming } from '../../../src/proxy/http-framing.js';
+import { endToEndLines, headEnd, parseRequestHead, parseResponseHead, requestBodyLength, responseFraming } from '../../../src/proxy/http-head.js';
 import { check, chunks, expectTyped } from '../contract.js';
 
 /** The files this target is about (run.ts reports their coverage). */
-export const covers = ['src/proxy/http-framing.ts'];
+export const covers = ['src/proxy/http-framing.ts', 'src/proxy/http-head.ts'];
 /**
  * jsfuzz's versifier (which rebuilds text inputs from their "words") grew this target's inputs to
  * hundreds of kilobytes within seconds and ran jsfuzz's own process out of heap (4 GB); byte
