@@ -335,12 +335,6 @@ export class InterceptService {
   }
 }
 
-/**
- * Why connections to an agent's pod skip the agent: its Service port leads to another port of the
- * pod. Kubernetes resolves a named targetPort to the first container that has a port of that name,
- * so a manifest applied again after the injection (kubectl apply, a deploy) that gives the app's
- * port its name back sends the traffic to the app, although the agent still runs beside it.
- */
 /** Pipes two tunnel streams into each other: FIN follows FIN, a reset on one resets the other. */
 function joinStreams(a: TunnelStream, b: TunnelStream): void {
   a.pipe(b);
