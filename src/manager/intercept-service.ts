@@ -11,7 +11,7 @@
 // (injector.ts, service-path.ts) and the bookkeeping (intercept-registry.ts). Used by server.ts.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../log/logger.js';
-import type { IncomingOpen, Session, TunnelStream } from '../tunnel/index.js';
+import { joinStreams, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
 import {
   AgentMethod,
   InterceptEvent,
@@ -333,18 +333,4 @@ export class InterceptService {
     if (open.settled) return void toClient.destroy();
     joinStreams(open.accept(), toClient);
   }
-}
-
-/** Pipes two tunnel streams into each other: FIN follows FIN, a reset on one resets the other. */
-function joinStreams(a: TunnelStream, b: TunnelStream): void {
-  a.pipe(b);
-  b.pipe(a);
-  a.on('error', (err) => b.destroy(err));
-  b.on('error', (err) => a.destroy(err));
-  a.on('close', () => {
-    if (!(a.readableEnded && a.writableFinished)) b.destroy();
-  });
-  b.on('close', () => {
-    if (!(b.readableEnded && b.writableFinished)) a.destroy();
-  });
 }
