@@ -58,8 +58,9 @@ export class Deadlines {
       if (deadline.at <= now) due.push(deadline);
       else if (deadline.at < next) next = deadline.at;
     }
-    for (const deadline of due) this.entries.delete(deadline);
     if (next < Infinity) this.arm(next);
-    for (const deadline of due) deadline.expire();
+    // One expiry may remove or clear others that are due as well (a session destroyed by a
+    // timeout): those never fire, as their own timers would have been cancelled.
+    for (const deadline of due) if (this.entries.delete(deadline)) deadline.expire();
   }
 }

@@ -50,6 +50,8 @@ export function openErrorCode(error: NodeJS.ErrnoException): ErrorCodeName {
 export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): Promise<void> {
   const dial = options.dial ?? ((host, port) => net.connect({ host, port, allowHalfOpen: true }));
   return new Promise((resolve) => {
+    // The opener gave up while the caller was still deciding (a DNS check, a policy): no dial.
+    if (open.cancelled) return resolve();
     let socket: Socket;
     try {
       socket = dial(open.host, open.port);
@@ -60,7 +62,11 @@ export function acceptByDialing(open: IncomingOpen, options: DialOptions = {}): 
     const timer = connectDeadlines.add(options.connectTimeoutMs ?? 10_000, () => {
       socket.destroy(Object.assign(new Error(`connect to ${open.host}:${open.port} timed out`), { code: 'ETIMEDOUT' }));
     });
-    open.onCancel(() => socket.destroy());
+    open.onCancel(() => {
+      connectDeadlines.remove(timer);
+      socket.destroy();
+      resolve();
+    });
     const fail = (error: NodeJS.ErrnoException): void => {
       connectDeadlines.remove(timer);
       open.onCancel(null);

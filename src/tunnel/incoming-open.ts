@@ -50,8 +50,9 @@ export class IncomingOpen {
     return this.cancelledWith !== null;
   }
 
-  /** Calls `listener` once if the opener gives up before an answer (one listener; null removes it). The cheap form of `signal`. */
+  /** Calls `listener` once if the opener gives up before an answer, at once if it already has (one listener; null removes it). The cheap form of `signal`. */
   onCancel(listener: ((reason: Error) => void) | null): void {
+    if (listener && this.cancelledWith && !this.answered) return void listener(this.cancelledWith);
     this.listener = listener;
   }
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Deadlines } from '../../src/tunnel/deadlines.js';
+import { Deadlines, type Deadline } from '../../src/tunnel/deadlines.js';
 import { until } from './helpers.js';
 
 test('deadlines fire no earlier than asked, in order, and a removed one never fires', async (t) => {
@@ -33,4 +33,23 @@ test('a deadline added while a later one is armed still fires on time; clear() f
   deadlines.add(60, () => fired.push('after clear'));
   await until(() => fired.length === 2);
   t.deepEqual(fired, ['soon', 'after clear']);
+});
+
+test('a due deadline removed by one that expires before it in the same firing does not fire', async (t) => {
+  const deadlines = new Deadlines();
+  t.teardown(() => deadlines.clear());
+  const fired: string[] = [];
+  const later: { removed?: Deadline } = {};
+  deadlines.add(5, () => {
+    fired.push('first');
+    if (later.removed) deadlines.remove(later.removed);
+  });
+  later.removed = deadlines.add(6, () => fired.push('removed'));
+  deadlines.add(7, () => fired.push('third'));
+  // Hold the event loop past all three, so one firing of the timer finds them all due.
+  const until30 = performance.now() + 30;
+  while (performance.now() < until30);
+  await until(() => fired.length >= 2);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.deepEqual(fired, ['first', 'third']);
 });

@@ -94,3 +94,23 @@ test('a connect that never completes becomes open-error timeout, and one that is
   await until(() => stalled.length === 2 && stalled[1].destroyed);
   t.true(stalled[1].destroyed);
 });
+
+test('an open the opener gave up before the dial started is never dialled, and a cancelled dial settles', async (t) => {
+  const { client, server } = memorySessions();
+  t.teardown(() => client.destroy());
+  const dialled: string[] = [];
+  const settled: string[] = [];
+  // The caller checks something first (as the manager resolves and checks a destination), long
+  // enough for the opener to give up; then dials into a black hole.
+  server.on('stream', (open) => {
+    void new Promise((resolve) => setTimeout(resolve, open.port === 1 ? 100 : 0))
+      .then(() => acceptByDialing(open, { dial: () => (dialled.push(open.host), new net.Socket()), connectTimeoutMs: 60_000 }))
+      .then(() => settled.push(open.host));
+  });
+  await t.throwsAsync(client.open({ host: 'late.check', port: 1 }, { timeoutMs: 20 }));
+  await until(() => settled.includes('late.check'));
+  t.deepEqual(dialled, [], 'the dial after the cancel never happened');
+  await t.throwsAsync(client.open({ host: 'black.hole', port: 2 }, { timeoutMs: 20 }));
+  await until(() => settled.includes('black.hole'));
+  t.deepEqual(dialled, ['black.hole'], 'a cancel during the connect ends the dial, with no timeout left to run');
+});
