@@ -53,6 +53,8 @@ function nameIs(bytes: Buffer, start: number, end: number, lower: string): boole
 }
 
 function kindOf(bytes: Buffer, start: number, end: number): number {
+  // Every Proxy-* name first, `Proxy-` itself included: the lengths below are other names'.
+  if (end - start >= 6 && nameIs(bytes, start, start + 6, 'proxy-')) return nameIs(bytes, start, end, 'proxy-authorization') ? PROXY_AUTHORIZATION : HOP;
   switch (end - start) {
     case 2:
       return nameIs(bytes, start, end, 'te') ? HOP : OTHER;
@@ -68,10 +70,8 @@ function kindOf(bytes: Buffer, start: number, end: number): number {
       return nameIs(bytes, start, end, 'content-length') ? CONTENT_LENGTH : OTHER;
     case 17:
       return nameIs(bytes, start, end, 'transfer-encoding') ? TRANSFER_ENCODING : OTHER;
-    case 19:
-      if (nameIs(bytes, start, end, 'proxy-authorization')) return PROXY_AUTHORIZATION;
   }
-  return end - start > 6 && nameIs(bytes, start, start + 6, 'proxy-') ? HOP : OTHER;
+  return OTHER;
 }
 
 /**
