@@ -93,6 +93,8 @@ export function toDialError(error: unknown, target: DialTarget): DialError {
   const errno = (error as { code?: unknown } | undefined)?.code;
   const code = (typeof errno === 'string' && ERRNO_KINDS[errno]) || 'TP_ERR_DIAL_FAILED';
   const detail = error instanceof Error ? ` (${error.message})` : '';
+  // Node's HTTP client refusing an answer (HPE_*, e.g. both Transfer-Encoding and Content-Length): the connection was made.
+  if (typeof errno === 'string' && errno.startsWith('HPE_')) return new DialError(code, target, `got an answer from ${formatTarget(target)} that is not valid HTTP/1.1${detail}`, error);
   return new DialError(code, target, `could not connect to ${formatTarget(target)}: ${KIND_WORDS[code]}${detail}`, error);
 }
 

@@ -7,8 +7,8 @@
 // keep-alive request near what a SOCKS5 one costs (docs/http-proxy-performance.md).
 // Anything else, at a request boundary, goes to Node's HTTP server with `http-proxy` (handOver):
 // CONNECT, the PAC file, HTTP/1.0, Transfer-Encoding or Expect or Upgrade on a request, a bad
-// host, missing proxy credentials, heads this parser does not take. The connection then stays
-// there. TCP semantics: a response cut short upstream (a reset, or a FIN before its length)
+// host, missing proxy credentials, a Connection listing a framing header (refused there), heads
+// this parser does not take. The connection then stays there. TCP semantics: a response cut short upstream (a reset, or a FIN before its length)
 // resets the client; a client's FIN passes on after its bytes, and the answer still comes.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -21,6 +21,7 @@ import {
   connectionHas,
   headEnd,
   headerValues,
+  listedFraming,
   parseRequestHead,
   parseResponseHead,
   PROXY_AUTHORIZATION,
@@ -170,7 +171,7 @@ export class ForwardedConnection {
   /** The request's destination, or undefined when Node's HTTP server should answer it. */
   private forwardable(request: RequestHead): { path: string; target: Origin; bodyLength: number } | undefined {
     if (request.minor !== 1 || request.method === 'CONNECT' || !request.target.startsWith('http://')) return undefined;
-    if (request.special) return undefined;
+    if (request.special || listedFraming(request) !== undefined) return undefined;
     const bodyLength = requestBodyLength(request);
     if (bodyLength === undefined) return undefined;
     const authorization = request.has(PROXY_AUTHORIZATION) ? headerValues(request, 'proxy-authorization') : [];
@@ -180,7 +181,6 @@ export class ForwardedConnection {
     this.lastOrigin = split.origin;
     return { path: split.path, target: split.origin, bodyLength };
   }
-
 
   private send(exchange: Exchange, head: Buffer): void {
     this.toUpstream(head);

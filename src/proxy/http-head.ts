@@ -40,6 +40,9 @@ const KIND_OF: ReadonlyMap<string, number> = new Map([
 ]);
 /** The kinds never passed on to the next hop, one bit each. */
 const NOT_PASSED = (1 << CONNECTION) | (1 << UPGRADE) | (1 << PROXY_AUTHORIZATION) | (1 << HOP);
+/** Kinds no Connection header may list (RFC 9110 §7.6.1): they frame or route the message, and a
+ * hop that dropped them would frame it one way, the next hop another (a request hidden in a body). */
+const NEVER_LISTED = (1 << HOST) | (1 << CONTENT_LENGTH) | (1 << TRANSFER_ENCODING);
 /** tchar (RFC 9110 §5.6.2), by byte. */
 const TOKEN = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
@@ -53,6 +56,8 @@ function nameIs(bytes: Buffer, start: number, end: number, lower: string): boole
 }
 
 function kindOf(bytes: Buffer, start: number, end: number): number {
+  // Every Proxy-* name first, `Proxy-` itself included: the lengths below are other names'.
+  if (end - start >= 6 && nameIs(bytes, start, start + 6, 'proxy-')) return nameIs(bytes, start, end, 'proxy-authorization') ? PROXY_AUTHORIZATION : HOP;
   switch (end - start) {
     case 2:
       return nameIs(bytes, start, end, 'te') ? HOP : OTHER;
@@ -68,10 +73,8 @@ function kindOf(bytes: Buffer, start: number, end: number): number {
       return nameIs(bytes, start, end, 'content-length') ? CONTENT_LENGTH : OTHER;
     case 17:
       return nameIs(bytes, start, end, 'transfer-encoding') ? TRANSFER_ENCODING : OTHER;
-    case 19:
-      if (nameIs(bytes, start, end, 'proxy-authorization')) return PROXY_AUTHORIZATION;
   }
-  return end - start > 6 && nameIs(bytes, start, start + 6, 'proxy-') ? HOP : OTHER;
+  return OTHER;
 }
 
 /**
@@ -275,13 +278,32 @@ export function connectionHas(head: Head, token: string): boolean {
   return head.connectionTokens.includes(token);
 }
 
-/** Connection's tokens that could name a header not left out anyway. */
+/** The first of `tokens` (Connection's, in lower case) that names a header no Connection may list, or undefined. */
+function firstNeverListed(tokens: readonly string[]): string | undefined {
+  for (const token of tokens) {
+    const kind = KIND_OF.get(token);
+    if (kind !== undefined && (NEVER_LISTED & (1 << kind)) !== 0) return token;
+  }
+  return undefined;
+}
+
+/** The header a head's Connection lists that it may not (content-length, transfer-encoding or host), or undefined. */
+export function listedFraming(head: Head): string | undefined {
+  return firstNeverListed(head.connectionTokens);
+}
+
+/** listedFraming for a Connection value as Node's parser gives it (several lines joined with commas). */
+export function listedFramingIn(connection: string | undefined): string | undefined {
+  return connection === undefined ? undefined : firstNeverListed(connection.split(',').map((token) => token.trim().toLowerCase()));
+}
+
+/** Connection's tokens that could name a header not left out anyway; never a framing or routing one. */
 function listedNames(head: Head): readonly string[] {
   const tokens = head.connectionTokens;
   if (tokens.length === 1 && (tokens[0] === 'keep-alive' || tokens[0] === 'close')) return NONE;
   return tokens.filter((token) => {
     const kind = KIND_OF.get(token);
-    return token !== 'close' && (kind === undefined || (NOT_PASSED & (1 << kind)) === 0);
+    return token !== 'close' && (kind === undefined || ((NOT_PASSED | NEVER_LISTED) & (1 << kind)) === 0);
   });
 }
 const NONE: readonly string[] = [];
@@ -345,8 +367,14 @@ export function requestBodyLength(head: RequestHead): number | undefined {
   return Number(values[0]);
 }
 
-/** RFC 9112 §6.3, for a response to `method`. */
+/**
+ * RFC 9112 §6.3, for a response to `method`. An answer whose Connection lists a framing header, or
+ * with both Transfer-Encoding and Content-Length (as Node's client on the other path), is refused.
+ */
 export function responseFraming(method: string, response: ResponseHead): BodyFraming {
+  const listed = listedFraming(response);
+  if (listed !== undefined) throw new FramingError(`the destination's Connection header lists ${listed}, which no hop may drop`);
+  if (response.has(TRANSFER_ENCODING) && response.has(CONTENT_LENGTH)) throw new FramingError('the destination sent both Transfer-Encoding and Content-Length');
   if (method === 'HEAD' || response.status < 200 || response.status === 204 || response.status === 304) return { kind: 'length', length: 0 };
   const codings = response.has(TRANSFER_ENCODING) ? headerValues(response, 'transfer-encoding') : [];
   if (codings.length > 0) {

@@ -5,8 +5,10 @@
 // `http-proxy` package over a per-client keep-alive agent whose connections come from the Dial
 // hook (src/net/connect-agent.ts); CONNECT tunnels for TLS and any TCP; and the PAC file at
 // `GET /proxy.pac` for requests addressed to the proxy itself. Every request is routed by its own
-// Host through routing.ts. Proxy-* and other hop-by-hop headers are dropped. A failed dial gets
-// 502/504/403 with a plain-text body; a malformed request gets 400; the server lives on.
+// Host through routing.ts. Proxy-* and other hop-by-hop headers are dropped; a Connection header
+// listing Content-Length, Transfer-Encoding or Host gets a request 400 and an answer 502 (on both
+// paths; dropped, it would frame a body one way here, another at the next hop). A failed dial
+// gets 502/504/403 with a plain-text body; a malformed request gets 400; the server lives on.
 // Bounds (limits.ts): a request head must arrive within a deadline (from accept, and from the
 // first byte of each next head on a keep-alive connection; 408) and within a size (431); past
 // the connection cap a client gets 503. The destination host (CONNECT authority, absolute-form
@@ -22,6 +24,7 @@ import { createServer, type Agent, type IncomingMessage, type Server, type Serve
 import type { AddressInfo, Socket } from 'node:net';
 import { ForwardedConnection, type ForwardHost } from './http-forward.js';
 import { endRaw } from './http-framing.js';
+import { listedFramingIn } from './http-head.js';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { closeGracefully, ConnectionSet, listen } from '../net/connection-set.js';
@@ -124,6 +127,12 @@ export class HttpProxyServer {
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
     this.server.on('error', (error) => log.error('!! listener error %s', error.message));
     this.proxy.on('proxyRes', (proxyResponse, _request, response) => {
+      const listed = listedFramingIn(proxyResponse.headers.connection);
+      if (listed !== undefined) {
+        log.info('!! the destination\'s Connection header lists %s', listed);
+        proxyResponse.destroy();
+        return sendText(response as ServerResponse, 502, `tp proxy: the destination broke the exchange: its Connection header lists ${listed}, which no hop may drop\n`);
+      }
       resetClientIfCut(proxyResponse, response as ServerResponse);
       stripHopByHop(proxyResponse.headers, { proxyHeaders: true });
       // The client's own keep-alive state decides, not the destination's.
@@ -258,6 +267,11 @@ export class HttpProxyServer {
       log.info('!! %s %s:%d: no valid Proxy-Authorization', id, request.socket.remoteAddress, request.socket.remotePort);
       sendText(response, 407, PROXY_AUTH_NEEDED, { 'proxy-authenticate': PROXY_AUTHENTICATE });
       return;
+    }
+    const listed = listedFramingIn(request.headers.connection);
+    if (listed !== undefined) {
+      log.info('!! %s refused: its Connection header lists %s', id, listed);
+      return sendText(response, 400, `tp proxy: the request's Connection header lists ${listed}, which no proxy may drop; leave it out of Connection\n`, { connection: 'close' });
     }
     let target: URL;
     try {

@@ -3,10 +3,12 @@
 // the rest is cut into reads; the rest is the message. Contract: request heads parse or are
 // refused (undefined), never throw, and what is kept is clean (an upper-case method, a target of
 // visible characters, token header names, no control character in a value) so the head rewritten
-// for the next hop has only its own line ends; a response head, its framing and a bad body throw
-// FramingError and nothing else; a body is counted the same however its bytes are cut, never
-// past the bytes given, and no count of bytes grows without limit (chunk lines and trailers are
-// capped).
+// for the next hop has only its own line ends, keeps every Content-Length and Transfer-Encoding
+// line whatever Connection lists, and has no Proxy-* line; a response head, its framing and a bad
+// body throw FramingError and nothing else, and an answer is framed only when its Connection
+// lists no framing header and it does not carry both Transfer-Encoding and Content-Length; a
+// body is counted the same however its bytes are cut, never past the bytes given, and no count
+// of bytes grows without limit (chunk lines and trailers are capped).
 import { BodyCounter, FramingError, type BodyFraming } from '../../../src/proxy/http-framing.js';
 import { endToEndLines, headEnd, parseRequestHead, parseResponseHead, requestBodyLength, responseFraming } from '../../../src/proxy/http-head.js';
 import { check, chunks, expectTyped } from '../contract.js';
@@ -22,6 +24,13 @@ export const versifier = false;
 
 const MAX_INPUT_BYTES = 16 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** Headers that frame or route a message: no Connection header may have them left out. */
+const FRAMING = ['content-length', 'transfer-encoding', 'host'];
+
+/** The lower-case names a head's Connection headers list. */
+function connectionListed(headers: [string, string][]): string[] {
+  return headers.filter(([name]) => name === 'connection').flatMap(([, value]) => value.split(',').map((token) => token.trim().toLowerCase()));
+}
 
 function framingError(error: unknown, what: string): void {
   expectTyped(error, (e) => e instanceof FramingError, what);
@@ -40,6 +49,10 @@ function checkRequest(head: Buffer): void {
   const lines = endToEndLines(request);
   check(lines === '' || lines.endsWith('\r\n'), 'rewritten head lines end with CRLF');
   for (const line of lines.split('\r\n')) check(!/[\r\n]/.test(line), `a bare line end in ${JSON.stringify(line)}`);
+  const framingLines = (names: string[]): number => names.filter((name) => name === 'content-length' || name === 'transfer-encoding').length;
+  const passed = lines.split('\r\n').map((line) => line.slice(0, line.indexOf(':')));
+  check(framingLines(passed) === framingLines(request.headers.map(([name]) => name)), `a framing header left out of ${JSON.stringify(lines)}`);
+  check(!passed.some((name) => name.startsWith('proxy-')), `a Proxy-* header passed on in ${JSON.stringify(lines)}`);
   const length = requestBodyLength(request);
   check(length === undefined || (Number.isSafeInteger(length) && length >= 0), `request body length ${length}`);
 }
@@ -85,6 +98,9 @@ export function fuzz(data: Buffer): void {
     for (const method of ['GET', 'HEAD']) {
       try {
         const framing = responseFraming(method, response);
+        const names = response.headers.map(([name]) => name);
+        check(!(names.includes('transfer-encoding') && names.includes('content-length')), 'an answer framed with both Transfer-Encoding and Content-Length');
+        check(!connectionListed(response.headers).some((name) => FRAMING.includes(name)), 'an answer framed whose Connection lists a framing header');
         if (method === 'HEAD') check(framing.kind === 'length' && framing.length === 0, 'a response to HEAD has no body');
         if (framing.kind === 'length') check(Number.isSafeInteger(framing.length) && framing.length >= 0, `length ${framing.length}`);
         checkBody(framing, body, seed);
