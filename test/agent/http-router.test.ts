@@ -38,3 +38,35 @@ test('the router turns Nagle off on the client connections it takes, which Node 
   t.is(answer.body, 'hello world\n');
   t.deepEqual(noDelay, [true]);
 });
+
+test('a request whose Connection header lists Content-Length reaches the app as one request with its body, never as two', async (t) => {
+  // Stripping a Connection-listed Content-Length would leave Node's client sending the GET's
+  // body unframed, and the app would read it as a second request the router never routed.
+  const seen: string[] = [];
+  const app = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      seen.push(`${request.method} ${request.url} body=${body.length}`);
+      response.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => app.close());
+  const appPort = (app.address() as AddressInfo).port;
+  const table = new InterceptTable();
+  table.replace([{ id: 'p1', name: 'p1', mode: 'personal', containerPort: appPort, client: 'alice@laptop', headers: { 'x-dev': 'alice' } }]);
+  const router = new HttpRouter({ appHost: '127.0.0.1', appPort, table, openIntercept: () => Promise.reject(new Error('not in this test')) });
+  const front = net.createServer({ allowHalfOpen: true }, (socket) => router.handle(socket, 'c1'));
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => front.close());
+  const hidden = 'GET /admin HTTP/1.1\r\nHost: web\r\n\r\n';
+  const client = net.connect((front.address() as AddressInfo).port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  let answer = '';
+  client.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+  client.end(`GET / HTTP/1.1\r\nHost: web\r\nConnection: content-length\r\nContent-Length: ${hidden.length}\r\n\r\n${hidden}`);
+  await new Promise((resolve) => client.once('close', resolve));
+  t.true(answer.startsWith('HTTP/1.1 200'), answer);
+  t.deepEqual(seen, [`GET / body=${hidden.length}`]);
+});
