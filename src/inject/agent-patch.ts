@@ -129,6 +129,27 @@ export function freePort(template: V1PodTemplateSpec, from: number, step: 1 | -1
   return port;
 }
 
+/** What the agent must take: the app port a Service's targetPort reaches, and its name when the targetPort is named. */
+export interface WantedPort {
+  name?: string;
+  appPort: number;
+}
+
+/**
+ * The agent's mappings with one for `wanted`: the recorded one that matches it, or a new agent
+ * port after the recorded ones that no container of `template` (the original) declares.
+ */
+export function mappingFor(template: V1PodTemplateSpec, recorded: PortMapping[], wanted: WantedPort): { ports: PortMapping[]; mapping: PortMapping; added: boolean } {
+  const found = recorded.find((p) => p.appPort === wanted.appPort && (p.name ?? undefined) === wanted.name);
+  if (found) return { ports: [...recorded], mapping: found, added: false };
+  const mapping: PortMapping = {
+    ...(wanted.name ? { name: wanted.name } : {}),
+    agentPort: freePort(template, Math.max(FIRST_AGENT_PORT - 1, ...recorded.map((p) => p.agentPort)) + 1, 1),
+    appPort: wanted.appPort,
+  };
+  return { ports: [...recorded, mapping], mapping, added: true };
+}
+
 /** The template with the agent taking `ports` from container `appContainer` (from the ORIGINAL template). */
 export function injectAgent(original: V1PodTemplateSpec, appContainer: string, ports: PortMapping[], settings: AgentSettings): V1PodTemplateSpec {
   const spec = original.spec!;
