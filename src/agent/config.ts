@@ -156,7 +156,7 @@ export function parsePorts(value: string, options: { allowAnyAgentPort?: boolean
   if (parsed.length > MAX_AGENT_PORTS) throw new AgentConfigError(variable, `lists ${parsed.length} ports; at most ${MAX_AGENT_PORTS} are allowed`);
   const minAgentPort = options.allowAnyAgentPort ? 0 : 1;
   const seen = new Set<number>();
-  return parsed.map((entry: unknown, index): AgentPort => {
+  const ports = parsed.map((entry: unknown, index): AgentPort => {
     if (entry === null || typeof entry !== 'object') throw new AgentConfigError(variable, `entry ${index} is not an object`);
     const { name, agentPort, appPort } = entry as Record<string, unknown>;
     if (!isPort(agentPort, minAgentPort)) throw new AgentConfigError(variable, `entry ${index} has no valid agentPort (1-${MAX_PORT})`);
@@ -167,6 +167,14 @@ export function parsePorts(value: string, options: { allowAnyAgentPort?: boolean
     seen.add(agentPort);
     return name === undefined ? { agentPort, appPort } : { name, agentPort, appPort };
   });
+  // What an injector that lost track of the app's ports would render (one port on both sides, a
+  // name twice): refused here rather than served as a forwarding loop or a pod Kubernetes refuses.
+  const loop = ports.find((p) => p.agentPort !== 0 && ports.some((q) => q.appPort === p.agentPort));
+  if (loop) throw new AgentConfigError(variable, `agentPort ${loop.agentPort} is also an appPort`);
+  const named = ports.flatMap((p) => (p.name === undefined ? [] : [p.name]));
+  const twice = named.find((name, i) => named.indexOf(name) !== i);
+  if (twice !== undefined) throw new AgentConfigError(variable, `the name "${twice}" is listed twice`);
+  return ports;
 }
 
 function isPort(value: unknown, min: number): value is number {

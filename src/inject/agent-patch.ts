@@ -30,9 +30,9 @@ export const SERVICE_ORIGINAL_ANNOTATION = 'tp.dev/original-target-port';
 /** The agent sees the app's mount at `/etc/app` as `/tp/volumes/etc/app` (never over its own files). */
 export const AGENT_VOLUMES_ROOT = '/tp/volumes';
 export const INJECTION_ANNOTATION = 'tp.dev/agent-injection';
-/** The agent's ports are 9900, 9901, … in the order they were taken, skipping ports a container of the pod declares. */
+/** The agent's ports are 9900, 9901, … in the order they were taken, skipping ports a container of the pod declares and the app ports the agent forwards to. */
 export const FIRST_AGENT_PORT = 9900;
-/** The agent's health port: 9899, or the next one down that no container of the pod declares. */
+/** The agent's health port: 9899, or the next one down that no container of the pod declares and no mapping takes (app ports included). */
 export const AGENT_HEALTH_PORT = FIRST_AGENT_PORT - 1;
 /** Cannot be a renamed app port (those start with `tp-`); left unnamed if the app uses it. */
 export const HEALTH_PORT_NAME = 'tpagent-health';
@@ -108,10 +108,28 @@ export function currentOriginal(template: V1PodTemplateSpec, recorded: AgentOrig
   const app = containers.find((c) => c.name === recorded.container.name);
   if (!app) return { original: recorded };
   const agent = containers.find((c) => c.name === AGENT_CONTAINER);
-  if (canonical(app) !== canonical(patchApp(recorded.container, recorded.ports))) return { original: { ...recorded, container: unpatchApp(app, recorded.ports) }, repair: 'app changed' };
+  if (canonical(app) !== canonical(patchApp(recorded.container, recorded.ports))) {
+    const container = unpatchApp(app, recorded.ports);
+    return { original: { ...recorded, container, ports: followNames(recorded.ports, container) }, repair: 'app changed' };
+  }
   if (!agent) return { original: recorded, repair: 'agent missing' };
   if (!agent.env?.some((e) => e.name === 'TP_AGENT_HEALTH_PORT')) return { original: recorded, repair: 'agent outdated' };
   return { original: recorded };
+}
+
+/**
+ * The mappings for a re-applied app container: a named one forwards to whatever port now has its
+ * name, and goes when no port has it any more (the Service's targetPort reaches nothing in this pod,
+ * as without tp); without that a moved port would get a second mapping of the same name, which
+ * Kubernetes refuses, and the old one would forward to a port the app left. A numeric mapping stays:
+ * its number is the Service's, and the app need not declare it.
+ */
+function followNames(ports: PortMapping[], app: V1Container): PortMapping[] {
+  return ports.flatMap((p) => {
+    if (!p.name) return [p];
+    const now = app.ports?.find((q) => q.name === p.name);
+    return now ? [{ ...p, appPort: now.containerPort }] : [];
+  });
 }
 
 /** JSON with sorted keys, for comparing objects that went through the API server. */
@@ -129,6 +147,32 @@ export function freePort(template: V1PodTemplateSpec, from: number, step: 1 | -1
   return port;
 }
 
+/** What the agent must take: the app port a Service's targetPort reaches, and its name when the targetPort is named. */
+export interface WantedPort {
+  name?: string;
+  appPort: number;
+}
+
+/**
+ * The agent's mappings with one for `wanted`: the recorded one that matches it, or a new agent
+ * port after the recorded ones that no container of `template` (the original) declares.
+ */
+export function mappingFor(template: V1PodTemplateSpec, recorded: PortMapping[], wanted: WantedPort): { ports: PortMapping[]; mapping: PortMapping; added: boolean } {
+  const found = recorded.find((p) => p.appPort === wanted.appPort && (p.name ?? undefined) === wanted.name);
+  if (found) return { ports: [...recorded], mapping: found, added: false };
+  const mapping: PortMapping = {
+    ...(wanted.name ? { name: wanted.name } : {}),
+    agentPort: freePort(template, Math.max(FIRST_AGENT_PORT - 1, ...recorded.map((p) => p.agentPort)) + 1, 1, [wanted.appPort, ...portsUsed(recorded)]),
+    appPort: wanted.appPort,
+  };
+  return { ports: [...recorded, mapping], mapping, added: true };
+}
+
+/** Every port a mapping takes, the app's too: an app need not declare the port a Service sends to. */
+function portsUsed(ports: PortMapping[]): number[] {
+  return ports.flatMap((p) => [p.agentPort, p.appPort]);
+}
+
 /** The template with the agent taking `ports` from container `appContainer` (from the ORIGINAL template). */
 export function injectAgent(original: V1PodTemplateSpec, appContainer: string, ports: PortMapping[], settings: AgentSettings): V1PodTemplateSpec {
   const spec = original.spec!;
@@ -136,7 +180,7 @@ export function injectAgent(original: V1PodTemplateSpec, appContainer: string, p
   if (!app) throw new Error(`container ${appContainer} is not in the pod template`);
   const patchedApp = patchApp(app, ports);
   const containers = spec.containers.map((c) => (c.name === appContainer ? patchedApp : c));
-  const health = { port: freePort(original, AGENT_HEALTH_PORT, -1), named: !spec.containers.some((c) => c.ports?.some((p) => p.name === HEALTH_PORT_NAME)) };
+  const health = { port: freePort(original, AGENT_HEALTH_PORT, -1, portsUsed(ports)), named: !spec.containers.some((c) => c.ports?.some((p) => p.name === HEALTH_PORT_NAME)) };
   containers.push(agentContainer(app, ports, health, settings, writableVolumes(original)));
   const annotations = settings.injection ? { ...original.metadata?.annotations, [INJECTION_ANNOTATION]: settings.injection } : original.metadata?.annotations;
   return { ...original, ...(annotations ? { metadata: { ...original.metadata, annotations } } : {}), spec: { ...spec, containers } };

@@ -24,10 +24,9 @@ import {
   AGENT_CONTAINER,
   AGENT_ORIGINAL_ANNOTATION,
   currentOriginal,
-  FIRST_AGENT_PORT,
-  freePort,
   INJECTION_ANNOTATION,
   injectAgent,
+  mappingFor,
   originalTemplate,
   patchService,
   readAgentOriginal,
@@ -116,18 +115,14 @@ export class Injector {
       const recorded = current?.original ?? null;
       repair = current?.repair;
       const template = originalTemplate(templateOf(object), recorded);
-      const ports = [...(recorded?.ports ?? [])];
       const named = typeof target.targetPort === 'string' ? target.targetPort : undefined;
-      mapping = ports.find((p) => p.appPort === target.appPort && (p.name ?? undefined) === named) ?? {
-        ...(named ? { name: named } : {}),
-        agentPort: freePort(template, Math.max(FIRST_AGENT_PORT - 1, ...ports.map((p) => p.agentPort)) + 1, 1),
-        appPort: target.appPort,
-      };
-      if (recorded && recorded.container.name === target.container.name && ports.includes(mapping) && !repair) return null;
+      const chosen = mappingFor(template, recorded?.ports ?? [], { ...(named ? { name: named } : {}), appPort: target.appPort });
+      const ports = chosen.ports;
+      mapping = chosen.mapping;
+      if (recorded && recorded.container.name === target.container.name && !chosen.added && !repair) return null;
       if (recorded && recorded.container.name !== target.container.name) {
         throw new InterceptError('TP_ERR_INTERCEPT_CONFLICT', `The traffic-agent of ${what} already serves container "${recorded.container.name}"; uninstall it first (tp uninstall --agent ${workload.name}) to intercept container "${target.container.name}".`);
       }
-      if (!ports.includes(mapping)) ports.push(mapping);
       const app = template.spec!.containers.find((c) => c.name === target.container.name)!;
       const record: AgentOriginal = { managerNamespace: this.options.managerNamespace, container: structuredClone(app), ports };
       const injection = randomBytes(6).toString('hex');

@@ -45,6 +45,8 @@ const broken: [string, Record<string, string | undefined>, RegExp][] = [
   ['a port given as a string', { TP_AGENT_PORTS: '[{"agentPort":"9900","appPort":8080}]' }, /no valid agentPort/],
   ['a duplicate agent port', { TP_AGENT_PORTS: '[{"agentPort":9900,"appPort":8080},{"agentPort":9900,"appPort":8081}]' }, /listed twice/],
   ['the same port for agent and app', { TP_AGENT_PORTS: '[{"agentPort":8080,"appPort":8080}]' }, /both the agent and the app/],
+  ['an agent port that is another entry\'s app port', { TP_AGENT_PORTS: '[{"agentPort":9900,"appPort":8080},{"agentPort":9901,"appPort":9900}]' }, /agentPort 9900 is also an appPort/],
+  ['a name listed twice', { TP_AGENT_PORTS: '[{"name":"http","agentPort":9900,"appPort":8080},{"name":"http","agentPort":9901,"appPort":8081}]' }, /name "http" is listed twice/],
   ['a health port that is no number', { TP_AGENT_HEALTH_PORT: '99x' }, /TP_AGENT_HEALTH_PORT: needs a port number/],
   ['a health port out of range', { TP_AGENT_HEALTH_PORT: '70000' }, /TP_AGENT_HEALTH_PORT: needs a port number/],
   ['a health port that is also an agent port', { TP_AGENT_HEALTH_PORT: '9901' }, /TP_AGENT_HEALTH_PORT: port 9901 is also in TP_AGENT_PORTS/],

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import test from 'ava';
+import { HealthListener, MAX_HEALTH_CONNECTIONS } from '../../src/agent/health.js';
 import { startAgentRig } from './helpers/agent.js';
 import { eventually } from './helpers/servers.js';
 
@@ -70,4 +71,51 @@ test('without a health port (an agent injected before it existed) none is opened
   const app = await countingApp(t);
   const { agent } = await startAgentRig(t, [app.port]);
   t.is(agent.healthPort, null);
+});
+
+/** A health listener on 127.0.0.1 (always ready), closed after the test. */
+async function healthPort(t: { teardown(fn: () => Promise<void>): void }, idleMs?: number): Promise<number> {
+  const health = new HealthListener(() => true, { idleMs });
+  t.teardown(() => health.close());
+  return health.start(0, '127.0.0.1');
+}
+
+/** `count` connections that connect and then say nothing; each records whether the listener closed it. */
+async function silent(t: { teardown(fn: () => void): void }, port: number, count: number): Promise<{ socket: net.Socket; closed: boolean }[]> {
+  const open = await Promise.all(Array.from({ length: count }, () => new Promise<{ socket: net.Socket; closed: boolean }>((resolve, reject) => {
+    const entry = { socket: net.connect(port, '127.0.0.1'), closed: false };
+    entry.socket.on('error', () => undefined);
+    entry.socket.on('close', () => (entry.closed = true));
+    entry.socket.once('connect', () => resolve(entry)).once('error', reject);
+  })));
+  t.teardown(() => open.forEach((c) => c.socket.destroy()));
+  return open;
+}
+
+test('connections that say nothing cannot starve the probe: past the old cap of 16 it is still answered', async (t) => {
+  const port = await healthPort(t, 600_000);
+  const idle = await silent(t, port, 64);
+  t.deepEqual(await ask(port, '/ready'), { status: 200, body: 'ready\n' });
+  t.is(idle.filter((c) => c.closed).length, 0, 'well under the cap, nobody is dropped');
+});
+
+test("at the cap a new connection (the kubelet's, asking at once) takes the place of the oldest one", async (t) => {
+  // Deadlines far off, so only the cap closes anything here.
+  const port = await healthPort(t, 600_000);
+  const idle = await silent(t, port, MAX_HEALTH_CONNECTIONS);
+  t.deepEqual(await ask(port, '/ready'), { status: 200, body: 'ready\n' });
+  await eventually(() => idle[0].closed, 10_000, 'the oldest silent connection closed');
+  t.is(idle.filter((c) => c.closed).length, 1, 'only the oldest made room');
+});
+
+test('silent and slow connections are closed within seconds, not at the next 30 s check', async (t) => {
+  const port = await healthPort(t);
+  const [quiet] = await silent(t, port, 1);
+  const [slow] = await silent(t, port, 1);
+  // Slowloris: a request head a byte at a time, never finished.
+  slow.socket.write('GET /ready HTTP/1.1\r\nHost: x\r\n');
+  const drip = setInterval(() => slow.socket.write('x'), 300);
+  t.teardown(() => clearInterval(drip));
+  await eventually(() => quiet.closed && slow.closed, 15_000, 'both closed by the health listener');
+  t.deepEqual(await ask(port, '/ready'), { status: 200, body: 'ready\n' });
 });

@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
-import { AGENT_CONTAINER, currentOriginal, FIRST_AGENT_PORT, freePort, INJECTION_ANNOTATION, injectAgent, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/inject/agent-patch.js';
+import { AGENT_CONTAINER, currentOriginal, FIRST_AGENT_PORT, freePort, INJECTION_ANNOTATION, injectAgent, mappingFor, originalTemplate, patchService, restoreService, type AgentOriginal } from '../../src/inject/agent-patch.js';
+import { parseAgentConfig } from '../../src/agent/config.js';
 import { violations } from '../sandbox/apiserver/admission/pod-security-checks.js';
 
 const template = (): V1PodTemplateSpec => ({
@@ -47,6 +48,58 @@ test('the health port and new agent ports skip the ports a container of the pod 
   const agent = injected.spec!.containers[1];
   t.deepEqual(agent.ports, [{ name: 'http', containerPort: 9901, protocol: 'TCP' }, { containerPort: 9897, protocol: 'TCP' }], 'the name is left off when the app uses it');
   t.is(agent.readinessProbe?.httpGet?.port, 9897);
+});
+
+/** The agent container's env as the kubelet would give it (fieldRefs and the Secret filled in). */
+function agentEnv(injected: V1PodTemplateSpec): Record<string, string> {
+  const env: Record<string, string> = { TP_AGENT_TOKEN: 't', TP_AGENT_NAMESPACE: 'ns', TP_AGENT_POD: 'web-1', TP_AGENT_POD_IP: '10.0.0.1' };
+  for (const e of injected.spec!.containers.find((c) => c.name === AGENT_CONTAINER)!.env!) if (e.value !== undefined) env[e.name] = e.value;
+  return env;
+}
+
+test('the health port and new agent ports avoid the app ports the agent forwards to, even ports the app does not declare', (t) => {
+  // Common: a Service with a numeric targetPort to an app that declares no containerPort.
+  const bare: V1PodTemplateSpec = { spec: { containers: [{ name: 'app', image: 'app' }] } };
+  const { ports } = mappingFor(bare, [], { appPort: FIRST_AGENT_PORT - 1 });
+  t.deepEqual(ports, [{ agentPort: FIRST_AGENT_PORT, appPort: FIRST_AGENT_PORT - 1 }]);
+  const env = agentEnv(injectAgent(bare, 'app', ports, settings));
+  t.is(env.TP_AGENT_HEALTH_PORT, String(FIRST_AGENT_PORT - 2), 'the health port steps down past the app port');
+  t.notThrows(() => parseAgentConfig(env), 'the agent accepts what the injector rendered');
+
+  t.deepEqual(mappingFor(bare, [], { appPort: FIRST_AGENT_PORT }).mapping, { agentPort: FIRST_AGENT_PORT + 1, appPort: FIRST_AGENT_PORT }, 'never the app port itself');
+  const recorded = [{ agentPort: FIRST_AGENT_PORT, appPort: FIRST_AGENT_PORT + 1 }];
+  t.deepEqual(mappingFor(bare, recorded, { appPort: 8080 }).mapping, { agentPort: FIRST_AGENT_PORT + 2, appPort: 8080 }, 'nor an app port an earlier mapping forwards to');
+  t.notThrows(() => parseAgentConfig(agentEnv(injectAgent(bare, 'app', mappingFor(bare, [], { appPort: FIRST_AGENT_PORT }).ports, settings))));
+});
+
+test('a re-applied manifest that moved a named port to another number: the agent forwards to the new one, with one port of that name', (t) => {
+  const withPorts = (ports: { name: string; containerPort: number }[]): V1PodTemplateSpec => {
+    const next = template();
+    next.spec!.containers[0].ports = ports;
+    return next;
+  };
+  const before = withPorts([{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }]);
+  const ports = [{ name: 'http', agentPort: 9900, appPort: 8080 }, { name: 'metrics', agentPort: 9901, appPort: 9090 }, { agentPort: 9902, appPort: 7070 }];
+  const record: AgentOriginal = { managerNamespace: 'tp', container: structuredClone(before.spec!.containers[0]), ports };
+  const injected = injectAgent(before, 'echo', ports, settings);
+  // Applied again: http now on 8081, metrics gone; `kubectl apply` keeps the agent container it did not write.
+  const reapplied = structuredClone(injected);
+  reapplied.spec!.containers[0] = withPorts([{ name: 'http', containerPort: 8081 }]).spec!.containers[0];
+
+  const current = currentOriginal(reapplied, record);
+  t.is(current.repair, 'app changed');
+  t.deepEqual(current.original.ports, [{ name: 'http', agentPort: 9900, appPort: 8081 }, { agentPort: 9902, appPort: 7070 }], 'a named port follows its name, one the app lost is dropped, a numeric one stays');
+  // What the injector does next for a Service whose targetPort is `http`.
+  const original = originalTemplate(reapplied, current.original);
+  const chosen = mappingFor(original, current.original.ports, { name: 'http', appPort: 8081 });
+  t.deepEqual(chosen.mapping, { name: 'http', agentPort: 9900, appPort: 8081 });
+  const repaired = injectAgent(original, 'echo', chosen.ports, settings);
+  const agent = repaired.spec!.containers[1];
+  t.deepEqual(agent.ports!.map((p) => p.name).filter(Boolean), ['http', 'tpagent-health'], 'no port name twice (Kubernetes refuses that)');
+  const env = agentEnv(repaired);
+  t.deepEqual(JSON.parse(env.TP_AGENT_PORTS), [{ name: 'http', agentPort: 9900, appPort: 8081 }, { agentPort: 9902, appPort: 7070 }], 'no mapping to the port the app left');
+  t.notThrows(() => parseAgentConfig(env));
+  t.deepEqual(repaired.spec!.containers[0].ports, [{ name: 'tp-http', containerPort: 8081 }]);
 });
 
 test('each injection marks the pod template, and restoring takes the mark off again', (t) => {

@@ -3,7 +3,8 @@
 // app's port its name back, and Kubernetes resolves a Service's named targetPort to the first
 // container with that name: the app. `tp intercept` then puts the agent back in the path itself
 // (taking the name from the app again) before it answers ACTIVE, and `tp uninstall --agent`
-// afterwards leaves the app container as the re-applied manifest said.
+// afterwards leaves the app container as the re-applied manifest said. A manifest that moved the
+// named port to another number gets the agent forwarding to the new number, under the one name.
 import test from 'ava';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { execInPod, kubectl } from '../helpers/cluster.js';
@@ -98,10 +99,34 @@ test.serial('after the manifest is applied again, intercept puts the agent back 
   t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('app'), 'after uninstall the app answers');
 });
 
+test.serial('a manifest applied again with its named port on another number: the agent forwards to the new number, under the one name', async (t) => {
+  t.timeout(420_000, 'four rollouts: the injection, the apply, the repair and the uninstall');
+  await tp(['intercept', 'raw', '--port', echoPort()]);
+  await laptop!.tp(['leave', 'raw']);
+  const moved = fixture(MANIFEST, env!.namespace).replace('env: [{name: PORT, value: "9000"}]', 'env: [{name: PORT, value: "9001"}]').replace('ports: [{name: echo, containerPort: 9000}]', 'ports: [{name: echo, containerPort: 9001}]');
+  t.true(moved.includes('containerPort: 9001'));
+  await kubectl(['apply', '-f', '-'], { input: moved });
+  await kubectl(['-n', env!.namespace, 'rollout', 'status', 'deployment/raw', '--timeout=90s'], { timeoutMs: 100_000 });
+
+  await tp(['intercept', 'raw', '--port', echoPort()]);
+  t.teardown(() => laptop!.tp(['leave', 'raw']).catch(() => undefined));
+  t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('laptop'), 'the repaired agent gets every connection');
+  const [app, agent] = await containersOf();
+  t.deepEqual(app.ports?.map((p) => [p.name, p.containerPort]), [['tp-echo', 9001]]);
+  t.deepEqual(agent.ports?.map((p) => p.name), ['echo', 'tpagent-health'], 'one agent port of that name');
+  t.deepEqual((JSON.parse(agent.env!.find((e) => e.name === 'TP_AGENT_PORTS')!.value!) as { appPort: number }[]).map((p) => p.appPort), [9001], 'no mapping to the port the app left');
+  await laptop!.tp(['leave', 'raw']);
+  t.deepEqual(await whereConnectionsGo(), Array<string>(CONNECTIONS).fill('app'), 'without an intercept the agent passes connections to the app on its new port');
+  await tp(['uninstall', '--agent', 'raw']);
+  t.deepEqual((await containersOf()).map((c) => c.name), ['echo']);
+});
+
 async function templateMark(): Promise<string> {
   return kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.metadata.annotations.tp\\.dev/agent-injection}']);
 }
 
-async function containersOf(): Promise<{ name: string; ports?: { name?: string }[]; env?: { name: string; value?: string }[] }[]> {
-  return JSON.parse(await kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.spec.containers}'])) as { name: string; ports?: { name?: string }[]; env?: { name: string; value?: string }[] }[];
+type Container = { name: string; ports?: { name?: string; containerPort: number }[]; env?: { name: string; value?: string }[] };
+
+async function containersOf(): Promise<Container[]> {
+  return JSON.parse(await kubectl(['-n', env!.namespace, 'get', 'deployment', 'raw', '-o', 'jsonpath={.spec.template.spec.containers}'])) as Container[];
 }
