@@ -109,18 +109,31 @@ test('with the daemon\'s routing, a name that is not the cluster\'s goes to this
     response.answers.push({ name: request.questions[0].name, type: 1, class: 1, ttl: 60, address: '192.0.2.7' });
     send(response);
   };
-  const udp = new dns2.UDPServer({ type: 'udp4' });
-  udp.on('request', handle);
-  await udp.listen(0, '127.0.0.1');
-  const tcp = new dns2.TCPServer();
-  tcp.on('request', handle);
-  await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(udp.address().port, '127.0.0.1', () => resolve()));
+  // One resolver address for both transports: UDP takes a free port, TCP the same number, and
+  // another test's socket may hold that TCP port (EADDRINUSE), so a few tries.
+  let udp: InstanceType<typeof dns2.UDPServer> | undefined;
+  let tcp: InstanceType<typeof dns2.TCPServer> | undefined;
+  for (let attempt = 0; !tcp; attempt++) {
+    udp = new dns2.UDPServer({ type: 'udp4' });
+    udp.on('request', handle);
+    await udp.listen(0, '127.0.0.1');
+    const candidate = new dns2.TCPServer();
+    candidate.on('request', handle);
+    try {
+      await new Promise<void>((resolve, reject) => candidate.once('error', reject).listen(udp!.address().port, '127.0.0.1', () => resolve()));
+      tcp = candidate;
+    } catch (error) {
+      udp.close();
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 9) throw error;
+    }
+  }
+  const resolver = { udp: udp!, tcp };
   t.teardown(() => {
-    udp.close();
-    tcp.close();
+    resolver.udp.close();
+    resolver.tcp.close();
   });
   const captureSocket = await startDaemonSide(t, dir);
-  const { listeners, addresses } = await startDnsDoor({ captureSocket, port: 0, gate: await companionGate(dir, {}), table: () => table, resolvers: [{ host: '127.0.0.1', port: udp.address().port }] });
+  const { listeners, addresses } = await startDnsDoor({ captureSocket, port: 0, gate: await companionGate(dir, {}), table: () => table, resolvers: [{ host: '127.0.0.1', port: resolver.udp.address().port }] });
   t.teardown(() => listeners.destroy());
   const port = addresses.udp.port;
   t.is((await dig(port, ['+short', 'outside.example'])).trim(), '192.0.2.7');
