@@ -73,9 +73,14 @@ function podSpecCauses(spec: Obj | undefined, field: string): StatusCause[] {
       else if (names.has(c.name)) causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: "${c.name}"`, field: `${at}.name` });
       else names.add(c.name);
       if (typeof c.image !== 'string' || c.image === '') causes.push(required(`${at}.image`));
+      // Port names are unique within a container (not across containers), as a real API server checks.
+      const portNames = new Set<string>();
       ((c.ports as Obj[] | undefined) ?? []).forEach((p, j) => {
         const port = p.containerPort;
         if (typeof port !== 'number' || port < 1 || port > 65535) causes.push(invalidValue(`${at}.ports[${j}].containerPort`, port, 'must be between 1 and 65535, inclusive'));
+        if (typeof p.name !== 'string' || p.name === '') return;
+        if (portNames.has(p.name)) causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: "${p.name}"`, field: `${at}.ports[${j}].name` });
+        portNames.add(p.name);
       });
     });
   }

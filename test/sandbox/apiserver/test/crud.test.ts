@@ -125,6 +125,12 @@ test('errors carry upstream Status shapes: 404, 409 AlreadyExists, 422 with caus
   t.is(bad.reason, 'Invalid');
   t.deepEqual(bad.details?.causes?.map((c) => c.field), ['metadata.name', 'spec.containers']);
   t.regex(bad.message ?? '', /^Pod "Bad_Name" is invalid: \[metadata.name: Invalid value: "Bad_Name"/);
+  // A port name twice in one container is refused; the same name in two containers is not.
+  const ports = [{ name: 'http', containerPort: 8080 }];
+  const twice = statusOf(await t.throwsAsync(core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'twice' }, spec: { containers: [{ name: 'a', image: 'busybox', ports: [...ports, { name: 'http', containerPort: 8081 }] }] } } })));
+  t.like(twice, { code: 422, reason: 'Invalid' });
+  t.deepEqual(twice.details?.causes?.map((c) => [c.reason, c.field]), [['FieldValueDuplicate', 'spec.containers[0].ports[1].name']]);
+  await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'shared-name' }, spec: { containers: [{ name: 'a', image: 'busybox', ports }, { name: 'b', image: 'busybox', ports: [{ name: 'http', containerPort: 9090 }] }] } } });
   const noNs = statusOf(await t.throwsAsync(core.createNamespacedConfigMap({ namespace: 'ghost', body: { metadata: { name: 'x' } } })));
   t.like(noNs, { code: 404, message: 'namespaces "ghost" not found' });
   const unauth = cluster.kubeConfig('not-a-token').makeApiClient(k8s.CoreV1Api);
