@@ -2,10 +2,30 @@
 // it is handed.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { HttpRouter } from '../../src/agent/http-router.js';
 import { InterceptTable } from '../../src/agent/intercept-table.js';
 import { get } from './helpers/servers.js';
+
+/**
+ * A router in front of `app` with a personal intercept no request here matches (so connections
+ * are routed and requests go to the app); `onSocket` sees each client connection first.
+ */
+async function routerInFront(t: ExecutionContext, app: http.Server, onSocket: (socket: net.Socket) => void = () => undefined): Promise<number> {
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => app.close());
+  const appPort = (app.address() as AddressInfo).port;
+  const table = new InterceptTable();
+  table.replace([{ id: 'p1', name: 'p1', mode: 'personal', containerPort: appPort, client: 'alice@laptop', headers: { 'x-dev': 'alice' } }]);
+  const router = new HttpRouter({ appHost: '127.0.0.1', appPort, table, openIntercept: () => Promise.reject(new Error('not in this test')) });
+  const front = net.createServer({ allowHalfOpen: true }, (socket) => {
+    onSocket(socket);
+    router.handle(socket, 'c1');
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => front.close());
+  return (front.address() as AddressInfo).port;
+}
 
 test('the router turns Nagle off on the client connections it takes, which Node HTTP servers do only on connections they accept themselves', async (t) => {
   // An answer in two writes (a chunk, then the last chunk): with Nagle on the client's socket
@@ -14,27 +34,17 @@ test('the router turns Nagle off on the client connections it takes, which Node 
     response.write('hello ');
     setImmediate(() => response.end('world\n'));
   });
-  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => app.close());
-  const appPort = (app.address() as AddressInfo).port;
-  const table = new InterceptTable();
-  // A personal intercept that this request does not match: the connection is routed, the request goes to the app.
-  table.replace([{ id: 'p1', name: 'p1', mode: 'personal', containerPort: appPort, client: 'alice@laptop', headers: { 'x-dev': 'alice' } }]);
-  const router = new HttpRouter({ appHost: '127.0.0.1', appPort, table, openIntercept: () => Promise.reject(new Error('not in this test')) });
   const noDelay: (boolean | undefined)[] = [];
-  const front = net.createServer({ allowHalfOpen: true }, (socket) => {
+  const frontPort = await routerInFront(t, app, (socket) => {
     const setNoDelay = socket.setNoDelay.bind(socket);
     socket.setNoDelay = (value?: boolean) => {
       noDelay.push(value ?? true);
       return setNoDelay(value);
     };
-    router.handle(socket, 'c1');
   });
-  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => front.close());
   const agent = new http.Agent({ keepAlive: true });
   t.teardown(() => agent.destroy());
-  const answer = await get((front.address() as AddressInfo).port, '/', { agent });
+  const answer = await get(frontPort, '/', { agent });
   t.is(answer.body, 'hello world\n');
   t.deepEqual(noDelay, [true]);
 });
@@ -51,17 +61,9 @@ test('a request whose Connection header lists Content-Length reaches the app as 
       response.end('ok');
     });
   });
-  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => app.close());
-  const appPort = (app.address() as AddressInfo).port;
-  const table = new InterceptTable();
-  table.replace([{ id: 'p1', name: 'p1', mode: 'personal', containerPort: appPort, client: 'alice@laptop', headers: { 'x-dev': 'alice' } }]);
-  const router = new HttpRouter({ appHost: '127.0.0.1', appPort, table, openIntercept: () => Promise.reject(new Error('not in this test')) });
-  const front = net.createServer({ allowHalfOpen: true }, (socket) => router.handle(socket, 'c1'));
-  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => front.close());
+  const frontPort = await routerInFront(t, app);
   const hidden = 'GET /admin HTTP/1.1\r\nHost: web\r\n\r\n';
-  const client = net.connect((front.address() as AddressInfo).port, '127.0.0.1');
+  const client = net.connect(frontPort, '127.0.0.1');
   t.teardown(() => client.destroy());
   let answer = '';
   client.on('data', (chunk: Buffer) => (answer += chunk.toString()));
