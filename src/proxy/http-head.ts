@@ -10,6 +10,7 @@
 import type { DialTarget } from './dial.js';
 import { checkHost } from './host-name.js';
 import { FramingError, type BodyFraming } from './http-framing.js';
+import { FRAMING_HEADERS } from '../net/hop-by-hop.js';
 
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
 
@@ -40,9 +41,10 @@ const KIND_OF: ReadonlyMap<string, number> = new Map([
 ]);
 /** The kinds never passed on to the next hop, one bit each. */
 const NOT_PASSED = (1 << CONNECTION) | (1 << UPGRADE) | (1 << PROXY_AUTHORIZATION) | (1 << HOP);
-/** Kinds no Connection header may list (RFC 9110 §7.6.1): they frame or route the message, and a
- * hop that dropped them would frame it one way, the next hop another (a request hidden in a body). */
-const NEVER_LISTED = (1 << HOST) | (1 << CONTENT_LENGTH) | (1 << TRANSFER_ENCODING);
+/** Kinds no Connection header may list (RFC 9110 §7.6.1; src/net/hop-by-hop.ts FRAMING_HEADERS): they
+ * frame or route the message, and a hop that dropped them would frame it one way, the next hop
+ * another (a request hidden in a body). */
+const NEVER_LISTED = [...FRAMING_HEADERS].reduce((bits, name) => bits | (1 << KIND_OF.get(name)!), 0);
 /** tchar (RFC 9110 §5.6.2), by byte. */
 const TOKEN = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;
@@ -278,23 +280,9 @@ export function connectionHas(head: Head, token: string): boolean {
   return head.connectionTokens.includes(token);
 }
 
-/** The first of `tokens` (Connection's, in lower case) that names a header no Connection may list, or undefined. */
-function firstNeverListed(tokens: readonly string[]): string | undefined {
-  for (const token of tokens) {
-    const kind = KIND_OF.get(token);
-    if (kind !== undefined && (NEVER_LISTED & (1 << kind)) !== 0) return token;
-  }
-  return undefined;
-}
-
 /** The header a head's Connection lists that it may not (content-length, transfer-encoding or host), or undefined. */
 export function listedFraming(head: Head): string | undefined {
-  return firstNeverListed(head.connectionTokens);
-}
-
-/** listedFraming for a Connection value as Node's parser gives it (several lines joined with commas). */
-export function listedFramingIn(connection: string | undefined): string | undefined {
-  return connection === undefined ? undefined : firstNeverListed(connection.split(',').map((token) => token.trim().toLowerCase()));
+  return head.connectionTokens.find((token) => FRAMING_HEADERS.has(token));
 }
 
 /** Connection's tokens that could name a header not left out anyway; never a framing or routing one. */
@@ -315,17 +303,9 @@ function passesOn(head: Head, i: number, listed: readonly string[], dropHost: bo
   return listed.length === 0 || !listed.includes(head.name(i));
 }
 
-/** The header lines to pass on, as `name: value` lines (names in lower case). */
-export function endToEndLines(head: Head, dropHost = false): string {
-  const listed = listedNames(head);
-  let text = '';
-  for (let i = 0; i < head.lines.length; i += 4) if (passesOn(head, i, listed, dropHost)) text += `${head.name(i)}: ${head.value(i)}\r\n`;
-  return text;
-}
-
 /**
  * The head for the next hop in one buffer: `first` (the head's own first line when undefined),
- * `before`, the header lines endToEndLines passes on (copied as they came), `after` and the
+ * `before`, the header lines that pass on (copied as they came), `after` and the
  * blank line. `before` and `after` are whole lines (each ending with CRLF) or empty; the
  * caller builds them and `first` from bytes already checked.
  */

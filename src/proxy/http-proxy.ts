@@ -24,11 +24,10 @@ import { createServer, type Agent, type IncomingMessage, type Server, type Serve
 import type { AddressInfo, Socket } from 'node:net';
 import { ForwardedConnection, type ForwardHost } from './http-forward.js';
 import { endRaw } from './http-framing.js';
-import { listedFramingIn } from './http-head.js';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { closeGracefully, ConnectionSet, listen } from '../net/connection-set.js';
-import { stripHopByHop } from '../net/hop-by-hop.js';
+import { framingListedIn, stripHopByHop } from '../net/hop-by-hop.js';
 import { createConnectAgent } from '../net/connect-agent.js';
 import { createDirectDial, formatTarget, httpFailureText, httpStatusFor, toDialError, type Dial } from './dial.js';
 import { checkHost } from './host-name.js';
@@ -127,7 +126,7 @@ export class HttpProxyServer {
     this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.onClientError(error, socket));
     this.server.on('error', (error) => log.error('!! listener error %s', error.message));
     this.proxy.on('proxyRes', (proxyResponse, _request, response) => {
-      const listed = listedFramingIn(proxyResponse.headers.connection);
+      const listed = framingListedIn(proxyResponse.headers.connection);
       if (listed !== undefined) {
         log.info('!! the destination\'s Connection header lists %s', listed);
         proxyResponse.destroy();
@@ -268,7 +267,7 @@ export class HttpProxyServer {
       sendText(response, 407, PROXY_AUTH_NEEDED, { 'proxy-authenticate': PROXY_AUTHENTICATE });
       return;
     }
-    const listed = listedFramingIn(request.headers.connection);
+    const listed = framingListedIn(request.headers.connection);
     if (listed !== undefined) {
       log.info('!! %s refused: its Connection header lists %s', id, listed);
       return sendText(response, 400, `tp proxy: the request's Connection header lists ${listed}, which no proxy may drop; leave it out of Connection\n`, { connection: 'close' });

@@ -5,7 +5,8 @@
 // 9112 §6.3), and no Proxy-* header (`Proxy-` itself included) reaches the origin. Each case checks
 // the bytes the origin received, so a second request hidden in a body is seen if it gets through.
 import test from 'ava';
-import { listedFramingIn, parseRequestHead, parseResponseHead, responseFraming, rewriteHead } from '../../src/proxy/http-head.js';
+import { parseRequestHead, parseResponseHead, responseFraming, rewriteHead } from '../../src/proxy/http-head.js';
+import { framingListedIn } from '../../src/net/hop-by-hop.js';
 import { FramingError } from '../../src/proxy/http-framing.js';
 import { exchange, receivedText, startOrigin, startProxy } from './raw-origin.js';
 
@@ -87,8 +88,8 @@ test('heads: Connection never removes a framing or routing header, such answers 
     const response = parseResponseHead(Buffer.from(answer));
     for (const method of ['GET', 'HEAD']) t.throws(() => responseFraming(method, response), { instanceOf: FramingError }, answer);
   }
-  t.is(listedFramingIn('keep-alive, Transfer-Encoding'), 'transfer-encoding');
-  t.is(listedFramingIn(' x-a ,HOST'), 'host');
-  t.is(listedFramingIn('keep-alive, x-content-length'), undefined);
-  t.is(listedFramingIn(undefined), undefined);
+  t.is(framingListedIn('keep-alive, Transfer-Encoding'), 'transfer-encoding');
+  t.is(framingListedIn(' x-a ,HOST'), 'host');
+  t.is(framingListedIn('keep-alive, x-content-length'), undefined);
+  t.is(framingListedIn(undefined), undefined);
 });
