@@ -7,27 +7,26 @@ import type { Frame } from './frame.js';
 import { ErrorCodeNumber, FRAME_HEADER_BYTES, FrameType, Limits, type ErrorCodeName, type FrameTypeNumber } from './protocol.js';
 
 export function encodeHeader(type: FrameTypeNumber, streamId: number, payloadLength: number): Buffer {
-  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  header[0] = type;
-  header.writeUInt32BE(streamId, 1);
-  header.writeUInt32BE(payloadLength, 5);
-  return header;
+  return startFrame(type, streamId, payloadLength, 0);
+}
+
+/** A frame's buffer with its header written and room for `room` payload bytes after it (the whole payload unless said). */
+function startFrame(type: FrameTypeNumber, streamId: number, payloadLength: number, room = payloadLength): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + room);
+  frame[0] = type;
+  frame.writeUInt32BE(streamId, 1);
+  frame.writeUInt32BE(payloadLength, 5);
+  return frame;
 }
 
 function withPayload(type: FrameTypeNumber, streamId: number, payload: Buffer): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
-  frame[0] = type;
-  frame.writeUInt32BE(streamId, 1);
-  frame.writeUInt32BE(payload.length, 5);
+  const frame = startFrame(type, streamId, payload.length);
   payload.copy(frame, FRAME_HEADER_BYTES);
   return frame;
 }
 
 function u32Frame(type: FrameTypeNumber, streamId: number, value: number): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 4);
-  frame[0] = type;
-  frame.writeUInt32BE(streamId, 1);
-  frame.writeUInt32BE(4, 5);
+  const frame = startFrame(type, streamId, 4);
   frame.writeUInt32BE(value, FRAME_HEADER_BYTES);
   return frame;
 }
@@ -60,10 +59,7 @@ function encodeOpen(streamId: number, window: number, host: string, port: number
     throw new TunnelError('TP_ERR_TUNNEL_INVALID_ARGUMENT', `open metadata is over ${Limits.MAX_METADATA_BYTES} bytes`);
   }
   const payloadLength = 8 + hostBytes.length + metaBytes.length;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLength);
-  frame[0] = FrameType.OPEN;
-  frame.writeUInt32BE(streamId, 1);
-  frame.writeUInt32BE(payloadLength, 5);
+  const frame = startFrame(FrameType.OPEN, streamId, payloadLength);
   frame.writeUInt32BE(window, FRAME_HEADER_BYTES);
   frame.writeUInt16BE(port, FRAME_HEADER_BYTES + 4);
   frame.writeUInt16BE(hostBytes.length, FRAME_HEADER_BYTES + 6);
