@@ -11,7 +11,8 @@
 // (injector.ts, service-path.ts) and the bookkeeping (intercept-registry.ts). Used by server.ts.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../log/logger.js';
-import { joinStreams, type IncomingOpen, type Session, type TunnelStream } from '../tunnel/index.js';
+import type { IncomingOpen, Session, TunnelStream } from '../tunnel/index.js';
+import { pipeBothWays } from '../net/pipe.js';
 import {
   AgentMethod,
   InterceptEvent,
@@ -302,7 +303,7 @@ export class InterceptService {
       return open.reject('unreachable', `the traffic-agent in ${agent.hello.pod} did not take the volume copy: ${(err as Error).message}`);
     }
     if (open.settled) return void toAgent.destroy();
-    joinStreams(open.accept(), toAgent);
+    pipeBothWays(open.accept(), toAgent, () => undefined);
   }
 
   private notifyClient(sessionId: string, type: string, body: unknown): void {
@@ -331,6 +332,6 @@ export class InterceptService {
       return open.reject('unreachable', `the client holding intercept ${info.name} did not take the connection: ${(err as Error).message}`);
     }
     if (open.settled) return void toClient.destroy();
-    joinStreams(open.accept(), toClient);
+    pipeBothWays(open.accept(), toClient, () => undefined);
   }
 }

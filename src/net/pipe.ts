@@ -4,8 +4,8 @@
 // half is ended after every byte before the FIN, and the reverse direction keeps flowing. An
 // error (a reset) on either side, or a side that goes away without its FIN, resets the other: a
 // TCP socket with an RST (resetAndDestroy), any other stream (a tunnel stream) with destroy(),
-// which sends RESET. Used by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener
-// and the agent.
+// which sends RESET. Used by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener,
+// the agent and the manager's intercept splice (two tunnel streams).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

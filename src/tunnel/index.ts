@@ -15,5 +15,5 @@ export { connectTunnel, connectWebSocket, type ConnectOptions } from './ws-clien
 export { TunnelServer, type TunnelServerOptions } from './ws-server.js';
 export { bearerToken, tokenAuthenticator, tokensEqual, type Authenticate } from './auth.js';
 export { acceptByDialing, openErrorCode, type DialOptions } from './dialer.js';
-export { joinStreams, pipeSocket } from './socket-pipe.js';
+export { pipeSocket } from './socket-pipe.js';
 export { SessionPool, PoolDefaults, type SessionPoolOptions } from './pool.js';

@@ -4,7 +4,6 @@
 // a TCP RST). Used by the dialer (manager side), the traffic-agent and local forwarders (laptop
 // side). The socket is made half-open here whatever its creator said: without that, Node ends the
 // socket's write side as soon as its peer half-closes, and answers still on their way are lost.
-// joinStreams does the same for two tunnel streams (the manager's intercept splice).
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TunnelStream } from './stream.js';
@@ -34,26 +33,6 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
   });
   stream.on('close', () => {
     if (!socket.destroyed && !(stream.readableEnded && stream.writableFinished)) socket.resetAndDestroy();
-  });
-}
-
-/**
- * Joins two tunnel streams (the manager's splice of an agent's stream and a client's): bytes flow
- * both ways with backpressure, a FIN on one becomes a FIN on the other after every byte before
- * it, and a reset or an abrupt close of one resets the other.
- */
-export function joinStreams(a: TunnelStream, b: TunnelStream): void {
-  relay(a, b);
-  relay(b, a);
-  a.on('end', () => b.end());
-  b.on('end', () => a.end());
-  a.on('error', (error) => b.destroy(error));
-  b.on('error', (error) => a.destroy(error));
-  a.on('close', () => {
-    if (!(a.readableEnded && a.writableFinished)) b.destroy();
-  });
-  b.on('close', () => {
-    if (!(b.readableEnded && b.writableFinished)) a.destroy();
   });
 }
 

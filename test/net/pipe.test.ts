@@ -1,6 +1,6 @@
-// pipeBothWays with real TCP on both ends, as the SOCKS5 server, CONNECT, the redirect listener
-// and the agent use it: a client socket joined to a plain TCP connection, and to a tunnel stream
-// that the far side dials. Neither socket is made half-open by its creator here.
+// pipeBothWays with real TCP on both ends, as the SOCKS5 server, CONNECT, the redirect listener,
+// the agent and the manager use it: a client socket joined to a plain TCP connection, to a tunnel
+// stream that the far side dials, and two tunnel streams joined. Neither socket is made half-open by its creator here.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeBothWays } from '../../src/net/pipe.js';
@@ -31,4 +31,23 @@ tcpEndings('pipeBothWays, socket to tunnel stream', relayWith((t, port) => {
   t.teardown(() => client.destroy());
   server.on('stream', (open) => void acceptByDialing(open, { dial: (host, dialPort) => net.connect({ host, port: dialPort }) }));
   return client.open({ host: '127.0.0.1', port });
+}));
+
+// The manager's intercept splice: the client's socket → a tunnel stream (the laptop's session) →
+// pipeBothWays → a tunnel stream (the agent's session) → dialled → origin. Two tunnel streams joined.
+tcpEndings('pipeBothWays, tunnel stream to tunnel stream', relayWith((t, port) => {
+  const near = memorySessions();
+  const far = memorySessions();
+  t.teardown(() => {
+    near.client.destroy();
+    far.client.destroy();
+  });
+  far.server.on('stream', (open) => void acceptByDialing(open, { dial: (host, dialPort) => net.connect({ host, port: dialPort }) }));
+  near.server.on('stream', (open) => {
+    void far.client.open({ host: open.host, port: open.port }).then(
+      (onward) => pipeBothWays(open.accept(), onward, () => undefined),
+      () => open.reject('refused', 'the far side refused'),
+    );
+  });
+  return near.client.open({ host: '127.0.0.1', port });
 }));

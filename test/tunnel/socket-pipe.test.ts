@@ -3,7 +3,7 @@
 // half-open by its creator here: pipeSocket must keep TCP semantics by itself.
 import net from 'node:net';
 import { acceptByDialing } from '../../src/tunnel/dialer.js';
-import { joinStreams, pipeSocket } from '../../src/tunnel/socket-pipe.js';
+import { pipeSocket } from '../../src/tunnel/socket-pipe.js';
 import { tcpEndings } from '../helpers/tcp-endings.js';
 import { memorySessions } from './helpers.js';
 
@@ -14,32 +14,6 @@ tcpEndings('pipeSocket', async (t, originPort, { delayMs = 0 } = {}) => {
   const relay = net.createServer({ allowHalfOpen: delayMs > 0 }, (socket) => {
     socket.pause();
     const pipe = () => void client.open({ host: '127.0.0.1', port: originPort }).then((stream) => pipeSocket(stream, socket), () => socket.resetAndDestroy());
-    setTimeout(pipe, delayMs);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => relay.close());
-  return (relay.address() as net.AddressInfo).port;
-});
-
-// The manager's intercept splice: client → relay socket → stream (laptop session) → joinStreams →
-// stream (agent session) → dialled socket → origin. Two tunnel streams joined, with TCP endings.
-tcpEndings('joinStreams', async (t, originPort, { delayMs = 0 } = {}) => {
-  const near = memorySessions();
-  const far = memorySessions();
-  t.teardown(() => {
-    near.client.destroy();
-    far.client.destroy();
-  });
-  far.server.on('stream', (open) => void acceptByDialing(open, { dial: (host, port) => net.connect({ host, port }) }));
-  near.server.on('stream', (open) => {
-    void far.client.open({ host: open.host, port: open.port }).then(
-      (onward) => joinStreams(open.accept(), onward),
-      () => open.reject('refused', 'the far side refused'),
-    );
-  });
-  const relay = net.createServer({ allowHalfOpen: delayMs > 0 }, (socket) => {
-    socket.pause();
-    const pipe = () => void near.client.open({ host: '127.0.0.1', port: originPort }).then((stream) => pipeSocket(stream, socket), () => socket.resetAndDestroy());
     setTimeout(pipe, delayMs);
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
