@@ -8,8 +8,8 @@
 // Anything else, at a request boundary, goes to Node's HTTP server with `http-proxy` (handOver):
 // CONNECT, the PAC file, HTTP/1.0, Transfer-Encoding or Expect or Upgrade on a request, a bad
 // host, missing proxy credentials, a Connection listing a framing header (refused there), heads
-// this parser does not take. The connection then stays there. TCP semantics: a response cut short upstream (a reset, or a FIN before its length)
-// resets the client; a client's FIN passes on after its bytes, and the answer still comes.
+// this parser does not take. The connection then stays there. TCP semantics: a response cut
+// short upstream (a reset, or a FIN before its length) resets the client; a client's FIN passes on after its bytes, and the answer still comes.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logger } from '../log/logger.js';
