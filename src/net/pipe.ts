@@ -4,12 +4,14 @@
 // half is ended after every byte before the FIN, and the reverse direction keeps flowing. An
 // error (a reset) on either side, or a side that goes away without its FIN, resets the other: a
 // TCP socket with an RST (resetAndDestroy), any other stream (a tunnel stream) with destroy(),
-// which sends RESET. Used by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener,
+// which sends RESET. Each direction relays with one 'data' listener (relay, as pipeSocket does)
+// instead of pipe(), whose per-pipe listeners cost more than the rest of a short connection's
+// relaying. Used by the SOCKS5 server, the HTTP proxy's CONNECT, the redirect listener,
 // the agent and the manager's intercept splice (two tunnel streams).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { onPeerEnd } from '../tunnel/socket-pipe.js';
+import { onPeerEnd, relay } from '../tunnel/socket-pipe.js';
 
 export function pipeBothWays(left: Duplex, right: Duplex, onDone: (error?: Error) => void): void {
   let finished = false;
@@ -27,18 +29,16 @@ export function pipeBothWays(left: Duplex, right: Duplex, onDone: (error?: Error
     // Went away before its FIN (destroyed, or an error already handled): the other side is reset.
     if (!side.readableEnded) return done();
     // An orderly close: its FIN was passed on; the other side flushes and closes by itself. Bytes
-    // still coming for the closed side have nowhere to go.
-    if (!other.readableEnded) {
-      other.unpipe(side);
-      other.resume();
-    }
+    // still coming for the closed side have nowhere to go: relay lets them go, and the other side
+    // flows again if it waited for the closed side to drain.
+    if (!other.readableEnded) other.resume();
   };
   for (const [side, other] of [[left, right], [right, left]] as const) {
     side.allowHalfOpen = true;
     side.on('error', done);
     side.on('close', () => onClose(side, other));
+    relay(side, other);
     // The FIN passes on only once known not to be a reset (see onPeerEnd).
-    side.pipe(other, { end: false });
     onPeerEnd(side, () => other.end());
   }
 }

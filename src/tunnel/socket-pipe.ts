@@ -40,9 +40,10 @@ export function pipeSocket(stream: TunnelStream, socket: Socket): void {
  * What pipe() does for one direction, without its per-pipe listeners and bookkeeping (a few
  * microseconds per stream open, which is most of what a short connection costs): chunks go on
  * with backpressure, and once `to` is gone or ended they have nowhere to go and are let go of.
- * Ends are pipeSocket's. `from` flows from here on even if its creator paused it, as with pipe().
+ * Ends are the caller's (pipeSocket, pipeBothWays). `from` flows from here on even if its
+ * creator paused it, as with pipe().
  */
-function relay(from: Duplex, to: Duplex): void {
+export function relay(from: Duplex, to: Duplex): void {
   const resume = (): void => void from.resume();
   from.on('data', (chunk: Buffer) => {
     if (to.destroyed || to.writableEnded) return;
