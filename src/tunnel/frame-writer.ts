@@ -1,7 +1,8 @@
 // The session's outgoing side: queues encoded frames and sends them as one transport message.
-// The first batch of an event-loop turn leaves at the end of the current task (a lone reply
-// waits for nothing); later batches in the same turn wait for the turn's check phase, so a busy
-// turn (many sockets readable at once) costs one WebSocket message instead of one per socket.
+// What an event-loop turn queues leaves in its check phase (setImmediate), after every socket
+// that was readable in the turn has been read: a busy turn (many sockets readable at once) costs
+// one WebSocket message, as an OpenSSH channel loop writes once per poll, and a lone reply waits
+// for nothing (the poll phase had nothing else to run).
 // maxMessageBytes queued are sent at once; a large DATA payload goes as its own message so it is
 // never copied (and the receiving decoder takes it whole). It also holds back writers while the
 // transport is over its high-water mark and wakes them as it drains.
@@ -19,14 +20,10 @@ export class FrameWriter {
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
-  private flushedThisTurn = false;
   private stopped = false;
   private readonly waiting = new Set<Waiter>();
   // Made once, not per batch: an open sends several batches and each would allocate its closures.
   private readonly flushLater = (): void => this.flush();
-  private readonly newTurn = (): void => {
-    this.flushedThisTurn = false;
-  };
   private readonly wakeLater = (): void => this.wake();
 
   constructor(
@@ -61,8 +58,7 @@ export class FrameWriter {
     if (this.outBytes >= this.maxMessageBytes) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      if (this.flushedThisTurn) setImmediate(this.flushLater);
-      else queueMicrotask(this.flushLater);
+      setImmediate(this.flushLater);
     }
   }
 
@@ -74,10 +70,6 @@ export class FrameWriter {
     this.outBytes = 0;
     this.bytesSent += message.length;
     this.transport.send(message);
-    if (!this.flushedThisTurn) {
-      this.flushedThisTurn = true;
-      setImmediate(this.newTurn);
-    }
     if (this.waiting.size > 0) setImmediate(this.wakeLater);
   }
 

@@ -12,7 +12,7 @@ import type { Session } from '../../src/tunnel/session.js';
 import { connectTunnel } from '../../src/tunnel/ws-client.js';
 import { TunnelServer } from '../../src/tunnel/ws-server.js';
 import { captureLogs } from '../helpers/capture-logs.js';
-import { acceptEcho, readAll } from './helpers.js';
+import { acceptEcho, once, readAll } from './helpers.js';
 
 const TOKEN = 'correct-horse-battery-staple';
 
@@ -154,14 +154,13 @@ test('the client can run the WebSocket over a socket the caller provides', async
   t.is((await readAll(stream)).toString(), 'via port-forward');
 });
 
-test('a large DATA frame leaves the client in one socket write: its header and payload messages are not written apart', async (t) => {
-  const { server } = await startServer(t);
-  // The byte counts of each write the client's socket makes (one per writev of corked chunks).
+/** A tunnel client whose socket records the byte count of each write it makes (one per writev of corked chunks). */
+async function countingClient(port: number): Promise<{ client: Session; writes: number[] }> {
   const writes: number[] = [];
   const client = await connectTunnel('ws://manager.invalid/tunnel', {
     token: TOKEN,
     createConnection: () => {
-      const socket = net.connect({ host: '127.0.0.1', port: server.port });
+      const socket = net.connect({ host: '127.0.0.1', port });
       const writev = socket._writev?.bind(socket);
       const write = socket._write.bind(socket);
       socket._writev = (chunks, callback) => {
@@ -175,6 +174,12 @@ test('a large DATA frame leaves the client in one socket write: its header and p
       return socket;
     },
   });
+  return { client, writes };
+}
+
+test('a large DATA frame leaves the client in one socket write: its header and payload messages are not written apart', async (t) => {
+  const { server } = await startServer(t);
+  const { client, writes } = await countingClient(server.port);
   t.teardown(() => client.destroy());
   const stream = await client.open({ host: 'h', port: 1 });
   const payload = Buffer.alloc(64 * 1024, 7);
@@ -185,6 +190,24 @@ test('a large DATA frame leaves the client in one socket write: its header and p
   // the payload's (WebSocket header, payload) together; written apart, it would be the 15 header
   // bytes alone. (The FIN follows in a write of its own.)
   t.true(writes[0] > payload.length + 9, `writes: ${writes.join(', ')}`);
+});
+
+test('frames queued by separate tasks of one event-loop turn leave in one socket write', async (t) => {
+  const { server } = await startServer(t);
+  const { client, writes } = await countingClient(server.port);
+  t.teardown(() => client.destroy());
+  const streams = [await client.open({ host: 'h', port: 1 }), await client.open({ host: 'h', port: 2 })];
+  // Teardowns run last-registered first: the streams go before the session, which would fail them.
+  t.teardown(() => streams.forEach((stream) => stream.destroy()));
+  const echoes = streams.map((stream) => once<Buffer>(stream, 'data'));
+  writes.length = 0;
+  // Two tasks of one turn, as when two proxied sockets are readable in the same poll: each
+  // writes to its own stream. Both DATA frames go in one WebSocket message, one write.
+  setImmediate(() => streams[0].write('first'));
+  setImmediate(() => streams[1].write('second'));
+  t.deepEqual((await Promise.all(echoes)).map(String), ['first', 'second']);
+  // One client message: a 6-byte WebSocket header (with its all-zero mask), two 9-byte frame headers, the bytes.
+  t.deepEqual(writes, [6 + 2 * 9 + 'first'.length + 'second'.length]);
 });
 
 test('server close drains sessions and the client sees go-away', async (t) => {
