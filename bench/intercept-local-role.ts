@@ -25,7 +25,8 @@ const tunnel = await load<Tunnel>('tunnel/index.ts');
 const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value) + '\n');
 
 if (role === 'manager') {
-  const splice = await spliceOf(root);
+  // The join intercept-service.ts's splice makes (a private method there, so written again here).
+  const { pipeBothWays } = await load<typeof import('../src/net/pipe.js')>('net/pipe.ts');
   const server = await tunnel.TunnelServer.listen<'agent' | 'daemon'>({
     authenticate: (token) => (token === AGENT_TOKEN ? 'agent' : token === DAEMON_TOKEN ? 'daemon' : null),
     session: SESSION,
@@ -36,7 +37,7 @@ if (role === 'manager') {
     session.on('stream', (open) => {
       if (!daemon) return open.reject('unreachable', 'no daemon yet');
       daemon.open({ host: '127.0.0.1', port: 0, metadata: open.metadata }).then(
-        (toClient) => (open.settled ? toClient.destroy() : splice(open.accept(), toClient)),
+        (toClient) => (open.settled ? toClient.destroy() : pipeBothWays(open.accept(), toClient, () => undefined)),
         (error: Error) => open.reject('unreachable', error.message),
       );
     });
@@ -60,19 +61,6 @@ if (role === 'manager') {
   print({ ready: true });
 } else {
   throw new Error(`unknown role ${role}`);
-}
-
-/**
- * How this checkout's manager joins an agent's stream to the client's: its splice function when
- * intercept-service.ts exports one (spliceStreams), else pipeBothWays, which the splice called
- * before.
- */
-async function spliceOf(checkout: string): Promise<(fromAgent: import('../src/tunnel/index.js').TunnelStream, toClient: import('../src/tunnel/index.js').TunnelStream) => void> {
-  const file = path.join(checkout, 'src', 'manager', 'stream-splice.ts');
-  const own = await import(pathToFileURL(file).href).catch(() => null) as { spliceStreams?: (a: unknown, b: unknown) => void } | null;
-  if (own?.spliceStreams) return own.spliceStreams;
-  const { pipeBothWays } = await load<typeof import('../src/net/pipe.js')>('net/pipe.ts');
-  return (a, b) => pipeBothWays(a, b, () => undefined);
 }
 
 // An exit of its own, so that node --cpu-prof writes the profile.
