@@ -12,6 +12,10 @@
 // BENCH_REQUEST_ROUNDS (default 3): the same for the keep-alive requests (medians reported).
 // BENCH_PROFILE=1: afterwards, the intercepted bulk and keep-alive runs again with the tp daemon,
 // the manager and the agents profiled (outbound-profiling.ts); not in the table.
+// BENCH_PERF_DIR=<dir>: afterwards, one more intercepted bulk echo with `perf record -g` on the tp
+// daemon, the manager and the raw workload's agent (native, kernel and GC time, which the
+// inspector's profiles do not see); `perf report -i <dir>/<role>.data`. Not in the table.
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
@@ -138,6 +142,7 @@ try {
     ];
     console.log(`\nProfiles (self time):\n${formatProfiles(profiles)}`);
   }
+  if (process.env.BENCH_PERF_DIR) await perfRecorded(process.env.BENCH_PERF_DIR, await profileTargets(laptop, env), () => inPod(bulkScript(`raw.${NAMESPACE}`)));
   const file = `bench/results/intercept-${stamp}.json`;
   writeFileSync(file, JSON.stringify({ requests: REQUESTS, concurrency: CONCURRENCY, bulkMiB: BULK_MIB, loadAverage: loadavg(), pods, podsBulk, intercepted, interceptedBulk, ceilingRequests, ceilingBulk, requestRuns: { pods: podsRequestRuns, intercepted: interceptedRequestRuns, relays: ceilingRequestRuns }, bulkRuns: { pods: podsRuns, intercepted: interceptedRuns, relays: ceilingRuns }, profiles }, null, 2) + '\n');
   console.log(`wrote ${file}`);
@@ -277,6 +282,18 @@ async function cpuRoles(laptop: BenchLaptop, env: Env): Promise<Classifier> {
     if (p.netnsInode === clientNs) return 'client pod';
     return undefined;
   };
+}
+
+/** Runs `work` with `perf record -g` on each target (their files: <dir>/<name>.data), then prints each one's CPU split. */
+async function perfRecorded(dir: string, targets: ProfileTarget[], work: () => Promise<unknown>): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const records = targets.map((target) => spawn('perf', ['record', '-F', '999', '-g', '-o', `${dir}/${target.name.replace(/\W+/g, '-')}.data`, '-p', String(target.pid)], { stdio: 'ignore' }));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  try {
+    console.log(`perf-recorded intercepted bulk echo: ${JSON.stringify(await work())}; perf report -i ${dir}/<role>.data`);
+  } finally {
+    await Promise.all(records.map((record) => new Promise((resolve) => record.once('exit', resolve).kill('SIGINT'))));
+  }
 }
 
 /** The laptop's daemon, this namespace's manager and the raw workload's agent, for profiling. */

@@ -139,6 +139,7 @@ export const ERROR_CODES = {
   TP_ERR_ROUTING_BAD_CONFIG: config,
   TP_ERR_UPSTREAM_PROXY_BAD_URL: config,
   TP_ERR_SOCKS_PROTOCOL: user,
+  TP_ERR_HTTP_FRAMING: { category: 'user', hints: ['The destination answered with an HTTP message a proxy cannot pass on safely; try it without the proxy (curl -v) to see what it sends.'] },
   TP_ERR_STREAM_ENDED: user,
   TP_ERR_STREAM_TOO_LONG: user,
   TP_ERR_DNS_FORWARD_FAILED: { category: 'config', hints: ['Check the resolvers in /etc/resolv.conf answer from this machine.'] },

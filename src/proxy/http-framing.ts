@@ -4,6 +4,7 @@
 // length read from the wire is checked before anything is kept for it. Heads are http-head.ts's.
 // Also the proxy's own short answers on a raw socket (endRaw: errors, refusals).
 import type { Duplex } from 'node:stream';
+import type { ErrorCode } from '../errors.js';
 
 /** A chunk-size line (with extensions) longer than this is refused. */
 const MAX_CHUNK_LINE_BYTES = 4096;
@@ -11,7 +12,7 @@ const MAX_CHUNK_LINE_BYTES = 4096;
 const MAX_TRAILER_BYTES = 16 * 1024;
 
 export class FramingError extends Error {
-  readonly code = 'TP_ERR_HTTP_FRAMING';
+  readonly code: ErrorCode = 'TP_ERR_HTTP_FRAMING';
 }
 
 /** How a message's body is delimited. */
