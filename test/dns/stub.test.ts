@@ -134,22 +134,37 @@ test('other names are forwarded to the upstream resolver and relayed, over UDP a
 });
 
 test('a question over TCP reaches an upstream that takes no TCP over UDP', async (t) => {
-  const udpOnly = new dns2.UDPServer({ type: 'udp4' });
-  udpOnly.on('request', (request: WirePacket, send: (response: WirePacket) => unknown) => {
-    const response = Packet.createResponseFromRequest(request);
-    response.answers.push({ name: request.questions[0].name, type: 1, class: 1, ttl: 60, address: '192.0.2.8' });
-    send(response);
-  });
-  await udpOnly.listen(0, '127.0.0.1');
-  t.teardown(() => udpOnly.close());
-  const upstreamPort = udpOnly.address().port;
-  // Nothing listens on that port over TCP: binding it proves so, and closing it leaves a refusal.
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(upstreamPort, '127.0.0.1', () => resolve()));
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  const stub = await startStub(t, { upstreamPort });
+  const udpOnly = await udpOnlyUpstream(t);
+  const stub = await startStub(t, { upstreamPort: udpOnly });
   t.is(await dig(stub.port, ['+tcp', '+short', 'outside.example']), '192.0.2.8\n');
 });
+
+/**
+ * An upstream answering over UDP only, on a port where nothing listens over TCP: binding that TCP
+ * port proves so, and closing it leaves a refusal. Another process may hold the TCP port (the
+ * unit tests run in parallel), so a few tries, each on a fresh UDP port.
+ */
+async function udpOnlyUpstream(t: ExecutionContext): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const udpOnly = new dns2.UDPServer({ type: 'udp4' });
+    udpOnly.on('request', (request: WirePacket, send: (response: WirePacket) => unknown) => {
+      const response = Packet.createResponseFromRequest(request);
+      response.answers.push({ name: request.questions[0].name, type: 1, class: 1, ttl: 60, address: '192.0.2.8' });
+      send(response);
+    });
+    await udpOnly.listen(0, '127.0.0.1');
+    const port = udpOnly.address().port;
+    const probe = createServer();
+    const bound = await new Promise<boolean>((resolve) => probe.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)));
+    if (bound) {
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+      t.teardown(() => udpOnly.close());
+      return port;
+    }
+    udpOnly.close();
+    if (attempt === 9) throw new Error('no UDP port whose TCP twin is free');
+  }
+}
 
 test('a silent upstream and a slow cluster both give SERVFAIL quickly', async (t) => {
   const silent = createSocket('udp4');
