@@ -9,11 +9,18 @@
 // small requests' p99 via SOCKS5 while a download shares the tunnel, against alone), BENCH_ROUNDS
 // (1; with both doors, the median HTTP/SOCKS5 ratio of the rounds), BENCH_WARMUP_S (1: each door
 // runs that long unmeasured first, so that the JIT's first compiles, in all three processes, are
-// not charged to whichever door is measured first). The line of each run also gives wrk's, the
+// not charged to whichever door is measured first). The shared measurement also gives the
+// download's rate while the requests ran (bytes the tunnel delivered meanwhile) and, with
+// BENCH_SCHED=1, per process (doors, tunnel server, destination, wrk, curl) the ms per second its
+// main thread ran on a CPU and waited runnable for one (/proc/<pid>/schedstat) and the doors'
+// event-loop delay; with BENCH_HOPS=1 each request's time inside the tunnel (request into the
+// stream to answer out of it) and outside it; BENCH_BULK_LIMIT (curl's --limit-rate, e.g. 25M)
+// caps the download from its client. The line of each run also gives wrk's, the
 // destination's and the whole machine's CPU per request, and each process's read and write
 // syscalls per request (/proc/<pid>/io).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session as InspectorSession } from 'node:inspector/promises';
@@ -22,7 +29,7 @@ import { promisify } from 'node:util';
 import { HttpProxyServer } from '../src/proxy/http-proxy.js';
 import { SocksServer } from '../src/proxy/socks-server.js';
 import type { RouteDecision } from '../src/proxy/routing.js';
-import { connectTunnel, SessionPool } from '../src/tunnel/index.js';
+import { connectTunnel, SessionPool, type TunnelStream } from '../src/tunnel/index.js';
 import { firstJsonLine } from './child-json.js';
 import { parseWrk } from './outbound-measure.js';
 import { startDelayRelay } from './delay-relay.js';
@@ -86,7 +93,7 @@ async function main(): Promise<void> {
   const pool = new SessionPool({ size: 2, connect: () => connectTunnel(tunnelUrl, { token: 'bench-token' }) });
   await pool.start();
   let opens = 0;
-  const dial = (t: { host: string; port: number }) => (opens++, pool.open({ host: t.host, port: t.port }));
+  const dial = (t: { host: string; port: number }) => (opens++, pool.open({ host: t.host, port: t.port }).then(timeHops));
   const route = (): RouteDecision => ({ via: 'cluster', reason: 'bench', clusterHost: '127.0.0.1' });
   const http = new HttpProxyServer({ dial, route });
   const socks = new SocksServer({ dial, route });
@@ -135,7 +142,7 @@ async function main(): Promise<void> {
     );
     return r.requestsPerSecond;
   };
-  if (KINDS.includes('shared')) await sharedP99(socksAddress.port, targetPort, conf);
+  if (KINDS.includes('shared')) await sharedP99(socksAddress.port, targetPort, conf, server, target);
   for (const kind of KINDS.filter((k) => k !== 'shared')) {
     const ratios: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -158,33 +165,139 @@ async function main(): Promise<void> {
   pool.destroy();
 }
 
+/**
+ * BENCH_HOPS=1: each small request's time split at the doors: from its bytes going into the
+ * tunnel stream to the first bytes of the answer coming out of it ("inside": both tunnel ends,
+ * the tunnel server's process, the destination) and from those to the next request's bytes
+ * ("outside": the doors' write to the client, the client, the doors' read of the next request).
+ */
+const hops = { inside: [] as number[], outside: [] as number[], on: false, bytes: 0 };
+function timeHops(stream: TunnelStream): TunnelStream {
+  // The bytes every stream delivers while a measurement runs: the download's rate while it shares.
+  stream.on('data', (chunk: Buffer) => {
+    if (hops.on) hops.bytes += chunk.length;
+  });
+  if (process.env.BENCH_HOPS !== '1') return stream;
+  let sentAt = 0;
+  let answeredAt = 0;
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  stream.write = ((...args: unknown[]) => {
+    const now = performance.now();
+    if (hops.on && answeredAt > 0 && sentAt === 0) hops.outside.push(now - answeredAt);
+    if (sentAt === 0) sentAt = now;
+    return write(...args);
+  }) as typeof stream.write;
+  stream.on('data', () => {
+    if (sentAt === 0) return;
+    const now = performance.now();
+    if (hops.on) hops.inside.push(now - sentAt);
+    sentAt = 0;
+    answeredAt = now;
+  });
+  return stream;
+}
+
+function hopsNote(): string {
+  const pct = (values: number[], p: number): string => ([...values].sort((a, b) => a - b)[Math.floor((values.length - 1) * p)] ?? NaN).toFixed(2);
+  const note = `inside the tunnel p50/p99 ${pct(hops.inside, 0.5)}/${pct(hops.inside, 0.99)} ms, outside ${pct(hops.outside, 0.5)}/${pct(hops.outside, 0.99)} ms (${hops.inside.length} answers)`;
+  hops.inside = [];
+  hops.outside = [];
+  return note;
+}
+
+/** A process's main thread (its event loop) so far: ns on a CPU, ns waiting runnable for one, and times it was put on one (/proc/<pid>/schedstat). */
+function schedstat(pid: number | undefined): [number, number, number] {
+  try {
+    return readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').map(Number) as [number, number, number];
+  } catch {
+    return [0, 0, 0]; // gone already
+  }
+}
+
+/** "name ran/waited ms per s (mean wait per run)" per process between two schedstat snapshots. */
+function schedNote(names: string[], before: Array<[number, number, number]>, after: Array<[number, number, number]>, seconds: number): string {
+  return names
+    .map((name, i) => {
+      const [ran, waited, runs] = after[i].map((v, j) => v - before[i][j]);
+      return `${name} ${(ran / 1e6 / seconds).toFixed(0)}/${(waited / 1e6 / seconds).toFixed(0)} (${runs > 0 ? (waited / runs / 1e6).toFixed(2) : '-'})`;
+    })
+    .join(', ');
+}
+
 /** Small keep-alive requests' p99 through SOCKS5 alone, then while a download shares the tunnel (rounds interleaved). */
-async function sharedP99(socksPort: number, targetPort: number, conf: string): Promise<void> {
+async function sharedP99(socksPort: number, targetPort: number, conf: string, server: ChildProcess, target: ChildProcess): Promise<void> {
   const wrk = ['wrk', '-t', '4', '-c', '4', '-d', `${DURATION_S}s`, '--latency', `http://127.0.0.1:${targetPort}/small`];
-  const small = (): Promise<ReturnType<typeof parseWrk>> => run('proxychains4', ['-q', '-f', conf, ...wrk], { maxBuffer: 1 << 20 }).then(({ stdout }) => parseWrk(stdout));
+  // Each measurement also says, per process, how many ms per second it ran on a CPU and waited
+  // runnable for one (schedstat), and the doors' event-loop delay: where a small request waits.
+  const fixed = [process.pid, server.pid!, target.pid!];
+  const names = ['doors', 'tunnel server', 'destination', 'wrk', 'curl'];
+  const eventLoop = monitorEventLoopDelay({ resolution: 1 });
+  let curlPid: number | undefined;
+  const timed = async (command: string, args: string[]): Promise<{ result: ReturnType<typeof parseWrk>; tunnelMbps: number; note: string }> => {
+    eventLoop.reset();
+    eventLoop.enable();
+    hops.on = true;
+    hops.bytes = 0;
+    const child = execFile(command, args, { maxBuffer: 1 << 20 });
+    const pids = [...fixed, child.pid, curlPid];
+    const before = pids.map(schedstat);
+    const t0 = performance.now();
+    let stdout = '';
+    child.stdout!.on('data', (chunk: string) => (stdout += chunk));
+    // wrk's own figures are gone once it exits: keep its latest.
+    let wrkLast = before[3];
+    const poll = setInterval(() => {
+      const now = schedstat(child.pid);
+      if (now[0] > 0) wrkLast = now;
+    }, 100);
+    const seconds = await new Promise<number>((resolve) => child.once('exit', () => resolve((performance.now() - t0) / 1000)));
+    const tunnelMbps = (hops.bytes * 8) / 1e6 / seconds;
+    clearInterval(poll);
+    const after = pids.map((pid, i) => (i === 3 ? wrkLast : schedstat(pid)));
+    eventLoop.disable();
+    hops.on = false;
+    const ms = (ns: number): string => (ns / 1e6).toFixed(1);
+    const note = `main threads' ms per s on a CPU/waiting for one (mean wait per run, ms): ${schedNote(names, before, after, seconds)}; doors' event-loop delay p50 ${ms(eventLoop.percentile(50))} p99 ${ms(eventLoop.percentile(99))} max ${ms(eventLoop.max)} ms`;
+    const result = parseWrk(stdout);
+    return { result, tunnelMbps, note: `${result.requestsPerSecond.toFixed(0)} requests/s, tunnel ${tunnelMbps.toFixed(0)} Mbit/s; ${note}${process.env.BENCH_HOPS === '1' ? `; ${hopsNote()}` : ''}` };
+  };
+  const small = () => timed('proxychains4', ['-q', '-f', conf, ...wrk]);
   // The same requests straight to the server, not through the tunnel: what the machine's CPUs alone make of the download.
-  const direct = (): Promise<ReturnType<typeof parseWrk>> => run(wrk[0], wrk.slice(1), { maxBuffer: 1 << 20 }).then(({ stdout }) => parseWrk(stdout));
-  const download = () =>
-    run('curl', ['-sS', '-o', '/dev/null', '--max-time', String(DURATION_S + 1), '-w', '%{speed_download}', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://127.0.0.1:${targetPort}/bytes/${8 * 2 ** 30}`]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+  const direct = () => timed(wrk[0], wrk.slice(1));
+  const download = () => {
+    const limit = process.env.BENCH_BULK_LIMIT ? ['--limit-rate', process.env.BENCH_BULK_LIMIT] : [];
+    const child = execFile('curl', [...limit, '-sS', '-o', '/dev/null', '--max-time', String(DURATION_S + 1), '-w', '%{speed_download}', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://127.0.0.1:${targetPort}/bytes/${8 * 2 ** 30}`]);
+    curlPid = child.pid;
+    let stdout = '';
+    child.stdout!.on('data', (chunk: string) => (stdout += chunk));
+    return new Promise<{ stdout: string }>((resolve) => child.once('exit', () => resolve({ stdout })));
+  };
   const alone: number[] = [];
   const shared: number[] = [];
   const directShared: number[] = [];
+  const rates: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    alone.push((await small()).latencyP99Ms ?? NaN);
+    curlPid = undefined;
+    const a = await small();
+    alone.push(a.result.latencyP99Ms ?? NaN);
     let bulk = download();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    shared.push((await small()).latencyP99Ms ?? NaN);
-    const { stdout } = await bulk;
+    const s = await small();
+    shared.push(s.result.latencyP99Ms ?? NaN);
+    await bulk;
+    rates.push(s.tunnelMbps);
     bulk = download();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    directShared.push((await direct()).latencyP99Ms ?? NaN);
+    const d = await direct();
+    directShared.push(d.result.latencyP99Ms ?? NaN);
     await bulk;
     console.log(
-      `shared round ${round + 1}: p99 alone ${alone[round].toFixed(2)} ms, with a download ${shared[round].toFixed(2)} ms (straight to the server with the download ${directShared[round].toFixed(2)} ms); download ${((Number(stdout) * 8) / 1e6).toFixed(0)} Mbit/s  load ${loadavg()[0].toFixed(2)}`,
+      `shared round ${round + 1}: p99 alone ${alone[round].toFixed(2)} ms, with a download ${shared[round].toFixed(2)} ms (straight to the server with the download ${directShared[round].toFixed(2)} ms); download while they share ${rates[round].toFixed(0)} Mbit/s  load ${loadavg()[0].toFixed(2)}`,
     );
+    if (process.env.BENCH_SCHED === '1') console.log(`  alone: ${a.note}\n  shared: ${s.note}\n  direct: ${d.note}`);
   }
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
-  console.log(`shared: p99 with a download / alone, medians: ${(median(shared) / median(alone)).toFixed(2)}× (straight to the server with the download: ${median(directShared).toFixed(2)} ms)`);
+  console.log(`shared: p99 with a download / alone, medians: ${(median(shared) / median(alone)).toFixed(2)}× (alone ${median(alone).toFixed(2)} ms, with ${median(shared).toFixed(2)} ms; straight to the server with the download: ${median(directShared).toFixed(2)} ms); the download while they share ${median(rates).toFixed(0)} Mbit/s`);
 }
 
 main()
