@@ -35,7 +35,6 @@ import {
   SOCKS_METHOD,
 } from './socks5-protocol.js';
 import { readMessage } from '../net/stream-reader.js';
-import { Deadlines } from '../tunnel/deadlines.js';
 
 const log = logger('tp:proxy:socks');
 
@@ -61,8 +60,6 @@ export interface SocksServerOptions {
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
 /** How long a refused client has to read its reply before the connection is destroyed. */
 const REFUSAL_GRACE_MS = 1_000;
-/** Every connection's handshake deadline, on one timer: nearly all are met, and a Node timer each costs more than the check. */
-const handshakeDeadlines = new Deadlines();
 
 export class SocksServer {
   private readonly server: Server;
@@ -116,15 +113,13 @@ export class SocksServer {
       return;
     }
     const deadlineMs = this.options.handshakeTimeoutMs ?? SOCKS_HANDSHAKE_DEADLINE_MS;
-    const deadline = handshakeDeadlines.add(deadlineMs, () => {
+    const timer = setTimeout(() => {
       log.info('!! %s handshake not complete after %d ms; closing', id, deadlineMs);
       socket.destroy();
-    });
-    const handshakeDone = (): void => handshakeDeadlines.remove(deadline);
-    this.handle(socket, id, client, handshakeDone).then(handshakeDone, (error: unknown) => {
-      handshakeDone();
-      this.fail(socket, id, error);
-    });
+    }, deadlineMs);
+    this.handle(socket, id, client, () => clearTimeout(timer))
+      .catch((error: unknown) => this.fail(socket, id, error))
+      .finally(() => clearTimeout(timer));
   }
 
   /**
