@@ -2,17 +2,14 @@
 // library, run/shim-files.ts finds it):
 // one long-lived helper process that answers "who owns the socket at this address?" with an
 // exact netlink sock_diag query, which Node cannot send itself. Questions are lines with an id,
-// answered in order; many may be in flight. Every accepted connection asks, so a question costs
-// as little as it can: the questions of one event-loop turn go to the helper in one write (at
-// setImmediate, after the turn's accepts), answers are split from the helper's output by hand,
-// and the answer timeouts share one timer (deadlines.ts). Where the helper was not built, cannot
-// start, dies, or says it cannot ask, the answer is 'unknown' and the caller reads /proc instead
+// answered in order; many may be in flight. Where the helper was not built, cannot start, dies,
+// or says it cannot ask, the answer is 'unknown' and the caller reads /proc instead
 // (peer-owner.ts). Leaves out what the answer means.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { logger } from '../log/logger.js';
 import { nativeTool } from '../run/shim-files.js';
-import { Deadlines } from '../tunnel/deadlines.js';
 
 const log = logger('tp:proxy:owner');
 
@@ -20,8 +17,6 @@ const log = logger('tp:proxy:owner');
 export const PEER_UID_HELPER = nativeTool('tp-peer-uid');
 /** A question not answered in this time is 'unknown' (the caller falls back). */
 const ANSWER_TIMEOUT_MS = 2_000;
-/** An answer line is a few dozen bytes; output without a newline past this is not the helper's. */
-const MAX_ANSWER_LINE = 256;
 
 export interface SocketEnd {
   readonly address: string;
@@ -36,10 +31,6 @@ export class SockDiag {
   private failed = false;
   private nextId = 1;
   private readonly waiting = new Map<string, (answer: DiagAnswer) => void>();
-  private readonly deadlines = new Deadlines();
-  /** Questions of this event-loop turn, written together at setImmediate. */
-  private unsent = '';
-  private partial = '';
 
   /** `helper`: the program to run; undefined: none (every answer is 'unknown'). */
   constructor(private readonly helper: string | undefined) {}
@@ -64,39 +55,14 @@ export class SockDiag {
     if (!child || !/^[0-9a-fA-F:.]+$/.test(peer.address + us.address)) return Promise.resolve('unknown');
     const id = String(this.nextId++);
     return new Promise((resolve) => {
-      const deadline = this.deadlines.add(ANSWER_TIMEOUT_MS, () => this.answer(id, 'unknown'));
+      const timer = setTimeout(() => this.answer(id, 'unknown'), ANSWER_TIMEOUT_MS);
+      timer.unref();
       this.waiting.set(id, (answer) => {
-        this.deadlines.remove(deadline);
+        clearTimeout(timer);
         resolve(answer);
       });
-      if (this.unsent === '') setImmediate(() => this.send(child));
-      this.unsent += `${id} ${protocol} ${peer.address} ${peer.port} ${us.address} ${us.port}\n`;
+      child.stdin!.write(`${id} ${protocol} ${peer.address} ${peer.port} ${us.address} ${us.port}\n`);
     });
-  }
-
-  private send(child: ChildProcess): void {
-    const questions = this.unsent;
-    this.unsent = '';
-    // A helper that ended since: stop() has answered these 'unknown' already.
-    if (this.child === child) child.stdin!.write(questions);
-  }
-
-  /** Answers every whole line of the helper's output; keeps a trailing part line for the next chunk. */
-  private read(chunk: string): void {
-    const text = this.partial + chunk;
-    let start = 0;
-    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      const line = text.slice(start, end);
-      const space = line.indexOf(' ');
-      const value = space === -1 ? '' : line.slice(space + 1);
-      this.answer(space === -1 ? line : line.slice(0, space), /^\d{1,10}$/.test(value) ? Number(value) : value === '-' ? 'none' : 'unknown');
-      start = end + 1;
-    }
-    this.partial = text.slice(start);
-    if (this.partial.length > MAX_ANSWER_LINE) {
-      log.warn('!! %s wrote a line longer than %d bytes: owners are read from /proc/net instead', this.helper, MAX_ANSWER_LINE);
-      this.close();
-    }
   }
 
   private start(): ChildProcess | undefined {
@@ -116,8 +82,10 @@ export class SockDiag {
       this.stop();
     });
     child.stdin!.on('error', () => undefined);
-    child.stdout!.setEncoding('latin1');
-    child.stdout!.on('data', (chunk: string) => this.read(chunk));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const [id, value] = line.split(' ');
+      this.answer(id, /^\d{1,10}$/.test(value ?? '') ? Number(value) : value === '-' ? 'none' : 'unknown');
+    });
     // The daemon's listeners keep it alive; the helper must not keep a test or a CLI alive.
     child.unref();
     (child.stdin as unknown as { unref?: () => void }).unref?.();
@@ -135,8 +103,6 @@ export class SockDiag {
   private stop(): void {
     this.failed = true;
     this.child = undefined;
-    this.unsent = '';
-    this.partial = '';
     for (const id of [...this.waiting.keys()]) this.answer(id, 'unknown');
   }
 }

@@ -208,7 +208,7 @@ test('the line parser never throws and only answers with well-formed rows', (t) 
 });
 
 
-test('many questions asked at once are each answered, in one batch to the helper, mixed with ones that have no socket', async (t) => {
+test('many questions in flight at once are each answered under their own id, mixed with ones that have no socket', async (t) => {
   if (!PEER_UID_HELPER) return void t.log('tp-peer-uid is not built here');
   const server = createServer();
   server.listen(0, '127.0.0.1');
@@ -222,7 +222,7 @@ test('many questions asked at once are each answered, in one batch to the helper
   await allAccepted;
   const diag = new SockDiag(PEER_UID_HELPER);
   t.teardown(() => diag.close());
-  // Asked in one turn: the helper gets them in one write and answers each under its own id.
+  // All in flight together: the helper reads several per read and answers them in one write.
   const answers = await Promise.all(
     accepted.flatMap((socket) => {
       const [local, remote] = ownEnds(socket);
