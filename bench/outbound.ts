@@ -260,6 +260,9 @@ async function buildClassifier(daemonPid: number | undefined, ssh: SshSocksProxy
   const classify: Classifier = (p) => {
     if (p.pid === process.pid) return 'load generator (curl/wrk) + bench';
     if (p.pid === daemonPid) return 'tp daemon';
+    // The daemon's owner-check helper (sock-diag.ts) is never reaped during a run, so its CPU would
+    // otherwise land in "other": it is part of every connection's cost.
+    if (p.comm === 'tp-peer-uid' && p.ppid === daemonPid) return 'tp peer-uid helper';
     if (p.pid === sandboxPid) return 'sandbox API server (shared)';
     // Only the socat processes the API server runs into our pods: other people's port-forwards are noise.
     if (p.comm === 'socat' && p.netnsInode !== undefined && (p.netnsInode === managerNs || p.netnsInode === sshdNs)) return 'port-forward socat';

@@ -93,26 +93,72 @@ static long ask(int fd, int protocol, const struct address *src, int sport, cons
   }
 }
 
-int main(void) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  char line[512];
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  while (fgets(line, sizeof line, stdin)) {
-    char id[32], proto[8], peer_ip[64], our_ip[64];
-    int peer_port, our_port;
-    if (strchr(line, '\n') == NULL || sscanf(line, "%31s %7s %63s %d %63s %d", id, proto, peer_ip, &peer_port, our_ip, &our_port) != 6) {
-      printf("%s ?\n", sscanf(line, "%31s", id) == 1 ? id : "0");
-      continue;
-    }
-    struct address peer, us;
-    long uid = -2;
-    int tcp = strcmp(proto, "tcp") == 0, udp = strcmp(proto, "udp") == 0;
-    if (fd >= 0 && (tcp || udp) && parse_address(peer_ip, &peer) == 0 && parse_address(our_ip, &us) == 0 && peer.family == us.family &&
-        peer_port > 0 && peer_port < 65536 && our_port > 0 && our_port < 65536) {
-      uid = tcp ? ask(fd, IPPROTO_TCP, &peer, peer_port, &us, our_port) : ask(fd, IPPROTO_UDP, &us, our_port, &peer, peer_port);
-    }
-    if (uid >= 0) printf("%s %ld\n", id, uid);
-    else printf("%s %s\n", id, uid == -1 ? "-" : "?");
+/* Answers one question line (no newline) into `out`; returns the bytes written. */
+static int answer_line(int fd, const char *line, char *out, size_t room) {
+  char id[32], proto[8], peer_ip[64], our_ip[64];
+  int peer_port, our_port;
+  if (sscanf(line, "%31s %7s %63s %d %63s %d", id, proto, peer_ip, &peer_port, our_ip, &our_port) != 6) {
+    return snprintf(out, room, "%s ?\n", sscanf(line, "%31s", id) == 1 ? id : "0");
+  }
+  struct address peer, us;
+  long uid = -2;
+  int tcp = strcmp(proto, "tcp") == 0, udp = strcmp(proto, "udp") == 0;
+  if (fd >= 0 && (tcp || udp) && parse_address(peer_ip, &peer) == 0 && parse_address(our_ip, &us) == 0 && peer.family == us.family &&
+      peer_port > 0 && peer_port < 65536 && our_port > 0 && our_port < 65536) {
+    uid = tcp ? ask(fd, IPPROTO_TCP, &peer, peer_port, &us, our_port) : ask(fd, IPPROTO_UDP, &us, our_port, &peer, peer_port);
+  }
+  if (uid >= 0) return snprintf(out, room, "%s %ld\n", id, uid);
+  return snprintf(out, room, "%s %s\n", id, uid == -1 ? "-" : "?");
+}
+
+static int write_all(const char *bytes, size_t length) {
+  while (length > 0) {
+    ssize_t wrote = write(STDOUT_FILENO, bytes, length);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) return -1;
+    bytes += wrote;
+    length -= (size_t)wrote;
   }
   return 0;
+}
+
+/* The daemon sends the questions of one event-loop turn together: each read takes all that
+ * arrived, and their answers go back in one write. A line longer than LINE_MAX_BYTES is answered
+ * "?" (under the id it starts with) and the rest of it skipped. */
+#define LINE_MAX_BYTES 512
+#define ANSWER_MAX_BYTES 48
+
+int main(void) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  static char input[16384], output[65536];
+  size_t held = 0;
+  int skipping = 0;
+  for (;;) {
+    ssize_t got = read(STDIN_FILENO, input + held, sizeof input - 1 - held);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return 0;
+    held += (size_t)got;
+    size_t start = 0, written = 0;
+    for (;;) {
+      char *newline = memchr(input + start, '\n', held - start);
+      if (newline == NULL) break;
+      *newline = '\0';
+      if (written + ANSWER_MAX_BYTES > sizeof output) {
+        if (write_all(output, written) < 0) return 0;
+        written = 0;
+      }
+      if (skipping) skipping = 0;
+      else written += (size_t)answer_line(fd, input + start, output + written, ANSWER_MAX_BYTES);
+      start = (size_t)(newline - input) + 1;
+    }
+    memmove(input, input + start, held - start);
+    held -= start;
+    if (held >= LINE_MAX_BYTES && !skipping) {
+      input[held] = '\0';
+      written += (size_t)answer_line(-1, input, output + written, ANSWER_MAX_BYTES);
+      skipping = 1;
+    }
+    if (skipping) held = 0;
+    if (written > 0 && write_all(output, written) < 0) return 0;
+  }
 }

@@ -134,14 +134,11 @@ export class SocksServer {
 
   /** `handshakeDone` stops the deadline: the dial that follows has its own timeout. */
   private async handle(socket: Socket, id: string, client: string, handshakeDone: () => void): Promise<void> {
+    // The owner check runs while the handshake goes on, and is waited for only before anything is
+    // dialled: it costs a round trip to another process, which would otherwise sit on every
+    // connection's critical path before the method choice.
     const admitted = this.options.gate?.admitsConnection(socket, 'SOCKS5 proxy', true) ?? true;
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
-    if (!(await admitted)) {
-      // Another user's client: method negotiation succeeds and the request gets 0x02 "connection not
-      // allowed by ruleset", which curl and browsers report as a refusal rather than a broken proxy.
-      endWith(socket, Buffer.concat([encodeMethodChoice(SOCKS_METHOD.NO_AUTH), encodeReply(SOCKS_REPLY.NOT_ALLOWED)]));
-      return;
-    }
     const credentials = this.options.gate?.credentials;
     const method = credentials ? SOCKS_METHOD.USERNAME_PASSWORD : SOCKS_METHOD.NO_AUTH;
     if (!greeting.message.methods.includes(method)) {
@@ -168,6 +165,13 @@ export class SocksServer {
       initial: afterAuth,
     });
     handshakeDone();
+    if (!(await admitted)) {
+      // Another user's client: method negotiation succeeded and the request gets 0x02 "connection not
+      // allowed by ruleset", which curl and browsers report as a refusal rather than a broken proxy.
+      // Nothing was dialled and nothing will be.
+      endWith(socket, encodeReply(SOCKS_REPLY.NOT_ALLOWED));
+      return;
+    }
     if (request.command !== SOCKS_COMMAND.CONNECT) {
       log.info('!! %s command 0x%s not supported', id, request.command.toString(16));
       endWith(socket, encodeReply(SOCKS_REPLY.COMMAND_NOT_SUPPORTED));

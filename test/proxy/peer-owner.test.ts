@@ -207,3 +207,35 @@ test('the line parser never throws and only answers with well-formed rows', (t) 
   t.truthy(parseProcNetLine('   0: 0100007F:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1'));
 });
 
+
+test('many questions in flight at once are each answered under their own id, mixed with ones that have no socket', async (t) => {
+  if (!PEER_UID_HELPER) return void t.log('tp-peer-uid is not built here');
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const count = 24;
+  const accepted: Socket[] = [];
+  const allAccepted = new Promise<void>((resolve) => server.on('connection', (socket: Socket) => accepted.push(socket) === count && resolve()));
+  const clients = Array.from({ length: count }, () => connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port }));
+  t.teardown(() => [...clients, ...accepted].forEach((socket) => socket.destroy()));
+  await allAccepted;
+  const diag = new SockDiag(PEER_UID_HELPER);
+  t.teardown(() => diag.close());
+  // All in flight together: the helper reads several per read and answers them in one write.
+  const answers = await Promise.all(
+    accepted.flatMap((socket) => {
+      const [local, remote] = ownEnds(socket);
+      return [diag.tcp(remote, local), diag.tcp({ address: '127.0.0.1', port: 1 }, local)];
+    }),
+  );
+  t.deepEqual(answers, accepted.flatMap(() => [OWN_UID, 'none']));
+});
+
+test('tp-peer-uid answers every line of one write in order, and a line too long to be a question with "?"', async (t) => {
+  if (!PEER_UID_HELPER) return void t.log('tp-peer-uid is not built here');
+  const long = `7 tcp ${'1'.repeat(700)}`;
+  const input = `1 tcp 127.0.0.1 1 127.0.0.1 2\n2 udp 127.0.0.1 1 127.0.0.1 2\nbad\n${long}\n3 tcp ::1 5 ::1 6\n4 tcp 1.2.3.4 5 ::1 6\n`;
+  const output = execFileSync(PEER_UID_HELPER, { input, encoding: 'utf8' });
+  t.is(output, '1 -\n2 -\nbad ?\n7 ?\n3 -\n4 ?\n');
+});

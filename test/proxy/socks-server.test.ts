@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import type { OwnerGate } from '../../src/proxy/owner-gate.js';
 import { SocksServer } from '../../src/proxy/socks-server.js';
 import { createRoutingTable, decideRoute } from '../../src/proxy/routing.js';
 import { encodeGreeting, encodeRequest, SOCKS_COMMAND } from '../../src/proxy/socks5-protocol.js';
@@ -140,4 +141,55 @@ test('close() and destroy() are idempotent and close() waits for open tunnels', 
   await socketClosed;
   t.true(socket.destroyed);
   await server.close();
+});
+
+/** What a client socket has received, awaited by length; resolves short when the socket closes first. */
+function receiver(socket: Socket): (length: number) => Promise<number[]> {
+  let received = Buffer.alloc(0);
+  let closed = false;
+  const waiters: (() => void)[] = [];
+  const wake = (): void => void waiters.splice(0).forEach((waiter) => waiter());
+  socket.on('data', (chunk: Buffer) => ((received = Buffer.concat([received, chunk])), wake()));
+  socket.on('close', () => ((closed = true), wake()));
+  socket.on('error', () => undefined);
+  return async (length) => {
+    while (received.length < length && !closed) await new Promise<void>((resolve) => waiters.push(resolve));
+    const taken = Array.from(received.subarray(0, length));
+    received = received.subarray(taken.length);
+    return taken;
+  };
+}
+
+test('the owner check does not hold back the method choice; a refused caller gets 0x02 and nothing is dialled', async (t) => {
+  const cluster = await startLabelledServer(t, 'cluster');
+  const dial = clusterDial(cluster.port);
+  // The verdicts are given by hand, after the client has seen the method choice: with the check on
+  // the critical path the choice would never come, and the handshake deadline would close the client.
+  const verdicts: ((admit: boolean) => void)[] = [];
+  const gate: OwnerGate = { admitsConnection: () => new Promise((resolve) => verdicts.push(resolve)), admitsDatagram: async () => false };
+  const server = new SocksServer({ route: (target) => decideRoute(target, table), dial: dial.dial, gate, handshakeTimeoutMs: 2_000 });
+  t.teardown(() => server.destroy());
+  const { port } = await server.listen();
+  for (const admit of [false, true]) {
+    const socket = connect({ host: '127.0.0.1', port });
+    t.teardown(() => socket.destroy());
+    const read = receiver(socket);
+    socket.write(encodeGreeting([0x00]));
+    t.deepEqual(await read(2), [0x05, 0x00]);
+    t.is(verdicts.length, 1);
+    socket.write(encodeRequest(SOCKS_COMMAND.CONNECT, 'web', 80));
+    verdicts.shift()!(admit);
+    const reply = await read(10);
+    if (!admit) {
+      t.deepEqual(reply.slice(0, 2), [0x05, 0x02]);
+      t.is(dial.calls.length, 0);
+      t.is(cluster.requests.length, 0);
+      continue;
+    }
+    t.deepEqual(reply.slice(0, 2), [0x05, 0x00]);
+    t.is(dial.calls.length, 1);
+    socket.end('GET /owner HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n');
+    const answer = Buffer.from(await read(1 << 16)).toString();
+    t.regex(answer, /cluster GET web\/owner/);
+  }
 });
