@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { connectTcp, type Dial, type DialContext, type DialTarget } from '../../src/proxy/dial.js';
+import { refusedPort } from '../helpers/refused-port.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 export interface LabelledServer {
@@ -49,14 +50,8 @@ export function clusterDial(clusterPort: number): RecordedDial {
   return { dial, calls };
 }
 
-/** A port with nothing listening on it (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A port with nothing listening on it, that no other test can take (refused-port.ts). */
+export const closedPort = refusedPort;
 
 /** Opens a raw TCP connection and collects everything it receives until it closes. */
 export async function rawExchange(port: number, chunks: Buffer[], options: { pauseMs?: number } = {}): Promise<Buffer> {

@@ -2,6 +2,7 @@ import net from 'node:net';
 import test from 'ava';
 import { acceptByDialing } from '../../src/tunnel/dialer.js';
 import { memorySessions, readAll, until } from './helpers.js';
+import { refusedPort } from '../helpers/refused-port.js';
 
 async function tcpEcho(t: import('ava').ExecutionContext): Promise<number> {
   const server = net.createServer((socket) => socket.pipe(socket));
@@ -10,13 +11,7 @@ async function tcpEcho(t: import('ava').ExecutionContext): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const closedPort = refusedPort;
 
 test('an accepted open is piped to a real TCP connection, half-close included', async (t) => {
   const { client, server } = memorySessions();

@@ -2,6 +2,7 @@ import test from 'ava';
 import { createServer, type AddressInfo } from 'node:net';
 import { forwardToLaptop } from '../../../src/intercept/daemon/local-forwarder.js';
 import { memorySessions, readAll } from '../../tunnel/helpers.js';
+import { refusedPort } from '../../helpers/refused-port.js';
 
 function target(port: number) {
   const state: { warning?: string } = {};
@@ -9,13 +10,7 @@ function target(port: number) {
 }
 
 /** A loopback port that was just free: nothing listens on it. */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+const closedPort = refusedPort;
 
 test('an intercepted stream is piped to the local port, byte for byte', async (t) => {
   const server = createServer((socket) => socket.pipe(socket));

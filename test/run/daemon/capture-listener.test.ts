@@ -10,6 +10,7 @@ import { createDirectDial } from '../../../src/proxy/dial.js';
 import { createRoutingTable, decideRoute } from '../../../src/proxy/routing.js';
 import { CaptureListener, parseCaptureHeader } from '../../../src/run/daemon/capture-listener.js';
 import { frame } from '../../../src/capture/frames.js';
+import { refusedPort } from '../../helpers/refused-port.js';
 
 
 interface Relay {
@@ -131,11 +132,6 @@ test('a reset from the server becomes an X frame, and an X frame resets the serv
 
 test('a refused dial hears R', async (t) => {
   const { open } = await setUp(t, () => undefined);
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const closedPort = (probe.address() as AddressInfo).port;
-  probe.close();
-  const relay = open(`tp-capture 1 127.0.0.1 ${closedPort}\n`);
+  const relay = open(`tp-capture 1 127.0.0.1 ${await refusedPort()}\n`);
   t.is(await relay.status, 'R');
 });
