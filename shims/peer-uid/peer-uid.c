@@ -93,7 +93,7 @@ static long ask(int fd, int protocol, const struct address *src, int sport, cons
   }
 }
 
-/* Answers one question line (no newline) into `out`; returns the bytes written. */
+/* Answers one question line (no newline) into `out`; returns the bytes written. fd -1: "?" (no question can be asked). */
 static int answer_line(int fd, const char *line, char *out, size_t room) {
   char id[32], proto[8], peer_ip[64], our_ip[64];
   int peer_port, our_port;
@@ -107,8 +107,8 @@ static int answer_line(int fd, const char *line, char *out, size_t room) {
       peer_port > 0 && peer_port < 65536 && our_port > 0 && our_port < 65536) {
     uid = tcp ? ask(fd, IPPROTO_TCP, &peer, peer_port, &us, our_port) : ask(fd, IPPROTO_UDP, &us, our_port, &peer, peer_port);
   }
-  if (uid >= 0) return snprintf(out, room, "%s %ld\n", id, uid);
-  return snprintf(out, room, "%s %s\n", id, uid == -1 ? "-" : "?");
+  int length = uid >= 0 ? snprintf(out, room, "%s %ld\n", id, uid) : snprintf(out, room, "%s %s\n", id, uid == -1 ? "-" : "?");
+  return length < 0 ? 0 : length >= (int)room ? (int)room - 1 : length;
 }
 
 static int write_all(const char *bytes, size_t length) {
@@ -122,9 +122,9 @@ static int write_all(const char *bytes, size_t length) {
   return 0;
 }
 
-/* The daemon sends the questions of one event-loop turn together: each read takes all that
- * arrived, and their answers go back in one write. A line longer than LINE_MAX_BYTES is answered
- * "?" (under the id it starts with) and the rest of it skipped. */
+/* Each read takes all the questions that arrived (the daemon may have several in flight), and
+ * their answers go back in one write. A line of LINE_MAX_BYTES or more is no question: it is
+ * answered "?" once (under the id it starts with), whether it arrived in one read or in many. */
 #define LINE_MAX_BYTES 512
 #define ANSWER_MAX_BYTES 48
 
@@ -148,12 +148,16 @@ int main(void) {
         written = 0;
       }
       if (skipping) skipping = 0;
-      else written += (size_t)answer_line(fd, input + start, output + written, ANSWER_MAX_BYTES);
+      else written += (size_t)answer_line((size_t)(newline - input) - start >= LINE_MAX_BYTES ? -1 : fd, input + start, output + written, ANSWER_MAX_BYTES);
       start = (size_t)(newline - input) + 1;
     }
     memmove(input, input + start, held - start);
     held -= start;
     if (held >= LINE_MAX_BYTES && !skipping) {
+      if (written + ANSWER_MAX_BYTES > sizeof output) {
+        if (write_all(output, written) < 0) return 0;
+        written = 0;
+      }
       input[held] = '\0';
       written += (size_t)answer_line(-1, input, output + written, ANSWER_MAX_BYTES);
       skipping = 1;
