@@ -22,6 +22,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freeLoopbackPort } from './free-port.js';
+import { perfRecord } from './perf-record.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BULK_BYTES = Number(process.env.BENCH_BULK_MIB ?? 64) * 1024 * 1024;
@@ -89,12 +90,12 @@ async function tpPath(name: string, root: string, echoPort: number): Promise<Pat
 }
 
 /** perf record of each tp role process until the returned function stops them. */
-function perfRecord(paths: Path[]): () => Promise<void> {
+function perfRecordRoles(paths: Path[]): () => Promise<void> {
   if (!PERF_DIR) return async () => undefined;
   mkdirSync(PERF_DIR, { recursive: true });
-  const records = paths.flatMap((p) => [...(p.roles ?? [])].map(([role, pid]) => spawn('perf', ['record', '-F', '1999', '-g', '-o', path.join(PERF_DIR, `${p.name.replaceAll(' ', '-')}-${role}.data`), '-p', String(pid)], { stdio: 'ignore' })));
+  const records = paths.flatMap((p) => [...(p.roles ?? [])].map(([role, pid]) => perfRecord(pid, path.join(PERF_DIR, `${p.name.replaceAll(' ', '-')}-${role}.data`), 1999)));
   return async () => {
-    await Promise.all(records.map((r) => new Promise((resolve) => r.once('exit', resolve).kill('SIGINT'))));
+    await Promise.all(records.map((record) => record.stop()));
   };
 }
 
@@ -189,7 +190,7 @@ try {
   for (const p of paths) await echo(p);
   const runs = new Map<string, Echo[]>(paths.map((p) => [p.name, []]));
   const loadBefore = loadavg()[0];
-  const stopPerf = perfRecord(paths);
+  const stopPerf = perfRecordRoles(paths);
   for (let round = 0; round < ROUNDS; round++) for (const p of paths) runs.get(p.name)!.push(await echo(p));
   await stopPerf();
   const loadAfter = loadavg()[0];

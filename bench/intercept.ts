@@ -15,7 +15,6 @@
 // BENCH_PERF_DIR=<dir>: afterwards, one more intercepted bulk echo with `perf record -g` on the tp
 // daemon, the manager and the raw workload's agent (native, kernel and GC time, which the
 // inspector's profiles do not see); `perf report -i <dir>/<role>.data`. Not in the table.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
@@ -28,6 +27,7 @@ import { findProcessInNetns, formatProfiles, profiled, type ProfiledRun, type Pr
 import { cpuBetween, netnsInode, snapshotCpu, type Classifier, type CpuByRole } from './outbound-cpu.js';
 import { setUpNamespace, tearDownNamespace } from '../test/e2e/intercept/helpers.js';
 import { startRelayChains } from './intercept-ceiling.js';
+import { perfRecord } from './perf-record.js';
 
 const REQUESTS = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? 8);
@@ -287,12 +287,12 @@ async function cpuRoles(laptop: BenchLaptop, env: Env): Promise<Classifier> {
 /** Runs `work` with `perf record -g` on each target (their files: <dir>/<name>.data), then prints each one's CPU split. */
 async function perfRecorded(dir: string, targets: ProfileTarget[], work: () => Promise<unknown>): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const records = targets.map((target) => spawn('perf', ['record', '-F', '999', '-g', '-o', `${dir}/${target.name.replace(/\W+/g, '-')}.data`, '-p', String(target.pid)], { stdio: 'ignore' }));
+  const records = targets.map((target) => perfRecord(target.pid, `${dir}/${target.name.replace(/\W+/g, '-')}.data`, 999));
   await new Promise((resolve) => setTimeout(resolve, 500));
   try {
     console.log(`perf-recorded intercepted bulk echo: ${JSON.stringify(await work())}; perf report -i ${dir}/<role>.data`);
   } finally {
-    await Promise.all(records.map((record) => new Promise((resolve) => record.once('exit', resolve).kill('SIGINT'))));
+    await Promise.all(records.map((record) => record.stop()));
   }
 }
 

@@ -137,7 +137,8 @@ export class SocksServer {
     // The owner check runs while the handshake goes on, and is waited for only before anything is
     // dialled: it costs a round trip to another process, which would otherwise sit on every
     // connection's critical path before the method choice.
-    const admitted = this.options.gate?.admitsConnection(socket, 'SOCKS5 proxy', true) ?? true;
+    // A gate that fails refuses (and a failure while the handshake has not asked yet is no unhandled rejection).
+    const admitted = Promise.resolve(this.options.gate?.admitsConnection(socket, 'SOCKS5 proxy', true) ?? true).catch(() => false);
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
     const credentials = this.options.gate?.credentials;
     const method = credentials ? SOCKS_METHOD.USERNAME_PASSWORD : SOCKS_METHOD.NO_AUTH;

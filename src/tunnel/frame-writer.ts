@@ -1,8 +1,9 @@
 // The session's outgoing side: queues encoded frames and sends them as one transport message.
 // What an event-loop turn queues leaves in its check phase (setImmediate), after every socket
 // that was readable in the turn has been read: a busy turn (many sockets readable at once) costs
-// one WebSocket message, as an OpenSSH channel loop writes once per poll, and a lone reply waits
-// for nothing (the poll phase had nothing else to run).
+// one WebSocket message, as an OpenSSH channel loop writes once per poll. A reply queued in the
+// poll phase or by a timer waits for nothing else; one queued in a check phase itself (a writer
+// woken by a drain) leaves in the next loop iteration's.
 // maxMessageBytes queued are sent at once; a large DATA payload goes as its own message so it is
 // never copied (and the receiving decoder takes it whole). It also holds back writers while the
 // transport is over its high-water mark and wakes them as it drains.
