@@ -136,8 +136,8 @@ export class SocksServer {
   private async handle(socket: Socket, id: string, client: string, handshakeDone: () => void): Promise<void> {
     // The owner check runs while the handshake goes on, and is waited for only before anything is
     // dialled: it costs a round trip to another process, which would otherwise sit on every
-    // connection's critical path before the method choice.
-    // A gate that fails refuses (and a failure while the handshake has not asked yet is no unhandled rejection).
+    // connection's critical path before the method choice. A gate that fails refuses; caught here,
+    // its failure is no unhandled rejection if the handshake ends first.
     const admitted = Promise.resolve(this.options.gate?.admitsConnection(socket, 'SOCKS5 proxy', true) ?? true).catch(() => false);
     const greeting = await readMessage(socket, parseGreeting, { maxBytes: MAX_GREETING_BYTES, what: 'SOCKS5 greeting' });
     const credentials = this.options.gate?.credentials;

@@ -1,9 +1,10 @@
 // Joins a TunnelStream and a TCP socket both ways with TCP semantics: bytes flow with
-// backpressure (relay: one 'data' listener per direction), a FIN on either side becomes a half-close on the other after every byte
-// before it, and an error or reset on either side resets the other (socket.resetAndDestroy sends
-// a TCP RST). Used by the dialer (manager side), the traffic-agent and local forwarders (laptop
-// side). The socket is made half-open here whatever its creator said: without that, Node ends the
-// socket's write side as soon as its peer half-closes, and answers still on their way are lost.
+// backpressure (relay: one 'data' listener per direction), a FIN on either side becomes a
+// half-close on the other after every byte before it, and an error or reset on either side resets
+// the other (socket.resetAndDestroy sends a TCP RST). Used by the dialer (manager side), the
+// traffic-agent and local forwarders (laptop side). The socket is made half-open here whatever its
+// creator said: without that, Node ends the socket's write side as soon as its peer half-closes,
+// and answers still on their way are lost.
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TunnelStream } from './stream.js';
