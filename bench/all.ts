@@ -30,7 +30,7 @@ interface Bench {
 }
 
 const BENCHES: Bench[] = [
-  { name: 'tunnel', result: 'tunnel', env: {}, quickEnv: { BENCH_BULK_BYTES: String(256 * MiB), BENCH_DURATION_MS: '1500', BENCH_ROUNDS: '1', BENCH_ONLY: 'direct,ssh -L,tp ws' } },
+  { name: 'tunnel', result: 'tunnel', env: {}, quickEnv: { BENCH_BULK_BYTES: String(256 * MiB), BENCH_DURATION_MS: '1500', BENCH_ROUNDS: '1', BENCH_ONLY: 'direct,ssh -L,tp ws,node mux' } },
   { name: 'owner-check', result: 'owner-check', env: {}, quickEnv: { BENCH_CONNECTIONS: '100,1000' } },
   { name: 'cli', result: 'cli', env: {}, quickEnv: { BENCH_ROUNDS: '5' } },
   { name: 'run', result: 'run', env: {}, quickEnv: { BENCH_DURATION_S: '2' } },

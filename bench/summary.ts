@@ -45,7 +45,8 @@ export function summarize(results: Record<string, unknown>): Row[] {
   const tunnelRow = (path: string) => tunnelRows.find((r) => r.path === path);
   const wanResults = (get(wan, 'results') as Json[] | undefined) ?? [];
   const wanAt = (route: string) => wanResults.find((r) => r.route === route && r.delayMs === 20);
-  const sharing = ((get(wan, 'sharing') as Json[] | undefined) ?? []).find((s) => s.route === 'tpSocks');
+  const sharingOf = (route: string) => ((get(wan, 'sharing') as Json[] | undefined) ?? []).find((s) => s.route === route);
+  const sharing = sharingOf('tpSocks');
   const cliRows = (get(cli, 'rows') as Json[] | undefined) ?? [];
   const cliWall = (name: string) => num(cliRows.find((r) => r.name === name), 'wallMs');
   const route = (name: string, workload: string, field: string) => num(outbound, `routes.${name}.${workload}.result.${field}`);
@@ -62,13 +63,19 @@ export function summarize(results: Record<string, unknown>): Row[] {
     info('  intercepted req/s / plain relays', ratio(num(intercept, 'intercepted.rps'), num(intercept, 'ceilingRequests.rps')), 'intercept'),
     info('  plain relays: p99 / pods p99', ratio(num(intercept, 'ceilingRequests.p99'), num(intercept, 'pods.p99')), 'intercept'),
     row('tunnel CPU per stream open / ssh -L', ratio(num(tunnelRow('tp ws'), 'cpuMsPerOpen'), num(tunnelRow('ssh -L'), 'cpuMsPerOpen')), '×', '≤ 1.0', (v) => v <= 1, 'tunnel'),
+    // Not a goal: Node's own floor (two processes joined by framed TCP, bench/tunnel-floor.ts) when the run measured it.
+    info('  Node floor per open / ssh -L', ratio(num(tunnelRow('node mux'), 'cpuMsPerOpen'), num(tunnelRow('ssh -L'), 'cpuMsPerOpen')), 'tunnel'),
     row('SOCKS5 keep-alive req/s / ssh -D', ratio(route('tpSocks', 'keepAlive', 'requestsPerSecond'), route('sshSocks', 'keepAlive', 'requestsPerSecond')), '×', '≥ 1.0', (v) => v >= 1, 'outbound'),
     row('SOCKS5 new connections/s / ssh -D', ratio(route('tpSocks', 'newConnections', 'requestsPerSecond'), route('sshSocks', 'newConnections', 'requestsPerSecond')), '×', '≥ 1.0', (v) => v >= 1, 'outbound'),
     row('HTTP proxy keep-alive req/s / SOCKS5', ratio(route('tpHttp', 'keepAlive', 'requestsPerSecond'), route('tpSocks', 'keepAlive', 'requestsPerSecond')), '×', '≥ 0.9', (v) => v >= 0.9, 'outbound'),
     row('bulk download / ssh -D', ratio(route('tpSocks', 'download', 'bytesPerSecond'), route('sshSocks', 'download', 'bytesPerSecond')), '×', '≥ 1.3', (v) => v >= 1.3, 'outbound'),
     row('one stream at 20 ms one-way', tpAt20, 'Mbit/s', '≥ 160', (v) => v >= 160, 'wan'),
     row('one stream at 20 ms / ssh -D', ratio(tpAt20, num(wanAt('sshSocks'), 'bulk1Mbps')), '×', '≥ 1.0', (v) => v >= 1, 'wan'),
+    // Not a goal: eight concurrent downloads across the same delay.
+    info('  eight streams at 20 ms / ssh -D', ratio(num(wanAt('tpSocks'), 'bulk8Mbps'), num(wanAt('sshSocks'), 'bulk8Mbps')), 'wan'),
     row('small-request p99 under bulk / alone', num(sharing, 'ratio'), '×', '≤ 2', (v) => v <= 2, 'wan'),
+    // Not a goal: the same measurement through ssh -D on the same path, in the same run.
+    info('  ssh -D: p99 under bulk / alone', num(sharingOf('sshSocks'), 'ratio'), 'wan'),
     row('tp version wall time', cliWall('tp version'), 'ms', '≤ 150', (v) => v <= 150, 'cli'),
     row('tp status wall time (daemon up)', cliWall('tp status'), 'ms', '≤ 250', (v) => v <= 250, 'cli'),
     row('tp run -- true wall time (daemon up)', cliWall('tp run -- true'), 'ms', '≤ 250', (v) => v <= 250, 'cli'),
