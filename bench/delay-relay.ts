@@ -5,8 +5,11 @@
 // without limiting bandwidth: what a path gets through it is bounded by its windows over the round
 // trip (2 × delay), the way a real link bounds it. Ends and resets travel in order behind the data.
 // A queue over QUEUE_CAP bytes pauses its reader (a router's buffer), which only happens when the
-// far side stops reading. Leaves out loss, jitter and rate limits.
-//   tsx bench/delay-relay.ts <delay-ms> <target-host:port>   prints {"port": n} when listening
+// far side stops reading. With a rate (Mbit/s) the relay is also a bottleneck link: every
+// connection's bytes in one direction leave one after another at that rate, in the order they
+// came, so what senders keep in flight beyond the path's bandwidth × delay waits in the link's
+// queue, as it would in a router's or a Wi-Fi card's buffer. Leaves out loss and jitter.
+//   tsx bench/delay-relay.ts <delay-ms> <target-host:port> [Mbit/s]   prints {"port": n} when listening
 // Used by bench/wan.ts.
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +17,20 @@ import { fileURLToPath } from 'node:url';
 const QUEUE_CAP = 256 * 1024 * 1024;
 
 type Item = { at: number; chunk: Buffer } | { at: number; end: 'fin' | 'reset' };
+
+/** One direction of the link, shared by every connection through the relay. */
+class Link {
+  private freeAt = 0;
+
+  constructor(private readonly bitsPerSecond: number | undefined) {}
+
+  /** When `bytes` that arrive now have left the link (its queue, then its rate); now without a rate. */
+  crossed(now: number, bytes: number): number {
+    if (!this.bitsPerSecond) return now;
+    this.freeAt = Math.max(now, this.freeAt) + (bytes * 8 * 1000) / this.bitsPerSecond;
+    return this.freeAt;
+  }
+}
 
 /** One direction: bytes read from `from` leave for `to` delayMs later. */
 class DelayedDirection {
@@ -27,9 +44,10 @@ class DelayedDirection {
     private readonly from: Socket,
     private readonly to: Socket,
     private readonly delayMs: number,
+    link: Link,
   ) {
     from.on('data', (chunk: Buffer) => {
-      this.push({ at: performance.now() + delayMs, chunk });
+      this.push({ at: link.crossed(performance.now(), chunk.length) + delayMs, chunk });
       this.queued += chunk.length;
       if (this.queued > QUEUE_CAP) from.pause();
     });
@@ -46,7 +64,7 @@ class DelayedDirection {
     if ('end' in item) this.finished = true;
     this.queue.push(item);
     if (this.queue.length - this.head !== 1 || this.to.writableNeedDrain) return;
-    if (this.delayMs === 0) this.flush();
+    if (this.queue[this.head]!.at <= performance.now()) this.flush();
     else this.arm();
   }
 
@@ -83,17 +101,19 @@ export interface DelayRelay {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 (an ephemeral port) and relays to target with delayMs each way. */
-export async function startDelayRelay(delayMs: number, target: { host: string; port: number }): Promise<DelayRelay> {
+/** Listens on 127.0.0.1 (an ephemeral port) and relays to target with delayMs each way, and at most `mbps` each way when given. */
+export async function startDelayRelay(delayMs: number, target: { host: string; port: number }, mbps?: number): Promise<DelayRelay> {
   const sockets = new Set<Socket>();
+  const up = new Link(mbps && mbps * 1e6);
+  const down = new Link(mbps && mbps * 1e6);
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     }
-    new DelayedDirection(client, upstream, delayMs);
-    new DelayedDirection(upstream, client, delayMs);
+    new DelayedDirection(client, upstream, delayMs, up);
+    new DelayedDirection(upstream, client, delayMs, down);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -107,14 +127,15 @@ export async function startDelayRelay(delayMs: number, target: { host: string; p
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [delayText, target] = process.argv.slice(2);
+  const [delayText, target, mbpsText] = process.argv.slice(2);
   const delayMs = Number(delayText);
   const [host, portText] = (target ?? '').split(':');
-  if (!Number.isFinite(delayMs) || delayMs < 0 || !host || !Number(portText)) {
-    console.error('usage: tsx bench/delay-relay.ts <delay-ms> <target-host:port>');
+  const mbps = mbpsText === undefined ? undefined : Number(mbpsText);
+  if (!Number.isFinite(delayMs) || delayMs < 0 || !host || !Number(portText) || (mbps !== undefined && !(mbps > 0))) {
+    console.error('usage: tsx bench/delay-relay.ts <delay-ms> <target-host:port> [Mbit/s]');
     process.exit(2);
   }
-  const relay = await startDelayRelay(delayMs, { host, port: Number(portText) });
+  const relay = await startDelayRelay(delayMs, { host, port: Number(portText) }, mbps);
   console.log(JSON.stringify({ port: relay.port }));
   process.once('SIGTERM', () => void relay.close().then(() => process.exit(0)));
   process.stdin.resume();

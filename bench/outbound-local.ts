@@ -82,11 +82,13 @@ async function main(): Promise<void> {
   const server = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('tunnel-server.ts', import.meta.url)), 'bench-token'], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(server);
   const { url } = await firstJsonLine<{ url: string }>(server);
-  // BENCH_DELAY_MS: a one-way delay between the two tunnel ends (bench/delay-relay.ts), as a port-forward adds.
+  // BENCH_DELAY_MS: a one-way delay between the two tunnel ends (bench/delay-relay.ts), as a port-forward adds;
+  // BENCH_LINK_MBPS: that hop is also a bottleneck of this rate each way, shared by the tunnel's connections.
   let tunnelUrl = url;
-  if (process.env.BENCH_DELAY_MS) {
+  if (process.env.BENCH_DELAY_MS || process.env.BENCH_LINK_MBPS) {
     const server = new URL(url);
-    const relay = await startDelayRelay(Number(process.env.BENCH_DELAY_MS), { host: server.hostname, port: Number(server.port) });
+    const mbps = process.env.BENCH_LINK_MBPS ? Number(process.env.BENCH_LINK_MBPS) : undefined;
+    const relay = await startDelayRelay(Number(process.env.BENCH_DELAY_MS ?? 0), { host: server.hostname, port: Number(server.port) }, mbps);
     server.port = String(relay.port);
     tunnelUrl = server.toString();
   }

@@ -3,11 +3,14 @@
 // server, so the daemon's tunnel and `ssh -D`'s port-forward cross the same delayed hop), side by
 // side in one run: one download (one stream), eight concurrent downloads (eight streams, summed),
 // and request latency (p50 of keep-alive requests and of new connections, one at a time) via tp's
-// SOCKS5 and via `ssh -D`. Then, undelayed, small keep-alive requests' p99 through tp while a bulk
-// download shares the path, against the same requests alone (tp and `ssh -D` alike). Prints tables and writes
-// bench/results/wan-<date>.json. Not a test: nothing asserts speed. tp runs from dist/.
-// Env: BENCH_DELAYS_MS (0,10,20), BENCH_BYTES (256 MiB per download), BENCH_DURATION_S (4),
-// BENCH_ROUTES (tpSocks,sshSocks), BENCH_ROUNDS (3: rounds of the sharing measurement), BENCH_SHARING (0 skips it).
+// SOCKS5 and via `ssh -D`. Then small keep-alive requests' p99 through tp while a bulk download
+// shares the path, against the same requests alone (tp and `ssh -D` alike), twice: undelayed,
+// where the two cores are the bottleneck, and across a link that is (BENCH_LINK: one-way delay and
+// rate, where what the senders keep in flight waits in the link's queue, as on Wi-Fi or a VPN).
+// Prints tables and writes bench/results/wan-<date>.json. Not a test: nothing asserts speed. tp
+// runs from dist/. Env: BENCH_DELAYS_MS (0,10,20), BENCH_BYTES (256 MiB per download),
+// BENCH_DURATION_S (4), BENCH_ROUTES (tpSocks,sshSocks), BENCH_ROUNDS (3: rounds of the sharing
+// measurement), BENCH_SHARING (0 skips it), BENCH_LINK (10:100, ms:Mbit/s; 0 skips that part).
 import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,6 +34,7 @@ const STREAMS = 8;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SHARING = process.env.BENCH_SHARING !== '0';
 const QUEUES = process.env.BENCH_QUEUES === '1';
+const [LINK_DELAY_MS, LINK_MBPS] = (process.env.BENCH_LINK ?? '10:100').split(':').map(Number);
 
 interface DelayResult {
   delayMs: number;
@@ -99,15 +103,24 @@ async function main(): Promise<void> {
       }
       load.push(loadavg()[0]!);
     }
-    const sharing = SHARING ? await p99UnderBulk(laptop, context, baseUrl, fixtures) : [];
+    const sharing = SHARING ? await p99UnderBulk(laptop, laptop.env.KUBECONFIG!, context, baseUrl, fixtures) : [];
+    let sharingLink: { delayMs: number; mbps: number; results: Sharing[] } | undefined;
+    if (SHARING && LINK_MBPS && LINK_MBPS > 0) {
+      const relay = await startDelayRelay(LINK_DELAY_MS ?? 0, apiServer(laptop), LINK_MBPS);
+      relays.push(relay);
+      console.log(`== across a ${LINK_MBPS} Mbit/s link, ${LINK_DELAY_MS} ms one way`);
+      const results = await p99UnderBulk(laptop, delayedKubeconfig(laptop, relay.port, keyDir, ids), context, baseUrl, fixtures);
+      sharingLink = { delayMs: LINK_DELAY_MS ?? 0, mbps: LINK_MBPS, results };
+    }
     load.push(loadavg()[0]!);
     console.log(`\n${table(results)}\n`);
-    for (const s of sharing) {
-      console.log(`${s.route}: small keep-alive requests (4 connections) p99, median of ${ROUNDS}: alone ${median(s.aloneP99Ms).toFixed(2)} ms, while a download shares the path ${median(s.sharedP99Ms).toFixed(2)} ms (${s.ratio.toFixed(2)}x); the download meanwhile ${median(s.bulkMbps).toFixed(0)} Mbit/s`);
-    }
+    const showSharing = (where: string, s: Sharing) =>
+      console.log(`${s.route}, ${where}: small keep-alive requests (4 connections) p99, median of ${ROUNDS}: alone ${median(s.aloneP99Ms).toFixed(2)} ms, while a download shares the path ${median(s.sharedP99Ms).toFixed(2)} ms (${s.ratio.toFixed(2)}x); the download meanwhile ${median(s.bulkMbps).toFixed(0)} Mbit/s`);
+    for (const s of sharing) showSharing('undelayed', s);
+    for (const s of sharingLink?.results ?? []) showSharing(`${sharingLink!.mbps} Mbit/s link, ${sharingLink!.delayMs} ms one way`, s);
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = join(RESULTS_DIR, `wan-${started.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ startedAt: started, bytes: BYTES, durationS: DURATION_S, loadAverage: load, results, sharing }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ startedAt: started, bytes: BYTES, durationS: DURATION_S, loadAverage: load, results, sharing, sharingLink }, null, 2) + '\n');
     console.log(`results: ${file}`);
   } finally {
     await laptop.cleanup();
@@ -159,19 +172,22 @@ interface Sharing {
 
 /**
  * Small requests' p99 alone, then while one download runs through the same path, in interleaved
- * rounds (medians), through tp's SOCKS5 and through `ssh -D`, undelayed.
+ * rounds (medians), through tp's SOCKS5 and through `ssh -D`, both reaching the API server as
+ * `kubeconfig` says.
  */
-async function p99UnderBulk(laptop: Laptop, context: MeasureContext, baseUrl: string, fixtures: { sshKey: string }): Promise<Sharing[]> {
+async function p99UnderBulk(laptop: Laptop, kubeconfig: string, context: MeasureContext, baseUrl: string, fixtures: { sshKey: string }): Promise<Sharing[]> {
   console.log('== small requests with and without a bulk download on the same path');
+  const env = { ...laptop.env, KUBECONFIG: kubeconfig };
+  context = { ...context, env };
   const out: Sharing[] = [];
   for (const name of ROUTES) {
     let route: Route;
     let close: () => Promise<unknown>;
     if (name === 'tpSocks') {
-      route = { kind: 'socks5', proxy: (await connectTp(laptop, laptop.env.KUBECONFIG!)).socks };
+      route = { kind: 'socks5', proxy: (await connectTp(laptop, kubeconfig)).socks };
       close = () => laptop.tp(['quit']);
     } else {
-      const ssh = await SshSocksProxy.start({ namespace: BENCH_NAMESPACE, pod: SSHD_POD, podPort: SSHD_PORT, key: fixtures.sshKey, env: laptop.env });
+      const ssh = await SshSocksProxy.start({ namespace: BENCH_NAMESPACE, pod: SSHD_POD, podPort: SSHD_PORT, key: fixtures.sshKey, env });
       route = { kind: 'socks5', proxy: `127.0.0.1:${ssh.socksPort}` };
       close = () => ssh.close();
     }
