@@ -17,7 +17,8 @@ const [role, root, ...rest] = process.argv.slice(2);
 const load = <T>(file: string): Promise<T> => import(pathToFileURL(path.join(root, 'src', file)).href) as Promise<T>;
 const AGENT_TOKEN = 'bench-agent';
 const DAEMON_TOKEN = 'bench-daemon';
-const SESSION = { pingIntervalMs: 0, deadPeerTimeoutMs: 0 };
+// BENCH_ROLE_MAX_DATA_FRAME (set by intercept-local.ts): the largest DATA payload sent, when given.
+const SESSION = { pingIntervalMs: 0, deadPeerTimeoutMs: 0, ...(process.env.BENCH_ROLE_MAX_DATA_FRAME ? { maxDataFrame: Number(process.env.BENCH_ROLE_MAX_DATA_FRAME) } : {}) };
 
 type Tunnel = typeof import('../src/tunnel/index.js');
 const tunnel = await load<Tunnel>('tunnel/index.ts');

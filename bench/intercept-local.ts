@@ -13,8 +13,10 @@
 // node_modules link: its code runs as the path 'tp base'), BENCH_ONLY (paths, comma-separated:
 // tp, tp base, relays), BENCH_PROFILE_DIR (node --cpu-prof of each tp role process), BENCH_PERF_DIR
 // (`perf record -g` of each tp role process during the measured rounds, with --perf-basic-prof),
-// BENCH_NODE_ARGS (more node flags for the tp role processes, e.g. --trace-gc; BENCH_BASE_NODE_ARGS
-// for 'tp base' only).
+// BENCH_NODE_ARGS (more node flags for the tp role processes, e.g. --trace-gc, or `--import tsx
+// --import <abs path>/bench/intercept-copy-count.ts` to count copied bytes; BENCH_BASE_NODE_ARGS
+// for 'tp base' only), BENCH_MAX_DATA_FRAME (the sessions' maxDataFrame, the largest DATA payload
+// sent; BENCH_BASE_MAX_DATA_FRAME for 'tp base' only).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -52,7 +54,9 @@ function spawnRole(name: string, args: string[]): ChildProcess {
   const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, name.replaceAll(' ', '-'))] : PERF_DIR ? ['--perf-basic-prof'] : [];
   const flags = name.startsWith('tp base') ? (process.env.BENCH_BASE_NODE_ARGS ?? process.env.BENCH_NODE_ARGS) : process.env.BENCH_NODE_ARGS;
   const extra = flags?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...profile, ...extra, '--import', 'tsx', path.join(here, 'intercept-local-role.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const maxDataFrame = name.startsWith('tp base') ? (process.env.BENCH_BASE_MAX_DATA_FRAME ?? process.env.BENCH_MAX_DATA_FRAME) : process.env.BENCH_MAX_DATA_FRAME;
+  const env = { ...process.env, BENCH_ROLE_MAX_DATA_FRAME: maxDataFrame ?? '' };
+  const child = spawn(process.execPath, [...profile, ...extra, '--import', 'tsx', path.join(here, 'intercept-local-role.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   children.push(child);
   return child;
 }
