@@ -16,7 +16,7 @@ import { Duplex } from 'node:stream';
 import { protocolError, TunnelError } from './errors.js';
 import type { OpenMetadata } from './frame.js';
 import { Limits, type ErrorCodeName } from './protocol.js';
-import { QUIET_TRAFFIC_BYTES, TrafficMeter } from './traffic-meter.js';
+import { QUIET_TRAFFIC_BYTES, TRANSFER_TRAFFIC_BYTES, TrafficMeter } from './traffic-meter.js';
 
 /** What a stream needs from its session. */
 export interface StreamHost {
@@ -57,6 +57,9 @@ const DUPLEX_OPTIONS = { allowHalfOpen: true, readableHighWaterMark: READ_HIGH_W
 export const SHARED_MIN_WINDOW = 256 * 1024;
 /** The rate a window is sized by is measured over at least this long, so bursts even out. */
 const RATE_INTERVAL_MS = 8;
+/** Startup ends once this many rate measurements in a row were not STARTUP_GROWTH times the best before. */
+const STARTUP_FLAT_ROUNDS = 2;
+const STARTUP_GROWTH = 1.25;
 
 export class TunnelStream extends Duplex {
   readonly id: number;
@@ -74,6 +77,11 @@ export class TunnelStream extends Duplex {
   /** Start of the current rate measurement: when, and how many bytes had been consumed then. */
   private rateSince = performance.now();
   private consumedAtRateSince = 0;
+  /** Startup: the window grows with consumption until the rate stops growing (grantCredit). */
+  private startup = true;
+  /** The highest rate measured (bytes per ms) and how many measurements since have not beaten it by STARTUP_GROWTH. */
+  private bestRate = 0;
+  private flatRounds = 0;
   /** DATA moved either way lately: under QUIET_TRAFFIC_BYTES this stream is interactive. */
   private readonly traffic = new TrafficMeter();
   private pending: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void } | null = null;
@@ -98,6 +106,11 @@ export class TunnelStream extends Duplex {
   /** Bytes received and not yet read by the consumer. */
   get bufferedIn(): number {
     return this.readableLength;
+  }
+
+  /** True while this stream's recent DATA (either way) is past TRANSFER_TRAFFIC_BYTES: a transfer, not requests and replies. */
+  get transferring(): boolean {
+    return this.traffic.value >= TRANSFER_TRAFFIC_BYTES;
   }
 
   /** Receive window currently granted to the peer's side of this stream. */
@@ -226,11 +239,19 @@ export class TunnelStream extends Duplex {
 
   /**
    * Keeps the peer's credit at (bytes consumed + windowSize), in steps of at least half a
-   * window. The window follows the stream's rate, measured over RATE_INTERVAL_MS or more, times
-   * the path's round trip (StreamHost.pathRttMs):
-   * - it doubles while 2 × rate × RTT is over it (the window, not the path, limits the stream)
-   *   and the reader keeps up, up to maxWindow and the session budget. About twice the
-   *   bandwidth-delay product keeps a long path full.
+   * window (a quarter in startup, so less credit waits between steps). The window follows the
+   * stream's rate, measured over RATE_INTERVAL_MS or more, times the path's round trip
+   * (StreamHost.pathRttMs), growing only while the reader keeps up, up to maxWindow and the
+   * session budget:
+   * - at first (startup) it grows by what each step consumed, so while the window limits the
+   *   stream it nearly doubles every round trip, as TCP's slow start does. (Doubling only after
+   *   a measurement takes two round trips per step, one for the new credit to arrive and one to
+   *   measure it, and held transfers of a few megabytes at a fraction of a long path.) Startup
+   *   ends for good once the measured rate has not grown by STARTUP_GROWTH for
+   *   STARTUP_FLAT_ROUNDS measurements in a row: the path, not the window, limits the stream
+   *   (BBR's startup judges so too). It pauses while another stream's interactive traffic moves.
+   * - after that it doubles while 2 × rate × RTT is over it (the window, not the path, limits
+   *   the stream): about twice the bandwidth-delay product keeps a long path full.
    * - while another stream's interactive traffic moves nearby it halves, down to SHARED_MIN_WINDOW, while
    *   2 × rate × RTT is under half of it: then the RTT floor is lower too, so a bulk stream keeps
    *   about what its path needs in flight, not the headroom that speeds it up alone on a short
@@ -242,11 +263,15 @@ export class TunnelStream extends Duplex {
     const unread = this.readableLength;
     const consumed = this.received - unread;
     let increment = consumed + this.windowSize - this.creditLimit;
-    if (increment < this.windowSize / 2) return;
+    if (increment < this.windowSize / (this.startup ? 4 : 2)) return;
     const shared = this.session.interactiveNearby(this);
-    const wanted = this.wantedWindow(consumed, shared);
-    if (wanted > this.windowSize && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
-      const extra = this.session.reserveWindow(Math.min(this.windowSize, this.session.maxWindow - this.windowSize));
+    const rtt = this.session.pathRttMs(shared);
+    const rate = this.measureRate(consumed, rtt);
+    if (rate !== undefined && this.startup && !shared) this.judgeStartup(rate);
+    const wanted = rate === undefined ? this.windowSize : 2 * rate * rtt;
+    const growth = this.startup && !shared ? increment : wanted > this.windowSize ? this.windowSize : 0;
+    if (growth > 0 && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
+      const extra = this.session.reserveWindow(Math.min(growth, this.session.maxWindow - this.windowSize));
       this.windowSize += extra;
       increment += extra;
     } else if (wanted < this.windowSize / 2 && this.windowSize / 2 >= SHARED_MIN_WINDOW && shared) {
@@ -260,15 +285,24 @@ export class TunnelStream extends Duplex {
     this.session.sendWindowUpdate(this.id, increment);
   }
 
-  /** 2 × the consumption rate × the path's round trip, measured over RATE_INTERVAL_MS or more; the window as it is until then. */
-  private wantedWindow(consumed: number, shared: boolean): number {
+  /** The consumption rate (bytes per ms) since the last measurement, once that is at least the round trip and RATE_INTERVAL_MS ago; undefined before. */
+  private measureRate(consumed: number, rtt: number): number | undefined {
     const now = performance.now();
-    const rtt = this.session.pathRttMs(shared);
     const elapsed = now - this.rateSince;
-    if (elapsed < Math.max(rtt, RATE_INTERVAL_MS)) return this.windowSize;
-    const bytes = consumed - this.consumedAtRateSince;
+    if (elapsed < Math.max(rtt, RATE_INTERVAL_MS)) return undefined;
+    const rate = (consumed - this.consumedAtRateSince) / elapsed;
     this.rateSince = now;
     this.consumedAtRateSince = consumed;
-    return (2 * bytes * rtt) / elapsed;
+    return rate;
+  }
+
+  /** Ends startup once STARTUP_FLAT_ROUNDS measurements in a row have not beaten the best rate by STARTUP_GROWTH. */
+  private judgeStartup(rate: number): void {
+    if (rate >= STARTUP_GROWTH * this.bestRate) {
+      this.bestRate = rate;
+      this.flatRounds = 0;
+    } else if (++this.flatRounds >= STARTUP_FLAT_ROUNDS) {
+      this.startup = false;
+    }
   }
 }

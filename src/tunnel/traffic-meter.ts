@@ -7,13 +7,24 @@
 // - Interactive: when interactive traffic last moved, and whose, shared by the sessions of one
 //   pool. While another stream's is recent, a bulk stream keeps a smaller receive window
 //   (stream.ts), so fewer of its bytes are in flight in the processes and sockets the requests
-//   cross. A stream's own start (its first bytes look interactive) never shrinks its window.
+//   cross. A stream's own start (its first bytes look interactive) never shrinks its window, and
+//   another's stops counting once that stream's traffic is past TRANSFER_TRAFFIC_BYTES:
+//   downloads starting together (a page's images, eight files at once) do not make each other
+//   keep small windows once their transfers are under way.
 
 /** Bytes moved this long ago weigh 1/e as much as bytes moved now. */
 const DECAY_MS = 250;
 
 /** Recent traffic under this (≈ 4 Mbit/s and less) is requests and replies; over it, a bulk transfer. */
 export const QUIET_TRAFFIC_BYTES = 128 * 1024;
+
+/**
+ * Recent traffic past this (≈ 16 Mbit/s and more) is a transfer for certain: a stream's earlier
+ * interactive notes stop counting once it gets here (a download's first bytes looked interactive).
+ * Four times QUIET_TRAFFIC_BYTES, so streams of requests and replies that hover about that line
+ * (thousands of small requests a second on one connection) keep counting.
+ */
+export const TRANSFER_TRAFFIC_BYTES = 4 * QUIET_TRAFFIC_BYTES;
 
 /** Interactive traffic this recent makes bulk streams keep smaller windows. */
 const INTERACTIVE_RECENT_MS = 250;
@@ -39,24 +50,42 @@ export class TrafficMeter {
   }
 }
 
+/** What Interactive asks of a stream that noted: whether it has grown into a transfer since. */
+export interface Mover {
+  readonly transferring: boolean;
+}
+
 export class Interactive {
-  // The newest note, and the newest by any other stream: enough to answer "someone else, lately?".
+  // The newest noter and the one before it, with when each last noted: enough to answer
+  // "someone else, lately, and not a transfer by now?" without a list per stream.
   private at = -Infinity;
-  private by: object | null = null;
+  private by: Mover | null = null;
   private otherAt = -Infinity;
+  private other: Mover | null = null;
+
+  constructor(private readonly recentMs = INTERACTIVE_RECENT_MS) {}
 
   /** `stream`'s interactive traffic moved now. */
-  note(stream: object): void {
+  note(stream: Mover): void {
     const now = performance.now();
     if (stream !== this.by) {
+      this.other = this.by;
       this.otherAt = this.at;
       this.by = stream;
     }
     this.at = now;
   }
 
-  /** True while a stream other than `stream` moved interactive traffic within the last INTERACTIVE_RECENT_MS. */
-  nearby(stream: object): boolean {
-    return performance.now() - (stream === this.by ? this.otherAt : this.at) < INTERACTIVE_RECENT_MS;
+  /**
+   * True while a stream other than `stream` moved interactive traffic within the last recentMs
+   * and has not grown into a transfer since (whose first bytes noted, then a download's followed).
+   */
+  nearby(stream: Mover): boolean {
+    const now = performance.now();
+    return this.counts(this.by, this.at, stream, now) || this.counts(this.other, this.otherAt, stream, now);
+  }
+
+  private counts(noter: Mover | null, at: number, asking: Mover, now: number): boolean {
+    return noter !== null && noter !== asking && now - at < this.recentMs && !noter.transferring;
   }
 }
