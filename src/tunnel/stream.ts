@@ -53,7 +53,7 @@ export interface StreamInfo {
 const READ_HIGH_WATER = 64 * 1024;
 /** One options object for every stream's Duplex (made per open otherwise). */
 const DUPLEX_OPTIONS = { allowHalfOpen: true, readableHighWaterMark: READ_HIGH_WATER, writableHighWaterMark: READ_HIGH_WATER } as const;
-/** A window shrinks no lower than this while making way for interactive traffic. */
+/** A window shrinks no lower than this (to its wanted size, after startup or while shared). */
 export const SHARED_MIN_WINDOW = 256 * 1024;
 /** The rate a window is sized by is measured over at least this long, so bursts even out. */
 const RATE_INTERVAL_MS = 8;
@@ -239,10 +239,10 @@ export class TunnelStream extends Duplex {
 
   /**
    * Keeps the peer's credit at (bytes consumed + windowSize), in steps of at least half a
-   * window (a quarter in startup, so less credit waits between steps). The window follows the
-   * stream's rate, measured over RATE_INTERVAL_MS or more, times the path's round trip
-   * (StreamHost.pathRttMs), growing only while the reader keeps up, up to maxWindow and the
-   * session budget:
+   * window (a quarter in startup and while shared, so less credit waits between steps). The
+   * window follows the stream's rate, measured over RATE_INTERVAL_MS or more, times the path's
+   * round trip (StreamHost.pathRttMs), growing only while the reader keeps up, up to maxWindow and
+   * the session budget:
    * - at first (startup) it grows by what each step consumed, so while the window limits the
    *   stream it nearly doubles every round trip, as TCP's slow start does. (Doubling only after
    *   a measurement takes two round trips per step, one for the new credit to arrive and one to
@@ -250,12 +250,17 @@ export class TunnelStream extends Duplex {
    *   ends for good once the measured rate has not grown by STARTUP_GROWTH for
    *   STARTUP_FLAT_ROUNDS measurements in a row: the path, not the window, limits the stream
    *   (BBR's startup judges so too). It pauses while another stream's interactive traffic moves.
-   * - after that it doubles while 2 × rate × RTT is over it (the window, not the path, limits
-   *   the stream): about twice the bandwidth-delay product keeps a long path full.
-   * - while another stream's interactive traffic moves nearby it halves, down to SHARED_MIN_WINDOW, while
-   *   2 × rate × RTT is under half of it: then the RTT floor is lower too, so a bulk stream keeps
-   *   about what its path needs in flight, not the headroom that speeds it up alone on a short
-   *   path; what it has in flight waits in the same processes, CPUs and sockets as the requests.
+   * - after that it is sized to the wanted window, 2 × rate × RTT: it grows toward it (at most
+   *   doubling per step) while the window, not the path, limits the stream, and shrinks to it once
+   *   it is under half the window, which is what startup's overshoot leaves. About twice the
+   *   bandwidth-delay product keeps a long path full; what a window holds beyond the path's own
+   *   bandwidth × delay waits in the path's queues (a Wi-Fi card's, a VPN's), where another
+   *   stream's replies wait behind it.
+   * - while another stream's interactive traffic moves nearby the RTT floor is lower and the
+   *   window follows the wanted window down to SHARED_MIN_WINDOW as soon as it is under three
+   *   quarters of the window: a bulk stream keeps about what its path needs in flight, not the
+   *   headroom that speeds it up alone on a short path, so a request's reply waits behind less of
+   *   it, in the link's queue and in the processes, CPUs and sockets both cross.
    * Shrinking takes back no credit: the peer's limit stays until consumption passes it.
    */
   private grantCredit(): void {
@@ -263,23 +268,24 @@ export class TunnelStream extends Duplex {
     const unread = this.readableLength;
     const consumed = this.received - unread;
     let increment = consumed + this.windowSize - this.creditLimit;
-    if (increment < this.windowSize / (this.startup ? 4 : 2)) return;
+    if (increment < this.windowSize / 4) return;
     const shared = this.session.interactiveNearby(this);
+    if (increment < this.windowSize / (this.startup || shared ? 4 : 2)) return;
     const rtt = this.session.pathRttMs(shared);
     const rate = this.measureRate(consumed, rtt);
     if (rate !== undefined && this.startup && !shared) this.judgeStartup(rate);
     const wanted = rate === undefined ? this.windowSize : 2 * rate * rtt;
-    const growth = this.startup && !shared ? increment : wanted > this.windowSize ? this.windowSize : 0;
+    const growth = this.startup && !shared ? increment : Math.min(this.windowSize, Math.ceil(wanted) - this.windowSize);
     if (growth > 0 && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
       const extra = this.session.reserveWindow(Math.min(growth, this.session.maxWindow - this.windowSize));
       this.windowSize += extra;
       increment += extra;
-    } else if (wanted < this.windowSize / 2 && this.windowSize / 2 >= SHARED_MIN_WINDOW && shared) {
-      const less = this.windowSize / 2;
+    } else if ((shared || !this.startup) && wanted < this.windowSize * (shared ? 0.75 : 0.5) && this.windowSize > SHARED_MIN_WINDOW) {
+      const less = this.windowSize - Math.max(SHARED_MIN_WINDOW, Math.ceil(wanted));
       this.windowSize -= less;
       this.session.releaseWindow(less);
       increment -= less;
-      if (increment < this.windowSize / 2) return;
+      if (increment < this.windowSize / (shared ? 4 : 2)) return;
     }
     this.creditLimit += increment;
     this.session.sendWindowUpdate(this.id, increment);

@@ -4,15 +4,15 @@
 // round trip pinned, so the rule's steps are counted in bytes and round trips, not in time.
 import test from 'ava';
 import { Interactive, type Mover } from '../../src/tunnel/traffic-meter.js';
-import { TunnelStream, type StreamHost } from '../../src/tunnel/stream.js';
+import { SHARED_MIN_WINDOW, TunnelStream, type StreamHost } from '../../src/tunnel/stream.js';
 import { WindowBudget } from '../../src/tunnel/window-budget.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const INITIAL = 64 * KiB;
 
-/** A stream whose host grants from a real WindowBudget and adds up the credit sent to the peer. */
-function receiver(rttMs: number): { stream: TunnelStream; credit: () => number } {
+/** A stream whose host grants from a real WindowBudget and adds up the credit sent to the peer; `shared`: another stream's interactive traffic moves nearby. */
+function receiver(rttMs: number, shared = false): { stream: TunnelStream; credit: () => number } {
   const budget = new WindowBudget(64 * MiB);
   let credit = budget.reserveInitial(INITIAL);
   const host: StreamHost = {
@@ -28,7 +28,7 @@ function receiver(rttMs: number): { stream: TunnelStream; credit: () => number }
     releaseWindow: (bytes) => budget.release(bytes),
     pathRttMs: () => rttMs,
     interactiveMoved: () => undefined,
-    interactiveNearby: () => false,
+    interactiveNearby: () => shared,
     streamClosed: () => undefined,
   };
   const stream = new TunnelStream(host, { id: 2, host: 'h', port: 1, metadata: {}, direction: 'incoming' }, INITIAL, credit);
@@ -80,6 +80,40 @@ test('startup ends once the rate stops growing: a sender-limited stream keeps a 
   // Had startup gone on, the window would have grown by every round's 64 KiB: past 1.9 MiB by now.
   t.true(stream.receiveWindow <= 1 * MiB, `window ${stream.receiveWindow}`);
   t.true(stream.receiveWindow > INITIAL, 'startup grew it at first');
+  stream.destroy();
+});
+
+test('after startup a window shrinks to about twice what its rate needs over the round trip', async (t) => {
+  // 128 KiB per 10 ms round trip: 2 × rate × RTT is 256 KiB; startup grows the window past that before it judges the rate flat.
+  const { stream, credit } = receiver(10);
+  await nextTurn();
+  let sent = 0;
+  let largest = 0;
+  for (let round = 0; round < 30; round++) {
+    sent += sendRound(stream, sent, credit(), 128 * KiB);
+    largest = Math.max(largest, stream.receiveWindow);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  t.true(largest > 384 * KiB, `startup's largest window ${largest}`);
+  // A slower round (a loaded machine) only lowers the rate, and so the window.
+  t.true(stream.receiveWindow <= 384 * KiB, `window ${stream.receiveWindow} after startup's ${largest}`);
+  t.true(stream.receiveWindow >= SHARED_MIN_WINDOW, `window ${stream.receiveWindow}`);
+  stream.destroy();
+});
+
+test('a growing window stops at twice its rate over the round trip instead of doubling past it', async (t) => {
+  // Interactive traffic nearby (so startup waits) and 384 KiB per 10 ms round trip: 2 × rate × RTT
+  // is 768 KiB; doubling from 512 KiB would reach 1 MiB, a quarter of a megabyte more in the queues.
+  const { stream, credit } = receiver(10, true);
+  await nextTurn();
+  let sent = 0;
+  for (let round = 0; round < 30; round++) {
+    sent += sendRound(stream, sent, credit(), 384 * KiB);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // A slower round (a loaded machine) only lowers the rate, and so the window.
+  t.true(stream.receiveWindow < 0.95 * MiB, `window ${stream.receiveWindow}`);
+  t.true(stream.receiveWindow >= 384 * KiB, `window ${stream.receiveWindow}: it still grows to what the sender sends per round trip`);
   stream.destroy();
 });
 
