@@ -2,6 +2,8 @@
 // It owns the stream's flow control: a send window (credit granted by the peer) and a receive
 // window (credit we granted), sized by its rate and the path's round trip within the session's
 // budget (grantCredit: grown for bulk streams, shrunk again while they share with requests).
+// The budget it holds covers both the window and any larger credit the peer still has from
+// before a shrink, so a session never promises more than its budget.
 // The session (session.ts) parses frames and calls in; the stream calls back through StreamHost.
 //
 // How a stream ends:
@@ -53,7 +55,7 @@ export interface StreamInfo {
 const READ_HIGH_WATER = 64 * 1024;
 /** One options object for every stream's Duplex (made per open otherwise). */
 const DUPLEX_OPTIONS = { allowHalfOpen: true, readableHighWaterMark: READ_HIGH_WATER, writableHighWaterMark: READ_HIGH_WATER } as const;
-/** A window shrinks no lower than this (to its wanted size, after startup or while shared). */
+/** A window shrinks no lower than this while making way for interactive traffic. */
 export const SHARED_MIN_WINDOW = 256 * 1024;
 /** The rate a window is sized by is measured over at least this long, so bursts even out. */
 const RATE_INTERVAL_MS = 8;
@@ -71,6 +73,8 @@ export class TunnelStream extends Duplex {
   private sendWindow: number;
   /** Receive window we aim to keep open, grows for bulk streams. */
   private windowSize: number;
+  /** Budget held for this stream: the window, or the credit the peer still has if a shrink left more out. */
+  private reserved: number;
   /** Total bytes the peer may have sent so far (initial window plus every increment). */
   private creditLimit: number;
   private received = 0;
@@ -100,6 +104,7 @@ export class TunnelStream extends Duplex {
     this.direction = info.direction;
     this.sendWindow = sendWindow;
     this.windowSize = receiveWindow;
+    this.reserved = receiveWindow;
     this.creditLimit = receiveWindow;
   }
 
@@ -228,7 +233,8 @@ export class TunnelStream extends Duplex {
   private closeInSession(): void {
     if (this.closedInSession) return;
     this.closedInSession = true;
-    this.session.releaseWindow(this.windowSize);
+    this.session.releaseWindow(this.reserved);
+    this.reserved = 0;
     this.session.streamClosed(this, this.peerEnded || this.finReceived);
   }
 
@@ -250,23 +256,25 @@ export class TunnelStream extends Duplex {
    *   ends for good once the measured rate has not grown by STARTUP_GROWTH for
    *   STARTUP_FLAT_ROUNDS measurements in a row: the path, not the window, limits the stream
    *   (BBR's startup judges so too). It pauses while another stream's interactive traffic moves.
-   * - after that it is sized to the wanted window, 2 × rate × RTT: it grows toward it (at most
-   *   doubling per step) while the window, not the path, limits the stream, and shrinks to it once
-   *   it is under half the window, which is what startup's overshoot leaves. About twice the
+   * - after that it grows toward the wanted window, 2 × rate × RTT (at most doubling per step,
+   *   never past it), while the window, not the path, limits the stream. About twice the
    *   bandwidth-delay product keeps a long path full; what a window holds beyond the path's own
    *   bandwidth × delay waits in the path's queues (a Wi-Fi card's, a VPN's), where another
-   *   stream's replies wait behind it.
+   *   stream's replies wait behind it. Alone, a stream keeps the window it has: headroom speeds
+   *   it up on a short path, and a rate measured across an idle gap says nothing of its need.
    * - while another stream's interactive traffic moves nearby the RTT floor is lower and the
    *   window follows the wanted window down to SHARED_MIN_WINDOW as soon as it is under three
    *   quarters of the window: a bulk stream keeps about what its path needs in flight, not the
    *   headroom that speeds it up alone on a short path, so a request's reply waits behind less of
    *   it, in the link's queue and in the processes, CPUs and sockets both cross.
-   * Shrinking takes back no credit: the peer's limit stays until consumption passes it.
+   * Shrinking takes back no credit: the peer's limit stays until consumption passes it, and the
+   * budget for it stays held until then (settleBudget).
    */
   private grantCredit(): void {
     if (this.closedInSession || this.finReceived) return;
     const unread = this.readableLength;
     const consumed = this.received - unread;
+    if (this.reserved > this.windowSize) this.settleBudget(consumed);
     let increment = consumed + this.windowSize - this.creditLimit;
     if (increment < this.windowSize / 4) return;
     const shared = this.session.interactiveNearby(this);
@@ -279,16 +287,25 @@ export class TunnelStream extends Duplex {
     if (growth > 0 && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
       const extra = this.session.reserveWindow(Math.min(growth, this.session.maxWindow - this.windowSize));
       this.windowSize += extra;
+      this.reserved += extra;
       increment += extra;
-    } else if ((shared || !this.startup) && wanted < this.windowSize * (shared ? 0.75 : 0.5) && this.windowSize > SHARED_MIN_WINDOW) {
+    } else if (shared && wanted < this.windowSize * 0.75 && this.windowSize > SHARED_MIN_WINDOW) {
       const less = this.windowSize - Math.max(SHARED_MIN_WINDOW, Math.ceil(wanted));
       this.windowSize -= less;
-      this.session.releaseWindow(less);
       increment -= less;
-      if (increment < this.windowSize / (shared ? 4 : 2)) return;
+      this.settleBudget(consumed);
+      if (increment < this.windowSize / 4) return;
     }
     this.creditLimit += increment;
     this.session.sendWindowUpdate(this.id, increment);
+  }
+
+  /** Gives back budget held beyond the window once the peer's credit from before a shrink is used up (consumption passed it). */
+  private settleBudget(consumed: number): void {
+    const held = Math.max(this.windowSize, this.creditLimit - consumed);
+    if (held >= this.reserved) return;
+    this.session.releaseWindow(this.reserved - held);
+    this.reserved = held;
   }
 
   /** The consumption rate (bytes per ms) since the last measurement, once that is at least the round trip and RATE_INTERVAL_MS ago; undefined before. */

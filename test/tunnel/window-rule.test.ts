@@ -11,8 +11,8 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const INITIAL = 64 * KiB;
 
-/** A stream whose host grants from a real WindowBudget and adds up the credit sent to the peer; `shared`: another stream's interactive traffic moves nearby. */
-function receiver(rttMs: number, shared = false): { stream: TunnelStream; credit: () => number } {
+/** A stream whose host grants from a real WindowBudget and adds up the credit sent to the peer; `shared()`: another stream's interactive traffic moves nearby. */
+function receiver(rttMs: number, shared = () => false): { stream: TunnelStream; credit: () => number; budget: WindowBudget } {
   const budget = new WindowBudget(64 * MiB);
   let credit = budget.reserveInitial(INITIAL);
   const host: StreamHost = {
@@ -28,12 +28,12 @@ function receiver(rttMs: number, shared = false): { stream: TunnelStream; credit
     releaseWindow: (bytes) => budget.release(bytes),
     pathRttMs: () => rttMs,
     interactiveMoved: () => undefined,
-    interactiveNearby: () => shared,
+    interactiveNearby: shared,
     streamClosed: () => undefined,
   };
   const stream = new TunnelStream(host, { id: 2, host: 'h', port: 1, metadata: {}, direction: 'incoming' }, INITIAL, credit);
   stream.on('data', () => undefined);
-  return { stream, credit: () => credit };
+  return { stream, credit: () => credit, budget };
 }
 
 /** One round trip of a sender that sends all the credit it has: what the receiver granted up to the last round arrives now. */
@@ -83,28 +83,56 @@ test('startup ends once the rate stops growing: a sender-limited stream keeps a 
   stream.destroy();
 });
 
-test('after startup a window shrinks to about twice what its rate needs over the round trip', async (t) => {
-  // 128 KiB per 10 ms round trip: 2 × rate × RTT is 256 KiB; startup grows the window past that before it judges the rate flat.
-  const { stream, credit } = receiver(10);
+test('when interactive traffic starts nearby, a window startup left large shrinks at once to twice its rate over the round trip', async (t) => {
+  // 192 KiB per 10 ms round trip: 2 × rate × RTT is 384 KiB; startup grows the window well past that first.
+  let shared = false;
+  const { stream, credit } = receiver(10, () => shared);
   await nextTurn();
   let sent = 0;
   let largest = 0;
-  for (let round = 0; round < 30; round++) {
-    sent += sendRound(stream, sent, credit(), 128 * KiB);
-    largest = Math.max(largest, stream.receiveWindow);
+  for (let round = 0; round < 40; round++) {
+    if (round === 20) shared = true;
+    sent += sendRound(stream, sent, credit(), 192 * KiB);
+    if (!shared) largest = Math.max(largest, stream.receiveWindow);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  t.true(largest > 384 * KiB, `startup's largest window ${largest}`);
-  // A slower round (a loaded machine) only lowers the rate, and so the window.
-  t.true(stream.receiveWindow <= 384 * KiB, `window ${stream.receiveWindow} after startup's ${largest}`);
+  t.true(largest > 600 * KiB, `startup's largest window ${largest}`);
+  // Halving only while under half (the rule before) stops at 600 KiB or more. A slower round (a loaded machine) only lowers the rate, and so the window.
+  t.true(stream.receiveWindow <= 480 * KiB, `window ${stream.receiveWindow} after startup's ${largest}`);
   t.true(stream.receiveWindow >= SHARED_MIN_WINDOW, `window ${stream.receiveWindow}`);
   stream.destroy();
+});
+
+test('a shrink keeps the budget for the credit the peer still holds until that credit is used', async (t) => {
+  let shared = false;
+  const { stream, credit, budget } = receiver(10, () => shared);
+  await nextTurn();
+  let sent = 0;
+  for (let round = 0; round < 12; round++) {
+    sent += sendRound(stream, sent, credit());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const grown = stream.receiveWindow;
+  t.true(grown >= 2 * MiB, `startup grew the window to ${grown}`);
+  // A pause, then half the credit arrives while requests move nearby: a low rate, so the window shrinks.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  shared = true;
+  sent += sendRound(stream, sent, credit(), Math.floor((credit() - sent) / 2));
+  t.true(stream.receiveWindow < grown / 2, `window ${stream.receiveWindow} after ${grown}`);
+  const held = budget.total - budget.remaining;
+  t.true(held >= credit() - sent, `budget held ${held} while the peer may still send ${credit() - sent}`);
+  // Once the peer has used that credit, what it held beyond the window goes back.
+  sent += sendRound(stream, sent, credit());
+  sent += sendRound(stream, sent, credit());
+  t.is(budget.total - budget.remaining, stream.receiveWindow, `budget held ${budget.total - budget.remaining}`);
+  stream.destroy();
+  t.is(budget.remaining, budget.total);
 });
 
 test('a growing window stops at twice its rate over the round trip instead of doubling past it', async (t) => {
   // Interactive traffic nearby (so startup waits) and 384 KiB per 10 ms round trip: 2 × rate × RTT
   // is 768 KiB; doubling from 512 KiB would reach 1 MiB, a quarter of a megabyte more in the queues.
-  const { stream, credit } = receiver(10, true);
+  const { stream, credit } = receiver(10, () => true);
   await nextTurn();
   let sent = 0;
   for (let round = 0; round < 30; round++) {
@@ -113,7 +141,7 @@ test('a growing window stops at twice its rate over the round trip instead of do
   }
   // A slower round (a loaded machine) only lowers the rate, and so the window.
   t.true(stream.receiveWindow < 0.95 * MiB, `window ${stream.receiveWindow}`);
-  t.true(stream.receiveWindow >= 384 * KiB, `window ${stream.receiveWindow}: it still grows to what the sender sends per round trip`);
+  t.true(stream.receiveWindow > 256 * KiB, `window ${stream.receiveWindow}: it still grows toward what the sender sends per round trip`);
   stream.destroy();
 });
 
