@@ -8,7 +8,9 @@
 // far side stops reading. With a rate (Mbit/s) the relay is also a bottleneck link: every
 // connection's bytes in one direction leave one after another at that rate, in the order they
 // came, so what senders keep in flight beyond the path's bandwidth × delay waits in the link's
-// queue, as it would in a router's or a Wi-Fi card's buffer. Leaves out loss and jitter.
+// queue, as it would in a router's or a Wi-Fi card's buffer. That buffer has no size of its own
+// (only QUEUE_CAP per connection and direction): nothing is dropped, so a sender that keeps more
+// in flight is slowed by nothing but its own window. Leaves out loss and jitter.
 //   tsx bench/delay-relay.ts <delay-ms> <target-host:port> [Mbit/s]   prints {"port": n} when listening
 // Used by bench/wan.ts.
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';

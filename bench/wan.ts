@@ -35,6 +35,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SHARING = process.env.BENCH_SHARING !== '0';
 const QUEUES = process.env.BENCH_QUEUES === '1';
 const [LINK_DELAY_MS, LINK_MBPS] = (process.env.BENCH_LINK ?? '10:100').split(':').map(Number);
+if (process.env.BENCH_LINK !== '0' && !(LINK_DELAY_MS! >= 0 && LINK_MBPS! > 0)) throw new Error(`BENCH_LINK=${process.env.BENCH_LINK}: give <one-way ms>:<Mbit/s>, e.g. 10:100, or 0 to skip the link`);
 
 interface DelayResult {
   delayMs: number;
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     }
     const sharing = SHARING ? await p99UnderBulk(laptop, laptop.env.KUBECONFIG!, context, baseUrl, fixtures) : [];
     let sharingLink: { delayMs: number; mbps: number; results: Sharing[] } | undefined;
-    if (SHARING && LINK_MBPS && LINK_MBPS > 0) {
+    if (SHARING && process.env.BENCH_LINK !== '0') {
       const relay = await startDelayRelay(LINK_DELAY_MS ?? 0, apiServer(laptop), LINK_MBPS);
       relays.push(relay);
       console.log(`== across a ${LINK_MBPS} Mbit/s link, ${LINK_DELAY_MS} ms one way`);
