@@ -255,7 +255,8 @@ export class TunnelStream extends Duplex {
    *   measure it, and held transfers of a few megabytes at a fraction of a long path.) Startup
    *   ends for good once the measured rate has not grown by STARTUP_GROWTH for
    *   STARTUP_FLAT_ROUNDS measurements in a row: the path, not the window, limits the stream
-   *   (BBR's startup judges so too). It pauses while another stream's interactive traffic moves.
+   *   (BBR's startup judges so too), and the window then drains to 2 × the best rate × RTT if it
+   *   overshot by more than a third. It pauses while another stream's interactive traffic moves.
    * - after that it grows toward the wanted window, 2 × rate × RTT (at most doubling per step,
    *   never past it), while the window, not the path, limits the stream. About twice the
    *   bandwidth-delay product keeps a long path full; what a window holds beyond the path's own
@@ -281,20 +282,21 @@ export class TunnelStream extends Duplex {
     if (increment < this.windowSize / (this.startup || shared ? 4 : 2)) return;
     const rtt = this.session.pathRttMs(shared);
     const rate = this.measureRate(consumed, rtt);
-    if (rate !== undefined && this.startup && !shared) this.judgeStartup(rate);
-    const wanted = rate === undefined ? this.windowSize : 2 * rate * rtt;
+    // Startup's end drains its overshoot: sized by the best rate it saw, so an idle gap at the end does not count as need.
+    const ended = rate !== undefined && this.startup && !shared && this.judgeStartup(rate);
+    const wanted = rate === undefined ? this.windowSize : 2 * (ended ? Math.max(this.bestRate, rate) : rate) * rtt;
     const growth = this.startup && !shared ? increment : Math.min(this.windowSize, Math.ceil(wanted) - this.windowSize);
     if (growth > 0 && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
       const extra = this.session.reserveWindow(Math.min(growth, this.session.maxWindow - this.windowSize));
       this.windowSize += extra;
       this.reserved += extra;
       increment += extra;
-    } else if (shared && wanted < this.windowSize * 0.75 && this.windowSize > SHARED_MIN_WINDOW) {
+    } else if ((shared || ended) && wanted < this.windowSize * 0.75 && this.windowSize > SHARED_MIN_WINDOW) {
       const less = this.windowSize - Math.max(SHARED_MIN_WINDOW, Math.ceil(wanted));
       this.windowSize -= less;
       increment -= less;
       this.settleBudget(consumed);
-      if (increment < this.windowSize / 4) return;
+      if (increment < this.windowSize / (shared ? 4 : 2)) return;
     }
     this.creditLimit += increment;
     this.session.sendWindowUpdate(this.id, increment);
@@ -319,13 +321,15 @@ export class TunnelStream extends Duplex {
     return rate;
   }
 
-  /** Ends startup once STARTUP_FLAT_ROUNDS measurements in a row have not beaten the best rate by STARTUP_GROWTH. */
-  private judgeStartup(rate: number): void {
+  /** Ends startup once STARTUP_FLAT_ROUNDS measurements in a row have not beaten the best rate by STARTUP_GROWTH; true when it ends now. */
+  private judgeStartup(rate: number): boolean {
     if (rate >= STARTUP_GROWTH * this.bestRate) {
       this.bestRate = rate;
       this.flatRounds = 0;
     } else if (++this.flatRounds >= STARTUP_FLAT_ROUNDS) {
       this.startup = false;
+      return true;
     }
+    return false;
   }
 }

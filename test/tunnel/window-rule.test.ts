@@ -83,6 +83,24 @@ test('startup ends once the rate stops growing: a sender-limited stream keeps a 
   stream.destroy();
 });
 
+test("startup's end drains the window it overshot to about twice the best rate over the round trip", async (t) => {
+  // 128 KiB per 10 ms round trip: 2 × rate × RTT is 256 KiB; startup grows the window past that before it judges the rate flat.
+  const { stream, credit } = receiver(10);
+  await nextTurn();
+  let sent = 0;
+  let largest = 0;
+  for (let round = 0; round < 30; round++) {
+    sent += sendRound(stream, sent, credit(), 128 * KiB);
+    largest = Math.max(largest, stream.receiveWindow);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  t.true(largest > 448 * KiB, `startup's largest window ${largest}`);
+  // Not to 256 KiB exactly: a measurement that caught two rounds' bytes raises the best rate.
+  t.true(stream.receiveWindow < largest, `window ${stream.receiveWindow} after startup's ${largest}`);
+  t.true(stream.receiveWindow >= SHARED_MIN_WINDOW, `window ${stream.receiveWindow}`);
+  stream.destroy();
+});
+
 test('when interactive traffic starts nearby, a window startup left large shrinks at once to twice its rate over the round trip', async (t) => {
   // 192 KiB per 10 ms round trip: 2 × rate × RTT is 384 KiB; startup grows the window well past that first.
   let shared = false;
