@@ -106,8 +106,9 @@ export interface DelayRelay {
 /** Listens on 127.0.0.1 (an ephemeral port) and relays to target with delayMs each way, and at most `mbps` each way when given. */
 export async function startDelayRelay(delayMs: number, target: { host: string; port: number }, mbps?: number): Promise<DelayRelay> {
   const sockets = new Set<Socket>();
-  const up = new Link(mbps && mbps * 1e6);
-  const down = new Link(mbps && mbps * 1e6);
+  const bitsPerSecond = mbps && mbps * 1e6;
+  const up = new Link(bitsPerSecond);
+  const down = new Link(bitsPerSecond);
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     for (const socket of [client, upstream]) {

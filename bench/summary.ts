@@ -45,9 +45,11 @@ export function summarize(results: Record<string, unknown>): Row[] {
   const tunnelRow = (path: string) => tunnelRows.find((r) => r.path === path);
   const wanResults = (get(wan, 'results') as Json[] | undefined) ?? [];
   const wanAt = (route: string) => wanResults.find((r) => r.route === route && r.delayMs === 20);
-  const sharingOf = (route: string) => ((get(wan, 'sharing') as Json[] | undefined) ?? []).find((s) => s.route === route);
+  // The p99-under-a-download rounds of one route: undelayed ('sharing') or across the link ('sharingLink.results').
+  const sharingIn = (path: string, route: string) => ((get(wan, path) as Json[] | undefined) ?? []).find((s) => s.route === route);
+  const sharingOf = (route: string) => sharingIn('sharing', route);
   const sharing = sharingOf('tpSocks');
-  const linkSharingOf = (route: string) => ((get(wan, 'sharingLink.results') as Json[] | undefined) ?? []).find((s) => s.route === route);
+  const linkSharingOf = (route: string) => sharingIn('sharingLink.results', route);
   const cliRows = (get(cli, 'rows') as Json[] | undefined) ?? [];
   const cliWall = (name: string) => num(cliRows.find((r) => r.name === name), 'wallMs');
   const route = (name: string, workload: string, field: string) => num(outbound, `routes.${name}.${workload}.result.${field}`);

@@ -76,15 +76,9 @@ async function main(): Promise<void> {
         console.log(`== ${delayMs} ms one way: ${name}`);
         let close: () => Promise<unknown> = async () => undefined;
         try {
-          let route: Route;
-          if (name === 'tpSocks') {
-            route = { kind: 'socks5', proxy: (await connectTp(laptop, kubeconfig)).socks };
-            close = () => laptop.tp(['quit']);
-          } else {
-            const ssh = await SshSocksProxy.start({ namespace: BENCH_NAMESPACE, pod: SSHD_POD, podPort: SSHD_PORT, key: fixtures.sshKey, env });
-            route = { kind: 'socks5', proxy: `127.0.0.1:${ssh.socksPort}` };
-            close = () => ssh.close();
-          }
+          const opened = await openRoute(laptop, name, kubeconfig, fixtures);
+          const route = opened.route;
+          close = opened.close;
           const ctx = { ...context, env };
           await download(route, `${baseUrl}/small`, 2, ctx, 30);
           result.bulk1Mbps = mbps((await download(route, `${baseUrl}/bytes/${BYTES}`, BYTES, ctx, 600)).bytesPerSecond);
@@ -155,6 +149,14 @@ function delayedKubeconfig(laptop: Laptop, relayPort: number, dir: string, ids: 
   return file;
 }
 
+/** tp's SOCKS5 door (`tp connect`) or `ssh -D`, reaching the API server as `kubeconfig` says, and how to close it again. */
+async function openRoute(laptop: Laptop, name: string, kubeconfig: string, fixtures: { sshKey: string }): Promise<{ route: Route; close: () => Promise<unknown> }> {
+  if (name === 'tpSocks') return { route: { kind: 'socks5', proxy: (await connectTp(laptop, kubeconfig)).socks }, close: () => laptop.tp(['quit']) };
+  const env = { ...laptop.env, KUBECONFIG: kubeconfig };
+  const ssh = await SshSocksProxy.start({ namespace: BENCH_NAMESPACE, pod: SSHD_POD, podPort: SSHD_PORT, key: fixtures.sshKey, env });
+  return { route: { kind: 'socks5', proxy: `127.0.0.1:${ssh.socksPort}` }, close: () => ssh.close() };
+}
+
 async function connectTp(laptop: Laptop, kubeconfig: string): Promise<Listeners> {
   const { stdout } = await laptop.tp(['connect', '--output', 'json'], { timeoutMs: 90_000, env: { KUBECONFIG: kubeconfig } });
   return (JSON.parse(stdout) as { status: { listeners: Listeners } }).status.listeners;
@@ -178,20 +180,10 @@ interface Sharing {
  */
 async function p99UnderBulk(laptop: Laptop, kubeconfig: string, context: MeasureContext, baseUrl: string, fixtures: { sshKey: string }): Promise<Sharing[]> {
   console.log('== small requests with and without a bulk download on the same path');
-  const env = { ...laptop.env, KUBECONFIG: kubeconfig };
-  context = { ...context, env };
+  context = { ...context, env: { ...laptop.env, KUBECONFIG: kubeconfig } };
   const out: Sharing[] = [];
   for (const name of ROUTES) {
-    let route: Route;
-    let close: () => Promise<unknown>;
-    if (name === 'tpSocks') {
-      route = { kind: 'socks5', proxy: (await connectTp(laptop, kubeconfig)).socks };
-      close = () => laptop.tp(['quit']);
-    } else {
-      const ssh = await SshSocksProxy.start({ namespace: BENCH_NAMESPACE, pod: SSHD_POD, podPort: SSHD_PORT, key: fixtures.sshKey, env });
-      route = { kind: 'socks5', proxy: `127.0.0.1:${ssh.socksPort}` };
-      close = () => ssh.close();
-    }
+    const { route, close } = await openRoute(laptop, name, kubeconfig, fixtures);
     const sharing: Sharing = { route: name, aloneP99Ms: [], sharedP99Ms: [], bulkMbps: [], ratio: NaN };
     try {
       const rate = () => requestRate(route, `${baseUrl}/small`, { keepAlive: true, durationS: DURATION_S, connections: 4 }, context);
