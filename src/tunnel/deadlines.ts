@@ -2,7 +2,7 @@
 // progress) on one timer instead of a Node timer each. Adding and removing one is a Set operation;
 // the timer is armed for the earliest deadline and, when it fires, expires what is due and re-arms
 // for the earliest left. A deadline fires no earlier than asked, and late by at most what a Node
-// timer would be. Used by stream-opener.ts (open timeouts) and dialer.ts (connect timeouts).
+// timer would be; deadlines due together expire in order. Used by stream-opener.ts (open timeouts) and dialer.ts (connect timeouts).
 
 export interface Deadline {
   readonly at: number;
@@ -59,6 +59,9 @@ export class Deadlines {
       else if (deadline.at < next) next = deadline.at;
     }
     if (next < Infinity) this.arm(next);
+    // A timer late by more than their gap (a busy event loop) finds several due: they still expire
+    // in the order asked for, not in the order they were added.
+    if (due.length > 1) due.sort((a, b) => a.at - b.at);
     // One expiry may remove or clear others that are due as well (a session destroyed by a
     // timeout): those never fire, as their own timers would have been cancelled.
     for (const deadline of due) if (this.entries.delete(deadline)) deadline.expire();

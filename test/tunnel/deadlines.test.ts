@@ -53,3 +53,16 @@ test('a due deadline removed by one that expires before it in the same firing do
   await new Promise((resolve) => setTimeout(resolve, 20));
   t.deepEqual(fired, ['first', 'third']);
 });
+
+test('deadlines that a late timer finds due together expire in the order asked, not the order added', async (t) => {
+  const deadlines = new Deadlines();
+  t.teardown(() => deadlines.clear());
+  const fired: string[] = [];
+  deadlines.add(20, () => fired.push('later'));
+  deadlines.add(5, () => fired.push('sooner'));
+  // A busy event loop (a loaded machine) holds the timer past both.
+  const until40 = performance.now() + 40;
+  while (performance.now() < until40);
+  await until(() => fired.length === 2);
+  t.deepEqual(fired, ['sooner', 'later']);
+});
