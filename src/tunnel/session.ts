@@ -294,6 +294,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
     this.writer.forget(stream);
+    this.interactive.forget(stream);
     this.tracker.closed(stream.id, peerEnded);
     this.emit('stream-closed', stream);
   }

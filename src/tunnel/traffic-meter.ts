@@ -4,8 +4,8 @@
 //   requests and replies. One multiplication per update, no timer. Sessions and streams keep one:
 //   the pool (pool.ts) places new streams on a quiet session, and a stream under
 //   QUIET_TRAFFIC_BYTES counts as interactive.
-// - Interactive: when interactive traffic last moved, and whose, shared by the sessions of one
-//   pool. While another stream's is recent, a bulk stream keeps a smaller receive window
+// - Interactive: which streams moved interactive traffic lately, and when, shared by the sessions
+//   of one pool. While another stream's is recent, a bulk stream keeps a smaller receive window
 //   (stream.ts), so fewer of its bytes are in flight in the processes and sockets the requests
 //   cross. A stream's own start (its first bytes look interactive) never shrinks its window, and
 //   another's stops counting once that stream's traffic is past TRANSFER_TRAFFIC_BYTES:
@@ -55,25 +55,25 @@ export interface Mover {
   readonly transferring: boolean;
 }
 
+/** How many recent noters Interactive keeps: downloads starting together (eight files, a page's images) and the request streams beside them. */
+const MAX_NOTERS = 16;
+
 export class Interactive {
-  // The newest noter and the one before it, with when each last noted: enough to answer
-  // "someone else, lately, and not a transfer by now?" without a list per stream.
-  private at = -Infinity;
-  private by: Mover | null = null;
-  private otherAt = -Infinity;
-  private other: Mover | null = null;
+  /** Each stream that noted lately, with when it last noted; at most MAX_NOTERS, closed streams forgotten. */
+  private readonly noters = new Map<Mover, number>();
 
   constructor(private readonly recentMs = INTERACTIVE_RECENT_MS) {}
 
   /** `stream`'s interactive traffic moved now. */
   note(stream: Mover): void {
-    const now = performance.now();
-    if (stream !== this.by) {
-      this.other = this.by;
-      this.otherAt = this.at;
-      this.by = stream;
-    }
-    this.at = now;
+    const known = this.noters.size;
+    this.noters.set(stream, performance.now());
+    if (this.noters.size > known && known >= MAX_NOTERS) this.makeRoom();
+  }
+
+  /** `stream` closed: its notes no longer count, and it is not kept referenced. */
+  forget(stream: Mover): void {
+    this.noters.delete(stream);
   }
 
   /**
@@ -82,10 +82,21 @@ export class Interactive {
    */
   nearby(stream: Mover): boolean {
     const now = performance.now();
-    return this.counts(this.by, this.at, stream, now) || this.counts(this.other, this.otherAt, stream, now);
+    for (const [noter, at] of this.noters) {
+      if (noter !== stream && now - at < this.recentMs && !noter.transferring) return true;
+    }
+    return false;
   }
 
-  private counts(noter: Mover | null, at: number, asking: Mover, now: number): boolean {
-    return noter !== null && noter !== asking && now - at < this.recentMs && !noter.transferring;
+  /** Lets go of the notes that no longer count (old, or by a transfer by now); if all still count, of the least recent. */
+  private makeRoom(): void {
+    const now = performance.now();
+    let oldest: Mover | undefined;
+    let oldestAt = Infinity;
+    for (const [noter, at] of this.noters) {
+      if (now - at >= this.recentMs || noter.transferring) this.noters.delete(noter);
+      else if (at < oldestAt) [oldest, oldestAt] = [noter, at];
+    }
+    if (this.noters.size > MAX_NOTERS && oldest) this.noters.delete(oldest);
   }
 }

@@ -195,3 +195,17 @@ test("another stream's interactive traffic counts until that stream has grown in
   request.transferring = true;
   t.false(interactive.nearby(download));
 });
+
+test('a request stream still counts after eight downloads start at once, until it closes', (t) => {
+  const interactive = new Interactive(60_000);
+  const [bulk, request] = [mover(), mover()];
+  interactive.note(request);
+  for (let i = 0; i < 8; i++) {
+    const download = mover();
+    interactive.note(download); // its first bytes look interactive
+    download.transferring = true;
+  }
+  t.true(interactive.nearby(bulk), 'eight newer notes by downloads do not push the request out');
+  interactive.forget(request); // closed
+  t.false(interactive.nearby(bulk));
+});
