@@ -2,7 +2,8 @@
 // progress) on one timer instead of a Node timer each. Adding and removing one is a Set operation;
 // the timer is armed for the earliest deadline and, when it fires, expires what is due and re-arms
 // for the earliest left. A deadline fires no earlier than asked, and late by at most what a Node
-// timer would be; deadlines due together expire in order. Used by stream-opener.ts (open timeouts) and dialer.ts (connect timeouts).
+// timer would be; deadlines due together expire in order. Used by stream-opener.ts (open
+// timeouts) and dialer.ts (connect timeouts).
 
 export interface Deadline {
   readonly at: number;

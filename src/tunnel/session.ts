@@ -73,7 +73,7 @@ export class Session extends EventEmitter<SessionEvents> implements StreamHost {
   private bytesIn = 0;
   /** DATA bytes moved either way, recent ones weighing most. */
   private readonly traffic = new TrafficMeter();
-  /** When interactive traffic last moved here (or on any session of the pool: shareInteractive). */
+  /** Which streams moved interactive traffic lately, here (or on any session of the pool: shareInteractive). */
   private interactive = new Interactive();
 
   constructor(transport: Transport, options: SessionOptions) {

@@ -62,14 +62,6 @@ const RATE_INTERVAL_MS = 8;
 /** Startup ends once this many rate measurements in a row were not STARTUP_GROWTH times the best before. */
 const STARTUP_FLAT_ROUNDS = 2;
 const STARTUP_GROWTH = 1.25;
-/**
- * While shared, the window is SHARED_GAIN × rate × RTT, the rate being the best of the last
- * SHARED_RATE_ROUNDS measurements (BBR sizes by a windowed maximum too): one slow round (a GC
- * pause, a scheduling gap) then does not shrink the window, which would slow the next round and
- * shrink it again, down to SHARED_MIN_WINDOW.
- */
-const SHARED_GAIN = 1.5;
-const SHARED_RATE_ROUNDS = 6;
 
 export class TunnelStream extends Duplex {
   readonly id: number;
@@ -89,19 +81,11 @@ export class TunnelStream extends Duplex {
   /** Start of the current rate measurement: when, and how many bytes had been consumed then. */
   private rateSince = performance.now();
   private consumedAtRateSince = 0;
-  /** How long the last rate measurement took. */
-  private lastRateSpanMs = 0;
   /** Startup: the window grows with consumption until the rate stops growing (grantCredit). */
   private startup = true;
   /** The highest rate measured (bytes per ms) and how many measurements since have not beaten it by STARTUP_GROWTH. */
   private bestRate = 0;
   private flatRounds = 0;
-  /** While shared, the last SHARED_RATE_ROUNDS rate measurements, newest last (emptied while alone). */
-  private readonly sharedRates: number[] = [];
-  /** Whether interactive traffic moved nearby at the last credit step. */
-  private wasShared = false;
-  /** While shared, the bytes and ms of the last three rate measurements, flat: [bytes, ms, bytes, ms, …]. */
-  private readonly sharedSpans: number[] = [];
   /** DATA moved either way lately: under QUIET_TRAFFIC_BYTES this stream is interactive. */
   private readonly traffic = new TrafficMeter();
   private pending: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void } | null = null;
@@ -279,13 +263,11 @@ export class TunnelStream extends Duplex {
    *   bandwidth × delay waits in the path's queues (a Wi-Fi card's, a VPN's), where another
    *   stream's replies wait behind it. Alone, a stream keeps the window it has: headroom speeds
    *   it up on a short path, and a rate measured across an idle gap says nothing of its need.
-   * - while another stream's interactive traffic moves nearby the RTT floor is lower, the wanted
-   *   window is SHARED_GAIN (1.5) × the best of the last few rates × RTT, and the window follows
-   *   it down to SHARED_MIN_WINDOW as soon as it is under three quarters of the window: a bulk
-   *   stream keeps about what its path needs in flight, not the headroom that speeds it up alone
-   *   on a short path, so a request's reply waits behind less of it, in the link's queue and in
-   *   the processes, CPUs and sockets both cross. (Sized by the latest rate instead, a window
-   *   under twice the path's need shrank after every slow round until the path ran dry.)
+   * - while another stream's interactive traffic moves nearby the RTT floor is lower and the
+   *   window follows the wanted window down to SHARED_MIN_WINDOW as soon as it is under three
+   *   quarters of the window: a bulk stream keeps about what its path needs in flight, not the
+   *   headroom that speeds it up alone on a short path, so a request's reply waits behind less of
+   *   it, in the link's queue and in the processes, CPUs and sockets both cross.
    * Shrinking takes back no credit: the peer's limit stays until consumption passes it, and the
    * budget for it stays held until then (settleBudget).
    */
@@ -297,13 +279,12 @@ export class TunnelStream extends Duplex {
     let increment = consumed + this.windowSize - this.creditLimit;
     if (increment < this.windowSize / 4) return;
     const shared = this.session.interactiveNearby(this);
-    if (shared !== this.wasShared) this.shareChanged(shared, consumed);
     if (increment < this.windowSize / (this.startup || shared ? 4 : 2)) return;
     const rtt = this.session.pathRttMs(shared);
     const rate = this.measureRate(consumed, rtt);
     // Startup's end drains its overshoot: sized by the best rate it saw, so an idle gap at the end does not count as need.
     const ended = rate !== undefined && this.startup && !shared && this.judgeStartup(rate);
-    const wanted = rate === undefined ? this.windowSize : shared ? SHARED_GAIN * this.sharedRate(rate, this.lastRateSpanMs) * rtt : 2 * (ended ? Math.max(this.bestRate, rate) : rate) * rtt;
+    const wanted = rate === undefined ? this.windowSize : 2 * (ended ? Math.max(this.bestRate, rate) : rate) * rtt;
     const growth = this.startup && !shared ? increment : Math.min(this.windowSize, Math.ceil(wanted) - this.windowSize);
     if (growth > 0 && this.windowSize < this.session.maxWindow && unread < this.windowSize / 4) {
       const extra = this.session.reserveWindow(Math.min(growth, this.session.maxWindow - this.windowSize));
@@ -321,32 +302,6 @@ export class TunnelStream extends Duplex {
     this.session.sendWindowUpdate(this.id, increment);
   }
 
-  /** Sharing began or ended: shared rates start afresh, measured from now (what came before was the stream alone). */
-  private shareChanged(shared: boolean, consumed: number): void {
-    this.wasShared = shared;
-    this.sharedRates.length = this.sharedSpans.length = 0;
-    if (!shared) return;
-    this.rateSince = performance.now();
-    this.consumedAtRateSince = consumed;
-  }
-
-  /**
-   * The rate a shared window is sized by: each measurement is first averaged with the two before
-   * it (one measurement that caught two bursts of arrivals counts for a third), and the best of
-   * the last SHARED_RATE_ROUNDS of those averages is taken. Forgotten once the stream is alone.
-   */
-  private sharedRate(rate: number, elapsedMs: number): number {
-    const spans = this.sharedSpans;
-    spans.push(rate * elapsedMs, elapsedMs);
-    if (spans.length > 6) spans.splice(0, 2);
-    let bytes = 0;
-    let ms = 0;
-    for (let i = 0; i < spans.length; i += 2) [bytes, ms] = [bytes + spans[i]!, ms + spans[i + 1]!];
-    this.sharedRates.push(bytes / ms);
-    if (this.sharedRates.length > SHARED_RATE_ROUNDS) this.sharedRates.shift();
-    return Math.max(...this.sharedRates);
-  }
-
   /** Gives back budget held beyond the window once the peer's credit from before a shrink is used up (consumption passed it). */
   private settleBudget(consumed: number): void {
     const held = Math.max(this.windowSize, this.creditLimit - consumed);
@@ -361,7 +316,6 @@ export class TunnelStream extends Duplex {
     const elapsed = now - this.rateSince;
     if (elapsed < Math.max(rtt, RATE_INTERVAL_MS)) return undefined;
     const rate = (consumed - this.consumedAtRateSince) / elapsed;
-    this.lastRateSpanMs = elapsed;
     this.rateSince = now;
     this.consumedAtRateSince = consumed;
     return rate;

@@ -59,21 +59,30 @@ export interface Mover {
 const MAX_NOTERS = 16;
 
 export class Interactive {
-  /** Each stream that noted lately, with when it last noted; at most MAX_NOTERS, closed streams forgotten. */
+  /**
+   * The streams that noted lately, least recent first, with when each last noted: at most
+   * MAX_NOTERS (the least recent goes first), closed streams forgotten. A request stream that
+   * keeps noting stays at the recent end, so only sixteen other streams noting after it push it out.
+   */
   private readonly noters = new Map<Mover, number>();
+  private newest: Mover | null = null;
 
   constructor(private readonly recentMs = INTERACTIVE_RECENT_MS) {}
 
   /** `stream`'s interactive traffic moved now. */
   note(stream: Mover): void {
-    const known = this.noters.size;
+    if (stream !== this.newest) {
+      this.noters.delete(stream); // set() below puts it at the recent end
+      this.newest = stream;
+    }
     this.noters.set(stream, performance.now());
-    if (this.noters.size > known && known >= MAX_NOTERS) this.makeRoom();
+    if (this.noters.size > MAX_NOTERS) this.noters.delete(this.noters.keys().next().value!);
   }
 
   /** `stream` closed: its notes no longer count, and it is not kept referenced. */
   forget(stream: Mover): void {
     this.noters.delete(stream);
+    if (this.newest === stream) this.newest = null;
   }
 
   /**
@@ -86,17 +95,5 @@ export class Interactive {
       if (noter !== stream && now - at < this.recentMs && !noter.transferring) return true;
     }
     return false;
-  }
-
-  /** Lets go of the notes that no longer count (old, or by a transfer by now); if all still count, of the least recent. */
-  private makeRoom(): void {
-    const now = performance.now();
-    let oldest: Mover | undefined;
-    let oldestAt = Infinity;
-    for (const [noter, at] of this.noters) {
-      if (now - at >= this.recentMs || noter.transferring) this.noters.delete(noter);
-      else if (at < oldestAt) [oldest, oldestAt] = [noter, at];
-    }
-    if (this.noters.size > MAX_NOTERS && oldest) this.noters.delete(oldest);
   }
 }

@@ -347,8 +347,9 @@ test('opens beyond maxPendingOpens get the limit code', async (t) => {
 });
 
 // Serial: the window a memory path needs is its rate (gigabytes a second) × the round trip its
-// pings measured, and the file's other tests running beside it in this process delayed those pongs
-// to 1.5–2.8 ms, a need of more than the 4 MiB window; alone they measure under the 0.25 ms floor.
+// pings measured. With this file's other tests running beside it in the same process the pongs
+// took 1.5–2.8 ms, a need of more than the 4 MiB window; run alone here they measure under the
+// 0.25 ms floor. Other test files' processes can still load the machine.
 test.serial("a bulk stream's window halves while another stream's requests move, and keeps its size while it is alone", async (t) => {
   const window = 4 * 1024 * 1024;
   const { client, server } = memorySessions({ initialWindow: window, maxWindow: window }, {});
