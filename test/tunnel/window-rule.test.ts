@@ -62,6 +62,13 @@ function sender(stream: TunnelStream, credit: () => number) {
   };
 }
 
+/**
+ * The last ten rounds' windows, smallest first: the tests read their median, since a slower round
+ * (a loaded machine) lowers the rate, and a measurement that caught parts of two rounds raises it
+ * for one step, not for ten.
+ */
+const lastTenSorted = (windows: number[]): number[] => windows.slice(-10).sort((a, b) => a - b);
+
 test('in startup a window-limited stream nearly doubles what it may receive every round trip, before any rate is measured', async (t) => {
   // A 10 s round trip: no rate measurement can happen during this test, so only startup can grow the window.
   const { stream, credit } = receiver(10_000);
@@ -132,9 +139,7 @@ test("when interactive traffic starts nearby, a bulk stream's window goes down a
   shared = true;
   const windows: number[] = [];
   await send.rounds(20, 192 * KiB, () => windows.push(stream.receiveWindow));
-  // The median of the last ten rounds' windows: a slower round (a loaded machine) lowers the rate,
-  // and a measurement that caught parts of two rounds raises it for one step, not for ten.
-  const last = windows.slice(-10).sort((a, b) => a - b);
+  const last = lastTenSorted(windows);
   t.true(last[5]! <= 480 * KiB, `windows of the last ten rounds ${last.join(', ')} after ${grown}`);
   t.true(last[0]! >= SHARED_MIN_WINDOW, `windows of the last ten rounds ${last.join(', ')}`);
   stream.destroy();
@@ -170,9 +175,7 @@ test('a growing window stops at twice its rate over the round trip instead of do
   await nextTurn();
   const windows: number[] = [];
   await sender(stream, credit).rounds(30, 384 * KiB, () => windows.push(stream.receiveWindow));
-  // The median of the last ten rounds' windows: a slower round (a loaded machine) lowers the rate,
-  // and a measurement that caught parts of two rounds raises it for one step, not for ten.
-  const last = windows.slice(-10).sort((a, b) => a - b);
+  const last = lastTenSorted(windows);
   const median = last[5]!;
   t.true(median < 0.95 * MiB, `windows of the last ten rounds ${last.join(', ')}`);
   t.true(median > 256 * KiB, `windows of the last ten rounds ${last.join(', ')}: it still grows toward what the sender sends per round trip`);
